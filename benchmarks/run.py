@@ -1,0 +1,250 @@
+"""Benchmarks of citygrid beside the plain geopandas way, on the synthetic district.
+
+Usage::
+
+    python benchmarks/run.py [--n 420000] [--only NAME ...] [--repeat 3]
+
+Each case runs in a fresh Python process (so its peak memory is its own), several
+times; the table in ``benchmarks/RESULTS.md`` is rewritten with min/median seconds, peak
+resident memory and, for plain-way rows, the ratio plain / citygrid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / ".work"
+
+
+def _district_file(n: int) -> Path:
+    return WORK / f"district_{n}.gpkg"
+
+
+def _components_file(n: int, suffix: str) -> Path:
+    return WORK / f"components_{n}.{suffix}"
+
+
+def _prepare(n: int) -> None:
+    """Write the inputs the read benchmarks need, once per n."""
+    if _district_file(n).exists() and _components_file(n, "parquet").exists():
+        return
+    from citygrid import synth
+
+    WORK.mkdir(exist_ok=True)
+    d = synth.make_district(seed=0, n_components=n)
+    d.to_file(_district_file(n))
+    d.components.to_parquet(_components_file(n, "parquet"))
+    points = d.components[d.components.geom_type == "Point"]
+    points.to_file(_components_file(n, "gpkg"), layer="components_point", engine="pyogrio")
+
+
+# --- cases: each returns a dict of extra facts; the runner times it -----------------
+
+def case_generate(n: int) -> dict:
+    from citygrid import synth
+
+    d = synth.make_district(seed=0, n_components=n)
+    return {"components": len(d.components), "grid cells": len(d.grid)}
+
+
+def case_write_gpkg_citygrid(n: int) -> dict:
+    from citygrid.admin import District
+
+    d = District.from_file(_district_file(n))
+    start = time.perf_counter()
+    d.to_file(WORK / "out_citygrid.gpkg")
+    return {"_seconds": time.perf_counter() - start,
+            "MB on disk": round((WORK / "out_citygrid.gpkg").stat().st_size / 1e6, 1)}
+
+
+def _plain_write(n: int, engine: str) -> dict:
+    import geopandas as gpd
+
+    points = gpd.read_parquet(_components_file(n, "parquet"))
+    points = points[points.geom_type == "Point"]
+    target = WORK / f"out_{engine}.gpkg"
+    target.unlink(missing_ok=True)
+    start = time.perf_counter()
+    points.to_file(target, layer="components_point", engine=engine)
+    return {"_seconds": time.perf_counter() - start, "rows": len(points)}
+
+
+def case_write_gpkg_pyogrio(n: int) -> dict:
+    return _plain_write(n, "pyogrio")
+
+
+def case_write_gpkg_fiona(n: int) -> dict:
+    return _plain_write(n, "fiona")
+
+
+def case_read_gpkg_citygrid(n: int) -> dict:
+    from citygrid.admin import District
+
+    d = District.from_file(_district_file(n))
+    return {"components": len(d.components)}
+
+
+def _plain_read(n: int, engine: str) -> dict:
+    import geopandas as gpd
+
+    frame = gpd.read_file(_components_file(n, "gpkg"), engine=engine)
+    return {"rows": len(frame)}
+
+
+def case_read_gpkg_pyogrio(n: int) -> dict:
+    return _plain_read(n, "pyogrio")
+
+
+def case_read_gpkg_fiona(n: int) -> dict:
+    return _plain_read(n, "fiona")
+
+
+def case_write_parquet(n: int) -> dict:
+    import geopandas as gpd
+
+    frame = gpd.read_parquet(_components_file(n, "parquet"))
+    start = time.perf_counter()
+    frame.to_parquet(WORK / "out.parquet")
+    return {"_seconds": time.perf_counter() - start,
+            "MB on disk": round((WORK / "out.parquet").stat().st_size / 1e6, 1)}
+
+
+def case_read_parquet(n: int) -> dict:
+    import geopandas as gpd
+
+    return {"rows": len(gpd.read_parquet(_components_file(n, "parquet")))}
+
+
+# name -> (group, way, function, needs prepared inputs)
+CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
+    "generate": ("generate the district", "citygrid", case_generate, False),
+    "write_gpkg": ("write GeoPackage", "citygrid (all layers, atomic)", case_write_gpkg_citygrid, True),
+    "write_gpkg_pyogrio": ("write GeoPackage", "plain to_file, pyogrio (points only)",
+                           case_write_gpkg_pyogrio, True),
+    "write_gpkg_fiona": ("write GeoPackage", "plain to_file, fiona (points only)",
+                         case_write_gpkg_fiona, True),
+    "read_gpkg": ("read GeoPackage", "citygrid District.from_file (all layers)",
+                  case_read_gpkg_citygrid, True),
+    "read_gpkg_pyogrio": ("read GeoPackage", "plain read_file, pyogrio (points only)",
+                          case_read_gpkg_pyogrio, True),
+    "read_gpkg_fiona": ("read GeoPackage", "plain read_file, fiona (points only)",
+                        case_read_gpkg_fiona, True),
+    "write_parquet": ("GeoParquet", "plain to_parquet (all components)", case_write_parquet, True),
+    "read_parquet": ("GeoParquet", "plain read_parquet (all components)", case_read_parquet, True),
+}
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited
+    from the parent across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(name: str, n: int) -> None:
+    import fiona  # noqa: F401  (imports are not part of the timed work)
+    import geopandas  # noqa: F401
+    import pyogrio  # noqa: F401
+
+    import citygrid  # noqa: F401
+
+    start = time.perf_counter()
+    extra = CASES[name][2](n)
+    seconds = extra.pop("_seconds", time.perf_counter() - start)
+    print(json.dumps({"seconds": seconds, "peak_mb": _peak_mb(), "extra": extra}))
+
+
+def _run(name: str, n: int, repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, __file__, "--case", name, "--n", str(n)],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise SystemExit(f"benchmark {name} failed:\n{out.stderr[-3000:]}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    times = [r["seconds"] for r in runs]
+    return {"name": name, "group": CASES[name][0], "way": CASES[name][1], "min": min(times),
+            "median": statistics.median(times), "peak_mb": max(r["peak_mb"] for r in runs),
+            "extra": runs[-1]["extra"], "repeat": repeat}
+
+
+def _machine() -> str:
+    import geopandas
+    import pyogrio
+    import shapely
+
+    cpu = "unknown CPU"
+    if Path("/proc/cpuinfo").exists():
+        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}, "
+            f"geopandas {geopandas.__version__}, shapely {shapely.__version__}, "
+            f"pyogrio {pyogrio.__version__}")
+
+
+def _write_results(rows: list[dict], n: int, path: Path) -> None:
+    ours = {r["group"]: r["median"] for r in rows if r["way"].startswith("citygrid")}
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python benchmarks/run.py --n {n}` on {dt.date.today().isoformat()}.",
+        "",
+        f"Machine: {_machine()}.",
+        "",
+        "Each row ran in a fresh process; *ratio* = this row's median / citygrid's median in the "
+        "same group (above 1: citygrid is faster).",
+        "",
+        "| work | way | runs | min s | median s | peak MB | ratio | facts |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = "" if r["way"].startswith("citygrid") or r["group"] not in ours else \
+            f"{r['median'] / ours[r['group']]:.2f}"
+        facts = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in r["extra"].items())
+        lines.append(f"| {r['group']} | {r['way']} | {r['repeat']} | {r['min']:.2f} | {r['median']:.2f} | "
+                     f"{r['peak_mb']:.0f} | {ratio} | {facts} |")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=420_000, help="components in the district")
+    parser.add_argument("--only", nargs="*", choices=sorted(CASES), help="run only these cases")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case:
+        _child(args.case, args.n)
+        return
+    names = args.only or list(CASES)
+    if any(CASES[name][3] for name in names):
+        _prepare(args.n)
+    rows = []
+    for name in names:
+        row = _run(name, args.n, args.repeat)
+        rows.append(row)
+        print(f"{row['group']:<24} {row['way']:<44} min {row['min']:7.2f} s  median {row['median']:7.2f} s"
+              f"  peak {row['peak_mb']:6.0f} MB", flush=True)
+    _write_results(rows, args.n, args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

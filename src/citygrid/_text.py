@@ -1,0 +1,65 @@
+"""Text decoding shared by every reader: UTF-8 first, then GB18030 (a superset of GBK)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def decode(data: bytes, *, what: str) -> tuple[str, str]:
+    """Decode bytes as UTF-8 or else GB18030; return ``(text, encoding)``.
+
+    Raises
+    ------
+    ValueError
+        If neither encoding decodes the bytes strictly.
+    """
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise ValueError(
+        f"{what} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 and try again."
+    )
+
+
+def read_csv_table(path: str | Path, *, what: str, required: list[str]) -> pd.DataFrame:
+    """Read a small CSV of reference data as strings, checking its header.
+
+    Parameters
+    ----------
+    path : str or Path
+        The CSV file (UTF-8 or GBK).
+    what : str
+        What the table is, for error messages ("catalog", "admin profile" ...).
+    required : list of str
+        Columns that must be present.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it cannot be decoded or parsed, or lacks a required column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
+    text, _ = decode(path.read_bytes(), what=f"{what} file {str(path)!r}")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{what} file {str(path)!r} is not a readable CSV: {exc}") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{what} file {str(path)!r} lacks column(s) {missing}; "
+            f"it has {list(frame.columns)[:20]}. Expected columns: {required}."
+        )
+    return frame.apply(lambda col: col.str.strip())

@@ -1,0 +1,394 @@
+"""The district hierarchy: district > street (街道) > community (社区) > unit grid cell.
+
+A district *profile* is data: an admin CSV (``level, code, name_zh, parent_code``), a
+boundary file and a list of units (departments, owners, maintainers). The shipped
+profile is Shenzhen's Pingshan district (坪山区, 440310). Community codes the CSV leaves
+empty are assigned in file order under their street (``street code + 001, 002 …``) and
+flagged ``provisional``.
+
+Codes nest: street (9 digits) = district (6) + 3; community (12) = street + 3;
+unit grid cell (15) = community + 3.
+
+Examples
+--------
+>>> profile = load_profile()
+>>> profile.code, profile.name, len(profile.streets), len(profile.communities)
+('440310', '坪山区', 6, 23)
+>>> profile.communities.iloc[0][["code", "name", "street_code"]].tolist()
+['440310001001', '坪山社区', '440310001']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from numpy.typing import ArrayLike
+
+from citygrid import settings
+from citygrid._text import decode, read_csv_table
+from citygrid.crs import geometries_gcj02_to_wgs84
+
+UNIT_KINDS = ("government", "institution", "enterprise", "street_office")
+_COMPONENT_LAYERS = {"point": "components_point", "line": "components_line",
+                     "polygon": "components_polygon"}
+_MULTI_LAYERS = {"boundary", "streets", "communities", "grid"}
+
+
+def _package_file(name: str) -> Path:
+    with resources.as_file(resources.files("citygrid") / "data" / name) as path:
+        return Path(path)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What defines a district before any component exists.
+
+    Attributes
+    ----------
+    code, name : str
+        6-digit division code and Chinese name of the district.
+    streets : pandas.DataFrame
+        Columns ``code`` (9 digits), ``name``.
+    communities : pandas.DataFrame
+        Columns ``code`` (12 digits), ``name``, ``street_code``, ``provisional``.
+    units : pandas.DataFrame
+        Departments, owners and maintainers: ``code`` (18-character unified social
+        credit code), ``name``, ``level`` (city/district), ``kind``, ``maintainer``.
+    boundary : shapely.Geometry
+        District outline in ``settings.default_crs``.
+    """
+
+    code: str
+    name: str
+    streets: pd.DataFrame
+    communities: pd.DataFrame
+    units: pd.DataFrame
+    boundary: shapely.Geometry = field(repr=False)
+
+
+def _admin_table(path: Path) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
+    table = read_csv_table(path, what="admin profile",
+                           required=["level", "code", "name_zh", "parent_code"])
+    problems = []
+    districts = table[table["level"] == "district"]
+    if len(districts) != 1:
+        problems.append(f"needs exactly one row with level 'district', found {len(districts)}")
+    unknown = sorted(set(table["level"]) - {"district", "street", "community"})
+    if unknown:
+        problems.append(f"has unknown level(s) {unknown[:5]}; use district, street, community")
+    if problems:
+        raise ValueError(f"admin profile {str(path)!r} " + "; ".join(problems) + ".")
+    code, name = districts.iloc[0]["code"], districts.iloc[0]["name_zh"]
+    streets = table[table["level"] == "street"][["code", "name_zh"]].rename(
+        columns={"name_zh": "name"}).reset_index(drop=True)
+    bad_street = ~streets["code"].str.fullmatch(rf"{code}\d{{3}}")
+    communities = table[table["level"] == "community"].rename(
+        columns={"name_zh": "name", "parent_code": "street_code"}).reset_index(drop=True)
+    orphan = ~communities["street_code"].isin(streets["code"])
+    for label, mask, frame, expected in (
+        ("street", bad_street, streets, f"a 9-digit code starting with {code}"),
+        ("community", orphan, communities, "a parent_code naming one of the streets"),
+    ):
+        if mask.any():
+            rows = frame.loc[mask, "name"].head(5).tolist()
+            raise ValueError(f"admin profile {str(path)!r}: {label}(s) {rows} need {expected}.")
+    if streets.empty:
+        raise ValueError(f"admin profile {str(path)!r} has no streets.")
+    serial = communities.groupby("street_code").cumcount() + 1
+    provisional = communities["code"] == ""
+    assigned = communities["street_code"] + serial.astype(str).str.zfill(3)
+    communities["code"] = communities["code"].where(~provisional, assigned)
+    communities["provisional"] = provisional
+    bad = ~communities["code"].str.fullmatch(r"\d{12}") | ~communities.apply(
+        lambda r: r["code"].startswith(r["street_code"]), axis=1)
+    dup = communities["code"].duplicated() | streets["code"].duplicated().reindex(
+        communities.index, fill_value=False)
+    if (bad | dup).any():
+        rows = communities.loc[bad | dup, ["name", "code"]].head(5).values.tolist()
+        raise ValueError(
+            f"admin profile {str(path)!r}: community codes must be 12 unique digits extending "
+            f"their street's code; bad rows {rows}."
+        )
+    if communities.empty:
+        raise ValueError(f"admin profile {str(path)!r} has no communities.")
+    return code, name, streets, communities[["code", "name", "street_code", "provisional"]]
+
+
+def read_boundary(path: str | Path, *, crs: str = "gcj02") -> shapely.Geometry:
+    """Read a district outline (GeoJSON geometry, Feature or FeatureCollection).
+
+    Parameters
+    ----------
+    path : str or Path
+        The GeoJSON file.
+    crs : str, default "gcj02"
+        CRS of its coordinates: ``"gcj02"`` (Amap-derived outlines) or any CRS pyproj
+        understands (e.g. ``"EPSG:4326"``).
+
+    Returns
+    -------
+    shapely.Geometry
+        Valid (multi)polygon in ``settings.default_crs``.
+
+    Raises
+    ------
+    ValueError
+        If the file holds no polygon.
+
+    Examples
+    --------
+    >>> b = read_boundary(_package_file("pingshan_boundary_gcj02.geojson"))
+    >>> round(b.area / 1e6)
+    164
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"boundary file {str(path)!r} does not exist.")
+    text, _ = decode(path.read_bytes(), what=f"boundary file {str(path)!r}")
+    try:
+        geom = shapely.from_geojson(text)
+    except shapely.errors.GEOSException as exc:
+        raise ValueError(f"boundary file {str(path)!r} is not GeoJSON: {str(exc)[:200]}") from exc
+    parts = shapely.get_parts(geom)
+    polygons = [g for g in parts if g.geom_type in ("Polygon", "MultiPolygon")]
+    if not polygons:
+        raise ValueError(f"boundary file {str(path)!r} holds no polygon (found {geom.geom_type}).")
+    geom = shapely.make_valid(shapely.union_all(polygons))
+    if crs.lower() in ("gcj02", "gcj-02"):
+        geom, crs = geometries_gcj02_to_wgs84([geom])[0], settings.web_crs
+    return gpd.GeoSeries([geom], crs=crs).to_crs(settings.default_crs).iloc[0]
+
+
+def read_units(path: str | Path) -> pd.DataFrame:
+    """Read a district's unit list (departments, owners, maintainers).
+
+    Columns: ``code``, ``name_zh``, ``level``, ``kind``, ``maintainer`` (the unit that
+    maintains its components by default, empty if itself).
+
+    Raises
+    ------
+    ValueError
+        On duplicate names, unknown kinds or a maintainer that is not a unit.
+    """
+    units = read_csv_table(path, what="unit list",
+                           required=["code", "name_zh", "level", "kind", "maintainer"])
+    units = units.rename(columns={"name_zh": "name"})
+    problems = []
+    if units["name"].duplicated().any():
+        problems.append(f"repeated names {units.loc[units['name'].duplicated(), 'name'].tolist()[:5]}")
+    if (~units["kind"].isin(UNIT_KINDS)).any():
+        problems.append(f"kinds must be one of {list(UNIT_KINDS)}")
+    loose = (units["maintainer"] != "") & ~units["maintainer"].isin(units["name"])
+    if loose.any():
+        problems.append(f"maintainers {units.loc[loose, 'maintainer'].tolist()[:5]} are not units")
+    if problems:
+        raise ValueError(f"unit list {str(path)!r}: " + "; ".join(problems) + ".")
+    return units[["code", "name", "level", "kind", "maintainer"]]
+
+
+def load_profile(
+    admin: str | Path | None = None,
+    boundary: str | Path | None = None,
+    units: str | Path | None = None,
+    *,
+    boundary_crs: str = "gcj02",
+) -> Profile:
+    """Load a district profile; the defaults are Pingshan's shipped files.
+
+    Parameters
+    ----------
+    admin : str or Path, optional
+        Admin CSV with columns ``level, code, name_zh, parent_code``.
+    boundary : str or Path, optional
+        District outline as GeoJSON (see :func:`read_boundary`).
+    units : str or Path, optional
+        Unit list CSV (see :func:`read_units`).
+    boundary_crs : str, default "gcj02"
+        CRS of the boundary coordinates.
+
+    Returns
+    -------
+    Profile
+    """
+    code, name, streets, communities = _admin_table(
+        Path(admin) if admin else _package_file("pingshan_admin.csv"))
+    outline = read_boundary(boundary or _package_file("pingshan_boundary_gcj02.geojson"),
+                            crs=boundary_crs)
+    unit_list = read_units(units or _package_file("pingshan_units.csv"))
+    return Profile(code, name, streets, communities, unit_list, outline)
+
+
+@dataclass
+class District:
+    """A district with its streets, communities, unit grid, roads and components.
+
+    All frames are in ``crs`` (``EPSG:4547`` by default).
+
+    Attributes
+    ----------
+    code, name : str
+        Division code and name.
+    boundary : shapely.Geometry
+        District outline.
+    streets : geopandas.GeoDataFrame
+        ``code``, ``name``, geometry.
+    communities : geopandas.GeoDataFrame
+        ``code``, ``name``, ``street_code``, geometry.
+    grid : geopandas.GeoDataFrame
+        Unit grid cells: ``code`` (15 digits), ``community_code``, ``street_code``, geometry.
+    units : pandas.DataFrame
+        Departments, owners and maintainers (see :func:`read_units`).
+    roads : geopandas.GeoDataFrame, optional
+        ``name``, ``road_class``, geometry.
+    components : geopandas.GeoDataFrame, optional
+        Components in citygrid's field names.
+    defects : pandas.DataFrame, optional
+        Ground truth of injected defects (synthetic districts): ``layer``, ``row``,
+        ``component_id``, ``rule``.
+    """
+
+    code: str
+    name: str
+    boundary: shapely.Geometry = field(repr=False)
+    streets: gpd.GeoDataFrame = field(repr=False)
+    communities: gpd.GeoDataFrame = field(repr=False)
+    grid: gpd.GeoDataFrame = field(repr=False)
+    units: pd.DataFrame = field(repr=False)
+    roads: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    components: gpd.GeoDataFrame | None = field(default=None, repr=False)
+    defects: pd.DataFrame | None = field(default=None, repr=False)
+    crs: str = settings.default_crs
+
+    def __repr__(self) -> str:
+        n = 0 if self.components is None else len(self.components)
+        return (f"<District {self.code} {self.name}: {len(self.streets)} streets, "
+                f"{len(self.communities)} communities, {len(self.grid)} grid cells, "
+                f"{n} components>")
+
+    def to_file(self, path: str | Path) -> dict[str, int]:
+        """Write the district to a GeoPackage, one layer per kind (opens in QGIS as is).
+
+        Layers: ``boundary``, ``streets``, ``communities``, ``grid``, ``roads`` and the
+        components split by geometry family (``components_point``, ``components_line``,
+        ``components_polygon``). An existing file is replaced only once the new one is
+        complete (written beside it, then renamed).
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.gpkg`` file.
+
+        Returns
+        -------
+        dict
+            Rows written per layer.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+        partial.unlink(missing_ok=True)
+        written = {}
+        for name, frame in self._layers().items():
+            pyogrio.write_dataframe(frame, partial, layer=name, driver="GPKG",
+                                    promote_to_multi=name in _MULTI_LAYERS)
+            written[name] = len(frame)
+        partial.replace(path)
+        return written
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, units: pd.DataFrame | None = None) -> District:
+        """Read a district written by :meth:`to_file`.
+
+        Raises
+        ------
+        FileNotFoundError
+            If `path` does not exist.
+        ValueError
+            If a layer is missing (the message lists the layers found).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"district file {str(path)!r} does not exist.")
+        found = {name for name, _ in pyogrio.list_layers(path)}
+        needed = {"boundary", "streets", "communities", "grid"}
+        if not needed <= found:
+            raise ValueError(f"{str(path)!r} is not a citygrid district: it lacks layers "
+                             f"{sorted(needed - found)} (has {sorted(found)}).")
+        read = {name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in found}
+        parts = [read[n] for n in _COMPONENT_LAYERS.values() if n in read]
+        components = pd.concat(parts, ignore_index=True) if parts else None
+        meta = read["boundary"].iloc[0]
+        return cls(code=meta["code"], name=meta["name"], boundary=meta.geometry,
+                   streets=read["streets"], communities=read["communities"], grid=read["grid"],
+                   units=units if units is not None else load_profile().units,
+                   roads=read.get("roads"), components=components)
+
+    def _layers(self) -> dict[str, gpd.GeoDataFrame]:
+        layers = {
+            "boundary": gpd.GeoDataFrame({"code": [self.code], "name": [self.name]},
+                                         geometry=[self.boundary], crs=self.crs),
+            "streets": self.streets, "communities": self.communities, "grid": self.grid,
+        }
+        if self.roads is not None:
+            layers["roads"] = self.roads
+        if self.components is not None:
+            family = self.components.geom_type.str.replace("Multi", "").map(
+                {"Point": "point", "LineString": "line", "Polygon": "polygon"}).fillna("point")
+            for kind, name in _COMPONENT_LAYERS.items():
+                layers[name] = self.components[family.to_numpy() == kind]
+        return layers
+
+    def street(self, key: str) -> pd.Series:
+        """The street row for a 9-digit code or a Chinese name.
+
+        Raises
+        ------
+        KeyError
+            Naming the known streets.
+        """
+        hit = self.streets[(self.streets["code"] == key) | (self.streets["name"] == key)]
+        if hit.empty:
+            known = ", ".join(self.streets["name"])
+            raise KeyError(f"no street {key!r} in {self.name}; streets are: {known}.")
+        return hit.iloc[0]
+
+    def locate(self, geoms: ArrayLike | gpd.GeoSeries) -> pd.DataFrame:
+        """Which grid cell, community and street each geometry lies in.
+
+        Points are located as they are; lines and polygons by a point on their surface.
+        Geometries outside the grid (or empty) get missing values.
+
+        Parameters
+        ----------
+        geoms : array_like of shapely geometries or GeoSeries
+            In the district's CRS.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``grid``, ``community_code``, ``street_code``, ``community``, ``street``;
+            one row per input, in order.
+        """
+        arr = np.asarray(geoms.values if isinstance(geoms, gpd.GeoSeries) else geoms, dtype=object)
+        probe = shapely.point_on_surface(arr)
+        hit_in, hit_cell = self.grid.sindex.query(probe, predicate="intersects")
+        first_in, first = np.unique(hit_in, return_index=True)
+        cell = np.full(len(arr), -1)
+        cell[first_in] = hit_cell[first]
+        cols = self.grid[["code", "community_code", "street_code"]].to_numpy(dtype=object)
+        out = pd.DataFrame(
+            np.where(cell[:, None] >= 0, cols[np.maximum(cell, 0)], None),
+            columns=["grid", "community_code", "street_code"],
+        )
+        names = dict(zip(self.communities["code"], self.communities["name"]))
+        names.update(zip(self.streets["code"], self.streets["name"]))
+        out["community"] = out["community_code"].map(names)
+        out["street"] = out["street_code"].map(names)
+        return out

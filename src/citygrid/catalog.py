@@ -1,0 +1,239 @@
+"""The catalog of component categories (部件分类).
+
+A district adopts the national list (CJ/T 214-2007 / GB/T 30428.2-2013, 4-digit codes,
+carried into GB/T 47678.5-2026 as 5-digit codes) and extends it. The shipped catalog is
+the reference district's 136 categories: the 85 standard ones plus 51 district
+extensions in major class 07 (扩展部件). Each category carries both codes, so the
+catalog *is* the old-to-new code mapping; a district with another mapping loads its own
+CSV with :func:`load_catalog`.
+
+Examples
+--------
+>>> cat = load_catalog()
+>>> len(cat)
+136
+>>> cat["0101"].name_zh, cat["0101"].code_2026, cat["上水井盖"].geometry
+('上水井盖', '01001', 'point')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from citygrid._text import read_csv_table
+
+GEOMETRY_KINDS = ("point", "line", "polygon")
+"""Expected geometry of a category's components."""
+
+
+class CatalogError(ValueError):
+    """A catalog file has a bad row; the message names the line and the column."""
+
+
+@dataclass(frozen=True)
+class Category:
+    """One component category.
+
+    Attributes
+    ----------
+    code : str
+        4-digit code of CJ/T 214 / GB/T 30428.2 (2-digit major + 2-digit minor).
+    code_2026 : str
+        5-digit code of GB/T 47678.5-2026 (2-digit major + 3-digit minor).
+    major_code, major_name_zh, major_name_en : str
+        The major class (大类).
+    name_zh, name_en : str
+        Category name in Chinese (the standard name) and English.
+    geometry : {"point", "line", "polygon"}
+        Expected geometry type of its components.
+    department : str
+        Default responsible department (主管部门).
+    tolerance_m : float
+        Two components of this category closer than this are suspected duplicates.
+    origin : str
+        ``"GB/T 30428.2-2013"`` or ``"district extension"``.
+    """
+
+    code: str
+    code_2026: str
+    major_code: str
+    major_name_zh: str
+    major_name_en: str
+    name_zh: str
+    name_en: str
+    geometry: str
+    department: str
+    tolerance_m: float
+    origin: str
+
+
+_COLUMNS = [f.name for f in fields(Category)]
+
+
+class Catalog:
+    """The categories of a district, looked up by old code, new code or Chinese name.
+
+    Parameters
+    ----------
+    categories : list of Category
+        Already checked categories (use :func:`load_catalog` to read a file).
+
+    Examples
+    --------
+    >>> cat = load_catalog()
+    >>> "0118" in cat, "01018" in cat, "路灯" in cat
+    (True, True, True)
+    >>> cat.to_2026(["0101", "0718"]).tolist()
+    ['01001', '07018']
+    """
+
+    def __init__(self, categories: list[Category]) -> None:
+        self._by_code = {c.code: c for c in categories}
+        self._lookup = {**self._by_code}
+        self._lookup.update({c.code_2026: c for c in categories})
+        self._lookup.update({c.name_zh: c for c in categories})
+
+    def __len__(self) -> int:
+        return len(self._by_code)
+
+    def __iter__(self) -> Iterator[Category]:
+        return iter(self._by_code.values())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._lookup
+
+    def __getitem__(self, key: str) -> Category:
+        try:
+            return self._lookup[key]
+        except KeyError:
+            raise KeyError(
+                f"no category {key!r} in the catalog; give a 4-digit code (e.g. '0101'), "
+                "a 5-digit GB/T 47678.5 code (e.g. '01001') or a Chinese name (e.g. '上水井盖')."
+            ) from None
+
+    def __repr__(self) -> str:
+        majors = sorted({c.major_code for c in self})
+        return f"<Catalog: {len(self)} categories in major classes {', '.join(majors)}>"
+
+    @property
+    def codes(self) -> list[str]:
+        """The 4-digit codes, in catalog order."""
+        return list(self._by_code)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The catalog as a DataFrame indexed by 4-digit code."""
+        frame = pd.DataFrame([asdict(c) for c in self], columns=_COLUMNS)
+        return frame.set_axis(frame["code"].to_numpy(), axis=0)
+
+    def to_2026(self, codes: ArrayLike) -> NDArray[np.object_]:
+        """Map 4-digit codes to GB/T 47678.5-2026 5-digit codes (unknown codes -> None)."""
+        table = {c.code: c.code_2026 for c in self}
+        return np.array([table.get(c) for c in np.asarray(codes, dtype=object)], dtype=object)
+
+    def from_2026(self, codes: ArrayLike) -> NDArray[np.object_]:
+        """Map GB/T 47678.5-2026 5-digit codes to 4-digit codes (unknown codes -> None)."""
+        table = {c.code_2026: c.code for c in self}
+        return np.array([table.get(c) for c in np.asarray(codes, dtype=object)], dtype=object)
+
+    def normalise(self, codes: ArrayLike) -> NDArray[np.object_]:
+        """Map codes given in either layout, or Chinese names, to 4-digit codes.
+
+        Unknown values map to None.
+        """
+        return np.array(
+            [getattr(self._lookup.get(c), "code", None) for c in np.asarray(codes, dtype=object)],
+            dtype=object,
+        )
+
+
+def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
+    problems: list[str] = []
+
+    def bad(i: int, column: str, value: object, expected: str) -> None:
+        problems.append(f"line {i + 2}, column {column!r}: {str(value)[:40]!r} {expected}")
+
+    formats = {
+        "code": (re.compile(r"\d{4}"), "is not a 4-digit code"),
+        "code_2026": (re.compile(r"\d{5}"), "is not a 5-digit GB/T 47678.5 code"),
+        "major_code": (re.compile(r"\d{2}"), "is not a 2-digit major class code"),
+    }
+    categories = []
+    for i, row in enumerate(frame.to_dict("records")):
+        ok = True
+        for column, (pattern, expected) in formats.items():
+            if not pattern.fullmatch(row[column]):
+                bad(i, column, row[column], expected)
+                ok = False
+        if ok and not row["code"].startswith(row["major_code"]):
+            bad(i, "code", row["code"], f"does not start with its major class {row['major_code']}")
+        if ok and not row["code_2026"].startswith(row["major_code"]):
+            bad(i, "code_2026", row["code_2026"],
+                f"does not start with its major class {row['major_code']}")
+        if row["geometry"] not in GEOMETRY_KINDS:
+            bad(i, "geometry", row["geometry"], f"is not one of {list(GEOMETRY_KINDS)}")
+        for column in ("name_zh", "department", "major_name_zh"):
+            if not row[column]:
+                bad(i, column, row[column], "is empty")
+        try:
+            tolerance = float(row["tolerance_m"])
+            if not 0 < tolerance <= 1000:
+                raise ValueError
+        except ValueError:
+            bad(i, "tolerance_m", row["tolerance_m"], "is not a distance in metres in (0, 1000]")
+            tolerance = float("nan")
+        categories.append(Category(**{**row, "tolerance_m": tolerance}))
+    for column in ("code", "code_2026", "name_zh"):
+        repeated = frame[column].duplicated(keep="first")
+        for i in np.flatnonzero(repeated.to_numpy()):
+            first = int(np.flatnonzero((frame[column] == frame[column].iloc[i]).to_numpy())[0])
+            bad(int(i), column, frame[column].iloc[i], f"repeats line {first + 2}")
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise CatalogError(f"catalog {source!r} has {len(problems)} bad value(s):\n  {shown}{more}")
+    if not categories:
+        raise CatalogError(f"catalog {source!r} has no categories.")
+    return categories
+
+
+def load_catalog(path: str | Path | None = None) -> Catalog:
+    """Load a catalog of categories.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A CSV (UTF-8 or GBK) with the columns of :class:`Category`. Default: the
+        shipped catalog of the reference district (136 categories).
+
+    Returns
+    -------
+    Catalog
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    CatalogError
+        If a row is bad (the message names each line and column) or columns are missing.
+
+    Examples
+    --------
+    >>> load_catalog()["0405"].geometry
+    'polygon'
+    """
+    if path is None:
+        with resources.as_file(resources.files("citygrid") / "data" / "catalog.csv") as p:
+            return load_catalog(p)
+    try:
+        frame = read_csv_table(path, what="catalog", required=_COLUMNS)
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from exc
+    return Catalog(_check_rows(frame[_COLUMNS], str(path)))

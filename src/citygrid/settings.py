@@ -1,0 +1,29 @@
+"""Settings of citygrid: documented module globals.
+
+Change them at run time (``citygrid.settings.default_crs = ...``) or, where noted,
+through an environment variable read at import.
+
+Attributes
+----------
+default_crs : str
+    CRS every registry, district and normalised batch is kept in: CGCS2000 3-degree
+    Gauss-Krüger zone with central meridian 114°E, in metres (``EPSG:4547``).
+geographic_crs : str
+    CGCS2000 geographic CRS (``EPSG:4490``), what Chinese authorities publish.
+web_crs : str
+    WGS84 geographic CRS (``EPSG:4326``), what OSM-based web maps use.
+gcj02_tolerance_m : float
+    Largest error accepted when inverting a GCJ-02 conversion (metres).
+tianditu_key : str or None
+    Tianditu (天地图) user key; environment variable ``CITYGRID_TIANDITU_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+
+default_crs: str = "EPSG:4547"
+geographic_crs: str = "EPSG:4490"
+web_crs: str = "EPSG:4326"
+gcj02_tolerance_m: float = 0.01
+tianditu_key: str | None = os.environ.get("CITYGRID_TIANDITU_KEY") or None

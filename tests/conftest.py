@@ -1,0 +1,15 @@
+import pytest
+
+from citygrid import synth
+
+
+@pytest.fixture(scope="session")
+def small_district():
+    """A clean 3,000-component district (the full Pingshan grid)."""
+    return synth.make_district(seed=0, n_components=3_000)
+
+
+@pytest.fixture(scope="session")
+def defect_district():
+    """A 12,000-component district with injected faults and their ground truth."""
+    return synth.make_district(seed=1, n_components=12_000, defects=True)
