@@ -41,6 +41,25 @@ _COMPONENT_LAYERS = {"point": "components_point", "line": "components_line",
 _MULTI_LAYERS = {"boundary", "streets", "communities", "grid"}
 
 
+def read_layer(path: str | Path, layer: str, *, engine: str = "pyogrio") -> gpd.GeoDataFrame:
+    """Read one layer with pyogrio (Arrow) or fiona; text as pandas strings.
+
+    Raises
+    ------
+    ValueError
+        For an unknown engine.
+    """
+    if engine == "pyogrio":
+        return pyogrio.read_dataframe(path, layer=layer, use_arrow=True)
+    if engine == "fiona":
+        frame = gpd.read_file(path, layer=layer, engine="fiona")
+        for column in frame.columns:
+            if frame[column].dtype == object and column != frame.geometry.name:
+                frame[column] = frame[column].astype("str")
+        return frame
+    raise ValueError(f"engine={engine!r} is not known; use 'pyogrio' or 'fiona'.")
+
+
 def _package_file(name: str) -> Path:
     with resources.as_file(resources.files("citygrid") / "data" / name) as path:
         return Path(path)
@@ -252,6 +271,8 @@ class District:
     defects : pandas.DataFrame, optional
         Ground truth of injected defects (synthetic districts): ``layer``, ``row``,
         ``component_id``, ``rule``.
+    reserve : geopandas.GeoDataFrame, optional
+        Synthetic components not registered, for making survey batches.
     """
 
     code: str
@@ -264,6 +285,7 @@ class District:
     roads: gpd.GeoDataFrame | None = field(default=None, repr=False)
     components: gpd.GeoDataFrame | None = field(default=None, repr=False)
     defects: pd.DataFrame | None = field(default=None, repr=False)
+    reserve: gpd.GeoDataFrame | None = field(default=None, repr=False)
     crs: str = settings.default_crs
 
     def __repr__(self) -> str:
@@ -303,8 +325,20 @@ class District:
         return written
 
     @classmethod
-    def from_file(cls, path: str | Path, *, units: pd.DataFrame | None = None) -> District:
-        """Read a district written by :meth:`to_file`.
+    def from_file(cls, path: str | Path, *, units: pd.DataFrame | None = None,
+                  components: bool = True, engine: str = "pyogrio") -> District:
+        """Read a district written by :meth:`to_file` (or a registry's district layers).
+
+        Parameters
+        ----------
+        path : str or Path
+            The GeoPackage.
+        units : DataFrame, optional
+            The unit list; default Pingshan's.
+        components : bool, default True
+            Also read the components layers.
+        engine : {"pyogrio", "fiona"}, default "pyogrio"
+            Vector I/O engine.
 
         Raises
         ------
@@ -321,7 +355,8 @@ class District:
         if not needed <= found:
             raise ValueError(f"{str(path)!r} is not a citygrid district: it lacks layers "
                              f"{sorted(needed - found)} (has {sorted(found)}).")
-        read = {name: pyogrio.read_dataframe(path, layer=name, use_arrow=True) for name in found}
+        wanted = needed | {"roads"} | (set(_COMPONENT_LAYERS.values()) if components else set())
+        read = {name: read_layer(path, name, engine=engine) for name in found & wanted}
         parts = [read[n] for n in _COMPONENT_LAYERS.values() if n in read]
         components = pd.concat(parts, ignore_index=True) if parts else None
         meta = read["boundary"].iloc[0]

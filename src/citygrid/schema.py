@@ -162,6 +162,17 @@ _EXTRA_ALIASES: dict[str, str] = {
 }
 
 
+SHORT_NAMES: dict[str, str] = {
+    "component_id": "COMP_ID", "category": "CATEGORY", "category_name": "CAT_NAME", "name": "NAME",
+    "department_code": "DEPT_CODE", "department": "DEPT", "owner_code": "OWNER_CODE", "owner": "OWNER",
+    "maintainer_code": "MAINT_CODE", "maintainer": "MAINT", "street_code": "STRT_CODE",
+    "street": "STREET", "community_code": "COMM_CODE", "community": "COMMUNITY", "grid": "GRID",
+    "status": "STATUS", "survey_date": "SURVEYED", "change_date": "CHANGED", "source": "SOURCE",
+    "remarks": "REMARKS", "photo": "PHOTO", "material": "MATERIAL",
+}
+"""citygrid's field names cut to at most 10 characters, for Shapefiles."""
+
+
 def column_aliases() -> dict[str, str]:
     """Map every known column name to citygrid's field name.
 
@@ -182,6 +193,7 @@ def column_aliases() -> dict[str, str]:
             if abbreviation:
                 table[abbreviation] = f.name
     table.update({k.upper(): v for k, v in _EXTRA_ALIASES.items()})
+    table.update({k.upper(): v for v, k in SHORT_NAMES.items()})
     return table
 
 
@@ -226,7 +238,8 @@ def standard_columns(layout: str) -> dict[str, str]:
 
     Parameters
     ----------
-    layout : {"cjt214", "gbt47678", "citygrid"}
+    layout : {"cjt214", "gbt47678", "citygrid", "shapefile"}
+        ``"shapefile"``: citygrid's names cut to 10 characters, unambiguously.
 
     Examples
     --------
@@ -235,6 +248,8 @@ def standard_columns(layout: str) -> dict[str, str]:
     """
     if layout == "citygrid":
         return {f.name: f.name for f in FIELDS}
+    if layout == "shapefile":
+        return dict(SHORT_NAMES)
     _layout(layout)
     own = {"category": "CATEGORY", "name": "NAME", "street_code": "STREETCODE",
            "street": "STREET", "community_code": "COMMCODE", "community": "COMMUNITY",
@@ -315,25 +330,28 @@ def parse_ids(ids: ArrayLike) -> pd.DataFrame:
     >>> parse_ids(["4403100101000001", "bad"])["layout"].tolist()
     ['cjt214', None]
     """
-    text = _as_text(ids)
-    old = text.str.fullmatch(r"\d{16}").fillna(False).to_numpy(bool)
-    new = text.str.fullmatch(r"\d{17}").fillna(False).to_numpy(bool)
+    text = _as_text(ids).astype("str")
+    digits = text.str.fullmatch(r"\d+").fillna(False).astype(bool).to_numpy()
+    length = text.str.len().fillna(0).to_numpy()
+    old = digits & (length == 16)
+    new = digits & (length == 17)
     ok = old | new
-    cat_len = np.where(new, 5, 4)
-    out = pd.DataFrame(index=range(len(text)))
-    out["admin_code"] = text.str.slice(0, 6).where(ok, None).astype(object)
-    out["category"] = pd.Series(
-        [t[6:6 + n] if good else None for t, n, good in zip(text.fillna(""), cat_len, ok)],
-        dtype=object,
-    )
-    serial = text.str.slice(-6).where(ok)
-    out["serial"] = pd.to_numeric(serial, errors="coerce").astype("Int64")
-    out["layout"] = np.where(new, GBT47678.name, np.where(old, CJT214.name, None))
-    out["layout"] = out["layout"].astype(object).where(ok, None)
-    return out
+    admin = np.where(ok, text.str.slice(0, 6).to_numpy(dtype=object), None)
+    category = np.where(new, text.str.slice(6, 11).to_numpy(dtype=object),
+                        np.where(old, text.str.slice(6, 10).to_numpy(dtype=object), None))
+    serial = pd.to_numeric(text.str.slice(-6).where(ok), errors="coerce").astype("Int64")
+    layout = np.where(new, GBT47678.name, np.where(old, CJT214.name, None))
+    return pd.DataFrame({"admin_code": pd.Series(admin, dtype=object),
+                         "category": pd.Series(category, dtype=object),
+                         "serial": serial.reset_index(drop=True),
+                         "layout": pd.Series(layout, dtype=object)})
 
 
 def _as_text(values: ArrayLike) -> pd.Series:
+    """Strings stay, anything else (numbers, None, NaN) becomes None."""
+    if isinstance(values, pd.Series) and pd.api.types.is_string_dtype(values.dtype) \
+            and values.dtype != object:
+        return values.astype(object).where(values.notna(), None).reset_index(drop=True)
     series = pd.Series(np.asarray(values, dtype=object))
     return series.map(lambda v: v if isinstance(v, str) else None).astype(object)
 
@@ -431,15 +449,26 @@ def next_ids(
     >>> next_ids(["4403100101000041", "4403100102000099"], "440310", "0101", 2).tolist()
     ['4403100101000042', '4403100101000043']
     """
-    parsed = parse_ids(existing)
-    same = (parsed["admin_code"] == admin_code) & (parsed["category"] == category)
-    start = int(parsed.loc[same, "serial"].max()) if same.any() else 0
+    start = max_serials(existing, admin_code).get(category, 0)
     if start + n > SERIAL_MAX:
         raise ValueError(
             f"category {category} of district {admin_code} has serials up to {start}; "
             f"{n} more would pass {SERIAL_MAX}. Retire and renumber, or split the category."
         )
     return make_ids(admin_code, category, np.arange(start + 1, start + n + 1))
+
+
+def max_serials(existing: ArrayLike, admin_code: str) -> dict[str, int]:
+    """The largest serial in use per category code among a district's identifiers.
+
+    Examples
+    --------
+    >>> max_serials(["4403100101000041", "4403100101000007", "4403200101000099"], "440310")
+    {'0101': 41}
+    """
+    parsed = parse_ids(existing)
+    mine = parsed[parsed["admin_code"] == admin_code]
+    return {k: int(v) for k, v in mine.groupby("category")["serial"].max().items()}
 
 
 def migrate_ids(ids: ArrayLike, catalog: Catalog) -> NDArray[np.object_]:

@@ -271,6 +271,7 @@ def make_district(
     profile: Profile | None = None,
     catalog: Catalog | None = None,
     cell_size: float = 100.0,
+    reserve: int = 0,
 ) -> District:
     """Generate a synthetic district with its grid, roads and components.
 
@@ -289,6 +290,9 @@ def make_district(
         Categories; default the shipped 136.
     cell_size : float, default 100.0
         Nominal unit grid cell size in metres.
+    reserve : int, default 0
+        Also lay this many more components, kept apart in ``District.reserve``: places
+        :func:`make_batch` can survey as new without duplicating a registered one.
 
     Returns
     -------
@@ -339,11 +343,18 @@ def make_district(
     whole_cells = cell_row[np.flatnonzero(full.ravel())]
     whole_cells = whole_cells[whole_cells >= 0]
     components = _components(profile, catalog, grid, edges, whole_cells,
-                             _quads(vx, vy).reshape(-1, 5, 2)[cell_ids], n_components, rng)
+                             _quads(vx, vy).reshape(-1, 5, 2)[cell_ids], n_components + reserve, rng)
+    spare = None
+    if reserve:
+        held = np.zeros(len(components), dtype=bool)
+        held[rng.choice(len(components), size=reserve, replace=False)] = True
+        spare = components[held].reset_index(drop=True)
+        components = components[~held].reset_index(drop=True)
     district = District(
         code=profile.code, name=profile.name, boundary=profile.boundary, streets=streets,
         communities=communities, grid=grid, units=profile.units,
         roads=roads.drop(columns=["axis", "line"]), components=components)
+    district.reserve = spare
     if defects:
         from citygrid._defects import inject_defects
 
@@ -507,3 +518,78 @@ def _attributes(frame, profile, catalog, grid, rng):
     assert list(out) == list(FIELD_NAMES)
     return gpd.GeoDataFrame(conform(pd.DataFrame(out)), geometry=frame["geometry"].to_numpy(),
                             crs=settings.default_crs)
+
+
+def make_batch(
+    district: District,
+    components: gpd.GeoDataFrame | None = None,
+    *,
+    new: int = 500,
+    updated: int = 400,
+    retired: int = 100,
+    seed: int = 0,
+    source: str = "2026-W48 外业普查",
+) -> gpd.GeoDataFrame:
+    """A weekly field-survey batch against a district's registered components.
+
+    New components come from ``district.reserve`` (identifiers left empty, as a
+    contractor sends them); updated ones change status, maintainer or position by a few
+    centimetres; retired ones carry ``action = "retire"``.
+
+    Parameters
+    ----------
+    district : District
+        Made with ``reserve >= new``.
+    components : GeoDataFrame, optional
+        The registered components (default ``district.components``).
+    new, updated, retired : int
+        Rows of each kind.
+    seed : int, default 0
+        Same seed, same batch.
+    source : str
+        The ``source`` field of every row.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        citygrid field names plus ``action``, in EPSG:4547.
+
+    Raises
+    ------
+    ValueError
+        If the reserve or the registered components are too few.
+
+    Examples
+    --------
+    >>> d = make_district(seed=0, n_components=1_000, reserve=50)
+    >>> b = make_batch(d, new=20, updated=10, retired=5)
+    >>> len(b), int(b["component_id"].isna().sum()), int((b["action"] == "retire").sum())
+    (35, 20, 5)
+    """
+    rng = np.random.default_rng(seed)
+    registered = district.components if components is None else components
+    spare = getattr(district, "reserve", None)
+    if spare is None or len(spare) < new:
+        raise ValueError(f"new={new} needs a district made with reserve >= {new}.")
+    if len(registered) < updated + retired:
+        raise ValueError(f"updated + retired = {updated + retired} is more than the {len(registered)} "
+                         "registered components.")
+    fresh = spare.iloc[rng.choice(len(spare), size=new, replace=False)].copy()
+    fresh["component_id"] = None
+    fresh["survey_date"] = pd.Timestamp("2026-11-23")
+    fresh["change_date"] = pd.NaT
+    picked = rng.choice(len(registered), size=updated + retired, replace=False)
+    changed = registered.iloc[picked[:updated]].copy()
+    what = rng.integers(0, 3, size=updated)
+    changed.loc[what == 0, "status"] = "破损"
+    changed.loc[what == 1, "maintainer"] = "坪山区市政设施管理中心"
+    moved = what == 2
+    changed.loc[moved, "geometry"] = shapely.transform(changed.geometry.to_numpy()[moved],
+                                                       lambda c: c + 0.05)
+    gone = registered.iloc[picked[updated:]].copy()
+    gone["action"] = "retire"
+    batch = pd.concat([fresh, changed, gone], ignore_index=True)
+    batch["source"] = source
+    keep = list(FIELD_NAMES) + ["action", "geometry"]
+    batch = batch.reindex(columns=keep)
+    return gpd.GeoDataFrame(batch, geometry="geometry", crs=settings.default_crs)

@@ -1,0 +1,1 @@
+"""Storage backends of the registry: ``gpkg`` (embedded, default) and, later, ``postgis``."""

@@ -1,0 +1,212 @@
+"""The embedded GeoPackage store.
+
+Layers are written by pyogrio (or fiona) so the file is a plain GeoPackage that QGIS
+opens as is: the district (``boundary``, ``streets``, ``communities``, ``grid``,
+``roads``) and the components per geometry family (``components_point``,
+``components_line``, ``components_polygon``). Registry bookkeeping lives in attribute
+tables registered in ``gpkg_contents``: ``citygrid_meta``, ``citygrid_catalog``,
+``citygrid_units``, ``citygrid_batches``, ``citygrid_history``, ``citygrid_aliases``,
+``citygrid_allow``.
+
+Every change after creation goes through one SQLite transaction (``BEGIN IMMEDIATE``,
+WAL journal): a process killed at any instant leaves the file as before or as after;
+a second writer waits up to ``timeout`` seconds, then gets :class:`RegistryLocked`;
+readers are never blocked. The GeoPackage R-tree triggers call ``ST_MinX`` & co., which
+plain SQLite lacks; they are registered on each connection from the geometry blob's
+header (:func:`gpkg_blob` always writes the envelope).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+LAYERS = {"point": "components_point", "line": "components_line", "polygon": "components_polygon"}
+DISTRICT_LAYERS = ("boundary", "streets", "communities", "grid", "roads")
+SCHEMA_VERSION = 1
+
+TABLES = {
+    "citygrid_meta": "key TEXT PRIMARY KEY, value TEXT",
+    "citygrid_batches": ("batch_id INTEGER PRIMARY KEY, source TEXT, user TEXT, started_at TEXT, "
+                         "finished_at TEXT, created INTEGER, updated INTEGER, retired INTEGER, "
+                         "unchanged INTEGER, kind TEXT"),
+    "citygrid_history": ("change_id INTEGER PRIMARY KEY AUTOINCREMENT, batch_id INTEGER, "
+                         "component_id TEXT, action TEXT, field TEXT, old_value TEXT, "
+                         "new_value TEXT, changed_at TEXT"),
+    "citygrid_aliases": "alias TEXT PRIMARY KEY, component_id TEXT, kind TEXT",
+    "citygrid_allow": "component_id TEXT, rule TEXT, note TEXT, added_at TEXT, PRIMARY KEY (component_id, rule)",
+}
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS citygrid_history_component ON citygrid_history (component_id)",
+    "CREATE INDEX IF NOT EXISTS citygrid_history_time ON citygrid_history (changed_at)",
+)
+
+
+class RegistryLocked(OSError):
+    """Another process is changing the registry."""
+
+
+def as_multi(geoms: np.ndarray) -> np.ndarray:
+    """Single lines and polygons as one-part multi geometries (the layers' declared type)."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    kinds = shapely.get_type_id(geoms)
+    for single, make in ((1, shapely.multilinestrings), (3, shapely.multipolygons)):
+        pos = np.flatnonzero(kinds == single)
+        if len(pos):
+            geoms[pos] = make(geoms[pos], indices=np.arange(len(pos)))
+    return geoms
+
+
+def as_single(geoms: np.ndarray) -> np.ndarray:
+    """One-part multi geometries back to single ones (as they were registered)."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    multi = np.isin(shapely.get_type_id(geoms), (4, 5, 6)) & (shapely.get_num_geometries(geoms) == 1)
+    geoms[multi] = shapely.get_geometry(geoms[multi], 0)
+    return geoms
+
+
+def gpkg_blob(geoms: np.ndarray, srs_id: int, *, multi: bool = False) -> list[bytes | None]:
+    """GeoPackage geometry blobs (little-endian header with an XY envelope, then WKB).
+
+    With `multi`, single lines/polygons are written as one-part multi geometries.
+    """
+    geoms = as_multi(geoms) if multi else np.asarray(geoms, dtype=object)
+    wkb = shapely.to_wkb(geoms, byte_order=1)
+    bounds = shapely.bounds(geoms)
+    out: list[bytes | None] = []
+    pack = struct.Struct("<2sBBi4d").pack
+    for blob, (minx, miny, maxx, maxy) in zip(wkb, bounds):
+        out.append(None if blob is None else pack(b"GP", 0, 0x03, srs_id, minx, maxx, miny, maxy) + blob)
+    return out
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    if blob is None or len(blob) < 8:
+        return None
+    flags = blob[3]
+    if flags & 0x10:  # empty
+        return None
+    indicator = (flags >> 1) & 0x07
+    order = "<" if flags & 0x01 else ">"
+    if indicator:
+        minx, maxx, miny, maxy = struct.unpack_from(order + "4d", blob, 8)
+        return minx, maxx, miny, maxy
+    header = 8
+    geom = shapely.from_wkb(blob[header:])
+    if geom is None or geom.is_empty:
+        return None
+    minx, miny, maxx, maxy = geom.bounds
+    return minx, maxx, miny, maxy
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    def part(i: int):
+        return lambda blob: (lambda e: None if e is None else e[i])(_envelope(blob))
+
+    conn.create_function("ST_MinX", 1, part(0), deterministic=True)
+    conn.create_function("ST_MaxX", 1, part(1), deterministic=True)
+    conn.create_function("ST_MinY", 1, part(2), deterministic=True)
+    conn.create_function("ST_MaxY", 1, part(3), deterministic=True)
+    conn.create_function("ST_IsEmpty", 1, lambda blob: int(_envelope(blob) is None), deterministic=True)
+
+
+def connect(path: Path, *, timeout: float = 10.0, readonly: bool = False) -> sqlite3.Connection:
+    """An SQLite connection with the GeoPackage functions the triggers need."""
+    uri = f"file:{path}?mode={'ro' if readonly else 'rw'}"
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+    _register_functions(conn)
+    return conn
+
+
+def init_tables(path: Path, meta: dict[str, str], tables: dict[str, pd.DataFrame]) -> None:
+    """Create citygrid's attribute tables in a freshly written GeoPackage."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for name, columns in TABLES.items():
+            conn.execute(f"CREATE TABLE {name} ({columns})")
+        for name, frame in tables.items():
+            cols = ", ".join(f'"{c}" TEXT' for c in frame.columns)
+            conn.execute(f"CREATE TABLE {name} ({cols})")
+            conn.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * len(frame.columns))})",
+                             frame.astype(object).where(frame.notna(), None).itertuples(index=False))
+        for name in list(TABLES) + list(tables):
+            conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                         "VALUES (?, 'attributes', ?, ?)", (name, name, "citygrid"))
+        for layer in LAYERS.values():
+            conn.execute(f'CREATE UNIQUE INDEX "{layer}_component_id" ON "{layer}" (component_id)')
+        for statement in INDEXES:
+            conn.execute(statement)
+        conn.executemany("INSERT INTO citygrid_meta VALUES (?, ?)", list(meta.items()))
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def transaction(path: Path, *, timeout: float) -> Iterator[sqlite3.Connection]:
+    """One all-or-nothing write: BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+    conn = connect(path, timeout=timeout)
+    try:
+        start = time.monotonic()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise RegistryLocked(
+                    f"registry {str(path)!r} is being changed by another process; waited "
+                    f"{time.monotonic() - start:.1f} s. Try again when it is done, or pass a longer "
+                    "timeout= to open_registry()."
+                ) from None
+            raise
+        try:
+            yield conn
+            conn.execute("UPDATE citygrid_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.close()
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    """The registry's key/value metadata (revision, layout, admin code …)."""
+    conn = connect(path, readonly=True)
+    try:
+        return dict(conn.execute("SELECT key, value FROM citygrid_meta").fetchall())
+    finally:
+        conn.close()
+
+
+def read_table(path: Path, sql: str, params: tuple = ()) -> pd.DataFrame:
+    """A query on the attribute tables as a DataFrame."""
+    conn = connect(path, readonly=True)
+    try:
+        cursor = conn.execute(sql, params)
+        columns = [c[0] for c in cursor.description]
+        return pd.DataFrame(cursor.fetchall(), columns=columns)
+    finally:
+        conn.close()
+
+
+def srs_ids(conn: sqlite3.Connection) -> dict[str, int]:
+    """SRS id of each components layer's geometry column."""
+    rows = conn.execute("SELECT table_name, srs_id FROM gpkg_geometry_columns").fetchall()
+    return {name: int(srs) for name, srs in rows}
+
+
+def geometry_column(conn: sqlite3.Connection, layer: str) -> str:
+    """Name of a layer's geometry column."""
+    (name,) = conn.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
+                           (layer,)).fetchone()
+    return name

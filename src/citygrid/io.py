@@ -1,0 +1,414 @@
+"""Reading survey batches into one canonical frame.
+
+A batch arrives as a Shapefile (often GBK without ``.cpg``, sometimes without ``.prj``),
+a GeoPackage, GeoJSON, or a CSV/Excel table with coordinate columns. :func:`read_batch`
+turns any of them into a GeoDataFrame with citygrid's field names (see
+:data:`citygrid.schema.FIELDS`), text decoded correctly, dates parsed and geometries in
+``settings.default_crs``. Everything the reader noticed that validation must report
+(how the CRS was decided, rows with swapped axes, values that did not parse) is kept in
+``frame.attrs["citygrid"]``; the ``row`` column numbers the batch's features from 1.
+
+Examples
+--------
+>>> import geopandas as gpd, shapely
+>>> raw = gpd.GeoDataFrame({"OBJID": ["4403100101000001"], "OBJSTATE": ["完好"],
+...                         "ORDATE": ["20190514"]},
+...                        geometry=[shapely.Point(114.35, 22.70)], crs="EPSG:4326")
+>>> batch = read_batch(raw, required=())
+>>> batch[["component_id", "category", "status"]].iloc[0].tolist()
+['4403100101000001', '0101', '完好']
+>>> batch.crs.to_string(), str(batch["survey_date"].iloc[0].date())
+('EPSG:4547', '2019-05-14')
+"""
+
+from __future__ import annotations
+
+import io as _stdio
+import struct
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from citygrid import settings
+from citygrid._text import decode
+from citygrid.catalog import Catalog, load_catalog
+from citygrid.crs import geometries_gcj02_to_wgs84
+from citygrid.schema import DATE_FIELDS, FIELDS, REQUIRED_FIELDS, column_aliases, parse_ids
+
+VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml"}
+TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
+
+_COORDINATE_COLUMNS = [
+    ("经度", "纬度"), ("LON", "LAT"), ("LNG", "LAT"), ("LONGITUDE", "LATITUDE"),
+    ("X", "Y"), ("东坐标", "北坐标"), ("X坐标", "Y坐标"), ("POINT_X", "POINT_Y"),
+]
+_WKT_COLUMNS = ("WKT", "GEOMETRY", "GEOM", "几何", "SHAPE")
+_RETIRE_WORDS = {"retire", "delete", "删除", "注销", "作废", "移除", "撤销"}
+
+
+class BatchError(ValueError):
+    """A batch cannot be read or mapped; the message says what to do."""
+
+
+def read_batch(
+    source: str | Path | pd.DataFrame,
+    *,
+    layer: str | None = None,
+    columns: dict[str, str] | None = None,
+    crs: Any = None,
+    encoding: str | None = None,
+    gcj02: bool = False,
+    catalog: Catalog | None = None,
+    engine: str = "pyogrio",
+    required: tuple[str, ...] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a survey batch into citygrid's canonical form.
+
+    Parameters
+    ----------
+    source : str, Path, DataFrame or GeoDataFrame
+        A file (``.shp .gpkg .geojson .json .fgb .csv .txt .xlsx``) or a frame.
+    layer : str, optional
+        Layer of a multi-layer file.
+    columns : dict, optional
+        The contractor's column names mapped to citygrid's field names (e.g.
+        ``{"井盖编号": "component_id"}``); added to the standard abbreviations.
+    crs : optional
+        CRS of the coordinates when the file has none (missing ``.prj``, CSV). Without
+        it the CRS is guessed from the coordinate ranges and noted for validation.
+    encoding : str, optional
+        Text encoding; by default ``.cpg`` is obeyed, else UTF-8 or GBK/GB18030 is
+        detected from the bytes.
+    gcj02 : bool, default False
+        The coordinates are GCJ-02 (copied from Amap/Gaode): shift them back to WGS84.
+    catalog : Catalog, optional
+        Used to resolve category names and 2026 codes; default the shipped one.
+    engine : {"pyogrio", "fiona"}, default "pyogrio"
+        Vector I/O engine.
+    required : tuple of str, optional
+        Fields that must be mappable; default the registry's required fields except the
+        identifier (new components get one at ingest).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Fields of :data:`citygrid.schema.FIELDS`, then ``action`` (``"retire"`` or NA),
+        ``row`` (1-based feature number), any extra columns, geometry in
+        ``settings.default_crs``. ``attrs["citygrid"]`` holds what validation needs.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    BatchError
+        If the file cannot be read, holds no geometry, or required fields cannot be
+        mapped (the message lists them with the columns found).
+    """
+    catalog = catalog or load_catalog()
+    notes: dict[str, Any] = {"source": str(source) if not isinstance(source, pd.DataFrame)
+                             else "<frame>", "encoding": None}
+    if isinstance(source, pd.DataFrame):
+        raw = source.copy()
+        if not isinstance(raw, gpd.GeoDataFrame):
+            raw = _table_geometry(raw, notes)
+    else:
+        raw = _read_file(Path(source), layer=layer, encoding=encoding, engine=engine, notes=notes)
+    frame = _map_columns(raw, columns or {}, required, notes)
+    frame = _place(frame, crs=crs, gcj02=gcj02, notes=notes)
+    frame = _normalise_values(frame, catalog, notes)
+    frame.attrs["citygrid"] = notes
+    return frame
+
+
+def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"batch file {str(path)!r} does not exist.")
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        return _table_geometry(_read_table(path, encoding=encoding, notes=notes), notes)
+    if suffix not in VECTOR_SUFFIXES:
+        raise BatchError(
+            f"cannot read {path.name!r}: unknown kind of file {suffix!r}; use one of "
+            f"{sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES)}."
+        )
+    if suffix == ".shp":
+        encoding = encoding or _shapefile_encoding(path, notes)
+    notes["encoding"] = encoding or "UTF-8"
+    try:
+        layers = pyogrio.list_layers(path)
+    except pyogrio.errors.DataSourceError as exc:
+        raise BatchError(f"cannot read {path.name!r}: {_reason(exc)}") from None
+    names = [str(n) for n, _ in layers]
+    if layer is None and len(names) > 1:
+        spatial = [str(n) for n, kind in layers if kind is not None]
+        if len(spatial) == 1:
+            layer = spatial[0]
+        else:
+            raise BatchError(f"{path.name!r} has several layers {names[:10]}; pass layer=NAME.")
+    if layer is not None and layer not in names:
+        raise BatchError(f"{path.name!r} has no layer {layer!r}; it has {names[:10]}.")
+    try:
+        if engine == "fiona":
+            frame = gpd.read_file(path, layer=layer, engine="fiona",
+                                  **({"encoding": encoding} if encoding else {}))
+        elif engine == "pyogrio":
+            frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding,
+                                           on_invalid="ignore")
+        else:
+            raise BatchError(f"engine={engine!r} is not known; use 'pyogrio' or 'fiona'.")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
+            pyogrio.errors.FieldError, pyogrio.errors.GeometryError, OSError, ValueError) as exc:
+        if isinstance(exc, BatchError):
+            raise
+        raise BatchError(f"cannot read {path.name!r}: {_reason(exc)}") from None
+    if suffix == ".shp" and not path.with_suffix(".prj").exists() \
+            and not path.with_suffix(".PRJ").exists():
+        frame = frame.set_crs(None, allow_override=True)
+    return frame
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
+def _shapefile_encoding(path: Path, notes) -> str:
+    """Encoding of a Shapefile's .dbf: the .cpg if there is one, else sniffed."""
+    for cpg in (path.with_suffix(".cpg"), path.with_suffix(".CPG")):
+        if cpg.exists():
+            name = cpg.read_text(encoding="ascii", errors="replace").strip() or "UTF-8"
+            notes["encoding_from"] = ".cpg"
+            return {"936": "GBK", "65001": "UTF-8"}.get(name, name)
+    dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None)
+    if dbf is None:
+        raise BatchError(f"{path.name!r} has no .dbf beside it; a Shapefile needs its .shp, .shx and .dbf.")
+    data = dbf.read_bytes()
+    if len(data) < 32:
+        raise BatchError(f"{dbf.name!r} is truncated ({len(data)} bytes).")
+    header_len = struct.unpack("<H", data[8:10])[0]
+    _, encoding = decode(data[header_len:], what=f"the text in {dbf.name!r}")
+    notes["encoding_from"] = "detected"
+    return "UTF-8" if encoding == "utf-8-sig" else "GB18030"
+
+
+def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        try:
+            frame = pd.read_excel(path, dtype=object)
+        except Exception as exc:  # openpyxl raises many kinds on a broken workbook
+            raise BatchError(f"cannot read {path.name!r} as Excel: {_reason(exc)}") from None
+        notes["encoding"] = "xlsx"
+        return frame
+    data = path.read_bytes()
+    if encoding:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise BatchError(f"{path.name!r} is not {encoding}: {exc}") from None
+    else:
+        text, encoding = decode(data, what=f"batch {path.name!r}")
+    notes["encoding"] = "UTF-8" if encoding == "utf-8-sig" else encoding
+    try:
+        return pd.read_csv(_stdio.StringIO(text), dtype=str, keep_default_na=False, sep=None,
+                           engine="python")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
+        raise BatchError(f"cannot read {path.name!r} as CSV: {_reason(exc)}") from None
+
+
+def _find(columns: list[str], candidates) -> str | None:
+    upper = {str(c).strip().upper(): c for c in columns}
+    return next((upper[c] for c in candidates if c in upper), None)
+
+
+def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
+    """Build geometries from coordinate columns or a WKT column."""
+    columns = list(frame.columns)
+    for xname, yname in _COORDINATE_COLUMNS:
+        x, y = _find(columns, [xname]), _find(columns, [yname])
+        if x is not None and y is not None:
+            xs = pd.to_numeric(frame[x].replace("", None), errors="coerce")
+            ys = pd.to_numeric(frame[y].replace("", None), errors="coerce")
+            bad = (xs.isna() | ys.isna()) & frame[x].notna()
+            notes["coordinate_columns"] = [str(x), str(y)]
+            notes["unparsed_coordinates"] = (np.flatnonzero(bad.to_numpy()) + 1).tolist()
+            geoms = np.where(xs.notna() & ys.notna(), shapely.points(xs.to_numpy(), ys.to_numpy()), None)
+            return gpd.GeoDataFrame(frame.drop(columns=[x, y]), geometry=list(geoms))
+    wkt = _find(columns, _WKT_COLUMNS)
+    if wkt is not None:
+        text = frame[wkt].replace("", None)
+        geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
+        notes["unparsed_coordinates"] = (np.flatnonzero((text.notna() & pd.isna(geoms)).to_numpy())
+                                         + 1).tolist()
+        return gpd.GeoDataFrame(frame.drop(columns=[wkt]), geometry=list(geoms))
+    raise BatchError(
+        f"the table has no coordinates: expected a pair of columns such as 经度/纬度, lon/lat or "
+        f"x/y, or a WKT column; it has {[str(c) for c in columns][:20]}."
+    )
+
+
+def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes) -> gpd.GeoDataFrame:
+    aliases = column_aliases()
+    known = {f.name for f in FIELDS} | {"action"}
+    bad_targets = sorted(set(columns.values()) - known)
+    if bad_targets:
+        raise BatchError(f"columns= maps onto unknown field(s) {bad_targets}; fields are {sorted(known)}.")
+    rename: dict[str, str] = {}
+    taken: set[str] = set()
+    geometry_name = raw.geometry.name if raw._geometry_column_name in raw.columns else None
+    for col in raw.columns:
+        if col == geometry_name:
+            continue
+        target = columns.get(str(col)) or aliases.get(str(col).strip().upper())
+        if target is None and str(col).strip() in ("操作", "ACTION", "action"):
+            target = "action"
+        if target and target not in taken:
+            rename[col] = target
+            taken.add(target)
+    frame = raw.rename(columns=rename)
+    if geometry_name is None or frame.geometry.isna().all() and len(frame) and geometry_name is None:
+        raise BatchError("the batch has no geometry column.")
+    needed = REQUIRED_FIELDS if required is None else required
+    needed = [f for f in needed if f != "component_id"] if required is None else list(needed)
+    have = set(frame.columns)
+    missing = [f for f in needed if f not in have
+               and not (f == "category" and have & {"category_name", "component_id"})]
+    if missing:
+        labels = {f.name: f"{f.name} ({'/'.join(a for a in (f.cjt214, f.gbt47678) if a)})" for f in FIELDS}
+        raise BatchError(
+            "cannot map required field(s) " + ", ".join(labels.get(f, f) for f in missing)
+            + f"; the batch has columns {[str(c) for c in raw.columns if c != geometry_name][:25]}. "
+            "Pass columns={'their name': 'field'} to map them."
+        )
+    notes["column_map"] = {str(k): v for k, v in rename.items()}
+    return frame
+
+
+def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFrame:
+    """Decide the CRS, flag swapped axes, undo GCJ-02 and reproject."""
+    frame = frame.reset_index(drop=True)
+    frame["row"] = np.arange(1, len(frame) + 1)
+    geoms = frame.geometry.to_numpy()
+    frame = frame.set_geometry(list(shapely.force_2d(geoms)), crs=frame.crs)
+    if frame.crs is not None:
+        notes["crs_from"], source_crs = "file", frame.crs
+    elif crs is not None:
+        notes["crs_from"], source_crs = "given", crs
+    else:
+        source_crs = _guess_crs(frame.geometry.to_numpy())
+        notes["crs_from"] = "detected" if source_crs else "none"
+    if source_crs is None:
+        raise BatchError(
+            "the batch has no CRS and its coordinates fit none of EPSG:4326/4490 "
+            "(degrees) or EPSG:4547 (metres, CM 114°E); pass crs='EPSG:…'."
+        )
+    frame = frame.set_crs(source_crs, allow_override=True)
+    notes["crs"] = frame.crs.to_string()
+    notes["swapped_rows"] = []
+    if frame.crs.is_geographic:
+        x, y = _centres(frame.geometry.to_numpy())
+        swapped = (x >= 3) & (x <= 54) & (y >= 73) & (y <= 136)
+        notes["swapped_rows"] = frame.loc[swapped, "row"].tolist()
+        if swapped.any():
+            flipped = shapely.transform(frame.geometry.to_numpy()[swapped], lambda c: c[:, ::-1])
+            fixed = gpd.GeoSeries(flipped, crs=frame.crs).to_crs(settings.default_crs)
+            notes["swapped_geometry"] = dict(zip(notes["swapped_rows"], fixed.to_numpy()))
+        if gcj02:
+            frame = frame.set_geometry(list(geometries_gcj02_to_wgs84(frame.geometry.to_numpy())))
+            notes["gcj02_converted"] = True
+    elif gcj02:
+        raise BatchError(f"gcj02=True needs longitude/latitude coordinates; this batch is in {notes['crs']}.")
+    return frame.to_crs(settings.default_crs)
+
+
+def _centres(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    bounds = shapely.bounds(geoms)
+    return (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+
+
+def _guess_crs(geoms: np.ndarray) -> str | None:
+    x, y = _centres(geoms)
+    ok = np.isfinite(x)
+    if not ok.any():
+        return None
+    x, y = x[ok], y[ok]
+    lonlat = ((x >= 73) & (x <= 136) & (y >= 3) & (y <= 54)) | ((y >= 73) & (y <= 136) & (x >= 3) & (x <= 54))
+    if lonlat.mean() > 0.5:
+        return settings.web_crs
+    metric = (x >= 300_000) & (x <= 700_000) & (y >= 2_000_000) & (y <= 6_000_000)
+    if metric.mean() > 0.5:
+        return settings.default_crs
+    return None
+
+
+def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.GeoDataFrame:
+    bad: list[dict] = []
+    for f in FIELDS:
+        if f.name not in frame.columns:
+            frame[f.name] = None
+    for name in [f.name for f in FIELDS if f.kind == "str"] + ["action"]:
+        if name not in frame.columns:
+            frame[name] = None
+        frame[name] = _as_text(frame[name], name, bad, frame["row"])
+    ids = frame["component_id"]
+    parsed = parse_ids(ids.to_numpy(dtype=object))
+    category = frame["category"].to_numpy(dtype=object)
+    by_name = catalog.normalise(frame["category_name"].to_numpy(dtype=object))
+    from_id = parsed["category"].to_numpy(dtype=object)
+    category = np.where(pd.isna(category), by_name, category)
+    category = np.where(pd.isna(category), from_id, category)
+    frame["category"] = pd.array(category, dtype="str")
+    for name in DATE_FIELDS:
+        frame[name] = _parse_dates(frame[name], name, bad, frame["row"])
+    action = frame["action"].str.strip().str.lower()
+    retire = action.isin(_RETIRE_WORDS) | frame["status"].isin(["移除"])
+    frame["action"] = pd.array(np.where(retire, "retire", None), dtype="str")
+    notes["bad_values"] = bad
+    order = [f.name for f in FIELDS] + ["action", "row"]
+    rest = [c for c in frame.columns if c not in order and c != frame.geometry.name]
+    return frame[order + rest + [frame.geometry.name]]
+
+
+def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Series:
+    """Text as text: numbers that lost digits (ids typed into Excel) are reported."""
+    out = values.astype(object)
+    floats = out.map(lambda v: isinstance(v, float) and not np.isnan(v))
+    if floats.any():
+        whole = out[floats].map(lambda v: float(v).is_integer() and abs(v) < 2**53)
+        for i in out[floats][~whole].index:
+            bad.append({"row": int(rows[i]), "field": name, "value": str(out[i]),
+                        "reason": "a number where text was expected (format the column as text)"})
+        out[floats] = out[floats].map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
+    if name == "component_id":
+        big = out.map(lambda v: isinstance(v, (int, np.integer)) and abs(int(v)) >= 2**53)
+        for i in out[big].index:
+            bad.append({"row": int(rows[i]), "field": name, "value": str(out[i]),
+                        "reason": "an identifier stored as a number may have lost digits"})
+    out = out.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
+    out = out.where(out != "", None)
+    return pd.Series(pd.array(out.to_numpy(dtype=object), dtype="str"), index=values.index)
+
+
+def _parse_dates(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Series:
+    """Dates as YYYYMMDD, ISO, YYYY/M/D or real dates; the rest reported, not guessed."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
+        return parsed.astype("datetime64[ms]")
+    text = values.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                                     else v if hasattr(v, "year") else str(v).strip() or None)
+    is_date_like = text.map(lambda v: hasattr(v, "year"))
+    plain = text.where(~is_date_like)
+    compact = pd.to_datetime(plain.where(plain.str.fullmatch(r"\d{8}", na=False)), format="%Y%m%d",
+                             errors="coerce")
+    iso = pd.to_datetime(plain.where(~plain.str.fullmatch(r"\d{8}", na=False)).str.replace("/", "-"),
+                         format="ISO8601", errors="coerce")
+    direct = pd.to_datetime(text.where(is_date_like), errors="coerce")
+    parsed = compact.fillna(iso).fillna(direct)
+    failed = text.notna() & parsed.isna()
+    for i in text[failed].index:
+        bad.append({"row": int(rows[i]), "field": name, "value": str(text[i])[:100],
+                    "reason": "not a date (use YYYYMMDD or YYYY-MM-DD)"})
+    return parsed.astype("datetime64[ms]")

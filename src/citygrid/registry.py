@@ -1,0 +1,914 @@
+"""The component registry: open/create, query, stats, owner lookup, ingest, history, export.
+
+A registry is one GeoPackage by default (see :mod:`citygrid.backends.gpkg`): it carries
+its district (streets, communities, grid, roads), its catalog and unit list, the
+components per geometry family, and the full history of every change. Components are
+retired, never deleted; any past state can be read back with :meth:`Registry.as_of`.
+
+Examples
+--------
+>>> import citygrid as cg, tempfile, pathlib
+>>> d = cg.synth.make_district(seed=0, n_components=1_000)
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "pingshan.gpkg"
+>>> reg = Registry.create(path, district=d)
+>>> len(reg.query(street="马峦街道")) > 0, reg.layout
+(True, 'cjt214')
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import Transformer
+
+from citygrid import settings
+from citygrid.admin import District, read_layer
+from citygrid.backends import gpkg
+from citygrid.catalog import Catalog, _check_rows
+from citygrid.crs import gcj02_to_wgs84
+from citygrid.io import read_batch
+from citygrid.schema import (
+    CJT214,
+    DATE_FIELDS,
+    FIELD_NAMES,
+    GBT47678,
+    LAYOUTS,
+    SERIAL_MAX,
+    conform,
+    make_ids,
+    max_serials,
+    migrate_ids,
+    parse_ids,
+    standard_columns,
+)
+from citygrid.validate import Report, validate
+
+BOOK_COLUMNS = ("retired_at", "version", "updated_at", "batch_id")
+"""Columns the registry adds to every component."""
+
+_FAMILY = {"Point": "point", "LineString": "line", "MultiLineString": "line",
+           "Polygon": "polygon", "MultiPolygon": "polygon"}
+
+
+class RegistryError(ValueError):
+    """The registry refuses an operation; the message says why and what to do."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _encode(value: Any) -> str | None:
+    """A field value as history text: ISO dates, WKB hex geometries."""
+    if value is None or (not isinstance(value, (str, shapely.Geometry)) and pd.isna(value)):
+        return None
+    if isinstance(value, shapely.Geometry):
+        return shapely.to_wkb(value, hex=True)
+    if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
+        return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
+    return str(value)
+
+
+def _sql_value(value: Any) -> Any:
+    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
+        return None
+    if isinstance(value, (pd.Timestamp, np.datetime64, dt.datetime)):
+        return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did.
+
+    Attributes
+    ----------
+    accepted : bool
+        False when the batch had errors: then nothing was written.
+    batch_id : int or None
+        The batch's number in ``reg.batches()`` (None when rejected).
+    created, updated, retired, unchanged : int
+        Components per outcome.
+    report : Report
+        The validation report.
+    new_ids : list of str
+        Identifiers given to new components, in batch row order.
+    seconds : float
+        Wall time.
+    """
+
+    accepted: bool
+    batch_id: int | None
+    created: int = 0
+    updated: int = 0
+    retired: int = 0
+    unchanged: int = 0
+    report: Report | None = field(default=None, repr=False)
+    new_ids: list[str] = field(default_factory=list, repr=False)
+    seconds: float = 0.0
+
+
+class Registry:
+    """A district's component registry in a GeoPackage.
+
+    Use :meth:`create` or :func:`open_registry`; all data frames are in EPSG:4547.
+
+    Parameters
+    ----------
+    path : str or Path
+        The registry file.
+    engine : {"pyogrio", "fiona"}, default "pyogrio"
+        Vector I/O engine for reading layers.
+    timeout : float, default 10.0
+        Seconds a writer waits for another writer before :class:`RegistryLocked`.
+    """
+
+    def __init__(self, path: str | Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"registry {str(self.path)!r} does not exist; create it with "
+                                    "Registry.create(path, district=...).")
+        if engine not in ("pyogrio", "fiona"):
+            raise ValueError(f"engine={engine!r} is not known; use 'pyogrio' or 'fiona'.")
+        self.engine = engine
+        self.timeout = timeout
+        try:
+            meta = gpkg.read_meta(self.path)
+        except Exception as exc:  # sqlite3.DatabaseError, OperationalError …
+            raise RegistryError(f"{str(self.path)!r} is not a citygrid registry ({exc}); open a file "
+                                "made by Registry.create().") from None
+        if int(meta.get("schema_version", 0)) > gpkg.SCHEMA_VERSION:
+            raise RegistryError(f"{str(self.path)!r} was made by a newer citygrid "
+                                f"(schema {meta['schema_version']}); upgrade citygrid.")
+        self._meta = meta
+        self.catalog = Catalog(_check_rows(
+            gpkg.read_table(self.path, "SELECT * FROM citygrid_catalog"), str(self.path)))
+        self._district: District | None = None
+        self._cache: tuple[int, gpd.GeoDataFrame] | None = None
+        self._to_local: dict[str, Transformer] = {}
+
+    def __repr__(self) -> str:
+        return (f"<Registry {self.path.name}: {self._meta['district_name']} ({self.admin_code}), "
+                f"layout {self.layout}, revision {self.revision}>")
+
+    # --- creation ---------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        district: District,
+        *,
+        catalog: Catalog | None = None,
+        layout: str = CJT214.name,
+        engine: str = "pyogrio",
+        overwrite: bool = False,
+        source: str = "initial load",
+        timeout: float = 10.0,
+    ) -> Registry:
+        """Create a registry from a district and its components.
+
+        The file is written beside its final name and renamed only when complete.
+
+        Parameters
+        ----------
+        path : str or Path
+            The ``.gpkg`` to create.
+        district : District
+            Its hierarchy and (optionally) components.
+        catalog : Catalog, optional
+            Default: the shipped catalog.
+        layout : {"cjt214", "gbt47678"}, default "cjt214"
+            Identifier layout of the registry; components are converted to it.
+        engine : {"pyogrio", "fiona"}, default "pyogrio"
+            Vector I/O engine.
+        overwrite : bool, default False
+            Replace an existing file.
+        source : str, default "initial load"
+            Recorded as the first batch.
+
+        Raises
+        ------
+        FileExistsError
+            If `path` exists and `overwrite` is False.
+        RegistryError
+            If the components have errors (duplicate or malformed ids, missing or wrong
+            geometries, unknown categories); the message summarises the report.
+        """
+        from citygrid.catalog import load_catalog
+
+        path = Path(path)
+        catalog = catalog or load_catalog()
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout={layout!r} is not known; use one of {sorted(LAYOUTS)}.")
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{str(path)!r} exists; open it with open_registry() or pass overwrite=True.")
+        comps = district.components if district.components is not None else \
+            gpd.GeoDataFrame({f: [] for f in FIELD_NAMES}, geometry=[], crs=district.crs)
+        comps = conform(comps.to_crs(settings.default_crs))
+        comps = _to_layout(comps, layout, catalog)
+        if comps["component_id"].isna().any():
+            raise RegistryError(f"{int(comps['component_id'].isna().sum())} component(s) have no identifier; "
+                                "a registry is made from identified components (ingest new ones instead).")
+        report = validate(comps, district=district, catalog=catalog,
+                          rules=["schema.unknown_category", "id", "geom.missing", "geom.wrong_type"])
+        if not report.ok:
+            raise RegistryError(f"the district's components have errors, so no registry was made: "
+                                f"{_summary_line(report)}. Validate them with citygrid.validate().")
+        now = _now()
+        comps = comps[list(FIELD_NAMES) + ["geometry"]].copy()
+        comps["retired_at"] = pd.Series(pd.NaT, index=comps.index, dtype="datetime64[ms]")
+        comps["version"] = 1
+        comps["updated_at"] = pd.Timestamp(now).as_unit("ms")
+        comps["batch_id"] = 1
+        partial = path.with_name(f"{path.stem}.creating{path.suffix}")
+        partial.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            layers = district._layers()
+            for name in ("boundary", "streets", "communities", "grid", "roads"):
+                if name in layers:
+                    _write_layer(layers[name], partial, name, engine=engine)
+            family = comps.geom_type.map(_FAMILY)
+            for kind, layer in gpkg.LAYERS.items():
+                _write_layer(comps[(family == kind).to_numpy()], partial, layer, engine=engine,
+                             kind=kind)
+            meta = {"schema_version": str(gpkg.SCHEMA_VERSION), "revision": "0", "layout": layout,
+                    "admin_code": district.code, "district_name": district.name,
+                    "crs": settings.default_crs, "created_at": now}
+            units = district.units.rename(columns={"name": "name_zh"})
+            gpkg.init_tables(partial, meta, {"citygrid_catalog": catalog.to_frame(),
+                                             "citygrid_units": units})
+            with gpkg.transaction(partial, timeout=timeout) as conn:
+                conn.execute("INSERT INTO citygrid_batches VALUES (1, ?, NULL, ?, ?, ?, 0, 0, 0, 'create')",
+                             (source, now, _now(), len(comps)))
+                conn.executemany(
+                    "INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "
+                    "VALUES (1, ?, 'create', ?)", ((i, now) for i in comps["component_id"]))
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        return cls(path, engine=engine, timeout=timeout)
+
+    # --- state --------------------------------------------------------------------------
+    @property
+    def layout(self) -> str:
+        """Identifier layout: ``"cjt214"`` (16 digits) or ``"gbt47678"`` (17 digits)."""
+        return gpkg.read_meta(self.path)["layout"]
+
+    @property
+    def admin_code(self) -> str:
+        """The district's 6-digit division code."""
+        return self._meta["admin_code"]
+
+    @property
+    def revision(self) -> int:
+        """Increases with every committed change."""
+        return int(gpkg.read_meta(self.path)["revision"])
+
+    @property
+    def district(self) -> District:
+        """The registry's district: boundary, streets, communities, grid, roads, units."""
+        if self._district is None:
+            units = gpkg.read_table(self.path, "SELECT * FROM citygrid_units").rename(
+                columns={"name_zh": "name"})
+            self._district = District.from_file(self.path, units=units, components=False,
+                                                engine=self.engine)
+        return self._district
+
+    def components_with_retired(self) -> gpd.GeoDataFrame:
+        """Every component ever registered, retired ones with ``retired_at`` set."""
+        revision = self.revision
+        if self._cache is None or self._cache[0] != revision:
+            parts = [read_layer(self.path, layer, engine=self.engine) for layer in gpkg.LAYERS.values()]
+            frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+            frame = gpd.GeoDataFrame(conform(frame), geometry=gpkg.as_single(frame.geometry.to_numpy()),
+                                     crs=settings.default_crs)
+            for column in ("retired_at", "updated_at"):
+                frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
+            self._cache = (revision, frame)
+        return self._cache[1]
+
+    @property
+    def components(self) -> gpd.GeoDataFrame:
+        """The current components (retired ones left out)."""
+        frame = self.components_with_retired()
+        return frame[frame["retired_at"].isna()]
+
+    # --- queries ------------------------------------------------------------------------
+    def query(
+        self,
+        *,
+        category: str | list[str] | None = None,
+        street: str | None = None,
+        community: str | None = None,
+        grid: str | list[str] | None = None,
+        owner: str | None = None,
+        maintainer: str | None = None,
+        department: str | None = None,
+        status: str | list[str] | None = None,
+        bbox: tuple[float, float, float, float] | None = None,
+        bbox_crs: str | None = None,
+        include_retired: bool = False,
+    ) -> gpd.GeoDataFrame:
+        """Components matching every given condition.
+
+        Parameters
+        ----------
+        category : str or list of str, optional
+            4- or 5-digit codes or Chinese names.
+        street, community : str, optional
+            Name or code.
+        grid : str or list of str, optional
+            Unit grid cell code(s).
+        owner, maintainer, department : str, optional
+            Unit name or unified social credit code.
+        status : str or list of str, optional
+            E.g. ``"破损"``.
+        bbox : (minx, miny, maxx, maxy), optional
+            In `bbox_crs` (default the registry's CRS, EPSG:4547).
+        include_retired : bool, default False
+            Include retired components.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+
+        Raises
+        ------
+        KeyError
+            For an unknown category or street (the message lists what is known).
+        """
+        frame = self.components_with_retired() if include_retired else self.components
+        mask = np.ones(len(frame), dtype=bool)
+        if category is not None:
+            wanted = [category] if isinstance(category, str) else list(category)
+            codes = [self._category_code(c) for c in wanted]
+            mask &= frame["category"].isin(codes).to_numpy()
+        if street is not None:
+            code = self.district.street(street)["code"]
+            mask &= (frame["street_code"] == code).to_numpy()
+        if community is not None:
+            hit = self.district.communities
+            hit = hit[(hit["code"] == community) | (hit["name"] == community)]
+            if hit.empty:
+                raise KeyError(f"no community {community!r}; communities are: "
+                               + ", ".join(self.district.communities["name"]))
+            mask &= (frame["community_code"] == hit["code"].iloc[0]).to_numpy()
+        for column, value in (("grid", grid), ("status", status)):
+            if value is not None:
+                mask &= frame[column].isin([value] if isinstance(value, str) else list(value)).to_numpy()
+        for column, value in (("owner", owner), ("maintainer", maintainer), ("department", department)):
+            if value is not None:
+                mask &= ((frame[column] == value) | (frame[f"{column}_code"] == value)).fillna(False).to_numpy()
+        if bbox is not None:
+            box = shapely.box(*bbox)
+            if bbox_crs is not None:
+                box = gpd.GeoSeries([box], crs=bbox_crs).to_crs(settings.default_crs).iloc[0]
+            inside = np.zeros(len(frame), dtype=bool)
+            inside[frame.sindex.query(box, predicate="intersects")] = True
+            mask &= inside
+        return frame[mask]
+
+    def _category_code(self, key: str) -> str:
+        cat = self.catalog[key]
+        return cat.code_2026 if self.layout == GBT47678.name else cat.code
+
+    def stats(self, by: str = "category") -> pd.DataFrame:
+        """Component counts per category, street, community, owner, maintainer, department or status.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per group, largest first: ``count`` and ``share``; by category also
+            ``name_zh``, ``name_en`` and ``geometry``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown grouping.
+        """
+        groups = ("category", "street", "community", "owner", "maintainer", "department", "status", "grid")
+        if by not in groups:
+            raise ValueError(f"by={by!r} is not known; use one of {groups}.")
+        counts = self.components.groupby(by, dropna=False).size().sort_values(ascending=False)
+        out = counts.rename("count").to_frame()
+        out["share"] = out["count"] / max(1, out["count"].sum())
+        if by == "category":
+            names = {k: self.catalog[k] for k in out.index if k in self.catalog}
+            out.insert(0, "name_zh", [getattr(names.get(k), "name_zh", None) for k in out.index])
+            out.insert(1, "name_en", [getattr(names.get(k), "name_en", None) for k in out.index])
+            out.insert(2, "geometry", [getattr(names.get(k), "geometry", None) for k in out.index])
+        return out
+
+    def owner_at(self, x: float, y: float, *, crs: str = "EPSG:4326", radius: float = 10.0,
+                 limit: int = 5) -> pd.DataFrame:
+        """Whose is this? The components nearest a point, with their units and grid cell.
+
+        Parameters
+        ----------
+        x, y : float
+            The reported location (longitude/latitude for geographic CRSs).
+        crs : str, default "EPSG:4326"
+            CRS of `x`, `y`; ``"gcj02"`` for coordinates from Amap/Gaode.
+        radius : float, default 10.0
+            Search radius in metres.
+        limit : int, default 5
+            At most this many components, nearest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``component_id, category, category_name, name, department, owner,
+            maintainer, grid, community, street, status, distance_m``; empty when nothing
+            is within `radius`. ``attrs["grid"]`` is the grid cell at the point.
+        """
+        if crs.lower() in ("gcj02", "gcj-02"):
+            lon, lat = gcj02_to_wgs84(x, y)
+            x, y, crs = float(lon), float(lat), settings.web_crs
+        if crs not in self._to_local:
+            self._to_local[crs] = Transformer.from_crs(crs, settings.default_crs, always_xy=True)
+        px, py = self._to_local[crs].transform(x, y)
+        point = shapely.Point(px, py)
+        frame = self.components
+        hits = frame.sindex.query(point, predicate="dwithin", distance=radius)
+        near = frame.iloc[hits]
+        distance = shapely.distance(near.geometry.to_numpy(), point)
+        order = np.argsort(distance, kind="stable")[:limit]
+        columns = ["component_id", "category", "category_name", "name", "department", "owner",
+                   "maintainer", "grid", "community", "street", "status"]
+        out = pd.DataFrame(near[columns].iloc[order]).reset_index(drop=True)
+        out["distance_m"] = distance[order].round(2)
+        cell = self.district.locate([point]).iloc[0]
+        out.attrs["grid"] = cell["grid"]
+        out.attrs["street"] = cell["street"]
+        return out
+
+    # --- history ------------------------------------------------------------------------
+    def batches(self) -> pd.DataFrame:
+        """Every batch ever merged (the initial load is batch 1)."""
+        return gpkg.read_table(self.path, "SELECT * FROM citygrid_batches ORDER BY batch_id")
+
+    def history(self, component_id: str) -> pd.DataFrame:
+        """Every recorded change of a component, oldest first (old ids are resolved).
+
+        Columns: ``change_id, batch_id, source, component_id, action, field, old_value,
+        new_value, changed_at``.
+        """
+        aliases = gpkg.read_table(self.path, "SELECT component_id FROM citygrid_aliases WHERE alias = ?",
+                                  (component_id,))
+        ident = aliases["component_id"].iloc[0] if len(aliases) else component_id
+        return gpkg.read_table(
+            self.path,
+            "SELECT h.change_id, h.batch_id, b.source, h.component_id, h.action, h.field, "
+            "h.old_value, h.new_value, h.changed_at FROM citygrid_history h "
+            "LEFT JOIN citygrid_batches b USING (batch_id) "
+            "WHERE h.component_id = ? OR h.component_id = ? ORDER BY h.change_id",
+            (ident, component_id))
+
+    def as_of(self, when: str | dt.datetime | pd.Timestamp) -> gpd.GeoDataFrame:
+        """The components as they were at `when` (UTC), retired ones left out.
+
+        Parameters
+        ----------
+        when : str, datetime or Timestamp
+            A moment; naive values are taken as UTC.
+        """
+        stamp = pd.Timestamp(when)
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        text = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        later = gpkg.read_table(
+            self.path, "SELECT change_id, component_id, action, field, old_value FROM citygrid_history "
+            "WHERE changed_at > ? ORDER BY change_id", (text,))
+        frame = self.components_with_retired().copy()
+        renamed = later[later["field"] == "component_id"].sort_values("change_id", ascending=False)
+        current_to_old = {}
+        for row in renamed.itertuples():
+            new = next((k for k, v in current_to_old.items() if v == row.component_id), None)
+            current_to_old[new or row.component_id] = row.old_value
+        created = set(later.loc[later["action"] == "create", "component_id"])
+        updates = later[later["field"].notna() & (later["field"] != "component_id")]
+        first = updates.sort_values("change_id").drop_duplicates(["component_id", "field"])
+        index = pd.Series(np.arange(len(frame)), index=frame["component_id"].to_numpy())
+        for name, group in first.groupby("field"):
+            pos = index.reindex(group["component_id"].to_numpy()).dropna().astype(int).to_numpy()
+            values = group["old_value"].to_numpy()[index.reindex(group["component_id"].to_numpy()).notna()]
+            if name == "geometry":
+                frame.iloc[pos, frame.columns.get_loc("geometry")] = shapely.from_wkb(values)
+            elif name in DATE_FIELDS or name in ("retired_at",):
+                frame[name] = frame[name].astype("datetime64[ms]")
+                frame.iloc[pos, frame.columns.get_loc(name)] = pd.to_datetime(values).astype("datetime64[ms]")
+            elif name in frame.columns:
+                frame.iloc[pos, frame.columns.get_loc(name)] = values
+        frame = frame[~frame["component_id"].isin(created)]
+        if current_to_old:
+            frame["component_id"] = frame["component_id"].map(lambda i: current_to_old.get(i, i))
+        return frame[frame["retired_at"].isna()].reset_index(drop=True)
+
+    # --- ingest -------------------------------------------------------------------------
+    def ingest(self, batch: str | Path | pd.DataFrame, *, source: str, user: str | None = None,
+               dry_run: bool = False, **read_options: Any) -> IngestResult:
+        """Validate a survey batch and merge it, all or nothing.
+
+        Rows whose identifier is in the registry update it (only the fields the batch fills;
+        ``change_date`` defaults to today); rows with a new identifier, or none, are new
+        components (identifiers are generated per category); rows with ``action`` =
+        retire/删除/注销/作废 or status 移除 retire their component. Grid cell, street and
+        community left empty are filled from the location. Every change goes to history.
+
+        Parameters
+        ----------
+        batch : path or frame
+            The survey batch (see :func:`citygrid.io.read_batch`).
+        source : str
+            Where it comes from, e.g. ``"2026-W48 contractor A"``.
+        user : str, optional
+            Who merges it.
+        dry_run : bool, default False
+            Validate and plan, write nothing.
+        **read_options
+            Passed to :func:`~citygrid.io.read_batch`.
+
+        Returns
+        -------
+        IngestResult
+            ``accepted`` is False (and nothing written) when the report has errors.
+
+        Raises
+        ------
+        RegistryLocked
+            If another process holds the registry longer than ``timeout``.
+        """
+        start = dt.datetime.now()
+        started = _now()
+        frame = batch if isinstance(batch, gpd.GeoDataFrame) and "citygrid" in batch.attrs \
+            else read_batch(batch, catalog=self.catalog, **read_options)
+        frame = self._prepare(frame)
+        report = validate(frame, registry=self)
+        current = self.components_with_retired()
+        ids = frame["component_id"]
+        known = ids.isin(current["component_id"]).to_numpy()
+        retire = (frame["action"] == "retire").fillna(False).to_numpy()
+        orphan = retire & ~known
+        if orphan.any():
+            report = _add_issues(report, frame, orphan, "schema.bad_value",
+                                 "asks to retire a component that is not in the registry")
+        if not report.ok:
+            return IngestResult(False, None, report=report,
+                                seconds=(dt.datetime.now() - start).total_seconds())
+        frame = self._assign_ids(frame, current)
+        plan = _plan(frame, current, known, retire)
+        result = IngestResult(True, None, created=len(plan["create"]), updated=len(plan["updated_ids"]),
+                              retired=len(plan["retire"]), unchanged=plan["unchanged"], report=report,
+                              new_ids=plan["create"]["component_id"].tolist())
+        if not dry_run:
+            result.batch_id = self._write(plan, source=source, user=user, started=started)
+        result.seconds = (dt.datetime.now() - start).total_seconds()
+        return result
+
+    def _prepare(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        frame = _to_layout(frame, self.layout, self.catalog)
+        located = self.district.locate(frame.geometry)
+        for column in ("grid", "street_code", "street", "community_code", "community"):
+            empty = frame[column].isna().to_numpy()
+            if empty.any():
+                frame.loc[empty, column] = located[column].to_numpy(dtype=object)[empty]
+        return frame
+
+    def _assign_ids(self, frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        frame = frame.copy()
+        empty = frame["component_id"].isna()
+        used = np.concatenate([current["component_id"].to_numpy(dtype=object),
+                               frame["component_id"].dropna().to_numpy(dtype=object)])
+        start = max_serials(used, self.admin_code)
+        for category, group in frame[empty].groupby("category"):
+            first = start.get(category, 0) + 1
+            if first + len(group) - 1 > SERIAL_MAX:
+                raise RegistryError(f"category {category} would pass serial {SERIAL_MAX}; "
+                                    "retire and renumber it first.")
+            serials = np.arange(first, first + len(group))
+            frame.loc[group.index, "component_id"] = make_ids(self.admin_code, category, serials)
+        return frame
+
+    def _write(self, plan: dict, *, source: str, user: str | None, started: str) -> int:
+        now = _now()
+        with gpkg.transaction(self.path, timeout=self.timeout) as conn:
+            (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
+            srs = gpkg.srs_ids(conn)
+            history: list[tuple] = []
+            creates = plan["create"]
+            family = creates.geom_type.map(_FAMILY).to_numpy()
+            for kind, layer in gpkg.LAYERS.items():
+                rows = creates[family == kind]
+                if rows.empty:
+                    continue
+                geom_col = gpkg.geometry_column(conn, layer)
+                blobs = gpkg.gpkg_blob(rows.geometry.to_numpy(), srs[layer], multi=kind != "point")
+                columns = [geom_col, *FIELD_NAMES, "version", "updated_at", "batch_id"]
+                values = rows[list(FIELD_NAMES)].astype(object).to_numpy()
+                conn.executemany(
+                    f'INSERT INTO "{layer}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+                    f"VALUES ({', '.join('?' * len(columns))})",
+                    ([blob, *map(_sql_value, vals), 1, now, batch_id] for blob, vals in zip(blobs, values)))
+            history += [(batch_id, i, "create", None, None, None, now) for i in creates["component_id"]]
+            updates = plan["update"]
+            for (layer, name), group in updates.groupby(["layer", "field"]):
+                ids = group["component_id"].to_numpy(dtype=object)
+                if name == "geometry":
+                    column = gpkg.geometry_column(conn, layer)
+                    values = gpkg.gpkg_blob(group["new"].to_numpy(), srs[layer],
+                                            multi=layer != gpkg.LAYERS["point"])
+                else:
+                    column, values = name, [_sql_value(v) for v in group["new"]]
+                conn.executemany(f'UPDATE "{layer}" SET "{column}" = ? WHERE component_id = ?', zip(values, ids))
+            for layer, group in updates.drop_duplicates("component_id").groupby("layer"):
+                conn.executemany(f'UPDATE "{layer}" SET version = version + 1, updated_at = ?, batch_id = ? '
+                                 "WHERE component_id = ?",
+                                 ((now, batch_id, i) for i in group["component_id"]))
+            history += [(batch_id, i, "update", f, _encode(o), _encode(n), now) for i, f, o, n in
+                        zip(updates["component_id"], updates["field"], updates["old"], updates["new"])]
+            for layer, group in plan["retire"].groupby("layer"):
+                conn.executemany(f'UPDATE "{layer}" SET retired_at = ?, status = ?, version = version + 1, '
+                                 "updated_at = ?, batch_id = ? WHERE component_id = ?",
+                                 ((now[:19], s, now, batch_id, i) for i, s in
+                                  zip(group["component_id"], group["status"])))
+            history += [(batch_id, i, "retire", "retired_at", None, now[:19], now)
+                        for i in plan["retire"]["component_id"]]
+            conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, field, "
+                             "old_value, new_value, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)", history)
+            conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ingest')",
+                         (batch_id, source, user, started, _now(), len(creates), len(plan["updated_ids"]),
+                          len(plan["retire"]), plan["unchanged"]))
+        self._cache = None
+        return int(batch_id)
+
+    # --- standard migration ---------------------------------------------------------------
+    def migrate(self, to: str = GBT47678.name) -> int:
+        """Move every identifier and category code to another standard, in one step.
+
+        Old identifiers stay searchable (:meth:`history` resolves them) and each change is
+        in history.
+
+        Parameters
+        ----------
+        to : {"gbt47678"}
+            Target layout (GB/T 47678.5-2026, 17-digit ids).
+
+        Returns
+        -------
+        int
+            Components migrated.
+
+        Raises
+        ------
+        RegistryError
+            If the registry is already in that layout or the target is not supported.
+        """
+        if to != GBT47678.name:
+            raise RegistryError(f"to={to!r}: registries migrate from 'cjt214' to 'gbt47678' only.")
+        if self.layout == to:
+            raise RegistryError(f"{self.path.name} already uses the {GBT47678.standard} layout.")
+        frame = self.components_with_retired()
+        new_ids = migrate_ids(frame["component_id"].to_numpy(dtype=object), self.catalog)
+        new_cats = self.catalog.to_2026(frame["category"].to_numpy(dtype=object))
+        family = frame.geom_type.map(_FAMILY).to_numpy()
+        now = _now()
+        with gpkg.transaction(self.path, timeout=self.timeout) as conn:
+            (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
+            old_ids = frame["component_id"].to_numpy(dtype=object)
+            for kind, layer in gpkg.LAYERS.items():
+                sel = family == kind
+                conn.executemany(f'UPDATE "{layer}" SET component_id = ?, category = ?, version = version + 1, '
+                                 "updated_at = ?, batch_id = ? WHERE component_id = ?",
+                                 zip(new_ids[sel], new_cats[sel], [now] * int(sel.sum()),
+                                     [batch_id] * int(sel.sum()), old_ids[sel]))
+            conn.executemany("INSERT INTO citygrid_aliases VALUES (?, ?, 'cjt214')", zip(old_ids, new_ids))
+            conn.executemany(
+                "INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, new_value, "
+                "changed_at) VALUES (?, ?, 'migrate', ?, ?, ?, ?)",
+                [(batch_id, n, f, o, v, now) for n, o, v, f in
+                 [*zip(new_ids, old_ids, new_ids, ["component_id"] * len(new_ids)),
+                  *zip(new_ids, frame["category"].to_numpy(dtype=object), new_cats,
+                       ["category"] * len(new_ids))]])
+            conn.execute("UPDATE citygrid_meta SET value = ? WHERE key = 'layout'", (to,))
+            conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, NULL, ?, ?, 0, ?, 0, 0, 'migrate')",
+                         (batch_id, f"migration to {GBT47678.standard}", now, _now(), len(frame)))
+        self._cache = None
+        return len(frame)
+
+    # --- exports --------------------------------------------------------------------------
+    def export(
+        self,
+        path: str | Path,
+        *,
+        department: str | None = None,
+        street: str | None = None,
+        category: str | None = None,
+        fields: str = "citygrid",
+        include_retired: bool = False,
+    ) -> list[Path]:
+        """Write an extract for another system: GeoPackage, Shapefile, GeoJSON, CSV or GeoParquet.
+
+        Parameters
+        ----------
+        path : str or Path
+            Target; its suffix chooses the format (``.gpkg .shp .geojson .csv .parquet``).
+            A Shapefile holds one geometry type, so mixed extracts become
+            ``name_point.shp``, ``name_line.shp`` …, each with a ``.cpg`` (UTF-8).
+        department, street, category : str, optional
+            Restrict the extract (department also matches owners).
+        fields : {"citygrid", "cjt214", "gbt47678"}, default "citygrid"
+            Column names: citygrid's own, or a standard's abbreviations (Shapefiles
+            always get names of at most 10 characters).
+        include_retired : bool, default False
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        frame = self.query(street=street, category=category, include_retired=include_retired)
+        if department is not None:
+            frame = frame[((frame["department"] == department) | (frame["owner"] == department)).fillna(False)]
+        path = Path(path)
+        suffix = path.suffix.lower()
+        short = suffix == ".shp"
+        names = standard_columns(fields if fields != "citygrid" or not short else "shapefile")
+        keep = list(FIELD_NAMES) + (["retired_at"] if include_retired else [])
+        out = gpd.GeoDataFrame(frame[keep].rename(columns=names), geometry=frame.geometry.to_numpy(),
+                               crs=frame.crs)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".parquet":
+            out.to_parquet(path)
+            return [path]
+        if suffix == ".csv":
+            csv = pd.DataFrame(out.drop(columns="geometry"))
+            csv["wkt"] = shapely.to_wkt(out.geometry.to_numpy(), rounding_precision=3)
+            csv.to_csv(path, index=False, encoding="utf-8-sig")
+            return [path]
+        if suffix == ".geojson":
+            out.to_crs(settings.web_crs).to_file(path, driver="GeoJSON", engine="pyogrio")
+            return [path]
+        if suffix == ".gpkg":
+            written = []
+            family = out.geom_type.map(_FAMILY).to_numpy()
+            for kind, layer in gpkg.LAYERS.items():
+                part = out[family == kind]
+                if len(part):
+                    _write_layer(part, path, layer, engine=self.engine)
+                    written.append(layer)
+            return [path]
+        if suffix == ".shp":
+            family = out.geom_type.map(_FAMILY).to_numpy()
+            kinds = [k for k in gpkg.LAYERS if (family == k).any()]
+            files = []
+            for kind in kinds:
+                target = path if len(kinds) == 1 else path.with_name(f"{path.stem}_{kind}.shp")
+                pyogrio.write_dataframe(out[family == kind], target, driver="ESRI Shapefile",
+                                        encoding="UTF-8", promote_to_multi=kind != "point")
+                files.append(target)
+            return files
+        raise ValueError(f"cannot export to {suffix!r}; use .gpkg, .shp, .geojson, .csv or .parquet.")
+
+    def to_parquet(self, path: str | Path) -> Path:
+        """A GeoParquet snapshot of every component (retired ones included)."""
+        path = Path(path)
+        self.components_with_retired().to_parquet(path)
+        return path
+
+
+def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> Registry:
+    """Open an existing registry.
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    RegistryError
+        If it is not a citygrid registry.
+
+    Examples
+    --------
+    >>> open_registry("no/such/file.gpkg")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: registry 'no/such/file.gpkg' does not exist; create it with Registry.create(path, district=...).
+    """
+    return Registry(path, engine=engine, timeout=timeout)
+
+
+def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, *, engine: str, kind: str | None = None) -> None:
+    """Write one layer; an empty components layer still gets its geometry type and columns."""
+    geometry_type = {"point": "Point", "line": "MultiLineString", "polygon": "MultiPolygon"}.get(kind or "")
+    if engine == "fiona":
+        frame.to_file(path, layer=layer, driver="GPKG", engine="fiona")
+        return
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG",
+                            promote_to_multi=kind in ("line", "polygon") or layer in
+                            ("boundary", "streets", "communities", "grid"),
+                            geometry_type=geometry_type, use_arrow=False)
+
+
+def _to_layout(frame: gpd.GeoDataFrame, layout: str, catalog: Catalog) -> gpd.GeoDataFrame:
+    """Identifiers and category codes in the registry's layout."""
+    frame = frame.copy()
+    parsed = parse_ids(frame["component_id"].to_numpy(dtype=object))
+    cats = frame["category"]
+    if layout == GBT47678.name:
+        old = (parsed["layout"] == CJT214.name).to_numpy()
+        if old.any():
+            frame.loc[old, "component_id"] = migrate_ids(frame.loc[old, "component_id"].to_numpy(dtype=object),
+                                                         catalog)
+        short = (cats.str.len() == 4).fillna(False).to_numpy()
+        mapped = catalog.to_2026(cats[short].to_numpy(dtype=object))
+        frame.loc[short, "category"] = np.where(pd.isna(mapped), cats[short].to_numpy(dtype=object), mapped)
+    else:
+        new = (parsed["layout"] == GBT47678.name).to_numpy()
+        if new.any():
+            old_cats = catalog.from_2026(parsed.loc[new, "category"].to_numpy(dtype=object))
+            ok = ~pd.isna(old_cats)
+            rewritten = parsed.loc[new, "admin_code"].to_numpy(dtype=object)[ok] + old_cats[ok].astype(object) + \
+                parsed.loc[new, "serial"].astype("int64").astype(str).str.zfill(6).to_numpy(dtype=object)[ok]
+            idx = np.flatnonzero(new)[ok]
+            frame.iloc[idx, frame.columns.get_loc("component_id")] = rewritten
+        long = (cats.str.len() == 5).fillna(False).to_numpy()
+        mapped = catalog.from_2026(cats[long].to_numpy(dtype=object))
+        frame.loc[long, "category"] = np.where(pd.isna(mapped), cats[long].to_numpy(dtype=object), mapped)
+    return frame
+
+
+def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, known: np.ndarray, retire: np.ndarray) -> dict:
+    """Split a validated batch into creates, updates (changed fields only) and retirements.
+
+    Returns a dict: ``create`` (frame), ``update`` (one row per changed field:
+    component_id, layer, field, old, new), ``updated_ids``, ``retire`` (component_id,
+    layer, status) and ``unchanged`` (count).
+    """
+    by_id = current.set_index("component_id")
+    layer_of = by_id.geometry.geom_type.map(_FAMILY).map(gpkg.LAYERS)
+    creates = frame[~known & ~retire]
+    rows = frame[known & ~retire].reset_index(drop=True)
+    old = by_id.loc[rows["component_id"].to_numpy()].reset_index()
+    changes = []
+    compare = [f for f in FIELD_NAMES if f not in ("component_id", "change_date")]
+    for f in compare:
+        new_values, old_values = rows[f], old[f]
+        if f in DATE_FIELDS:
+            differs = new_values.notna() & (new_values != old_values).fillna(True)
+        else:
+            differs = new_values.notna() & (new_values.astype(object) != old_values.astype(object))
+        pos = np.flatnonzero(differs.to_numpy())
+        if len(pos):
+            changes.append(pd.DataFrame({"pos": pos, "field": f, "old": old_values.to_numpy(dtype=object)[pos],
+                                         "new": new_values.to_numpy(dtype=object)[pos]}))
+    moved = np.flatnonzero(~shapely.equals_exact(old.geometry.to_numpy(), rows.geometry.to_numpy(),
+                                                 tolerance=0.001))
+    if len(moved):
+        changes.append(pd.DataFrame({"pos": moved, "field": "geometry",
+                                     "old": old.geometry.to_numpy()[moved],
+                                     "new": rows.geometry.to_numpy()[moved]}))
+    table = pd.concat(changes, ignore_index=True) if changes else \
+        pd.DataFrame({"pos": pd.Series(dtype=int), "field": [], "old": [], "new": []})
+    touched = np.unique(table["pos"].to_numpy())
+    given = rows["change_date"]
+    dated = pd.DataFrame({"pos": touched, "field": "change_date",
+                          "old": old["change_date"].to_numpy(dtype=object)[touched],
+                          "new": np.where(given.notna().to_numpy()[touched], given.to_numpy(dtype=object)[touched],
+                                          pd.Timestamp(dt.date.today()))})
+    dated = dated[[_encode(a) != _encode(b) for a, b in zip(dated["old"], dated["new"])]]
+    table = pd.concat([table, dated], ignore_index=True)
+    table["component_id"] = rows["component_id"].to_numpy(dtype=object)[table["pos"].to_numpy(dtype=int)]
+    table["layer"] = layer_of.loc[table["component_id"]].to_numpy()
+    gone = frame[retire]
+    status = gone["status"].where(gone["status"].notna(), "移除")
+    retirements = pd.DataFrame({"component_id": gone["component_id"].to_numpy(dtype=object),
+                                "layer": layer_of.loc[gone["component_id"]].to_numpy(),
+                                "status": status.to_numpy(dtype=object)})
+    return {"create": creates, "update": table, "updated_ids": rows["component_id"].to_numpy()[touched],
+            "retire": retirements, "unchanged": len(rows) - len(touched)}
+
+
+def _summary_line(report: Report) -> str:
+    counts = report.issues.groupby("rule").size()
+    return ", ".join(f"{n} × {rule}" for rule, n in counts.items())
+
+
+def _add_issues(report: Report, frame: gpd.GeoDataFrame, mask: np.ndarray, rule: str, text: str) -> Report:
+    extra = gpd.GeoDataFrame({
+        "rule": rule, "severity": "error", "component_id": frame.loc[mask, "component_id"].to_numpy(),
+        "row": frame.loc[mask, "row"].to_numpy(), "message": text}, geometry=frame.geometry[mask].to_numpy(),
+        crs=frame.crs)
+    issues = pd.concat([report.issues, extra], ignore_index=True)
+    return Report(gpd.GeoDataFrame(issues, geometry="geometry", crs=settings.default_crs),
+                  source=report.source, checked=report.checked)
+

@@ -1,0 +1,135 @@
+"""Rule declarations and the engine that runs them (rules are data, the engine runs them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from citygrid import settings
+from citygrid.admin import District
+from citygrid.catalog import Catalog
+
+SEVERITIES = ("error", "warning")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validation rule.
+
+    Attributes
+    ----------
+    code : str
+        Stable code, e.g. ``"geom.invalid"`` (users filter on it).
+    family : str
+        The part before the dot.
+    severity : {"error", "warning"}
+        Default severity; an error blocks an ingest.
+    doc : str
+        What the rule catches.
+    check : callable
+        ``check(ctx) -> Findings``.
+    needs : tuple of str
+        What the rule needs besides the batch: ``"district"``, ``"registry"``.
+    """
+
+    code: str
+    family: str
+    severity: str
+    doc: str
+    check: Callable[[Context], Findings] = field(repr=False)
+    needs: tuple[str, ...] = ()
+
+
+@dataclass
+class Findings:
+    """What one rule found: positions in the batch (or grid) and a message each."""
+
+    pos: np.ndarray
+    message: np.ndarray
+    geometry: np.ndarray | None = None
+    component_id: np.ndarray | None = None
+    layer: str = "batch"
+
+    @classmethod
+    def none(cls) -> Findings:
+        return cls(np.array([], dtype=int), np.array([], dtype=object))
+
+
+RULES: dict[str, Rule] = {}
+
+
+def rule(code: str, severity: str, doc: str, *, needs: tuple[str, ...] = ()):
+    """Register a rule function under a stable code."""
+    def register(func: Callable[[Context], Findings]) -> Callable[[Context], Findings]:
+        RULES[code] = Rule(code, code.split(".")[0], severity, doc, func, needs)
+        return func
+
+    return register
+
+
+@dataclass
+class Context:
+    """Everything rules read: the canonical batch and what it is checked against."""
+
+    frame: gpd.GeoDataFrame
+    catalog: Catalog
+    district: District | None = None
+    registry: gpd.GeoDataFrame | None = None
+    tolerances: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+    admin_code: str | None = None
+    layout: str | None = None
+
+    def tolerance(self, categories: np.ndarray) -> np.ndarray:
+        """Duplicate tolerance in metres per row (catalog value unless overridden)."""
+        table = {c.code: c.tolerance_m for c in self.catalog}
+        table.update({c.code_2026: c.tolerance_m for c in self.catalog})
+        for key, value in self.tolerances.items():
+            cat = self.catalog[key]
+            table[cat.code] = table[cat.code_2026] = float(value)
+        return pd.Series(categories).map(table).to_numpy(dtype=float)
+
+    @property
+    def geoms(self) -> np.ndarray:
+        return self.frame.geometry.to_numpy()
+
+
+def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDataFrame:
+    """Run the rules `codes` over `ctx`; one row per issue, fixed columns."""
+    parts = []
+    ids = ctx.frame["component_id"].to_numpy(dtype=object)
+    rows = ctx.frame["row"].to_numpy() if "row" in ctx.frame else np.arange(1, len(ctx.frame) + 1)
+    for code in codes:
+        spec = RULES[code]
+        if "district" in spec.needs and ctx.district is None:
+            continue
+        if "registry" in spec.needs and ctx.registry is None:
+            continue
+        found = spec.check(ctx)
+        if len(found.pos) == 0:
+            continue
+        pos = np.asarray(found.pos, dtype=int)
+        if found.layer == "batch":
+            geometry = found.geometry if found.geometry is not None else ctx.geoms[pos]
+            comp = found.component_id if found.component_id is not None else ids[pos]
+            row = rows[pos]
+        else:
+            geometry = found.geometry
+            comp = found.component_id
+            row = np.full(len(pos), None, dtype=object)
+        parts.append(pd.DataFrame({
+            "rule": code, "severity": severities.get(code, spec.severity),
+            "component_id": comp, "row": row, "message": found.message, "geometry": geometry,
+        }))
+    if not parts:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in
+                              ("rule", "severity", "component_id", "row", "message")})
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=settings.default_crs))
+    issues = pd.concat(parts, ignore_index=True)
+    issues["row"] = issues["row"].astype("Int64")
+    return gpd.GeoDataFrame(issues, geometry="geometry", crs=settings.default_crs)

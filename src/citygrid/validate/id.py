@@ -1,0 +1,51 @@
+"""Rules on identifiers: ``id.*``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from citygrid.schema import id_problems
+from citygrid.validate._engine import Context, Findings, rule
+
+
+def _problems(ctx: Context):
+    ids = ctx.frame["component_id"].to_numpy(dtype=object)
+    return ids, id_problems(ids, ctx.frame["category"].to_numpy(dtype=object),
+                            admin_code=ctx.admin_code, layout=ctx.layout)
+
+
+@rule("id.malformed", "error", "identifier does not follow the layout")
+def malformed(ctx: Context) -> Findings:
+    ids, problems = _problems(ctx)
+    present = np.array([isinstance(v, str) for v in ids])
+    bad = (problems["malformed"] != "").to_numpy() & (present | ctx.notes.get("ids_required", False))
+    pos = np.flatnonzero(bad)
+    message = [f"identifier {str(ids[p])[:30]!r} {problems['malformed'].iloc[p]}" for p in pos]
+    return Findings(pos, np.array(message, dtype=object))
+
+
+@rule("id.category_mismatch", "error", "identifier's category digits disagree with the category field")
+def category_mismatch(ctx: Context) -> Findings:
+    ids, problems = _problems(ctx)
+    pos = np.flatnonzero((problems["category_mismatch"] != "").to_numpy())
+    message = [f"identifier {ids[p]}: {problems['category_mismatch'].iloc[p]}" for p in pos]
+    return Findings(pos, np.array(message, dtype=object))
+
+
+@rule("id.duplicate", "error",
+      "identifier repeated in the batch, or reusing the identifier of a retired component")
+def duplicate(ctx: Context) -> Findings:
+    ids = ctx.frame["component_id"]
+    repeated = ids.notna() & ids.duplicated(keep="first")
+    first_row = ctx.frame.loc[ids.notna()].drop_duplicates("component_id").set_index(
+        "component_id")["row"]
+    pos = np.flatnonzero(repeated.to_numpy())
+    message = [f"identifier {ids.iloc[p]} repeats row {first_row[ids.iloc[p]]}" for p in pos]
+    if ctx.registry is not None and "retired_at" in ctx.registry:
+        retired = ctx.registry.loc[ctx.registry["retired_at"].notna(), ["component_id", "retired_at"]]
+        when = dict(zip(retired["component_id"], retired["retired_at"]))
+        reused = np.flatnonzero((ids.isin(list(when)) & ~repeated).to_numpy())
+        pos = np.concatenate([pos, reused])
+        message += [f"identifier {ids.iloc[p]} belongs to a component retired on "
+                    f"{when[ids.iloc[p]]:%Y-%m-%d}; retired identifiers are never reused" for p in reused]
+    return Findings(np.asarray(pos, dtype=int), np.array(message, dtype=object))

@@ -1,0 +1,109 @@
+"""Rules on fields and values: ``schema.*``."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from citygrid.schema import FIELDS, REQUIRED_FIELDS, STATUSES
+from citygrid.validate._engine import Context, Findings, rule
+
+_TEXT_FIELDS = [f.name for f in FIELDS if f.kind == "str"]
+_LABELS = {f.name: f.label_zh for f in FIELDS}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN1_HIGH = re.compile(r"[\u0080-\u00ff]")
+
+
+@rule("schema.missing_field", "error", "a required field absent or empty")
+def missing_field(ctx: Context) -> Findings:
+    fields = [f for f in REQUIRED_FIELDS if f != "component_id"]
+    empty = np.column_stack([ctx.frame[f].isna().to_numpy() for f in fields])
+    pos = np.flatnonzero(empty.any(axis=1))
+    names = np.array([f"{f} ({_LABELS[f]})" for f in fields], dtype=object)
+    message = [f"required field(s) empty: {', '.join(names[empty[p]])}" for p in pos]
+    return Findings(pos, np.array(message, dtype=object))
+
+
+@rule("schema.unknown_category", "error", "category code not in the catalog")
+def unknown_category(ctx: Context) -> Findings:
+    cats = ctx.frame["category"]
+    unknown = cats.notna() & ~cats.isin(list(_known_codes(ctx)))
+    pos = np.flatnonzero(unknown.to_numpy())
+    message = [f"category {c!r} is not in the catalog of {len(ctx.catalog)} categories"
+               for c in cats.to_numpy()[pos]]
+    return Findings(pos, np.array(message, dtype=object))
+
+
+def _known_codes(ctx: Context) -> set[str]:
+    return {c.code for c in ctx.catalog} | {c.code_2026 for c in ctx.catalog}
+
+
+@rule("schema.bad_value", "error", "status outside the enum, unparseable date, wrong type")
+def bad_value(ctx: Context) -> Findings:
+    frame = ctx.frame
+    pos, message = [], []
+    status = frame["status"]
+    wrong = np.flatnonzero((status.notna() & ~status.isin(list(STATUSES))).to_numpy())
+    pos += wrong.tolist()
+    message += [f"status {s!r} is not one of {'/'.join(STATUSES)}" for s in status.to_numpy()[wrong]]
+    order = np.flatnonzero((frame["change_date"] < frame["survey_date"]).to_numpy())
+    pos += order.tolist()
+    message += [f"change date {c:%Y-%m-%d} is before the initial date {s:%Y-%m-%d}"
+                for c, s in zip(frame["change_date"].to_numpy()[order].astype("datetime64[ms]").tolist(),
+                                frame["survey_date"].to_numpy()[order].astype("datetime64[ms]").tolist())]
+    if ctx.notes.get("bad_values"):
+        row_pos = pd.Series(np.arange(len(frame)), index=frame["row"].to_numpy())
+        for bad in ctx.notes["bad_values"]:
+            if bad["row"] in row_pos.index:
+                pos.append(int(row_pos[bad["row"]]))
+                message.append(f"{bad['field']} {bad['value']!r}: {bad['reason']}")
+    return Findings(np.array(pos, dtype=int), np.array(message, dtype=object))
+
+
+def looks_like_mojibake(text: str) -> str | None:
+    """The text a wrongly decoded string should have been, or None.
+
+    Catches GBK or UTF-8 bytes read as Latin-1, and UTF-8 bytes read as GBK.
+
+    Examples
+    --------
+    >>> looks_like_mojibake("ÂÌµØ"), looks_like_mojibake("绿地"), looks_like_mojibake("Café")
+    ('绿地', None, None)
+    """
+    if _LATIN1_HIGH.search(text) and not _CJK.search(text):
+        raw = text.encode("latin-1", errors="ignore")
+        for encoding in ("utf-8", "gbk"):
+            try:
+                fixed = raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            if _CJK.search(fixed):
+                return fixed
+        return None
+    if _CJK.search(text):
+        try:
+            fixed = text.encode("gbk").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return None
+        return fixed if fixed != text and _CJK.search(fixed) else None
+    return None
+
+
+@rule("schema.mojibake", "error", "text decoded with the wrong encoding (GBK read as Latin-1 etc.)")
+def mojibake(ctx: Context) -> Findings:
+    pos, message = [], []
+    for name in _TEXT_FIELDS:
+        column = ctx.frame[name]
+        values = column.dropna().unique()
+        fixes = {v: looks_like_mojibake(v) for v in values}
+        fixes = {k: v for k, v in fixes.items() if v}
+        if not fixes:
+            continue
+        hit = np.flatnonzero(column.isin(list(fixes)).to_numpy())
+        pos += hit.tolist()
+        message += [f"{name} {column.iloc[p]!r} looks like mis-decoded text (probably "
+                    f"{fixes[column.iloc[p]]!r}); re-read the file with the right encoding"
+                    for p in hit]
+    return Findings(np.array(pos, dtype=int), np.array(message, dtype=object))
