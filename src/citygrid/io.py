@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import csv
 import io as _stdio
 import struct
 from pathlib import Path
@@ -215,7 +216,7 @@ def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
     try:
         return pd.read_csv(_stdio.StringIO(text), dtype=str, keep_default_na=False, sep=None,
                            engine="python")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error) as exc:
         raise BatchError(f"cannot read {path.name!r} as CSV: {_reason(exc)}") from None
 
 
@@ -397,16 +398,21 @@ def _parse_dates(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
         return parsed.astype("datetime64[ms]")
-    text = values.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                                     else v if hasattr(v, "year") else str(v).strip() or None)
-    is_date_like = text.map(lambda v: hasattr(v, "year"))
-    plain = text.where(~is_date_like)
-    compact = pd.to_datetime(plain.where(plain.str.fullmatch(r"\d{8}", na=False)), format="%Y%m%d",
-                             errors="coerce")
-    iso = pd.to_datetime(plain.where(~plain.str.fullmatch(r"\d{8}", na=False)).str.replace("/", "-"),
-                         format="ISO8601", errors="coerce")
-    direct = pd.to_datetime(text.where(is_date_like), errors="coerce")
-    parsed = compact.fillna(iso).fillna(direct)
+
+    def as_text(v: Any) -> str | None:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+            return None
+        if hasattr(v, "isoformat"):
+            return v.isoformat()[:19]
+        return str(v).strip() or None
+
+    text = pd.Series([as_text(v) for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
+    compact = text.str.fullmatch(r"\d{8}").fillna(False).astype(bool)
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ms]")
+    parsed[compact] = pd.to_datetime(text[compact], format="%Y%m%d", errors="coerce")
+    rest = text.notna() & ~compact
+    parsed[rest] = pd.to_datetime(text[rest].str.replace("/", "-").str.replace(".", "-"), format="ISO8601",
+                                  errors="coerce")
     failed = text.notna() & parsed.isna()
     for i in text[failed].index:
         bad.append({"row": int(rows[i]), "field": name, "value": str(text[i])[:100],
