@@ -73,7 +73,7 @@ def read_batch(
     Parameters
     ----------
     source : str, Path, DataFrame or GeoDataFrame
-        A file (``.shp .gpkg .geojson .json .fgb .csv .txt .xlsx``) or a frame.
+        A file (``.shp .gpkg .geojson .json .fgb .parquet .csv .txt .xlsx``) or a frame.
     layer : str, optional
         Layer of a multi-layer file.
     columns : dict, optional
@@ -132,10 +132,15 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         return _table_geometry(_read_table(path, encoding=encoding, notes=notes), notes)
+    if suffix == ".parquet":
+        try:
+            return gpd.read_parquet(path)
+        except (OSError, ValueError) as exc:
+            raise BatchError(f"cannot read {path.name!r} as GeoParquet: {_reason(exc)}") from None
     if suffix not in VECTOR_SUFFIXES:
         raise BatchError(
             f"cannot read {path.name!r}: unknown kind of file {suffix!r}; use one of "
-            f"{sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES)}."
+            f"{sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES | {'.parquet'})}."
         )
     if suffix == ".shp":
         encoding = encoding or _shapefile_encoding(path, notes)

@@ -769,15 +769,7 @@ class Registry:
                     written.append(layer)
             return [path]
         if suffix == ".shp":
-            family = out.geom_type.map(_FAMILY).to_numpy()
-            kinds = [k for k in gpkg.LAYERS if (family == k).any()]
-            files = []
-            for kind in kinds:
-                target = path if len(kinds) == 1 else path.with_name(f"{path.stem}_{kind}.shp")
-                pyogrio.write_dataframe(out[family == kind], target, driver="ESRI Shapefile",
-                                        encoding="UTF-8", promote_to_multi=kind != "point")
-                files.append(target)
-            return files
+            return _write_shapefiles(out, path)
         raise ValueError(f"cannot export to {suffix!r}; use .gpkg, .shp, .geojson, .csv or .parquet.")
 
     def to_parquet(self, path: str | Path) -> Path:
@@ -810,13 +802,48 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
 def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, *, engine: str, kind: str | None = None) -> None:
     """Write one layer; an empty components layer still gets its geometry type and columns."""
     geometry_type = {"point": "Point", "line": "MultiLineString", "polygon": "MultiPolygon"}.get(kind or "")
+    multi = kind in ("line", "polygon") or layer in ("boundary", "streets", "communities", "grid")
     if engine == "fiona":
-        frame.to_file(path, layer=layer, driver="GPKG", engine="fiona")
+        if multi:
+            frame = frame.set_geometry(list(gpkg.as_multi(frame.geometry.to_numpy())))
+        schema = gpd.io.file.infer_schema(frame) if len(frame) else \
+            {"geometry": geometry_type or "Unknown",
+             "properties": {c: "str" for c in frame.columns if c != frame.geometry.name}}
+        frame.to_file(path, layer=layer, driver="GPKG", engine="fiona", schema=schema)
         return
-    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG",
-                            promote_to_multi=kind in ("line", "polygon") or layer in
-                            ("boundary", "streets", "communities", "grid"),
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", promote_to_multi=multi,
                             geometry_type=geometry_type, use_arrow=False)
+
+
+def _write_shapefiles(frame: gpd.GeoDataFrame, path: Path) -> list[Path]:
+    """One Shapefile per geometry family, UTF-8 with .cpg, dates as DBF dates.
+
+    Raises
+    ------
+    ValueError
+        If a text value is longer than the 254 bytes a DBF field holds (nothing is cut).
+    """
+    text = [c for c in frame.columns if c != "geometry" and not pd.api.types.is_datetime64_any_dtype(frame[c])]
+    for column in text:
+        size = frame[column].dropna().astype(str).str.encode("utf-8").str.len()
+        if (size > 254).any():
+            raise ValueError(
+                f"{int((size > 254).sum())} value(s) of {column!r} are longer than the 254 bytes a Shapefile "
+                "field holds; export to .gpkg or .geojson instead so that nothing is cut.")
+    family = frame.geom_type.map(_FAMILY).to_numpy()
+    kinds = [k for k in gpkg.LAYERS if (family == k).any()]
+    files = []
+    for kind in kinds:
+        target = path if len(kinds) == 1 else path.with_name(f"{path.stem}_{kind}.shp")
+        part = frame[family == kind]
+        part = part.set_geometry(list(gpkg.as_multi(part.geometry.to_numpy())) if kind != "point"
+                                 else part.geometry)
+        schema = {"geometry": {"point": "Point", "line": "MultiLineString", "polygon": "MultiPolygon"}[kind],
+                  "properties": {c: "date" if pd.api.types.is_datetime64_any_dtype(part[c]) else "str:254"
+                                 for c in part.columns if c != part.geometry.name}}
+        part.to_file(target, driver="ESRI Shapefile", engine="fiona", schema=schema, encoding="UTF-8")
+        files.append(target)
+    return files
 
 
 def _to_layout(frame: gpd.GeoDataFrame, layout: str, catalog: Catalog) -> gpd.GeoDataFrame:

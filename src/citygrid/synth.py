@@ -580,6 +580,7 @@ def make_batch(
     fresh["change_date"] = pd.NaT
     picked = rng.choice(len(registered), size=updated + retired, replace=False)
     changed = registered.iloc[picked[:updated]].copy()
+    changed["change_date"] = pd.Timestamp("2026-11-23")
     what = rng.integers(0, 3, size=updated)
     changed.loc[what == 0, "status"] = "破损"
     changed.loc[what == 1, "maintainer"] = "坪山区市政设施管理中心"

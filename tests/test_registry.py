@@ -1,0 +1,343 @@
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+
+from citygrid import crs, synth
+from citygrid.backends.gpkg import RegistryLocked
+from citygrid.io import read_batch
+from citygrid.registry import Registry, RegistryError, open_registry
+
+HOSTILE = ["<img src=x onerror=alert(1)>", "O'Brien \"quoted\"", "'; DROP TABLE components;--",
+           "名" * 10_000, "emoji 🚧🕳️", "a\nb"]
+
+
+@pytest.fixture(scope="module")
+def district():
+    return synth.make_district(seed=5, n_components=3_000, reserve=800)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory, district):
+    path = tmp_path_factory.mktemp("pristine") / "registry.gpkg"
+    Registry.create(path, district=district)
+    return path
+
+
+@pytest.fixture
+def reg(tmp_path, pristine):
+    path = tmp_path / "registry.gpkg"
+    shutil.copy(pristine, path)
+    return open_registry(path)
+
+
+def fingerprint(path) -> str:
+    """Content of a registry without the wall-clock stamps."""
+    r = open_registry(path)
+    frame = r.components_with_retired().sort_values("component_id")
+    columns = [c for c in frame.columns if c not in ("updated_at", "retired_at", "geometry")]
+    text = pd.util.hash_pandas_object(frame[columns].astype(str), index=False).to_numpy().tobytes()
+    geoms = b"".join(shapely.to_wkb(frame.geometry.to_numpy()))
+    history = r.batches()[["batch_id", "source", "created", "updated", "retired"]].to_csv()
+    retired = frame["retired_at"].notna().to_numpy().tobytes()
+    return hashlib.sha256(text + geoms + history.encode() + retired).hexdigest()
+
+
+def test_create_and_open_with_both_engines(tmp_path, district):
+    for engine in ("pyogrio", "fiona"):
+        path = tmp_path / f"{engine}.gpkg"
+        Registry.create(path, district=district, engine=engine)
+        reg = open_registry(path, engine=engine)
+        assert len(reg.components) == 3_000
+        assert set(reg.components["category"]) == set(district.components["category"])
+        layers = dict(pyogrio.list_layers(path))
+        assert layers["components_point"] == "Point" and layers["grid"] == "MultiPolygon"
+        assert {"citygrid_history", "citygrid_catalog", "citygrid_units"} <= set(layers)
+        assert reg.catalog["0101"].name_zh == "上水井盖" and len(reg.catalog) == 136
+        assert len(reg.district.grid) == len(district.grid)
+    a = open_registry(tmp_path / "pyogrio.gpkg").components.sort_values("component_id").reset_index(drop=True)
+    b = open_registry(tmp_path / "fiona.gpkg", engine="fiona").components.sort_values(
+        "component_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a.drop(columns=["geometry", "updated_at"]),
+                                  b.drop(columns=["geometry", "updated_at"]), check_dtype=False)
+
+
+def test_create_refuses_bad_input(tmp_path, district, pristine):
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        Registry.create(pristine, district=district)
+    broken = synth.make_district(seed=1, n_components=2_000, defects=True)
+    with pytest.raises(RegistryError, match=r"id\.duplicate(.|\n)*no registry was made|no registry was made"):
+        Registry.create(tmp_path / "bad.gpkg", district=broken)
+    assert not (tmp_path / "bad.gpkg").exists()
+
+
+def test_open_refuses_other_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        open_registry(tmp_path / "missing.gpkg")
+    junk = tmp_path / "junk.gpkg"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(RegistryError, match="is not a citygrid registry"):
+        open_registry(junk)
+    with pytest.raises(ValueError, match="engine='gdal' is not known"):
+        open_registry(junk, engine="gdal")
+
+
+def test_queries(reg, district):
+    comps = district.components
+    lamps = reg.query(category="路灯", street="马峦街道")
+    expected = comps[(comps["category"] == "0118") & (comps["street"] == "马峦街道")]
+    assert sorted(lamps["component_id"]) == sorted(expected["component_id"])
+    assert len(reg.query(category=["0118", "01001"])) == ((comps["category"] == "0118").sum()
+                                                          + (comps["category"] == "0101").sum())
+    owner = comps["owner"].iloc[0]
+    assert (reg.query(owner=owner)["owner"] == owner).all()
+    code = comps["owner_code"].iloc[0]
+    assert len(reg.query(owner=code)) == (comps["owner_code"] == code).sum()
+    community = comps["community"].iloc[0]
+    assert len(reg.query(community=community)) == (comps["community"] == community).sum()
+    cell = comps["grid"].iloc[0]
+    assert set(reg.query(grid=cell)["component_id"]) == set(comps.loc[comps["grid"] == cell, "component_id"])
+    minx, miny = comps.geometry.iloc[0].x - 300, comps.geometry.iloc[0].y - 300
+    box = reg.query(bbox=(minx, miny, minx + 600, miny + 600), status="完好")
+    assert len(box) and (box["status"] == "完好").all()
+    assert box.geometry.intersects(shapely.box(minx, miny, minx + 600, miny + 600)).all()
+    with pytest.raises(KeyError, match="streets are"):
+        reg.query(street="东门街道")
+    with pytest.raises(KeyError, match="no category"):
+        reg.query(category="9999")
+
+
+def test_stats(reg):
+    by_cat = reg.stats("category")
+    assert by_cat["count"].sum() == 3_000 and by_cat.index[0] == "0104"
+    assert by_cat.loc["0104", "name_zh"] == "雨水箅子"
+    assert reg.stats("street")["count"].sum() == 3_000
+    with pytest.raises(ValueError, match="by='colour'"):
+        reg.stats("colour")
+
+
+def test_owner_at_in_wgs84_and_gcj02(reg):
+    comp = reg.components.iloc[10]
+    lon, lat = crs.WGS84, None
+    point = pd.Series([comp.geometry], dtype=object)
+    wgs = reg.components.iloc[[10]].to_crs("EPSG:4326").geometry.iloc[0]
+    found = reg.owner_at(wgs.x, wgs.y, radius=5)
+    assert found["component_id"].iloc[0] == comp["component_id"] and found["distance_m"].iloc[0] < 0.01
+    assert found.attrs["grid"] is not None
+    glon, glat = crs.wgs84_to_gcj02(wgs.x, wgs.y)
+    via_amap = reg.owner_at(float(glon), float(glat), crs="gcj02", radius=5)
+    assert via_amap["component_id"].iloc[0] == comp["component_id"]
+    nothing = reg.owner_at(0.0, 0.0, radius=5)
+    assert nothing.empty
+    assert lon and point is not None
+
+
+def test_ingest_creates_updates_retires_and_keeps_history(reg, district):
+    before = reg.components.copy()
+    batch = synth.make_batch(district, new=60, updated=40, retired=10, seed=1)
+    started = pd.Timestamp.now(tz="UTC")
+    result = reg.ingest(batch, source="2026-W48 contractor A", user="tester")
+    assert result.accepted and (result.created, result.updated, result.retired) == (60, 40, 10)
+    assert len(reg.components) == 3_000 + 60 - 10
+    assert len(reg.components_with_retired()) == 3_060
+    new = reg.query(category=batch["category"].iloc[0])
+    assert set(result.new_ids) <= set(reg.components["component_id"])
+    assert len(set(result.new_ids)) == 60 and len(new)
+    retired_id = batch.loc[batch["action"] == "retire", "component_id"].iloc[0]
+    history = reg.history(retired_id)
+    assert history["action"].tolist() == ["create", "retire"]
+    assert history["source"].tolist() == ["initial load", "2026-W48 contractor A"]
+    changed = batch.loc[batch["component_id"].notna() & batch["action"].isna()].iloc[0]
+    fields = reg.history(changed["component_id"])["field"].dropna().tolist()
+    assert "change_date" in fields and len(fields) >= 2
+    past = reg.as_of(started)
+    a = before.sort_values("component_id").reset_index(drop=True)
+    b = past.sort_values("component_id").reset_index(drop=True)
+    assert a["component_id"].tolist() == b["component_id"].tolist()
+    for column in ("status", "maintainer", "change_date"):
+        assert a[column].astype(str).tolist() == b[column].astype(str).tolist(), column
+    assert shapely.equals_exact(a.geometry.to_numpy(), b.geometry.to_numpy(), tolerance=1e-6).all()
+    again = reg.ingest(batch.loc[batch["action"].isna() & batch["component_id"].notna()], source="again")
+    assert again.accepted and again.unchanged == 40 and again.updated == 0
+    batches = reg.batches()
+    assert batches["source"].tolist() == ["initial load", "2026-W48 contractor A", "again"]
+
+
+def test_rejected_batch_changes_nothing(reg, district):
+    revision = reg.revision
+    batch = synth.make_batch(district, new=5, updated=5, retired=0, seed=2)
+    batch.loc[0, "status"] = "良好"
+    batch.loc[1, "geometry"] = None
+    batch.loc[2, "category"] = "0199"
+    result = reg.ingest(batch, source="bad")
+    assert not result.accepted and result.batch_id is None
+    assert set(result.report.issues["rule"]) >= {"schema.bad_value", "geom.missing", "schema.unknown_category"}
+    assert reg.revision == revision and len(reg.batches()) == 1
+
+
+def test_retiring_an_unknown_component_is_refused(reg, district):
+    batch = synth.make_batch(district, new=0, updated=0, retired=1, seed=3)
+    batch.loc[0, "component_id"] = "440310" + batch.loc[0, "category"] + "999998"
+    result = reg.ingest(batch, source="x")
+    assert not result.accepted
+    assert result.report.issues["message"].tolist() == ["asks to retire a component that is not in the registry"]
+
+
+def test_retired_ids_are_never_reused(reg, district):
+    batch = synth.make_batch(district, new=0, updated=0, retired=1, seed=4)
+    assert reg.ingest(batch, source="retire").accepted
+    back = batch.drop(columns="action")
+    result = reg.ingest(back, source="reuse")
+    assert not result.accepted and result.report.issues["rule"].tolist() == ["id.duplicate"]
+
+
+def test_batches_in_the_new_layout_are_normalised(reg, district):
+    batch = synth.make_batch(district, new=3, updated=3, retired=0, seed=5)
+    known = batch["component_id"].notna()
+    batch.loc[known, "component_id"] = [i[:6] + i[6:8] + "0" + i[8:] for i in batch.loc[known, "component_id"]]
+    batch["category"] = [c[:2] + "0" + c[2:] for c in batch["category"]]
+    result = reg.ingest(batch, source="2026 layout")
+    assert result.accepted and result.updated + result.unchanged == 3 and result.created == 3
+    assert all(len(i) == 16 for i in result.new_ids)
+
+
+def test_migration_to_the_2026_layout(reg):
+    some = reg.components["component_id"].iloc[0]
+    created = reg.batches()["finished_at"].iloc[0]
+    assert reg.migrate() == 3_000
+    assert reg.layout == "gbt47678"
+    assert reg.components["component_id"].str.len().eq(17).all()
+    assert reg.components["category"].str.len().eq(5).all()
+    new = some[:8] + "0" + some[8:]
+    assert new in set(reg.components["component_id"])
+    history = reg.history(some)
+    assert history["action"].tolist() == ["create", "migrate", "migrate"]
+    assert reg.query(category="0118")["category"].eq("01018").all()
+    old = reg.as_of(pd.Timestamp(created) + pd.Timedelta(milliseconds=1))
+    assert old["component_id"].str.len().eq(16).all() and some in set(old["component_id"])
+    with pytest.raises(RegistryError, match="already uses"):
+        reg.migrate()
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".shp", ".geojson", ".csv", ".parquet"])
+@pytest.mark.parametrize("fields", ["citygrid", "cjt214", "gbt47678"])
+def test_exports_round_trip(tmp_path, reg, suffix, fields):
+    target = tmp_path / f"extract{suffix}"
+    files = reg.export(target, street="坑梓街道", fields=fields)
+    expected = reg.query(street="坑梓街道").sort_values("component_id").reset_index(drop=True)
+    if suffix == ".parquet" and fields == "citygrid":
+        import geopandas as gpd
+        back = gpd.read_parquet(files[0])
+    else:
+        parts = []
+        for f in files:
+            layers = [n for n, _ in pyogrio.list_layers(f)] if suffix == ".gpkg" else [None]
+            parts += [read_batch(f, layer=layer, crs="EPSG:4326" if suffix == ".csv" else None) for layer in layers]
+        back = pd.concat(parts, ignore_index=True)
+    back = back.sort_values("component_id").reset_index(drop=True)
+    assert back["component_id"].tolist() == expected["component_id"].tolist()
+    for column in ("owner", "maintainer", "status", "grid", "department", "name"):
+        assert back[column].astype(str).tolist() == expected[column].astype(str).tolist(), column
+    assert (pd.to_datetime(back["survey_date"]) == expected["survey_date"]).all()
+    if suffix == ".shp":
+        assert all(f.with_suffix(".cpg").read_text() == "UTF-8" for f in files)
+        names = [c for f in files for c in pyogrio.read_info(f)["fields"]]
+        assert max(map(len, names)) <= 10
+
+
+def test_hostile_values_survive_ingest_and_export(tmp_path, reg, district):
+    batch = synth.make_batch(district, new=len(HOSTILE), updated=0, retired=0, seed=6)
+    batch["name"] = HOSTILE
+    batch["remarks"] = HOSTILE[::-1]
+    result = reg.ingest(batch, source="<b>hostile</b>")
+    assert result.accepted
+    stored = reg.components.set_index("component_id").loc[result.new_ids]
+    assert stored["name"].tolist() == HOSTILE and stored["remarks"].tolist() == HOSTILE[::-1]
+    assert reg.batches()["source"].iloc[-1] == "<b>hostile</b>"
+    target = tmp_path / "h.gpkg"
+    reg.export(target)
+    names = set()
+    for layer, _ in pyogrio.list_layers(target):
+        names |= set(read_batch(target, layer=layer)["name"].dropna())
+    assert set(HOSTILE) <= names
+    with pytest.raises(ValueError, match="longer than the 254 bytes"):
+        reg.export(tmp_path / "h.shp")
+
+
+CHILD = """
+import sys, time
+from citygrid.registry import open_registry
+from citygrid.io import read_batch
+reg = open_registry(sys.argv[1])
+batch = read_batch(sys.argv[2], layer="batch")
+reg.components, reg.district
+print("start", flush=True)
+t0 = time.perf_counter()
+reg.ingest(batch, source="killed?")
+print(time.perf_counter() - t0, flush=True)
+"""
+
+
+def test_a_killed_ingest_leaves_before_or_after(tmp_path, pristine, district):
+    batch = synth.make_batch(district, new=400, updated=300, retired=50, seed=7)
+    batch_file = tmp_path / "batch.gpkg"
+    batch.to_file(batch_file, layer="batch", engine="pyogrio")
+    before = fingerprint(pristine)
+    finished = tmp_path / "finished.gpkg"
+    shutil.copy(pristine, finished)
+    out = subprocess.run([sys.executable, "-c", CHILD, str(finished), str(batch_file)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    duration = float(out[-1])
+    after = fingerprint(finished)
+    assert before != after
+    rng = np.random.default_rng(0)
+    outcomes = []
+    for i in range(10):
+        path = tmp_path / f"victim{i}.gpkg"
+        shutil.copy(pristine, path)
+        with subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(batch_file)],
+                              stdout=subprocess.PIPE, text=True) as proc:
+            assert proc.stdout.readline().strip() == "start"
+            time.sleep(rng.uniform(0.0, 1.2) * duration)
+            proc.kill()
+            proc.wait()
+        state = fingerprint(path)
+        assert state in (before, after), f"kill #{i} left the registry in between"
+        outcomes.append("after" if state == after else "before")
+        assert len(open_registry(path).components) > 0
+    assert "before" in outcomes  # some kills landed mid-ingest and were rolled back
+
+
+HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("ROLLBACK")
+"""
+
+
+def test_a_second_writer_gets_a_clear_error_or_waits_and_readers_are_not_blocked(reg, district):
+    batch = synth.make_batch(district, new=3, updated=0, retired=0, seed=8)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(reg.path), "3"], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    holder.stdout.close()
+    impatient = open_registry(reg.path, timeout=0.3)
+    with pytest.raises(RegistryLocked, match="being changed by another process"):
+        impatient.ingest(batch, source="second writer")
+    reader = open_registry(reg.path)
+    assert len(reader.components) == 3_000 and len(reader.query(street="马峦街道"))
+    patient = open_registry(reg.path, timeout=10)
+    result = patient.ingest(batch, source="waited")
+    holder.wait()
+    assert result.accepted and result.created == 3
