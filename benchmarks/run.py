@@ -36,18 +36,34 @@ def _components_file(n: int, suffix: str) -> Path:
     return WORK / f"components_{n}.{suffix}"
 
 
+BATCH = {"new": 5_000, "updated": 4_500, "retired": 500}
+
+
+def _registry_file(n: int) -> Path:
+    return WORK / f"registry_{n}.gpkg"
+
+
+def _batch_file(n: int) -> Path:
+    return WORK / f"batch_{n}.gpkg"
+
+
 def _prepare(n: int) -> None:
     """Write the inputs the read benchmarks need, once per n."""
-    if _district_file(n).exists() and _components_file(n, "parquet").exists():
-        return
     from citygrid import synth
+    from citygrid.registry import Registry
 
     WORK.mkdir(exist_ok=True)
-    d = synth.make_district(seed=0, n_components=n)
-    d.to_file(_district_file(n))
-    d.components.to_parquet(_components_file(n, "parquet"))
-    points = d.components[d.components.geom_type == "Point"]
-    points.to_file(_components_file(n, "gpkg"), layer="components_point", engine="pyogrio")
+    if not (_district_file(n).exists() and _components_file(n, "parquet").exists()):
+        d = synth.make_district(seed=0, n_components=n)
+        d.to_file(_district_file(n))
+        d.components.to_parquet(_components_file(n, "parquet"))
+        points = d.components[d.components.geom_type == "Point"]
+        points.to_file(_components_file(n, "gpkg"), layer="components_point", engine="pyogrio")
+    if not (_registry_file(n).exists() and _batch_file(n).exists()):
+        d = synth.make_district(seed=0, n_components=n, reserve=BATCH["new"])
+        Registry.create(_registry_file(n), district=d, overwrite=True)
+        batch = synth.make_batch(d, seed=1, **BATCH)
+        batch.to_file(_batch_file(n), layer="batch", engine="pyogrio")
 
 
 # --- cases: each returns a dict of extra facts; the runner times it -----------------
@@ -127,6 +143,113 @@ def case_read_parquet(n: int) -> dict:
     return {"rows": len(gpd.read_parquet(_components_file(n, "parquet")))}
 
 
+def case_create_registry(n: int) -> dict:
+    from citygrid import synth
+    from citygrid.registry import Registry
+
+    d = synth.make_district(seed=0, n_components=n)
+    start = time.perf_counter()
+    Registry.create(WORK / "created.gpkg", district=d, overwrite=True)
+    return {"_seconds": time.perf_counter() - start,
+            "MB on disk": round((WORK / "created.gpkg").stat().st_size / 1e6, 1)}
+
+
+def case_open_registry(n: int) -> dict:
+    from citygrid.registry import open_registry
+
+    return {"components": len(open_registry(_registry_file(n)).components)}
+
+
+def _plain_registry_read(n: int, **options) -> dict:
+    import geopandas as gpd
+    import pandas as pd
+
+    layers = ("components_point", "components_line", "components_polygon")
+    frame = pd.concat([gpd.read_file(_registry_file(n), layer=layer, **options) for layer in layers])
+    return {"rows": len(frame)}
+
+
+def case_open_plain_pyogrio(n: int) -> dict:
+    return _plain_registry_read(n, engine="pyogrio")
+
+
+def case_open_plain_arrow(n: int) -> dict:
+    return _plain_registry_read(n, engine="pyogrio", use_arrow=True)
+
+
+def case_open_plain_fiona(n: int) -> dict:
+    return _plain_registry_read(n, engine="fiona")
+
+
+def _timed_calls(func, count: int) -> dict:
+    import numpy as np
+
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        func(i)
+        times.append(time.perf_counter() - start)
+    ms = np.array(times) * 1000
+    return {"_seconds": float(np.median(ms) / 1000), "calls": count, "mean ms": round(float(ms.mean()), 2),
+            "p95 ms": round(float(np.percentile(ms, 95)), 2)}
+
+
+def case_query_street(n: int) -> dict:
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    _ = reg.components, reg.district  # warm the caches: timed work starts after open
+    streets = reg.district.streets["name"].tolist()
+    return _timed_calls(lambda i: reg.query(street=streets[i % len(streets)], category="0118"), 30)
+
+
+def case_query_street_plain(n: int) -> dict:
+    import geopandas as gpd
+    import pyogrio
+
+    names = ["马峦街道", "坪山街道", "碧岭街道"]
+
+    def read(i: int) -> None:
+        gpd.GeoDataFrame(pyogrio.read_dataframe(_registry_file(n), layer="components_point", use_arrow=True,
+                                                where=f"street = '{names[i % 3]}' AND category = '0118'"))
+    return _timed_calls(read, 10)
+
+
+def case_owner_at(n: int) -> dict:
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    sample = reg.components.sample(300, random_state=0).to_crs("EPSG:4326").geometry.representative_point()
+    xs, ys = sample.x.to_numpy(), sample.y.to_numpy()
+    reg.owner_at(xs[0], ys[0])
+    out = _timed_calls(lambda i: reg.owner_at(xs[i], ys[i], radius=10), len(xs))
+    found = sum(len(reg.owner_at(x, y, radius=10)) > 0 for x, y in zip(xs[:50], ys[:50]))
+    out["found within 10 m"] = f"{found}/50"
+    return out
+
+
+def case_ingest_10k(n: int) -> dict:
+    import shutil
+
+    from citygrid.io import read_batch
+    from citygrid.registry import open_registry
+
+    target = WORK / "ingest.gpkg"
+    shutil.copy(_registry_file(n), target)
+    for suffix in ("-wal", "-shm"):
+        Path(str(target) + suffix).unlink(missing_ok=True)
+    reg = open_registry(target)
+    _ = reg.components, reg.district  # warm the caches: timed work starts after open
+    batch = read_batch(_batch_file(n), layer="batch", catalog=reg.catalog)
+    start = time.perf_counter()
+    result = reg.ingest(batch, source="benchmark")
+    seconds = time.perf_counter() - start
+    if not result.accepted:
+        raise SystemExit(result.report.summary().to_string())
+    return {"_seconds": seconds, "created": result.created, "updated": result.updated,
+            "retired": result.retired}
+
+
 # name -> (group, way, function, needs prepared inputs)
 CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "generate": ("generate the district", "citygrid", case_generate, False),
@@ -143,6 +266,20 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
                         case_read_gpkg_fiona, True),
     "write_parquet": ("GeoParquet", "plain to_parquet (all components)", case_write_parquet, True),
     "read_parquet": ("GeoParquet", "plain read_parquet (all components)", case_read_parquet, True),
+    "create_registry": ("create registry", "citygrid Registry.create", case_create_registry, False),
+    "open_registry": ("open registry, all components", "citygrid open_registry().components",
+                      case_open_registry, True),
+    "open_plain_pyogrio": ("open registry, all components", "plain read_file, pyogrio", case_open_plain_pyogrio,
+                           True),
+    "open_plain_arrow": ("open registry, all components", "plain read_file, pyogrio + Arrow",
+                         case_open_plain_arrow, True),
+    "open_plain_fiona": ("open registry, all components", "plain read_file, fiona", case_open_plain_fiona, True),
+    "query_street": ("query street + category (per call)", "citygrid reg.query() after open", case_query_street,
+                     True),
+    "query_street_plain": ("query street + category (per call)", "plain read_dataframe(where=...)",
+                           case_query_street_plain, True),
+    "owner_at": ("owner lookup (per call)", "citygrid reg.owner_at() after open", case_owner_at, True),
+    "ingest_10k": ("validate + ingest 10k batch", "citygrid reg.ingest() after open", case_ingest_10k, True),
 }
 
 

@@ -126,8 +126,6 @@ def test_stats(reg):
 
 def test_owner_at_in_wgs84_and_gcj02(reg):
     comp = reg.components.iloc[10]
-    lon, lat = crs.WGS84, None
-    point = pd.Series([comp.geometry], dtype=object)
     wgs = reg.components.iloc[[10]].to_crs("EPSG:4326").geometry.iloc[0]
     found = reg.owner_at(wgs.x, wgs.y, radius=5)
     assert found["component_id"].iloc[0] == comp["component_id"] and found["distance_m"].iloc[0] < 0.01
@@ -137,7 +135,6 @@ def test_owner_at_in_wgs84_and_gcj02(reg):
     assert via_amap["component_id"].iloc[0] == comp["component_id"]
     nothing = reg.owner_at(0.0, 0.0, radius=5)
     assert nothing.empty
-    assert lon and point is not None
 
 
 def test_ingest_creates_updates_retires_and_keeps_history(reg, district):

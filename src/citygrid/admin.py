@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike
 
 from citygrid import settings
 from citygrid._text import decode, read_csv_table
+from citygrid.backends.gpkg import as_multi
 from citygrid.crs import geometries_gcj02_to_wgs84
 
 UNIT_KINDS = ("government", "institution", "enterprise", "street_office")
@@ -318,8 +319,9 @@ class District:
         partial.unlink(missing_ok=True)
         written = {}
         for name, frame in self._layers().items():
-            pyogrio.write_dataframe(frame, partial, layer=name, driver="GPKG",
-                                    promote_to_multi=name in _MULTI_LAYERS)
+            if name in _MULTI_LAYERS:
+                frame = frame.set_geometry(list(as_multi(frame.geometry.to_numpy())), crs=frame.crs)
+            pyogrio.write_dataframe(frame, partial, layer=name, driver="GPKG", use_arrow=True)
             written[name] = len(frame)
         partial.replace(path)
         return written
@@ -417,11 +419,12 @@ class District:
         first_in, first = np.unique(hit_in, return_index=True)
         cell = np.full(len(arr), -1)
         cell[first_in] = hit_cell[first]
-        cols = self.grid[["code", "community_code", "street_code"]].to_numpy(dtype=object)
-        out = pd.DataFrame(
-            np.where(cell[:, None] >= 0, cols[np.maximum(cell, 0)], None),
-            columns=["grid", "community_code", "street_code"],
-        )
+        found = cell >= 0
+        out = pd.DataFrame({c: np.full(len(arr), None, dtype=object)
+                            for c in ("grid", "community_code", "street_code")})
+        for column, source in (("grid", "code"), ("community_code", "community_code"),
+                               ("street_code", "street_code")):
+            out.loc[found, column] = self.grid[source].to_numpy(dtype=object)[cell[found]]
         names = dict(zip(self.communities["code"], self.communities["name"]))
         names.update(zip(self.streets["code"], self.streets["name"]))
         out["community"] = out["community_code"].map(names)

@@ -30,6 +30,7 @@ import shapely
 from pyproj import Transformer
 
 from citygrid import settings
+from citygrid._arrays import isin
 from citygrid.admin import District, read_layer
 from citygrid.backends import gpkg
 from citygrid.catalog import Catalog, _check_rows
@@ -75,6 +76,19 @@ def _encode(value: Any) -> str | None:
     if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
         return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
     return str(value)
+
+
+def _sql_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarray]:
+    """Columns as SQLite values (None for missing, ISO text for dates), vectorised."""
+    out = []
+    for column in columns:
+        series = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            text = series.dt.strftime("%Y-%m-%dT%H:%M:%S")
+        else:
+            text = series
+        out.append(text.astype(object).where(series.notna(), None).to_numpy(dtype=object))
+    return out
 
 
 def _sql_value(value: Any) -> Any:
@@ -154,8 +168,9 @@ class Registry:
         self.catalog = Catalog(_check_rows(
             gpkg.read_table(self.path, "SELECT * FROM citygrid_catalog"), str(self.path)))
         self._district: District | None = None
-        self._cache: tuple[int, gpd.GeoDataFrame] | None = None
+        self._cache: tuple[int, gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
         self._to_local: dict[str, Transformer] = {}
+        self._lookup: dict[str, np.ndarray] | None = None
 
     def __repr__(self) -> str:
         return (f"<Registry {self.path.name}: {self._meta['district_name']} ({self.admin_code}), "
@@ -295,14 +310,15 @@ class Registry:
                                      crs=settings.default_crs)
             for column in ("retired_at", "updated_at"):
                 frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
-            self._cache = (revision, frame)
+            self._cache = (revision, frame, frame[frame["retired_at"].isna()])
+            self._lookup = None
         return self._cache[1]
 
     @property
     def components(self) -> gpd.GeoDataFrame:
-        """The current components (retired ones left out)."""
-        frame = self.components_with_retired()
-        return frame[frame["retired_at"].isna()]
+        """The current components (retired ones left out); cached until the registry changes."""
+        self.components_with_retired()
+        return self._cache[2]
 
     # --- queries ------------------------------------------------------------------------
     def query(
@@ -440,13 +456,15 @@ class Registry:
         px, py = self._to_local[crs].transform(x, y)
         point = shapely.Point(px, py)
         frame = self.components
-        hits = frame.sindex.query(point, predicate="dwithin", distance=radius)
-        near = frame.iloc[hits]
-        distance = shapely.distance(near.geometry.to_numpy(), point)
-        order = np.argsort(distance, kind="stable")[:limit]
         columns = ["component_id", "category", "category_name", "name", "department", "owner",
                    "maintainer", "grid", "community", "street", "status"]
-        out = pd.DataFrame(near[columns].iloc[order]).reset_index(drop=True)
+        if self._lookup is None:
+            self._lookup = {c: frame[c].to_numpy(dtype=object) for c in columns}
+            self._lookup["geometry"] = frame.geometry.to_numpy()
+        hits = frame.sindex.query(point, predicate="dwithin", distance=radius)
+        distance = shapely.distance(self._lookup["geometry"][hits], point)
+        order = np.argsort(distance, kind="stable")[:limit]
+        out = pd.DataFrame({c: self._lookup[c][hits[order]] for c in columns})
         out["distance_m"] = distance[order].round(2)
         cell = self.district.locate([point]).iloc[0]
         out.attrs["grid"] = cell["grid"]
@@ -510,7 +528,7 @@ class Registry:
                 frame.iloc[pos, frame.columns.get_loc(name)] = pd.to_datetime(values).astype("datetime64[ms]")
             elif name in frame.columns:
                 frame.iloc[pos, frame.columns.get_loc(name)] = values
-        frame = frame[~frame["component_id"].isin(created)]
+        frame = frame[~isin(frame["component_id"], list(created))]
         if current_to_old:
             frame["component_id"] = frame["component_id"].map(lambda i: current_to_old.get(i, i))
         return frame[frame["retired_at"].isna()].reset_index(drop=True)
@@ -557,7 +575,7 @@ class Registry:
         report = validate(frame, registry=self)
         current = self.components_with_retired()
         ids = frame["component_id"]
-        known = ids.isin(current["component_id"]).to_numpy()
+        known = isin(ids, current["component_id"])
         retire = (frame["action"] == "retire").fillna(False).to_numpy()
         orphan = retire & ~known
         if orphan.any():
@@ -588,16 +606,16 @@ class Registry:
     def _assign_ids(self, frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         frame = frame.copy()
         empty = frame["component_id"].isna()
-        used = np.concatenate([current["component_id"].to_numpy(dtype=object),
-                               frame["component_id"].dropna().to_numpy(dtype=object)])
+        used = pd.concat([current["component_id"], frame["component_id"].dropna()]).astype("str")
         start = max_serials(used, self.admin_code)
-        for category, group in frame[empty].groupby("category"):
-            first = start.get(category, 0) + 1
-            if first + len(group) - 1 > SERIAL_MAX:
-                raise RegistryError(f"category {category} would pass serial {SERIAL_MAX}; "
-                                    "retire and renumber it first.")
-            serials = np.arange(first, first + len(group))
-            frame.loc[group.index, "component_id"] = make_ids(self.admin_code, category, serials)
+        todo = frame.loc[empty, "category"]
+        offset = todo.map(lambda c: start.get(c, 0)).to_numpy(dtype=np.int64)
+        serials = offset + todo.groupby(todo.to_numpy()).cumcount().to_numpy() + 1
+        if len(serials) and serials.max() > SERIAL_MAX:
+            full = sorted(set(todo[serials > SERIAL_MAX]))
+            raise RegistryError(f"categories {full} would pass serial {SERIAL_MAX}; retire and renumber first.")
+        if len(serials):
+            frame.loc[empty, "component_id"] = make_ids(self.admin_code, todo.to_numpy(dtype=object), serials)
         return frame
 
     def _write(self, plan: dict, *, source: str, user: str | None, started: str) -> int:
@@ -615,11 +633,11 @@ class Registry:
                 geom_col = gpkg.geometry_column(conn, layer)
                 blobs = gpkg.gpkg_blob(rows.geometry.to_numpy(), srs[layer], multi=kind != "point")
                 columns = [geom_col, *FIELD_NAMES, "version", "updated_at", "batch_id"]
-                values = rows[list(FIELD_NAMES)].astype(object).to_numpy()
+                values = _sql_columns(rows, FIELD_NAMES)
                 conn.executemany(
                     f'INSERT INTO "{layer}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
                     f"VALUES ({', '.join('?' * len(columns))})",
-                    ([blob, *map(_sql_value, vals), 1, now, batch_id] for blob, vals in zip(blobs, values)))
+                    zip(blobs, *values, [1] * len(rows), [now] * len(rows), [batch_id] * len(rows)))
             history += [(batch_id, i, "create", None, None, None, now) for i in creates["component_id"]]
             updates = plan["update"]
             for (layer, name), group in updates.groupby(["layer", "field"]):
@@ -811,8 +829,10 @@ def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, *, engine: str
              "properties": {c: "str" for c in frame.columns if c != frame.geometry.name}}
         frame.to_file(path, layer=layer, driver="GPKG", engine="fiona", schema=schema)
         return
-    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", promote_to_multi=multi,
-                            geometry_type=geometry_type, use_arrow=False)
+    if multi:
+        frame = frame.set_geometry(list(gpkg.as_multi(frame.geometry.to_numpy())), crs=frame.crs)
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", geometry_type=geometry_type or None,
+                            use_arrow=True)
 
 
 def _write_shapefiles(frame: gpd.GeoDataFrame, path: Path) -> list[Path]:

@@ -217,6 +217,8 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for f in FIELDS:
         values = out[f.name] if f.name in out.columns else pd.Series(None, index=out.index)
+        if f.kind == "date" and values.dtype == "datetime64[ms]":
+            continue
         if f.kind == "date":
             try:
                 out[f.name] = pd.to_datetime(values, errors="raise").astype("datetime64[ms]")
@@ -224,7 +226,7 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
                 shown = values.dropna().astype(str).head(3).tolist()
                 raise ValueError(f"field {f.name!r} holds values that are not dates, e.g. {shown}: {exc}") \
                     from None
-        else:
+        elif not (pd.api.types.is_string_dtype(values.dtype) and values.dtype != object):
             out[f.name] = values.astype(object).where(values.notna(), None).astype("str")
     rest = [c for c in out.columns if c not in FIELD_NAMES]
     return out[list(FIELD_NAMES) + rest]
@@ -466,9 +468,14 @@ def max_serials(existing: ArrayLike, admin_code: str) -> dict[str, int]:
     >>> max_serials(["4403100101000041", "4403100101000007", "4403200101000099"], "440310")
     {'0101': 41}
     """
-    parsed = parse_ids(existing)
-    mine = parsed[parsed["admin_code"] == admin_code]
-    return {k: int(v) for k, v in mine.groupby("category")["serial"].max().items()}
+    text = existing if isinstance(existing, pd.Series) and existing.dtype == "str" else \
+        _as_text(existing).astype("str")
+    mine = text[text.str.fullmatch(rf"{admin_code}\d{{10,11}}").fillna(False).astype(bool)]
+    if mine.empty:
+        return {}
+    category = mine.str.slice(6, -6)
+    serial = mine.str.slice(-6).astype("int64")
+    return {k: int(v) for k, v in serial.groupby(category.to_numpy()).max().items()}
 
 
 def migrate_ids(ids: ArrayLike, catalog: Catalog) -> NDArray[np.object_]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from citygrid._arrays import isin
 from citygrid.schema import id_problems
 from citygrid.validate._engine import Context, Findings, rule
 
@@ -44,7 +45,7 @@ def duplicate(ctx: Context) -> Findings:
     if ctx.registry is not None and "retired_at" in ctx.registry:
         retired = ctx.registry.loc[ctx.registry["retired_at"].notna(), ["component_id", "retired_at"]]
         when = dict(zip(retired["component_id"], retired["retired_at"]))
-        reused = np.flatnonzero((ids.isin(list(when)) & ~repeated).to_numpy())
+        reused = np.flatnonzero(isin(ids, list(when)) & ~repeated.to_numpy())
         pos = np.concatenate([pos, reused])
         message += [f"identifier {ids.iloc[p]} belongs to a component retired on "
                     f"{when[ids.iloc[p]]:%Y-%m-%d}; retired identifiers are never reused" for p in reused]
