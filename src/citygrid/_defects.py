@@ -169,7 +169,9 @@ def inject_defects(district: District, catalog: Catalog, rng: np.random.Generato
     copies = comps.loc[rows].copy()
     geoms = copies.geometry.to_numpy()
     size = np.sqrt(shapely.area(geoms))
-    moved = np.array([shapely.affinity.translate(g, 0.35 * s, 0.0) for g, s in zip(geoms, size)])
+    tolerance = copies["category"].map({c.code: c.tolerance_m for c in catalog}).to_numpy()
+    shift = np.maximum(0.35 * size, tolerance + 2.0)  # overlapping, yet no duplicate
+    moved = np.array([shapely.affinity.translate(g, s, 0.0) for g, s in zip(geoms, shift)])
     cell_of = district.grid.set_index("code").geometry
     inner = shapely.buffer(cell_of.loc[copies["grid"]].to_numpy(), -3.0)
     copies["geometry"] = shapely.intersection(moved, inner)

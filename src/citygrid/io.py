@@ -352,13 +352,14 @@ def _guess_crs(geoms: np.ndarray) -> str | None:
 
 def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.GeoDataFrame:
     bad: list[dict] = []
-    for f in FIELDS:
-        if f.name not in frame.columns:
-            frame[f.name] = None
     for name in [f.name for f in FIELDS if f.kind == "str"] + ["action"]:
         if name not in frame.columns:
-            frame[name] = None
-        frame[name] = _as_text(frame[name], name, bad, frame["row"])
+            frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
+        else:
+            frame[name] = _as_text(frame[name], name, bad, frame["row"])
+    for name in DATE_FIELDS:
+        if name not in frame.columns:
+            frame[name] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
     ids = frame["component_id"]
     parsed = parse_ids(ids.to_numpy(dtype=object))
     category = frame["category"].to_numpy(dtype=object)
@@ -380,6 +381,11 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
 
 def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Series:
     """Text as text: numbers that lost digits (ids typed into Excel) are reported."""
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        values = values.astype("str")
+    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+        stripped = values.str.strip()
+        return stripped.where(stripped != "")
     out = values.astype(object)
     floats = out.map(lambda v: isinstance(v, float) and not np.isnan(v))
     if floats.any():

@@ -670,6 +670,33 @@ class Registry:
         self._cache = None
         return int(batch_id)
 
+    # --- validation -------------------------------------------------------------------------
+    def validate(self, **options: Any) -> Report:
+        """Check the whole registry and its grid (see :func:`citygrid.validate.validate_registry`)."""
+        from citygrid.validate import validate_registry
+
+        return validate_registry(self, **options)
+
+    def allow(self, component_id: str, rule: str, note: str = "") -> None:
+        """Put a known exception on the allow-list: `rule` is not reported for `component_id`.
+
+        Raises
+        ------
+        ValueError
+            If `rule` is not a rule code.
+        """
+        from citygrid.validate import RULES
+
+        if rule not in RULES:
+            raise ValueError(f"rule={rule!r} is not a rule code; codes are {sorted(RULES)}.")
+        with gpkg.transaction(self.path, timeout=self.timeout) as conn:
+            conn.execute("INSERT OR REPLACE INTO citygrid_allow VALUES (?, ?, ?, ?)",
+                         (component_id, rule, note, _now()))
+
+    def allowed(self) -> pd.DataFrame:
+        """The allow-list: ``component_id, rule, note, added_at``."""
+        return gpkg.read_table(self.path, "SELECT * FROM citygrid_allow ORDER BY added_at")
+
     # --- standard migration ---------------------------------------------------------------
     def migrate(self, to: str = GBT47678.name) -> int:
         """Move every identifier and category code to another standard, in one step.

@@ -354,7 +354,9 @@ def _as_text(values: ArrayLike) -> pd.Series:
     if isinstance(values, pd.Series) and pd.api.types.is_string_dtype(values.dtype) \
             and values.dtype != object:
         return values.astype(object).where(values.notna(), None).reset_index(drop=True)
-    series = pd.Series(np.asarray(values, dtype=object))
+    series = pd.Series(np.asarray(values, dtype=object), dtype=object)
+    if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        return series.where(series.notna(), None)
     return series.map(lambda v: v if isinstance(v, str) else None).astype(object)
 
 

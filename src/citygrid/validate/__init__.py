@@ -24,14 +24,14 @@ import pandas as pd
 from citygrid.admin import District
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.io import read_batch
-from citygrid.validate import crs, geom, id, schema  # noqa: F401  (they register the rules)
+from citygrid.validate import crs, geom, grid, id, owner, schema, topology  # noqa: F401  (they register the rules)
 from citygrid.validate._engine import RULES, SEVERITIES, Context, Rule, run
 from citygrid.validate.report import Report
 
 if TYPE_CHECKING:
     from citygrid.registry import Registry
 
-__all__ = ["RULES", "Report", "Rule", "validate"]
+__all__ = ["RULES", "Report", "Rule", "validate", "validate_registry"]
 
 
 def validate(
@@ -93,9 +93,44 @@ def validate(
         admin_code=district.code if district is not None else None,
         layout=registry.layout if registry is not None else None,
     )
-    issues = run(ctx, codes, severities or {})
+    issues = _without_allowed(run(ctx, codes, severities or {}), registry)
     source = ctx.notes.get("source", "batch") if ctx.notes else "frame"
     return Report(issues, source=str(source), checked=len(frame))
+
+
+def validate_registry(
+    registry: Registry,
+    *,
+    rules: list[str] | None = None,
+    skip: list[str] | None = None,
+    tolerances: dict[str, float] | None = None,
+    severities: dict[str, str] | None = None,
+) -> Report:
+    """Check a whole registry: its current components (identifiers required) and its grid.
+
+    Parameters are those of :func:`validate`; grid rules (``grid.*``) are included.
+    Issues on the registry's allow-list (``Registry.allow``) are left out.
+    """
+    frame = registry.components.copy()
+    frame["row"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    codes = _select(rules, skip) if rules or skip else list(RULES)
+    district = registry.district
+    ctx = Context(frame=frame, catalog=registry.catalog, district=district, registry=None,
+                  tolerances=tolerances or {}, notes={"ids_required": True, "source": str(registry.path)},
+                  admin_code=district.code, layout=registry.layout)
+    issues = _without_allowed(run(ctx, codes, severities or {}), registry)
+    return Report(issues, source=str(registry.path), checked=len(frame))
+
+
+def _without_allowed(issues: gpd.GeoDataFrame, registry: Registry | None) -> gpd.GeoDataFrame:
+    if registry is None or issues.empty:
+        return issues
+    allowed = registry.allowed()
+    if allowed.empty:
+        return issues
+    pairs = set(zip(allowed["component_id"], allowed["rule"]))
+    keep = [(c, r) not in pairs for c, r in zip(issues["component_id"], issues["rule"])]
+    return issues[keep].reset_index(drop=True)
 
 
 def _is_canonical(batch: object) -> bool:
@@ -112,6 +147,6 @@ def _select(rules: list[str] | None, skip: list[str] | None) -> list[str]:
             out |= hits
         return out
 
-    chosen = expand(rules) if rules else set(RULES)
+    chosen = expand(rules) if rules else {c for c, r in RULES.items() if r.scope == "batch"}
     chosen -= expand(skip or [])
     return [c for c in RULES if c in chosen]

@@ -44,6 +44,11 @@ class Rule:
     check: Callable[[Context], Findings] = field(repr=False)
     needs: tuple[str, ...] = ()
 
+    @property
+    def scope(self) -> str:
+        """``"grid"`` for rules on the unit grid (registry validation), else ``"batch"``."""
+        return "grid" if self.family == "grid" else "batch"
+
 
 @dataclass
 class Findings:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
+import shapely
 
+from citygrid import settings
+from citygrid.crs import gcj02_to_wgs84
 from citygrid.validate._engine import Context, Findings, rule
+from citygrid.validate.geom import present
 
 
 @rule("crs.missing", "warning", "no CRS information and none given")
@@ -30,3 +36,58 @@ def axis_swapped(ctx: Context) -> Findings:
                       "a longitude); swap the x/y columns — the issue is drawn where the swapped "
                       "point would be", dtype=object)
     return Findings(pos, message, geometry=where)
+
+
+@rule("crs.gcj02_suspected", "error", "coordinates shifted as GCJ-02 (batch-level, with the estimated shift)",
+      needs=("district",))
+def gcj02_suspected(ctx: Context) -> Findings:
+    """Shift the batch back from GCJ-02 and see whether it then fits: the same components
+    in the registry, or else the roads, come much closer."""
+    geoms = ctx.geoms
+    ok = present(geoms)
+    if ok.sum() < 3:
+        return Findings.none()
+    pos = np.flatnonzero(ok)
+    pos = pos[np.linspace(0, len(pos) - 1, min(len(pos), 2000)).astype(int)]  # a sample says enough
+    points = shapely.point_on_surface(geoms[pos])
+    wgs = gpd.GeoSeries(points, crs=settings.default_crs).to_crs(settings.web_crs)
+    lon, lat = shapely.get_coordinates(wgs.to_numpy()).T
+    back = gpd.GeoSeries(shapely.points(*gcj02_to_wgs84(lon, lat)), crs=settings.web_crs).to_crs(
+        settings.default_crs).to_numpy()
+    shift = shapely.distance(points, back)
+    measure, what = _yardstick(ctx, pos)
+    if measure is None:
+        return Findings.none()
+    raw = float(np.median(measure(points)))
+    fixed = float(np.median(measure(back)))
+    if not (raw > 15.0 and fixed < raw / 3):
+        return Findings.none()
+    dx, dy = (shapely.get_coordinates(points) - shapely.get_coordinates(back)).mean(axis=0)
+    message = (f"the batch looks shifted as GCJ-02 (Amap/Gaode coordinates): by about {np.median(shift):.0f} m "
+               f"(east {dx:+.0f} m, north {dy:+.0f} m); shifted back, {what} moves from {raw:.0f} m to "
+               f"{fixed:.1f} m. Re-read it with gcj02=True")
+    centre = shapely.centroid(shapely.multipoints(points))
+    return Findings(np.array([0]), np.array([message], dtype=object), geometry=np.array([centre], dtype=object),
+                    component_id=np.array([None]), layer="batch-level")
+
+
+def _yardstick(ctx: Context, pos: np.ndarray):
+    """How far features are from where they should sit: their registered twins (same id),
+    or else the nearest road of the district."""
+    if ctx.registry is not None:
+        reg = ctx.registry.drop_duplicates("component_id").set_index("component_id")
+        ids = ctx.frame["component_id"].to_numpy(dtype=object)[pos]
+        hit = pd.Series(ids, dtype=object).isin(reg.index).to_numpy()
+        if hit.sum() >= 3:
+            twins = shapely.point_on_surface(reg.geometry.reindex(ids[hit]).to_numpy())
+            return (lambda pts: shapely.distance(pts[hit], twins)), "the median distance to the registered twins"
+    roads = getattr(ctx.district, "roads", None)
+    if roads is None or roads.empty:
+        return None, ""
+    lines = roads.geometry.to_numpy()
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    same = index[1:] == index[:-1]
+    segments = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
+    tree = shapely.STRtree(segments)
+    return (lambda pts: tree.query_nearest(pts, return_distance=True, all_matches=False)[1]), \
+        "the median distance to the nearest road"

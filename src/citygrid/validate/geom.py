@@ -55,6 +55,14 @@ def wrong_type(ctx: Context) -> Findings:
     return Findings(pos, np.array(message, dtype=object))
 
 
+def _segments(polygon: shapely.Geometry) -> np.ndarray:
+    """The boundary of a polygon as two-point segments (fast nearest-distance queries)."""
+    rings = shapely.get_parts(shapely.boundary(polygon))
+    coords, index = shapely.get_coordinates(rings, return_index=True)
+    same = index[1:] == index[:-1]
+    return shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
+
+
 @rule("geom.outside_district", "error", "located outside the district boundary", needs=("district",))
 def outside_district(ctx: Context) -> Findings:
     geoms = ctx.geoms
@@ -62,7 +70,8 @@ def outside_district(ctx: Context) -> Findings:
     boundary = ctx.district.boundary
     shapely.prepare(boundary)
     outside = ok[~shapely.intersects(boundary, geoms[ok])]
-    distance = shapely.distance(boundary, geoms[outside])
+    edges = shapely.STRtree(_segments(boundary))
+    distance = edges.query_nearest(geoms[outside], return_distance=True, all_matches=False)[1]
     message = [f"{d:,.0f} m outside {ctx.district.name}; check the coordinates and their CRS"
                for d in distance]
     return Findings(outside, np.array(message, dtype=object))

@@ -18,7 +18,7 @@ def _problems(ctx: Context):
 @rule("id.malformed", "error", "identifier does not follow the layout")
 def malformed(ctx: Context) -> Findings:
     ids, problems = _problems(ctx)
-    present = np.array([isinstance(v, str) for v in ids])
+    present = np.array([isinstance(v, str) for v in ids], dtype=bool)
     bad = (problems["malformed"] != "").to_numpy() & (present | ctx.notes.get("ids_required", False))
     pos = np.flatnonzero(bad)
     message = [f"identifier {str(ids[p])[:30]!r} {problems['malformed'].iloc[p]}" for p in pos]

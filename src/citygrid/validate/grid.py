@@ -1,0 +1,79 @@
+"""Rules on the unit grid itself (run by registry validation): ``grid.*``."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from citygrid.validate._engine import Context, Findings, rule
+
+AREA_TOLERANCE_M2 = 1.0
+"""Gaps, overlaps and overhangs smaller than this are floating-point noise."""
+
+
+def _codes_near(grid, geoms: np.ndarray) -> list[str]:
+    hit_in, hit_cell = grid.sindex.query(geoms, predicate="intersects")
+    codes = grid["code"].to_numpy(dtype=object)
+    out = []
+    for i in range(len(geoms)):
+        near = sorted(set(codes[hit_cell[hit_in == i]]))
+        out.append(", ".join(near[:4]) + (" …" if len(near) > 4 else ""))
+    return out
+
+
+@rule("grid.gap", "error", "part of the district covered by no unit grid cell", needs=("district",))
+def gap(ctx: Context) -> Findings:
+    grid = ctx.district.grid
+    covered = shapely.union_all(grid.geometry.to_numpy())
+    holes = shapely.get_parts(shapely.difference(ctx.district.boundary, covered))
+    holes = holes[shapely.area(holes) > AREA_TOLERANCE_M2]
+    if not len(holes):
+        return Findings.none()
+    near = _codes_near(grid, shapely.buffer(holes, 0.5))
+    message = [f"{a:,.1f} m² covered by no grid cell, next to cells {n}" for a, n in zip(shapely.area(holes), near)]
+    first = [n.split(",")[0] for n in near]
+    return Findings(np.arange(len(holes)), np.array(message, dtype=object), geometry=holes,
+                    component_id=np.array(first, dtype=object), layer="grid")
+
+
+@rule("grid.overlap", "error", "unit grid cells overlapping each other", needs=("district",))
+def overlap(ctx: Context) -> Findings:
+    grid = ctx.district.grid
+    cells = grid.geometry.to_numpy()
+    left, right = grid.sindex.query(cells, predicate="overlaps")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    shared = shapely.intersection(cells[left], cells[right])
+    big = shapely.area(shared) > AREA_TOLERANCE_M2
+    codes = grid["code"].to_numpy(dtype=object)
+    message = [f"cells {a} and {b} overlap by {s:,.1f} m²"
+               for a, b, s in zip(codes[left[big]], codes[right[big]], shapely.area(shared[big]))]
+    return Findings(np.arange(int(big.sum())), np.array(message, dtype=object), geometry=shared[big],
+                    component_id=np.array([f"{a}|{b}" for a, b in zip(codes[left[big]], codes[right[big]])],
+                                          dtype=object), layer="grid")
+
+
+@rule("grid.outside_parent", "error", "unit grid cell not inside the community it belongs to", needs=("district",))
+def outside_parent(ctx: Context) -> Findings:
+    grid = ctx.district.grid
+    communities = ctx.district.communities.set_index("code")
+    parent = communities.geometry.reindex(grid["community_code"].to_numpy()).to_numpy()
+    cells = grid.geometry.to_numpy()
+    codes = grid["code"].to_numpy(dtype=object)
+    claimed = grid["community_code"].to_numpy(dtype=object)
+    unknown = np.array([p is None for p in parent])
+    outside = np.zeros(len(grid))
+    ok = ~unknown
+    outside[ok] = shapely.area(shapely.difference(cells[ok], np.array(list(parent[ok]), dtype=object)))
+    nesting = ~np.array([str(c).startswith(str(p)) for c, p in zip(codes, claimed)])
+    bad = unknown | (outside > AREA_TOLERANCE_M2) | nesting
+    message = []
+    for i in np.flatnonzero(bad):
+        if unknown[i]:
+            message.append(f"cell {codes[i]} belongs to community {claimed[i]}, which does not exist")
+        elif outside[i] > AREA_TOLERANCE_M2:
+            message.append(f"cell {codes[i]} lies {outside[i]:,.0f} m² outside its community {claimed[i]}")
+        else:
+            message.append(f"cell code {codes[i]} does not extend its community's code {claimed[i]}")
+    return Findings(np.flatnonzero(bad), np.array(message, dtype=object), geometry=cells[bad],
+                    component_id=codes[bad], layer="grid")

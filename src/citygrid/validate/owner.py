@@ -1,0 +1,42 @@
+"""Rules on departments, owners and maintainers: ``owner.*``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from citygrid.validate._engine import Context, Findings, rule
+
+_ROLES = (("department", "responsible department"), ("owner", "owner"), ("maintainer", "maintainer"))
+
+
+@rule("owner.unknown", "error", "department/owner/maintainer not in the district's unit list", needs=("district",))
+def unknown(ctx: Context) -> Findings:
+    units = ctx.district.units
+    known = set(units["name"]) | set(units["code"])
+    problems = np.full(len(ctx.frame), "", dtype=object)
+    for column, label in _ROLES:
+        values = ctx.frame[column].to_numpy(dtype=object)
+        bad = ~pd.isna(values) & ~pd.Series(values, dtype=object).isin(known).to_numpy()
+        for i in np.flatnonzero(bad):
+            text = f"{label} {str(values[i])[:60]!r} is not in the unit list"
+            problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+    pos = np.flatnonzero(problems != "")
+    return Findings(pos, np.array([p + " (add it to the units, or correct the name)" for p in problems[pos]],
+                                  dtype=object))
+
+
+@rule("owner.conflict", "error",
+      "existing component whose owner in the batch differs from the registry (needs 确权)", needs=("registry",))
+def conflict(ctx: Context) -> Findings:
+    reg = ctx.registry.drop_duplicates("component_id").set_index("component_id")
+    ids = ctx.frame["component_id"]
+    owners = ctx.frame["owner"]
+    known = ids.notna() & owners.notna() & ids.isin(reg.index)
+    pos = np.flatnonzero(known.to_numpy())
+    registered = reg["owner"].reindex(ids.iloc[pos].to_numpy()).to_numpy(dtype=object)
+    claimed = owners.iloc[pos].to_numpy(dtype=object)
+    differs = ~pd.isna(registered) & (registered != claimed)
+    message = [f"the batch says owner {c!r}, the registry {r!r}: confirm the ownership (确权) before merging"
+               for c, r in zip(claimed[differs], registered[differs])]
+    return Findings(pos[differs], np.array(message, dtype=object))

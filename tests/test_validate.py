@@ -1,0 +1,287 @@
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citygrid import crs, synth
+from citygrid._defects import COMPONENT_RULES, mojibake
+from citygrid.registry import Registry
+from citygrid.validate import RULES, validate
+from citygrid.validate.report import Report
+
+GUIDE_RULES = {
+    "schema.missing_field", "schema.unknown_category", "schema.bad_value", "schema.mojibake", "id.malformed",
+    "id.category_mismatch", "id.duplicate", "geom.missing", "geom.invalid", "geom.wrong_type",
+    "geom.outside_district", "crs.missing", "crs.gcj02_suspected", "crs.axis_swapped",
+    "topology.duplicate_feature", "topology.grid_mismatch", "topology.admin_mismatch", "topology.overlap",
+    "owner.unknown", "owner.conflict", "grid.gap", "grid.overlap", "grid.outside_parent",
+}
+
+
+def test_every_rule_of_the_guide_is_registered_once():
+    assert set(RULES) == GUIDE_RULES
+    for code, spec in RULES.items():
+        assert spec.code == code and spec.severity in ("error", "warning") and spec.doc
+
+
+@pytest.fixture(scope="module")
+def truth_report(defect_district):
+    return validate(defect_district.components, district=defect_district)
+
+
+@pytest.mark.parametrize("rule", COMPONENT_RULES)
+def test_each_rule_finds_all_its_faults_and_nothing_else(defect_district, truth_report, rule):
+    truth = defect_district.defects
+    want = set(truth.loc[(truth["layer"] == "components") & (truth["rule"] == rule), "row"])
+    issues = truth_report.issues
+    got = set(issues.loc[issues["rule"] == rule, "row"].astype(int) - 1)
+    recall = len(want & got) / len(want)
+    precision = len(want & got) / max(1, len(got))
+    assert (recall, precision) == (1.0, 1.0), f"missed {sorted(want - got)}, false alarms {sorted(got - want)}"
+
+
+def test_clean_components_raise_no_issue(truth_report, defect_district):
+    truth_rows = set(defect_district.defects.loc[defect_district.defects["layer"] == "components", "row"])
+    flagged = set(truth_report.issues["row"].dropna().astype(int) - 1)
+    assert flagged <= truth_rows
+
+
+def test_grid_faults_are_found_exactly(defect_district):
+    report = validate(defect_district.components.head(0), district=defect_district, rules=["grid"])
+    truth = defect_district.defects[defect_district.defects["layer"] == "grid"]
+    issues = report.issues
+    grid = defect_district.grid
+    gaps = truth.loc[truth["rule"] == "grid.gap", "row"]
+    rings = grid.geometry.iloc[gaps.to_numpy()].buffer(2.0)
+    gap_issues = issues[issues["rule"] == "grid.gap"].geometry
+    assert all(gap_issues.intersects(ring).any() for ring in rings)
+    assert all(rings.intersects(g).any() for g in gap_issues)
+    over = set(truth.loc[truth["rule"] == "grid.overlap", "component_id"])
+    pairs = issues.loc[issues["rule"] == "grid.overlap", "component_id"]
+    assert all(set(p.split("|")) & over for p in pairs)
+    assert over <= {c for p in pairs for c in p.split("|")}
+    outside = set(truth.loc[truth["rule"] == "grid.outside_parent", "component_id"])
+    assert set(issues.loc[issues["rule"] == "grid.outside_parent", "component_id"]) == outside
+
+
+def test_clean_registry_has_no_issue(tmp_path, small_district):
+    reg = Registry.create(tmp_path / "clean.gpkg", district=small_district)
+    report = reg.validate()
+    assert report.ok and len(report) == 0 and report.checked == 3_000
+
+
+# --- small hand-made cases ---------------------------------------------------------------
+
+@pytest.fixture
+def rows(small_district):
+    comps = small_district.components
+    points = comps[comps.geom_type == "Point"].head(6).copy()
+    return points.reset_index(drop=True)
+
+
+def _rules(frame, district, rules, **kw):
+    return validate(frame, district=district, rules=rules, **kw).issues
+
+
+def test_schema_rules(rows, small_district):
+    rows.loc[0, "status"] = "好的"
+    rows.loc[1, "department"] = None
+    rows.loc[2, "category"] = "0999"
+    rows.loc[2, "component_id"] = None
+    rows.loc[3, "name"] = mojibake("坪山大道")
+    rows.loc[4, "change_date"] = pd.Timestamp("2001-01-01")
+    issues = _rules(rows, small_district, ["schema"])
+    assert sorted(zip(issues["row"], issues["rule"])) == [
+        (1, "schema.bad_value"), (2, "schema.missing_field"), (3, "schema.unknown_category"),
+        (4, "schema.mojibake"), (5, "schema.bad_value")]
+    assert "probably '坪山大道'" in issues.loc[issues["rule"] == "schema.mojibake", "message"].iloc[0]
+    assert "department (主管部门)" in issues.loc[issues["rule"] == "schema.missing_field", "message"].iloc[0]
+
+
+def test_id_rules(rows, small_district):
+    rows.loc[0, "component_id"] = "4403100101abc001"
+    rows.loc[1, "component_id"] = rows.loc[2, "component_id"]
+    rows.loc[3, "component_id"] = "440310" + ("0102" if rows.loc[3, "category"] != "0102" else "0103") + "000777"
+    rows.loc[4, "component_id"] = "3205080101000001"
+    issues = _rules(rows, small_district, ["id"])
+    got = sorted(zip(issues["row"], issues["rule"]))
+    assert (1, "id.malformed") in got and (5, "id.malformed") in got
+    assert (4, "id.category_mismatch") in got
+    assert (3, "id.duplicate") in got and (2, "id.duplicate") not in got
+    assert "not the district's 440310" in issues.loc[issues["row"] == 5, "message"].iloc[0]
+
+
+def test_geometry_rules(rows, small_district):
+    rows.loc[0, "geometry"] = None
+    rows.loc[1, "geometry"] = shapely.MultiPoint([(0, 0), (1, 1)])
+    rows.loc[2, "geometry"] = shapely.Point(0, 0)
+    rows.loc[3, "geometry"] = shapely.LineString([rows.geometry[3].coords[0], rows.geometry[3].coords[0]])
+    issues = _rules(rows, small_district, ["geom"])
+    got = sorted(zip(issues["row"], issues["rule"]))
+    assert got == [(1, "geom.missing"), (2, "geom.outside_district"), (2, "geom.wrong_type"),
+                   (3, "geom.outside_district"), (4, "geom.invalid"), (4, "geom.wrong_type")]
+    assert "split the multipart point" in issues.loc[(issues["row"] == 2) & (issues["rule"] == "geom.wrong_type"),
+                                                     "message"].iloc[0]
+    assert "Too few points" in issues.loc[(issues["row"] == 4) & (issues["rule"] == "geom.invalid"),
+                                          "message"].iloc[0]
+
+
+def test_topology_rules(rows, small_district):
+    d = small_district
+    rows.loc[1, "category"] = rows.loc[0, "category"]
+    rows.loc[1, "component_id"] = None
+    rows.loc[1, "geometry"] = shapely.Point(rows.geometry[0].x + 0.3, rows.geometry[0].y)
+    place = ["grid", "street", "street_code", "community", "community_code"]
+    rows.loc[1, place] = rows.loc[0, place].to_numpy()
+    other = d.grid[d.grid["code"] != rows.loc[2, "grid"]].iloc[0]
+    rows.loc[2, "grid"] = other["code"]
+    far = d.communities[d.communities["street_code"] != rows.loc[3, "street_code"]].iloc[0]
+    rows.loc[3, ["community", "community_code"]] = [far["name"], far["code"]]
+    issues = _rules(rows, d, ["topology"])
+    got = sorted(zip(issues["row"], issues["rule"]))
+    assert got == [(2, "topology.duplicate_feature"), (3, "topology.grid_mismatch"),
+                   (4, "topology.admin_mismatch")]
+    assert "m outside its grid cell" in issues.loc[issues["row"] == 3, "message"].iloc[0]
+    # a looser tolerance is an option; a tighter one silences the duplicate
+    looser = _rules(rows, d, ["topology.duplicate_feature"], tolerances={rows.loc[0, "category"]: 0.1})
+    assert looser.empty
+
+
+def test_overlap_rule(small_district):
+    comps = small_district.components
+    poly = comps[comps.geom_type == "Polygon"].head(1).copy()
+    twin = poly.copy()
+    twin["component_id"] = None
+    twin["geometry"] = twin.geometry.translate(12.0, 0.0)
+    frame = pd.concat([poly, twin], ignore_index=True)
+    issues = _rules(frame, small_district, ["topology.overlap"])
+    assert issues["row"].tolist() == [2] and "m²" in issues["message"].iloc[0]
+    apart = frame.copy()
+    apart.loc[1, "geometry"] = poly.geometry.translate(500.0, 0.0).iloc[0]
+    assert _rules(apart, small_district, ["topology.overlap"]).empty
+
+
+def test_owner_rules(tmp_path, small_district, rows):
+    rows.loc[0, "owner"] = "<script>x</script>公司"
+    rows.loc[1, "maintainer"] = "不存在的单位"
+    issues = _rules(rows, small_district, ["owner"])
+    assert sorted(issues["row"]) == [1, 2]
+    reg = Registry.create(tmp_path / "r.gpkg", district=small_district)
+    batch = reg.components.head(3).copy().drop(columns=["retired_at", "version", "updated_at", "batch_id"])
+    batch.loc[batch.index[0], "owner"] = "坪山街道办事处" if batch["owner"].iloc[0] != "坪山街道办事处" else "马峦街道办事处"
+    report = validate(batch, registry=reg, rules=["owner.conflict"])
+    assert report.issues["row"].tolist() == [1] and "确权" in report.issues["message"].iloc[0]
+    reg.allow(batch["component_id"].iloc[0], "owner.conflict", "transfer approved")
+    assert validate(batch, registry=reg, rules=["owner.conflict"]).ok
+    with pytest.raises(ValueError, match="not a rule code"):
+        reg.allow("x", "owner.nope")
+
+
+def test_gcj02_shifted_batch_is_suspected(small_district):
+    points = small_district.components[small_district.components.geom_type == "Point"].head(200).to_crs(4326)
+    shifted = points.set_geometry(crs.geometries_wgs84_to_gcj02(points.geometry.to_numpy()))
+    issues = _rules(shifted, small_district, ["crs"])
+    assert issues["rule"].tolist() == ["crs.gcj02_suspected"]
+    assert "by about 5" in issues["message"].iloc[0] or "by about 6" in issues["message"].iloc[0]
+    assert _rules(points, small_district, ["crs"]).empty
+
+
+def test_options_and_bad_options(rows, small_district):
+    rows.loc[0, "status"] = "好的"
+    assert validate(rows, district=small_district, skip=["schema"]).ok
+    soft = validate(rows, district=small_district, severities={"schema.bad_value": "warning"})
+    assert soft.ok and soft.issues["severity"].tolist() == ["warning"]
+    with pytest.raises(ValueError, match="no rule or family 'colour'"):
+        validate(rows, rules=["colour"])
+    with pytest.raises(ValueError, match="severities"):
+        validate(rows, severities={"schema.bad_value": "fatal"})
+
+
+# --- odd and hostile input ---------------------------------------------------------------
+
+def test_empty_batch(small_district):
+    report = validate(small_district.components.head(0), district=small_district)
+    assert report.ok and len(report) == 0
+
+
+def test_all_null_geometries_and_mixed_types(small_district, rows):
+    nulls = rows.set_geometry([None] * len(rows), crs=rows.crs)
+    report = validate(nulls, district=small_district, crs="EPSG:4547")
+    assert set(report.issues["rule"]) == {"geom.missing"} and len(report) == len(rows)
+    mixed = rows.copy()
+    mixed.loc[0, "geometry"] = shapely.box(0, 0, 1, 1)
+    mixed.loc[1, "geometry"] = shapely.GeometryCollection([shapely.Point(1, 1)])
+    assert "geom.wrong_type" in set(validate(mixed, district=small_district).issues["rule"])
+
+
+def test_non_string_ids_and_numbers(small_district, rows):
+    rows["component_id"] = rows["component_id"].astype("int64").astype(object)
+    rows.loc[0, "component_id"] = 12.5
+    report = validate(rows, district=small_district, rules=["id", "schema"])
+    assert set(report.issues["row"]) == {1}
+    assert set(report.issues["rule"]) == {"id.malformed", "schema.bad_value"}
+
+
+def test_a_million_rows(small_district):
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    x0, y0, x1, y1 = small_district.boundary.bounds
+    frame = gpd.GeoDataFrame({
+        "component_id": pd.array([None] * n, dtype="str"),
+        "category": pd.array(np.where(rng.random(n) < 0.5, "0101", "9999"), dtype="str"),
+        "status": pd.array(["完好"] * n, dtype="str"),
+    }, geometry=shapely.points(rng.uniform(x0, x1, n), rng.uniform(y0, y1, n)), crs="EPSG:4547")
+    report = validate(frame, district=small_district, rules=["schema.unknown_category", "geom", "id"])
+    counts = report.issues["rule"].value_counts()
+    assert counts["schema.unknown_category"] == (frame["category"] == "9999").sum()
+    assert 0 < counts.get("geom.outside_district", 0) < n
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 100), st.floats(0, 100)), min_size=3, max_size=8))
+def test_invalid_polygons_are_exactly_the_invalid_ones(points):
+    polygon = shapely.Polygon(points + [points[0]])
+    frame = gpd.GeoDataFrame({"category": ["0405"], "component_id": [None]}, geometry=[polygon], crs="EPSG:4547")
+    issues = validate(frame, rules=["geom.invalid"]).issues
+    assert (len(issues) == 1) == (not polygon.is_empty and not polygon.is_valid)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet="0123456789x", min_size=0, max_size=18))
+def test_malformed_ids_are_exactly_those_off_layout(text):
+    frame = gpd.GeoDataFrame({"category": ["0101"], "component_id": [text]},
+                             geometry=[shapely.Point(0, 0)], crs="EPSG:4547")
+    issues = validate(frame, rules=["id.malformed"]).issues
+    well_formed = text.isdigit() and len(text) in (16, 17)
+    assert (len(issues) == 1) == (bool(text) and not well_formed)
+
+
+# --- the report ---------------------------------------------------------------------------
+
+def test_report_files(tmp_path, rows, small_district):
+    rows.loc[0, "status"] = "<img src=x onerror=alert(1)>"
+    rows.loc[1, "geometry"] = None
+    report = validate(rows, district=small_district)
+    data = json.loads(report.to_file(tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert set(data) == {"issues", "summary"} and data["summary"]["errors"] == 2
+    first = data["issues"][0]
+    assert set(first) == {"rule", "severity", "component_id", "row", "message", "x", "y"}
+    located = [i for i in data["issues"] if i["x"] is not None]
+    assert all(114.2 < i["x"] < 114.5 and 22.6 < i["y"] < 22.8 for i in located)
+    assert any(i["x"] is None for i in data["issues"])
+    page = report.to_file(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in page and "&lt;img src=x" in page and "校验报告" in page
+    csv = pd.read_csv(report.to_file(tmp_path / "r.csv"))
+    assert list(csv.columns) == ["rule", "severity", "component_id", "row", "message", "x", "y"]
+    back = gpd.read_file(report.to_file(tmp_path / "r.gpkg"))
+    assert len(back) == 2
+    with pytest.raises(ValueError, match="cannot write a report as '.pdf'"):
+        report.to_file(tmp_path / "r.pdf")
+    summary = report.summary()
+    assert summary.loc["geom.missing", "error"] == 1
+    assert isinstance(report, Report) and not report.ok
