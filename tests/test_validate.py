@@ -8,7 +8,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from citygrid import crs, synth
+from citygrid import crs
 from citygrid._defects import COMPONENT_RULES, mojibake
 from citygrid.registry import Registry
 from citygrid.validate import RULES, validate
@@ -173,7 +173,8 @@ def test_owner_rules(tmp_path, small_district, rows):
     assert sorted(issues["row"]) == [1, 2]
     reg = Registry.create(tmp_path / "r.gpkg", district=small_district)
     batch = reg.components.head(3).copy().drop(columns=["retired_at", "version", "updated_at", "batch_id"])
-    batch.loc[batch.index[0], "owner"] = "坪山街道办事处" if batch["owner"].iloc[0] != "坪山街道办事处" else "马峦街道办事处"
+    other = "坪山街道办事处" if batch["owner"].iloc[0] != "坪山街道办事处" else "马峦街道办事处"
+    batch.loc[batch.index[0], "owner"] = other
     report = validate(batch, registry=reg, rules=["owner.conflict"])
     assert report.issues["row"].tolist() == [1] and "确权" in report.issues["message"].iloc[0]
     reg.allow(batch["component_id"].iloc[0], "owner.conflict", "transfer approved")

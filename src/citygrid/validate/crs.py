@@ -42,7 +42,8 @@ def axis_swapped(ctx: Context) -> Findings:
       needs=("district",))
 def gcj02_suspected(ctx: Context) -> Findings:
     """Shift the batch back from GCJ-02 and see whether it then fits: the same components
-    in the registry, or else the roads, come much closer."""
+    in the registry, or else the roads, come much closer.
+    """
     geoms = ctx.geoms
     ok = present(geoms)
     if ok.sum() < 3:
@@ -73,7 +74,8 @@ def gcj02_suspected(ctx: Context) -> Findings:
 
 def _yardstick(ctx: Context, pos: np.ndarray):
     """How far features are from where they should sit: their registered twins (same id),
-    or else the nearest road of the district."""
+    or else the nearest road of the district.
+    """
     if ctx.registry is not None:
         reg = ctx.registry.drop_duplicates("component_id").set_index("component_id")
         ids = ctx.frame["component_id"].to_numpy(dtype=object)[pos]
