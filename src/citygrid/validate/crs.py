@@ -41,8 +41,9 @@ def axis_swapped(ctx: Context) -> Findings:
 @rule("crs.gcj02_suspected", "error", "coordinates shifted as GCJ-02 (batch-level, with the estimated shift)",
       needs=("district",))
 def gcj02_suspected(ctx: Context) -> Findings:
-    """Shift the batch back from GCJ-02 and see whether it then fits: the same components
-    in the registry, or else the roads, come much closer.
+    """Shift the batch back from GCJ-02 and see whether it then fits.
+
+    It fits when the same components in the registry, or else the roads, come much closer.
     """
     geoms = ctx.geoms
     ok = present(geoms)
@@ -73,8 +74,9 @@ def gcj02_suspected(ctx: Context) -> Findings:
 
 
 def _yardstick(ctx: Context, pos: np.ndarray):
-    """How far features are from where they should sit: their registered twins (same id),
-    or else the nearest road of the district.
+    """How far features are from where they should sit.
+
+    Their registered twins (same id), or else the nearest road of the district.
     """
     if ctx.registry is not None:
         reg = ctx.registry.drop_duplicates("component_id").set_index("component_id")
