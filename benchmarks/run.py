@@ -250,6 +250,29 @@ def case_ingest_10k(n: int) -> dict:
             "retired": result.retired}
 
 
+def case_validate_registry(n: int) -> dict:
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    _ = reg.components, reg.district  # warm the caches: timed work starts after open
+    start = time.perf_counter()
+    report = reg.validate()
+    return {"_seconds": time.perf_counter() - start, "issues": len(report), "grid cells": len(reg.district.grid)}
+
+
+def case_validate_batch_10k(n: int) -> dict:
+    from citygrid.io import read_batch
+    from citygrid.registry import open_registry
+    from citygrid.validate import validate
+
+    reg = open_registry(_registry_file(n))
+    _ = reg.components, reg.district  # warm the caches: timed work starts after open
+    batch = read_batch(_batch_file(n), layer="batch", catalog=reg.catalog)
+    start = time.perf_counter()
+    report = validate(batch, registry=reg)
+    return {"_seconds": time.perf_counter() - start, "rows": len(batch), "issues": len(report)}
+
+
 # name -> (group, way, function, needs prepared inputs)
 CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "generate": ("generate the district", "citygrid", case_generate, False),
@@ -280,6 +303,10 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
                            case_query_street_plain, True),
     "owner_at": ("owner lookup (per call)", "citygrid reg.owner_at() after open", case_owner_at, True),
     "ingest_10k": ("validate + ingest 10k batch", "citygrid reg.ingest() after open", case_ingest_10k, True),
+    "validate_registry": ("validate whole registry + grid", "citygrid reg.validate() after open",
+                          case_validate_registry, True),
+    "validate_batch_10k": ("validate 10k batch against registry", "citygrid validate() after open",
+                           case_validate_batch_10k, True),
 }
 
 

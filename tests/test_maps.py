@@ -1,0 +1,194 @@
+import json
+import re
+
+import numpy as np
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from browser import chromium, console_errors, open_map, screenshot
+from citygrid import crs, maps, synth
+from citygrid.registry import Registry
+
+try:
+    LEAFLET = maps.find_leaflet()
+except FileNotFoundError:
+    LEAFLET = None
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    d = synth.make_district(seed=2, n_components=6_000, reserve=5)
+    path = tmp_path_factory.mktemp("maps") / "r.gpkg"
+    reg = Registry.create(path, district=d)
+    batch = synth.make_batch(d, new=1, updated=0, retired=0, seed=1)
+    batch["name"] = HOSTILE
+    batch["owner"] = "坪山区城市管理和综合执法局"
+    result = reg.ingest(batch, source="hostile")
+    assert result.accepted
+    reg.hostile_id = result.new_ids[0]
+    reg.hostile_category = batch["category"].iloc[0]
+    return reg
+
+
+@pytest.fixture(scope="module")
+def driver():
+    d = chromium()
+    yield d
+    d.quit()
+
+
+def _local(**extra):
+    if LEAFLET is None:
+        pytest.skip("Debian's libjs-leaflet is not installed (.ci/run installs it)")
+    return {"basemap": "none", "assets": str(LEAFLET), **extra}
+
+
+def _data(path):
+    text = path.read_text(encoding="utf-8")
+    match = re.search(r"window\.citygrid\.add\(\w+, (\{.*?\}), \{\"title\"", text, re.S)
+    return json.loads(match.group(1))
+
+
+def test_category_map_renders_every_feature_and_opens_a_popup(tmp_path, reg, driver):
+    path = tmp_path / "category.html"
+    maps.category_map(reg, "0104", **_local()).save(path)
+    open_map(driver, path)
+    expected = len(reg.query(category="0104"))
+    drawn = driver.execute_script("return window.citygrid.layers[0].drawn")
+    assert drawn == expected
+    assert console_errors(driver) == []
+    # click on the first component, where it is drawn
+    driver.execute_script("var l = window.citygrid.layers[0]; l._map.setView("
+                          "[l.data.points.lat[0] / 1e6, l.data.points.lon[0] / 1e6], 19, {animate: false}); l.redraw();")
+    x, y = driver.execute_script("var l = window.citygrid.layers[0]; return [l._xy[0], l._xy[1]];")
+    container = driver.find_element(By.CSS_SELECTOR, ".folium-map")
+    size = container.size
+    ActionChains(driver).move_to_element_with_offset(container, x - size["width"] / 2,
+                                                     y - size["height"] / 2).click().perform()
+    popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+    data = _data(path)
+    ids = data["table"]["values"]["component_id"]
+    first_id = ids["dict"][ids["idx"][0]]
+    assert first_id in popup and "雨水箅子" in popup and "权属单位" in popup
+    screenshot(driver, "category_0104")
+
+
+def test_street_map_has_a_layer_per_category_and_they_toggle(tmp_path, reg, driver):
+    path = tmp_path / "street.html"
+    maps.street_map(reg, "马峦街道", **_local()).save(path)
+    open_map(driver, path)
+    street = reg.query(street="马峦街道")
+    points = int((street.geom_type == "Point").sum())
+    assert driver.execute_script("return window.citygrid.layers[0].drawn") == points
+    assert driver.execute_script("return window.citygrid.layers[0].shapes.length") == len(street) - points
+    groups = driver.execute_script("return window.citygrid.layers[0].data.groups.length")
+    assert groups == street["category"].nunique()
+    driver.execute_script("window.citygrid.layers[0].setGroupVisible(0, false)")
+    assert driver.execute_script("return window.citygrid.layers[0].drawn") < points
+    assert console_errors(driver) == []
+    screenshot(driver, "street_maluan")
+
+
+def test_hostile_names_show_as_text_and_search_finds_by_id(tmp_path, reg, driver):
+    path = tmp_path / "hostile.html"
+    maps.category_map(reg, reg.hostile_category, **_local()).save(path)
+    assert "<img src=x" not in path.read_text(encoding="utf-8").split("citygrid.add")[1]
+    open_map(driver, path)
+    box = driver.find_element(By.CSS_SELECTOR, ".cg-search input")
+    box.send_keys(reg.hostile_id, Keys.ENTER)
+    popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
+    assert HOSTILE in popup.text
+    assert popup.find_elements(By.TAG_NAME, "img") == []
+    assert driver.execute_script("return window.alerted === undefined")
+    assert console_errors(driver) == []
+    screenshot(driver, "hostile_popup")
+
+
+def test_issues_map_has_a_layer_per_rule(tmp_path, driver):
+    d = synth.make_district(seed=1, n_components=6_000, defects=True)
+    from citygrid.validate import validate
+
+    report = validate(d.components, district=d)
+    path = tmp_path / "issues.html"
+    maps.issues_map(report, outline=d.boundary, **_local()).save(path)
+    open_map(driver, path)
+    located = report.issues[~report.issues.geometry.isna() & ~report.issues.geometry.is_empty]
+    names = driver.execute_script("return window.citygrid.layers[0].data.groups.map(g => g.name)")
+    assert set(names) == set(located["rule"])
+    total = driver.execute_script("var l = window.citygrid.layers[0]; return l.n + l.shapes.length")
+    assert total == len(located)
+    assert console_errors(driver) == []
+    screenshot(driver, "issues")
+
+
+def test_grid_map_and_inline_single_file(tmp_path, reg, driver):
+    path = tmp_path / "grid.html"
+    maps.grid_map(reg, street="坑梓街道", **_local(inline=True)).save(path)
+    text = path.read_text(encoding="utf-8")
+    assert "cdn.jsdelivr" not in text and "unpkg" not in text and "<script src=" not in text
+    open_map(driver, path)
+    cells = (reg.district.grid["street_code"] == "440310005").sum()
+    assert driver.execute_script("return window.citygrid.layers[0].shapes.length") == cells
+    assert console_errors(driver) == []
+    screenshot(driver, "grid_kengzi")
+
+
+def test_amap_basemap_shifts_the_overlay_to_gcj02(tmp_path, reg):
+    path = tmp_path / "amap.html"
+    maps.category_map(reg, "0118", basemap="amap").save(path)
+    data = _data(path)
+    lamps = reg.query(category="0118").to_crs("EPSG:4326")
+    points = lamps[lamps.geom_type == "Point"]
+    lon, lat = crs.wgs84_to_gcj02(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
+    assert np.abs(np.array(data["points"]["lon"]) / 1e6 - lon).max() < 2e-6
+    assert np.abs(np.array(data["points"]["lat"]) / 1e6 - lat).max() < 2e-6
+    shift = np.hypot((lon - points.geometry.x) * 102_800, (lat - points.geometry.y) * 110_800)
+    assert 400 < shift.min() and shift.max() < 700
+    text = path.read_text(encoding="utf-8")
+    assert "autonavi.com" in text and "AutoNavi (GCJ-02)" in text
+
+
+def test_basemaps_and_their_errors(tmp_path, reg, monkeypatch):
+    monkeypatch.delenv("CITYGRID_TIANDITU_KEY", raising=False)
+    monkeypatch.setattr("citygrid.settings.tianditu_key", None)
+    with pytest.raises(maps.MapError, match="tiles need a user key: pass tianditu_key"):
+        maps.category_map(reg, "0118", basemap="tianditu-vec")
+    html = maps.category_map(reg, "0118", basemap="tianditu-img", tianditu_key="abc").get_root().render()
+    assert "img_w" in html and "cia_w" in html and "tk=abc" in html and "Tianditu" in html
+    osm = maps.category_map(reg, "0118").get_root().render()
+    assert "openstreetmap" in osm.lower() and "OpenStreetMap" in osm
+    custom = maps.category_map(reg, "0118", basemap="http://intranet.local/tiles/{z}/{x}/{y}.png").get_root().render()
+    assert "intranet.local" in custom
+    with pytest.raises(maps.MapError, match="basemap='google'"):
+        maps.category_map(reg, "0118", basemap="google")
+
+
+def test_write_all_links_every_map(tmp_path, reg):
+    index = maps.write_all(reg, tmp_path / "maps", **_local())
+    text = index.read_text(encoding="utf-8")
+    assert text.count('href="category/') == reg.components["category"].nunique()
+    assert text.count('href="street/') == 6
+    assert (tmp_path / "maps" / "street" / "440310002.html").exists()
+
+
+def test_empty_category_still_makes_a_map(reg):
+    html = maps.category_map(reg.__class__(reg.path), "0101").get_root().render()
+    assert "citygrid.add" in html
+
+
+def test_missing_leaflet_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("CITYGRID_LEAFLET_DIR", str(tmp_path))
+    monkeypatch.setattr(maps, "_LEAFLET_PLACES", ())
+    with pytest.raises(FileNotFoundError, match="install Debian's libjs-leaflet"):
+        maps.find_leaflet()
+
+
+def test_compact_encoding_is_small(reg):
+    frame = reg.query(category="0104")
+    data = maps._encode(frame, frame["status"], maps.POPUP_FIELDS, gcj02=False)
+    assert len(data["points"]["lon"]) == int((frame.geom_type == "Point").sum())
+    size = len(json.dumps(data, ensure_ascii=False))
+    assert size / len(frame) < 120  # bytes per feature, popups included
