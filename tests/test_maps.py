@@ -61,8 +61,8 @@ def test_category_map_renders_every_feature_and_opens_a_popup(tmp_path, reg, dri
     assert drawn == expected
     assert console_errors(driver) == []
     # click on the first component, where it is drawn
-    driver.execute_script("var l = window.citygrid.layers[0]; l._map.setView("
-                          "[l.data.points.lat[0] / 1e6, l.data.points.lon[0] / 1e6], 19, {animate: false}); l.redraw();")
+    driver.execute_script("var l = window.citygrid.layers[0]; var p = l.data.points;"
+                          "l._map.setView([p.lat[0] / 1e6, p.lon[0] / 1e6], 19, {animate: false}); l.redraw();")
     x, y = driver.execute_script("var l = window.citygrid.layers[0]; return [l._xy[0], l._xy[1]];")
     container = driver.find_element(By.CSS_SELECTOR, ".folium-map")
     size = container.size
