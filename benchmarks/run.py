@@ -273,6 +273,76 @@ def case_validate_batch_10k(n: int) -> dict:
     return {"_seconds": time.perf_counter() - start, "rows": len(batch), "issues": len(report)}
 
 
+def _render_seconds(path: Path) -> float:
+    """Seconds until the page has drawn its features in headless Chromium."""
+    import sys as _sys
+
+    _sys.path.insert(0, str(HERE.parent / "tests"))
+    from browser import chromium
+
+    driver = chromium()
+    try:
+        start = time.perf_counter()
+        driver.get(path.resolve().as_uri())
+        done = ("return (window.citygrid && window.citygrid.layers.length && window.citygrid.layers[0]._xy) ? 1 : "
+                "(document.querySelectorAll('.leaflet-interactive').length > 1000 ? 1 : 0)")
+        while not driver.execute_script(done):
+            if time.perf_counter() - start > 120:
+                return float("nan")
+            time.sleep(0.05)
+        return time.perf_counter() - start
+    finally:
+        driver.quit()
+
+
+def case_category_map(n: int) -> dict:
+    from citygrid import maps
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    code = reg.components["category"].value_counts().index[0]
+    start = time.perf_counter()
+    m = maps.category_map(reg, code, basemap="none", assets=str(maps.find_leaflet()))
+    path = WORK / "category_map.html"
+    m.save(path)
+    seconds = time.perf_counter() - start
+    return {"_seconds": seconds, "features": int((reg.components["category"] == code).sum()),
+            "MB": round(path.stat().st_size / 1e6, 2), "render s": round(_render_seconds(path), 2)}
+
+
+def case_category_map_explore(n: int) -> dict:
+    from citygrid import maps
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    code = reg.components["category"].value_counts().index[0]
+    frame = reg.query(category=code).drop(columns=["retired_at", "updated_at", "survey_date", "change_date"])
+    start = time.perf_counter()
+    m = frame.explore(tiles=None)
+    # the same local Leaflet as ours, so that it can render offline too
+    leaflet = maps.find_leaflet()
+    m.default_js = [("leaflet", f"{leaflet}/leaflet.js")]
+    m.default_css = [("leaflet_css", f"{leaflet}/leaflet.css")]
+    path = WORK / "category_map_explore.html"
+    m.save(path)
+    seconds = time.perf_counter() - start
+    return {"_seconds": seconds, "features": len(frame), "MB": round(path.stat().st_size / 1e6, 2),
+            "render s": round(_render_seconds(path), 2)}
+
+
+def case_write_all_maps(n: int) -> dict:
+    from citygrid import maps
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    _ = reg.components, reg.district  # warm the caches: timed work starts after open
+    start = time.perf_counter()
+    maps.write_all(reg, WORK / "maps", basemap="none", assets=str(maps.find_leaflet()))
+    size = sum(p.stat().st_size for p in (WORK / "maps").rglob("*.html")) / 1e6
+    return {"_seconds": time.perf_counter() - start, "maps": len(list((WORK / "maps").rglob("*.html"))) - 1,
+            "MB in all": round(size, 1)}
+
+
 # name -> (group, way, function, needs prepared inputs)
 CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "generate": ("generate the district", "citygrid", case_generate, False),
@@ -307,6 +377,11 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
                           case_validate_registry, True),
     "validate_batch_10k": ("validate 10k batch against registry", "citygrid validate() after open",
                            case_validate_batch_10k, True),
+    "category_map": ("largest category map (build + save)", "citygrid maps.category_map", case_category_map, True),
+    "category_map_explore": ("largest category map (build + save)", "plain GeoDataFrame.explore()",
+                             case_category_map_explore, True),
+    "write_all_maps": ("all category + street maps", "citygrid maps.write_all after open", case_write_all_maps,
+                       True),
 }
 
 
