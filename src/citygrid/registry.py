@@ -28,6 +28,7 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyproj import Transformer
+from pyproj.exceptions import CRSError
 
 from citygrid import settings
 from citygrid._arrays import isin
@@ -452,7 +453,11 @@ class Registry:
             lon, lat = gcj02_to_wgs84(x, y)
             x, y, crs = float(lon), float(lat), settings.web_crs
         if crs not in self._to_local:
-            self._to_local[crs] = Transformer.from_crs(crs, settings.default_crs, always_xy=True)
+            try:
+                self._to_local[crs] = Transformer.from_crs(crs, settings.default_crs, always_xy=True)
+            except CRSError as exc:
+                raise ValueError(f"crs={crs!r} is not a CRS pyproj knows ({exc}); use e.g. 'EPSG:4326', "
+                                 "'EPSG:4490', 'EPSG:4547' or 'gcj02'.") from None
         px, py = self._to_local[crs].transform(x, y)
         point = shapely.Point(px, py)
         frame = self.components

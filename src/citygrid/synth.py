@@ -594,3 +594,72 @@ def make_batch(
     keep = list(FIELD_NAMES) + ["action", "geometry"]
     batch = batch.reindex(columns=keep)
     return gpd.GeoDataFrame(batch, geometry="geometry", crs=settings.default_crs)
+
+
+SAMPLE_SEED = 0
+SAMPLE_SIZE = 20_000
+SAMPLE_RESERVE = 400
+"""The small sample registry (``citygrid demo --small``) and the sample batches share these."""
+
+
+def sample_district() -> District:
+    """The district of ``citygrid demo --small``: 20,000 components plus a reserve for batches."""
+    return make_district(seed=SAMPLE_SEED, n_components=SAMPLE_SIZE, reserve=SAMPLE_RESERVE)
+
+
+def sample_batches(district: District, *, seed: int = 0) -> dict[str, gpd.GeoDataFrame]:
+    """The sample survey batches, in WGS84 as contractors send them.
+
+    A clean one, one with every kind of row-level defect, and one copied from Amap (GCJ-02).
+
+    Returns
+    -------
+    dict
+        ``{"clean": frame, "defects": frame, "gcj02": frame}``; the defect frame carries a
+        ``truth`` column naming the rule each bad row should trigger.
+    """
+    from citygrid._defects import mojibake
+    from citygrid.crs import geometries_wgs84_to_gcj02
+
+    clean = make_batch(district, new=120, updated=60, retired=20, seed=seed)
+    clean = clean[clean.geom_type == "Point"].reset_index(drop=True)
+    bad = make_batch(district, new=120, updated=60, retired=0, seed=seed + 1)
+    bad = bad[bad.geom_type == "Point"].reset_index(drop=True)
+    bad["truth"] = None
+    registered = district.components
+    rows = iter(range(len(bad)))
+
+    def mark(rule: str) -> int:
+        i = next(rows)
+        bad.loc[i, "truth"] = rule
+        return i
+
+    new_rows = bad.index[bad["component_id"].isna()]
+    known = bad.index[bad["component_id"].notna()]
+    rows = iter(new_rows)
+    bad.loc[mark("schema.mojibake"), "name"] = mojibake("东纵路公交站")
+    bad.loc[mark("schema.bad_value"), "status"] = "良好"
+    bad.loc[mark("schema.missing_field"), "department"] = None
+    i = mark("schema.unknown_category")
+    bad.loc[i, ["category", "category_name"]] = ["0199", None]
+    bad.loc[mark("id.malformed"), "component_id"] = "44031001O1000001"
+    i = mark("geom.outside_district")
+    bad.loc[i, "geometry"] = shapely.Point(bad.geometry[i].x + 40_000, bad.geometry[i].y)
+    i = mark("topology.grid_mismatch")
+    bad.loc[i, "grid"] = district.grid["code"].iloc[0] if bad.loc[i, "grid"] != district.grid["code"].iloc[0] \
+        else district.grid["code"].iloc[1]
+    i = mark("owner.unknown")
+    bad.loc[i, "owner"] = "某某物业公司"
+    i = mark("topology.duplicate_feature")
+    twin = registered[registered.geom_type == "Point"].iloc[5]
+    bad.loc[i, ["category", "category_name"]] = [twin["category"], twin["category_name"]]
+    for column in ("grid", "street", "street_code", "community", "community_code"):
+        bad.loc[i, column] = twin[column]
+    bad.loc[i, "geometry"] = shapely.Point(twin.geometry.x + 0.2, twin.geometry.y)
+    i = known[0]
+    bad.loc[i, "truth"] = "owner.conflict"
+    bad.loc[i, "owner"] = "坑梓街道办事处" if bad.loc[i, "owner"] != "坑梓街道办事处" else "龙田街道办事处"
+    gcj = make_batch(district, new=80, updated=0, retired=0, seed=seed + 2)
+    gcj = gcj[gcj.geom_type == "Point"].reset_index(drop=True).to_crs(settings.web_crs)
+    gcj = gcj.set_geometry(list(geometries_wgs84_to_gcj02(gcj.geometry.to_numpy())), crs=settings.web_crs)
+    return {"clean": clean.to_crs(settings.web_crs), "defects": bad.to_crs(settings.web_crs), "gcj02": gcj}

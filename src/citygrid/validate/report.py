@@ -74,6 +74,23 @@ class Report:
         frame["y"] = np.where(present, wgs.y, np.nan)
         return frame
 
+    @classmethod
+    def read(cls, path: str | Path) -> Report:
+        """Read a report written by :meth:`to_file` as GeoPackage.
+
+        Raises
+        ------
+        ValueError
+            If the file holds no ``issues`` layer.
+        """
+        path = Path(path)
+        try:
+            issues = gpd.read_file(path, layer="issues", engine="pyogrio")
+        except Exception as exc:  # pyogrio raises several kinds for a wrong file
+            raise ValueError(f"{str(path)!r} is not a citygrid report: {exc}") from None
+        issues["row"] = issues["row"].astype("Int64")
+        return cls(issues.to_crs(settings.default_crs), source=str(path))
+
     def to_dict(self) -> dict:
         """The JSON form: ``{"issues": [...], "summary": {...}}`` with x/y in EPSG:4326."""
         records = self._records()

@@ -1,0 +1,139 @@
+"""The citygrid command, run as a person runs it: a subprocess, its exit code and output."""
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+DATA = Path(__file__).parents[1] / "data"
+CLI = [sys.executable, "-m", "citygrid.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**__import__("os").environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = run("demo", "--small", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+@pytest.fixture
+def registry(demo, tmp_path):
+    path = tmp_path / "registry.gpkg"
+    shutil.copy(demo[0] / "registry.gpkg", path)
+    return path
+
+
+def test_demo_builds_registry_report_and_maps(demo):
+    out, stdout = demo
+    assert "20,000 components in 136 categories" in stdout and "validation: 0 issue(s)" in stdout
+    for step in ("generate a district", "create the registry", "validate the whole registry", "write every"):
+        assert step in stdout
+    assert (out / "registry.gpkg").exists() and (out / "validation.html").exists()
+    index = (out / "maps" / "index.html").read_text(encoding="utf-8")
+    assert index.count("href=") == 136 + 6
+    assert str((out / "maps" / "index.html").resolve()) in stdout.replace("\n", "")
+
+
+def test_help_explains_every_command_with_an_example():
+    for command in ("validate", "ingest", "stats", "owner", "export", "history", "demo"):
+        result = run(command, "--help")
+        assert result.returncode == 0 and "Example" in result.stdout, command
+    for kind in ("category", "street", "issues"):
+        assert "Example" in run("map", kind, "--help").stdout
+
+
+def test_validate_clean_and_defective_batches(registry, tmp_path):
+    assert run("validate", DATA / "batch_clean.gpkg", "-r", registry).returncode == 0
+    result = run("validate", DATA / "batch_defects_gbk.shp", "-r", registry, "--json")
+    assert result.returncode == 1
+    found = sorted((i["row"], i["rule"]) for i in json.loads(result.stdout)["issues"])
+    truth = pd.read_csv(DATA / "batch_defects_truth.csv")
+    assert found == sorted(zip(truth["row"], truth["truth"]))
+    report = tmp_path / "issues.json"
+    result = run("validate", DATA / "batch_defects.csv", "-r", registry, "--crs", "EPSG:4326", "--report", report)
+    assert result.returncode == 1 and "schema.mojibake" in result.stdout
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert set(data) == {"issues", "summary"} and data["summary"]["errors"] == len(truth)
+    gcj = run("validate", DATA / "batch_gcj02.csv", "-r", registry, "--crs", "EPSG:4326")
+    assert gcj.returncode == 1 and "crs.gcj02_suspected" in gcj.stdout
+    fixed = run("validate", DATA / "batch_gcj02.csv", "-r", registry, "--crs", "EPSG:4326", "--gcj02")
+    assert fixed.returncode == 0, fixed.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("validate", "nope.shp"), "does not exist"),
+    (("validate", "{bad}"), "has no .dbf beside it"),
+    (("stats", "-r", "missing.gpkg"), "does not exist"),
+    (("map", "category", "9999", "-r", "{registry}", "-o", "x.html"), "no category '9999'"),
+    (("owner", "114.3", "22.7", "-r", "{registry}", "--crs", "EPSG:99999"), "error"),
+])
+def test_bad_input_is_one_clear_line_and_exit_2(registry, tmp_path, args, message):
+    bad = tmp_path / "bad.shp"
+    bad.write_bytes(b"garbage")
+    args = [a.format(bad=bad, registry=registry) for a in args]
+    result = run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_ingest_accepts_clean_and_rejects_defects(registry):
+    result = run("ingest", DATA / "batch_clean_gbk.shp", "-r", registry, "--source", "2026-W48 承包商A", "--json")
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["accepted"] and outcome["created"] > 0 and outcome["retired"] > 0
+    rejected = run("ingest", DATA / "batch_defects.gpkg", "-r", registry)
+    assert rejected.returncode == 1 and "rejected" in rejected.stdout and "nothing was written" in rejected.stdout
+    stats = json.loads(run("stats", "-r", registry, "--by", "street", "--json").stdout)
+    assert sum(row["count"] for row in stats) == 20_000 + outcome["created"] - outcome["retired"]
+
+
+def test_a_locked_registry_is_a_clear_error(registry):
+    holder = sqlite3.connect(registry, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        result = run("ingest", DATA / "batch_clean.gpkg", "-r", registry, "--wait", "0.5")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 2 and "being changed by another process" in result.stderr
+
+
+def test_maps_stats_owner_export_history(registry, tmp_path):
+    made = run("map", "category", "0101", "-r", registry, "-o", tmp_path / "c.html", "--basemap", "none")
+    assert made.returncode == 0
+    assert "citygrid.add" in (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert run("map", "street", "马峦街道", "-r", registry, "-o", tmp_path / "s.html").returncode == 0
+    result = run("map", "issues", DATA / "batch_defects.gpkg", "-r", registry, "-o", tmp_path / "i.html")
+    assert result.returncode == 0 and "issues written" in result.stdout
+    table = run("stats", "-r", registry)
+    assert table.returncode == 0 and "雨水箅子" in table.stdout
+    from citygrid.registry import open_registry
+
+    comp = open_registry(registry).components.iloc[0]
+    point = open_registry(registry).components.iloc[[0]].to_crs(4326).geometry.representative_point().iloc[0]
+    found = json.loads(run("owner", point.x, point.y, "-r", registry, "--json").stdout)
+    assert found["components"][0]["component_id"] == comp["component_id"]
+    human = run("owner", point.x, point.y, "-r", registry)
+    assert comp["owner"] in human.stdout and "grid cell at the point" in human.stdout
+    export = run("export", "-r", registry, "--street", "坑梓街道", "--fields", "gbt47678", "-o", tmp_path / "k.shp")
+    assert export.returncode == 0 and (tmp_path / "k_point.cpg").exists()
+    history = run("history", comp["component_id"], "-r", registry)
+    assert history.returncode == 0 and "create" in history.stdout
+    assert run("history", "4403109999000001", "-r", registry).returncode == 2
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run("--debug", "stats", "-r", tmp_path / "missing.gpkg")
+    assert result.returncode != 0 and "Traceback" in result.stderr
