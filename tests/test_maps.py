@@ -1,5 +1,6 @@
 import json
 import re
+import time
 
 import numpy as np
 import pytest
@@ -60,18 +61,23 @@ def test_category_map_renders_every_feature_and_opens_a_popup(tmp_path, reg, dri
     drawn = driver.execute_script("return window.citygrid.layers[0].drawn")
     assert drawn == expected
     assert console_errors(driver) == []
-    # click on the first component, where it is drawn
-    driver.execute_script("var l = window.citygrid.layers[0]; var p = l.data.points;"
-                          "l._map.setView([p.lat[0] / 1e6, p.lon[0] / 1e6], 19, {animate: false}); l.redraw();")
-    x, y = driver.execute_script("var l = window.citygrid.layers[0]; return [l._xy[0], l._xy[1]];")
-    container = driver.find_element(By.CSS_SELECTOR, ".folium-map")
-    size = container.size
-    ActionChains(driver).move_to_element_with_offset(container, x - size["width"] / 2,
-                                                     y - size["height"] / 2).click().perform()
-    popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+    # click on the first component, where it is drawn (after the view has settled)
     data = _data(path)
     ids = data["table"]["values"]["component_id"]
     first_id = ids["dict"][ids["idx"][0]]
+    container = driver.find_element(By.CSS_SELECTOR, ".folium-map")
+    size = container.size
+    popup = ""
+    for _ in range(5):
+        driver.execute_script("var l = window.citygrid.layers[0]; var p = l.data.points;"
+                              "l._map.setView([p.lat[0] / 1e6, p.lon[0] / 1e6], 19, {animate: false});")
+        time.sleep(0.3)
+        x, y = driver.execute_script("var l = window.citygrid.layers[0]; l.redraw(); return [l._xy[0], l._xy[1]];")
+        ActionChains(driver).move_to_element_with_offset(container, x - size["width"] / 2,
+                                                         y - size["height"] / 2).click().perform()
+        popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+        if first_id in popup:
+            break
     assert first_id in popup and "雨水箅子" in popup and "权属单位" in popup
     screenshot(driver, "category_0104")
 

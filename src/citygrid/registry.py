@@ -172,6 +172,7 @@ class Registry:
         self._cache: tuple[int, gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
         self._to_local: dict[str, Transformer] = {}
         self._lookup: dict[str, np.ndarray] | None = None
+        self._revision: tuple[tuple, int] | None = None
 
     def __repr__(self) -> str:
         return (f"<Registry {self.path.name}: {self._meta['district_name']} ({self.admin_code}), "
@@ -288,8 +289,17 @@ class Registry:
 
     @property
     def revision(self) -> int:
-        """Increases with every committed change."""
-        return int(gpkg.read_meta(self.path)["revision"])
+        """Increases with every committed change.
+
+        Read from the file only when the file or its WAL changed since the last look (a
+        stat is cheap; connections are short-lived so that GDAL, which links its own
+        SQLite, never shares an open file with this process's sqlite3).
+        """
+        stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) if f.exists() else None
+                      for f in (self.path, Path(f"{self.path}-wal")))
+        if self._revision is None or self._revision[0] != stamp:
+            self._revision = (stamp, int(gpkg.read_meta(self.path)["revision"]))
+        return self._revision[1]
 
     @property
     def district(self) -> District:

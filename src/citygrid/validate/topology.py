@@ -18,6 +18,13 @@ def _usable(ctx: Context) -> np.ndarray:
     return ok
 
 
+def _arriving(ctx: Context) -> np.ndarray:
+    """Features that will be in the registry after a merge (rows retiring a component are not)."""
+    if "action" not in ctx.frame:
+        return np.ones(len(ctx.frame), dtype=bool)
+    return (ctx.frame["action"] != "retire").fillna(True).to_numpy(dtype=bool)
+
+
 def _inside_district(ctx: Context, ok: np.ndarray) -> np.ndarray:
     if ctx.district is None:
         return ok
@@ -36,7 +43,7 @@ def _kind(ctx: Context, categories: np.ndarray) -> np.ndarray:
 @rule("topology.duplicate_feature", "error",
       "same category within the category's tolerance of another component (batch or registry)")
 def duplicate_feature(ctx: Context) -> Findings:
-    ok = _usable(ctx)
+    ok = _usable(ctx) & _arriving(ctx)
     cats = ctx.frame["category"].to_numpy(dtype=object)
     tolerance = ctx.tolerance(cats)
     ok &= np.isfinite(tolerance)
@@ -154,7 +161,7 @@ def _admin_at(ctx: Context, probes: np.ndarray) -> pd.DataFrame:
 
 @rule("topology.overlap", "error", "polygons of the same category overlapping beyond tolerance")
 def overlap(ctx: Context) -> Findings:
-    ok = _usable(ctx)
+    ok = _usable(ctx) & _arriving(ctx)
     cats = ctx.frame["category"].to_numpy(dtype=object)
     polygonal = np.isin(shapely.get_type_id(ctx.geoms), (3, 6))
     pos = np.flatnonzero(ok & polygonal & (_kind(ctx, cats) == "polygon"))
