@@ -39,7 +39,8 @@ from citygrid.crs import geometries_gcj02_to_wgs84
 UNIT_KINDS = ("government", "institution", "enterprise", "street_office")
 _COMPONENT_LAYERS = {"point": "components_point", "line": "components_line",
                      "polygon": "components_polygon"}
-_MULTI_LAYERS = {"boundary", "streets", "communities", "grid"}
+MULTI_LAYERS = {"boundary", "streets", "communities", "grid"}
+"""District layers stored as multi-polygons (one declared geometry type per layer)."""
 
 
 def read_layer(path: str | Path, layer: str, *, engine: str = "pyogrio") -> gpd.GeoDataFrame:
@@ -319,7 +320,7 @@ class District:
         partial.unlink(missing_ok=True)
         written = {}
         for name, frame in self._layers().items():
-            if name in _MULTI_LAYERS:
+            if name in MULTI_LAYERS:
                 frame = frame.set_geometry(list(as_multi(frame.geometry.to_numpy())), crs=frame.crs)
             pyogrio.write_dataframe(frame, partial, layer=name, driver="GPKG", use_arrow=True)
             written[name] = len(frame)

@@ -46,7 +46,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from citygrid import settings
-from citygrid.crs import geometries_wgs84_to_gcj02
+from citygrid.crs import geometries_wgs84_to_gcj02, wgs84_to_gcj02
 
 if TYPE_CHECKING:
     from citygrid.registry import Registry
@@ -236,8 +236,7 @@ def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle:
     gcj02 = basemap == "amap"
     bounds = gpd.GeoSeries([outline], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
     if gcj02:
-        (x0, x1), (y0, y1) = [np.asarray(v) for v in __import__("citygrid").crs.wgs84_to_gcj02(
-            [bounds[0], bounds[2]], [bounds[1], bounds[3]])]
+        (x0, x1), (y0, y1) = wgs84_to_gcj02([bounds[0], bounds[2]], [bounds[1], bounds[3]])
         bounds = (x0, y0, x1, y1)
     m = _base_map(tuple(bounds), basemap=basemap, tianditu_key=tianditu_key, assets=assets, inline=inline,
                   title=title)

@@ -32,7 +32,7 @@ from pyproj.exceptions import CRSError
 
 from citygrid import settings
 from citygrid._arrays import isin
-from citygrid.admin import District, read_layer
+from citygrid.admin import MULTI_LAYERS, District, read_layer
 from citygrid.backends import gpkg
 from citygrid.catalog import Catalog, _check_rows
 from citygrid.crs import gcj02_to_wgs84
@@ -862,7 +862,7 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
 def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, *, engine: str, kind: str | None = None) -> None:
     """Write one layer; an empty components layer still gets its geometry type and columns."""
     geometry_type = {"point": "Point", "line": "MultiLineString", "polygon": "MultiPolygon"}.get(kind or "")
-    multi = kind in ("line", "polygon") or layer in ("boundary", "streets", "communities", "grid")
+    multi = kind in ("line", "polygon") or layer in MULTI_LAYERS
     if engine == "fiona":
         if multi:
             frame = frame.set_geometry(list(gpkg.as_multi(frame.geometry.to_numpy())))
