@@ -14,7 +14,7 @@ from citygrid import maps, settings, synth
 from citygrid.admin import District, Profile, load_profile
 from citygrid.catalog import Catalog, CatalogError, Category, load_catalog
 from citygrid.io import BatchError, read_batch
-from citygrid.registry import IngestResult, Registry, RegistryError, open_registry
+from citygrid.registry import IngestResult, Registry, RegistryError, copy_registry, open_registry
 from citygrid.schema import FIELDS, STATUSES, make_ids, next_ids, parse_ids
 from citygrid.validate import Report, validate
 
@@ -39,6 +39,7 @@ __all__ = [
     "maps",
     "next_ids",
     "open_registry",
+    "copy_registry",
     "parse_ids",
     "read_batch",
     "settings",

@@ -15,3 +15,28 @@ def isin(values: ArrayLike, universe: ArrayLike) -> np.ndarray:
     """
     universe = pd.Series(np.asarray(universe, dtype=object), dtype=object)
     return pd.Series(np.asarray(values, dtype=object), dtype=object).isin(universe).to_numpy()
+
+
+class Positions:
+    """Where values sit in an array of keys (first occurrence; -1 if absent), by hashing.
+
+    Build once, look up many times; object arrays, since pandas' Arrow-string indexes
+    are slow to build and to search at 420k keys.
+
+    Examples
+    --------
+    >>> Positions(["a", "b", "a"])(["b", "c", "a"]).tolist()
+    [1, -1, 0]
+    """
+
+    def __init__(self, keys: ArrayLike) -> None:
+        index = pd.Index(np.asarray(keys, dtype=object), dtype=object)
+        self._at = np.arange(len(index))
+        if not index.is_unique:
+            self._at = np.flatnonzero(~index.duplicated())
+            index = index[self._at]
+        self._index = index
+
+    def __call__(self, values: ArrayLike) -> np.ndarray:
+        found = self._index.get_indexer(pd.Index(np.asarray(values, dtype=object), dtype=object))
+        return np.where(found >= 0, self._at[np.maximum(found, 0)], -1)

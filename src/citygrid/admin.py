@@ -397,19 +397,21 @@ class District:
             raise KeyError(f"no street {key!r} in {self.name}; streets are: {known}.")
         return hit.iloc[0]
 
-    def _cell_table(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-        """Grid codes as arrays and code -> name of streets and communities, cached per grid frame."""
+    def _cell_table(self) -> dict[str, np.ndarray]:
+        """Per grid cell: its code and its community's and street's codes and names (cached per frames)."""
         key = (id(self.grid), id(self.communities), id(self.streets))
         cached = self.__dict__.get("_cells")
         if cached is None or cached[0] != key:
-            table = {"grid": self.grid["code"].to_numpy(dtype=object),
-                     "community_code": self.grid["community_code"].to_numpy(dtype=object),
-                     "street_code": self.grid["street_code"].to_numpy(dtype=object)}
             names = dict(zip(self.communities["code"], self.communities["name"]))
             names.update(zip(self.streets["code"], self.streets["name"]))
-            cached = (key, table, names)
+            table = {"grid": self.grid["code"].to_numpy(dtype=object)}
+            for level in ("community", "street"):
+                codes = self.grid[f"{level}_code"].to_numpy(dtype=object)
+                table[f"{level}_code"] = codes
+                table[level] = np.array([names.get(c) for c in codes], dtype=object)
+            cached = (key, table)
             self.__dict__["_cells"] = cached
-        return cached[1], cached[2]
+        return cached[1]
 
     def locate(self, geoms: ArrayLike | gpd.GeoSeries) -> pd.DataFrame:
         """Which grid cell, community and street each geometry lies in.
@@ -435,11 +437,8 @@ class District:
         cell = np.full(len(arr), -1)
         cell[first_in] = hit_cell[first]
         found = cell >= 0
-        table, names = self._cell_table()
-        out = pd.DataFrame({c: np.full(len(arr), None, dtype=object)
-                            for c in ("grid", "community_code", "street_code")})
-        for column in ("grid", "community_code", "street_code"):
-            out.loc[found, column] = table[column][cell[found]]
-        out["community"] = out["community_code"].map(names)
-        out["street"] = out["street_code"].map(names)
-        return out
+        columns = {}
+        for column, values in self._cell_table().items():
+            columns[column] = np.full(len(arr), None, dtype=object)
+            columns[column][found] = values[cell[found]]
+        return pd.DataFrame(columns)

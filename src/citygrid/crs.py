@@ -19,9 +19,12 @@ True
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
+from pyproj import Transformer
 
 from citygrid import settings
 
@@ -32,6 +35,24 @@ _METRES_PER_DEGREE = 111_320.0
 CGCS2000_GK_114E = "EPSG:4547"
 CGCS2000 = "EPSG:4490"
 WGS84 = "EPSG:4326"
+
+
+@lru_cache(maxsize=32)
+def transformer(source: str, target: str) -> Transformer:
+    """A cached x/y-ordered transformer (building one costs about 0.1 s).
+
+    Raises
+    ------
+    pyproj.exceptions.CRSError
+        If either CRS is unknown to pyproj.
+
+    Examples
+    --------
+    >>> x, y = transformer(WGS84, CGCS2000_GK_114E).transform(114.35, 22.70)
+    >>> round(x), round(y)
+    (535962, 2511357)
+    """
+    return Transformer.from_crs(source, target, always_xy=True)
 
 
 def in_china(lon: ArrayLike, lat: ArrayLike) -> NDArray[np.bool_]:

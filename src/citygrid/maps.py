@@ -43,7 +43,6 @@ import pandas as pd
 import shapely
 import xyzservices.providers as xyz
 from branca.element import Element, MacroElement
-from jinja2 import Template
 
 from citygrid import settings
 from citygrid.crs import geometries_wgs84_to_gcj02, wgs84_to_gcj02
@@ -98,19 +97,32 @@ def find_leaflet() -> Path:
         + "; install Debian's libjs-leaflet, run `npm install leaflet`, or set CITYGRID_LEAFLET_DIR.")
 
 
-class _CompactLayer(MacroElement):
-    _template = Template("""
-{% macro script(this, kwargs) %}
-window.citygrid.add({{ this._parent.get_name() }}, {{ this.data }}, {{ this.options }});
-{% endmacro %}
-""")
+class _Script(Element):
+    """Script text added to the page as it is.
 
+    branca turns every rendered macro into a new Jinja template, which for megabytes
+    of data costs half a second of lexing; this text is never parsed as a template.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs) -> str:
+        return self.text
+
+
+class _CompactLayer(MacroElement):
     def __init__(self, data: dict, options: dict) -> None:
         super().__init__()
         self._name = "CitygridLayer"
         # "<" never appears raw in the script, so a hostile value cannot close it or open a tag
         self.data = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
         self.options = json.dumps(options, ensure_ascii=False).replace("<", "\\u003c")
+
+    def render(self, **kwargs) -> None:
+        script = f"window.citygrid.add({self._parent.get_name()}, {self.data}, {self.options});"
+        self.get_root().script.add_child(_Script(script), name=self.get_name())
 
 
 def _layer_script() -> str:

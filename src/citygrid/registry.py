@@ -27,15 +27,14 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-from pyproj import Transformer
 from pyproj.exceptions import CRSError
 
 from citygrid import settings
-from citygrid._arrays import isin
+from citygrid._arrays import Positions, isin
 from citygrid.admin import MULTI_LAYERS, District, read_layer
 from citygrid.backends import gpkg
 from citygrid.catalog import Catalog, _check_rows
-from citygrid.crs import gcj02_to_wgs84
+from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.io import read_batch
 from citygrid.schema import (
     CJT214,
@@ -58,6 +57,9 @@ BOOK_COLUMNS = ("retired_at", "version", "updated_at", "batch_id")
 
 _FAMILY = {"Point": "point", "LineString": "line", "MultiLineString": "line",
            "Polygon": "polygon", "MultiPolygon": "polygon"}
+_TYPE_LAYER = {0: gpkg.LAYERS["point"], 1: gpkg.LAYERS["line"], 5: gpkg.LAYERS["line"],
+               3: gpkg.LAYERS["polygon"], 6: gpkg.LAYERS["polygon"]}
+"""Registry layer of each shapely geometry type id."""
 
 
 class RegistryError(ValueError):
@@ -85,11 +87,29 @@ def _sql_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarr
     for column in columns:
         series = frame[column]
         if pd.api.types.is_datetime64_any_dtype(series):
-            text = series.dt.strftime("%Y-%m-%dT%H:%M:%S")
+            text = pd.Series(np.datetime_as_string(series.to_numpy().astype("datetime64[s]")), index=series.index)
         else:
             text = series
         out.append(text.astype(object).where(series.notna(), None).to_numpy(dtype=object))
     return out
+
+
+def _insert_components(conn, srs: dict[str, int], rows: gpd.GeoDataFrame) -> None:
+    """Insert components into their family's layer.
+
+    `rows` carries ``version``, ``updated_at``, ``batch_id`` and, optionally, ``retired_at``.
+    """
+    extra = [c for c in ("retired_at", "version", "updated_at", "batch_id") if c in rows]
+    family = rows.geom_type.map(_FAMILY).to_numpy()
+    for kind, layer in gpkg.LAYERS.items():
+        part = rows[family == kind]
+        if part.empty:
+            continue
+        columns = [gpkg.geometry_column(conn, layer), *FIELD_NAMES, *extra]
+        blobs = gpkg.gpkg_blob(part.geometry.to_numpy(), srs[layer], multi=kind != "point")
+        values = _sql_columns(part, (*FIELD_NAMES, *extra))
+        conn.executemany(f'INSERT INTO "{layer}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+                         f"VALUES ({', '.join('?' * len(columns))})", zip(blobs, *values))
 
 
 def _sql_value(value: Any) -> Any:
@@ -167,16 +187,24 @@ class Registry:
                                 f"(schema {meta['schema_version']}); upgrade citygrid.")
         self._meta = meta
         self.catalog = Catalog(_check_rows(
-            gpkg.read_table(self.path, "SELECT * FROM citygrid_catalog"), str(self.path)))
+            self._read("SELECT * FROM citygrid_catalog"), str(self.path)))
         self._district: District | None = None
         self._cache: tuple[int, gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
-        self._to_local: dict[str, Transformer] = {}
         self._lookup: dict[str, np.ndarray] | None = None
+        self._positions: Positions | None = None
         self._revision: tuple[tuple, int] | None = None
 
     def __repr__(self) -> str:
         return (f"<Registry {self.path.name}: {self._meta['district_name']} ({self.admin_code}), "
                 f"layout {self.layout}, revision {self.revision}>")
+
+    # --- storage (the PostGIS registry overrides these) ----------------------------------
+    def _read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        """Rows of a bookkeeping query (``?`` placeholders) as a frame of text."""
+        return gpkg.read_table(self.path, sql, params)
+
+    def _read_meta(self) -> dict[str, str]:
+        return gpkg.read_meta(self.path)
 
     # --- creation ---------------------------------------------------------------------
     @classmethod
@@ -280,7 +308,7 @@ class Registry:
     @property
     def layout(self) -> str:
         """Identifier layout: ``"cjt214"`` (16 digits) or ``"gbt47678"`` (17 digits)."""
-        return gpkg.read_meta(self.path)["layout"]
+        return self._read_meta()["layout"]
 
     @property
     def admin_code(self) -> str:
@@ -305,7 +333,7 @@ class Registry:
     def district(self) -> District:
         """The registry's district: boundary, streets, communities, grid, roads, units."""
         if self._district is None:
-            units = gpkg.read_table(self.path, "SELECT * FROM citygrid_units").rename(
+            units = self._read("SELECT * FROM citygrid_units").rename(
                 columns={"name_zh": "name"})
             self._district = District.from_file(self.path, units=units, components=False,
                                                 engine=self.engine)
@@ -323,7 +351,16 @@ class Registry:
                 frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
             self._cache = (revision, frame, frame[frame["retired_at"].isna()])
             self._lookup = None
+            self._positions = None
         return self._cache[1]
+
+    @property
+    def positions(self) -> Positions:
+        """Finds component ids' rows in :meth:`components_with_retired` (-1: not registered)."""
+        frame = self.components_with_retired()
+        if self._positions is None:
+            self._positions = Positions(frame["component_id"].to_numpy(dtype=object))
+        return self._positions
 
     @property
     def components(self) -> gpd.GeoDataFrame:
@@ -462,13 +499,12 @@ class Registry:
         if crs.lower() in ("gcj02", "gcj-02"):
             lon, lat = gcj02_to_wgs84(x, y)
             x, y, crs = float(lon), float(lat), settings.web_crs
-        if crs not in self._to_local:
-            try:
-                self._to_local[crs] = Transformer.from_crs(crs, settings.default_crs, always_xy=True)
-            except CRSError as exc:
-                raise ValueError(f"crs={crs!r} is not a CRS pyproj knows ({exc}); use e.g. 'EPSG:4326', "
-                                 "'EPSG:4490', 'EPSG:4547' or 'gcj02'.") from None
-        px, py = self._to_local[crs].transform(x, y)
+        try:
+            to_local = transformer(crs, settings.default_crs)
+        except CRSError as exc:
+            raise ValueError(f"crs={crs!r} is not a CRS pyproj knows ({exc}); use e.g. 'EPSG:4326', "
+                             "'EPSG:4490', 'EPSG:4547' or 'gcj02'.") from None
+        px, py = to_local.transform(x, y)
         point = shapely.Point(px, py)
         frame = self.components
         columns = ["component_id", "category", "category_name", "name", "department", "owner",
@@ -481,15 +517,15 @@ class Registry:
         order = np.argsort(distance, kind="stable")[:limit]
         out = pd.DataFrame({c: self._lookup[c][hits[order]] for c in columns})
         out["distance_m"] = distance[order].round(2)
-        cell = self.district.locate([point]).iloc[0]
-        out.attrs["grid"] = cell["grid"]
-        out.attrs["street"] = cell["street"]
+        cell = self.district.locate([point])
+        out.attrs["grid"] = cell["grid"].iloc[0]
+        out.attrs["street"] = cell["street"].iloc[0]
         return out
 
     # --- history ------------------------------------------------------------------------
     def batches(self) -> pd.DataFrame:
         """Every batch ever merged (the initial load is batch 1)."""
-        return gpkg.read_table(self.path, "SELECT * FROM citygrid_batches ORDER BY batch_id")
+        return self._read("SELECT * FROM citygrid_batches ORDER BY batch_id")
 
     def history(self, component_id: str) -> pd.DataFrame:
         """Every recorded change of a component, oldest first (old ids are resolved).
@@ -497,11 +533,10 @@ class Registry:
         Columns: ``change_id, batch_id, source, component_id, action, field, old_value,
         new_value, changed_at``.
         """
-        aliases = gpkg.read_table(self.path, "SELECT component_id FROM citygrid_aliases WHERE alias = ?",
+        aliases = self._read("SELECT component_id FROM citygrid_aliases WHERE alias = ?",
                                   (component_id,))
         ident = aliases["component_id"].iloc[0] if len(aliases) else component_id
-        return gpkg.read_table(
-            self.path,
+        return self._read(
             "SELECT h.change_id, h.batch_id, b.source, h.component_id, h.action, h.field, "
             "h.old_value, h.new_value, h.changed_at FROM citygrid_history h "
             "LEFT JOIN citygrid_batches b USING (batch_id) "
@@ -520,8 +555,8 @@ class Registry:
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
         text = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        later = gpkg.read_table(
-            self.path, "SELECT change_id, component_id, action, field, old_value FROM citygrid_history "
+        later = self._read(
+            "SELECT change_id, component_id, action, field, old_value FROM citygrid_history "
             "WHERE changed_at > ? ORDER BY change_id", (text,))
         frame = self.components_with_retired().copy()
         renamed = later[later["field"] == "component_id"].sort_values("change_id", ascending=False)
@@ -589,8 +624,8 @@ class Registry:
         frame = self._prepare(frame)
         report = validate(frame, registry=self)
         current = self.components_with_retired()
-        ids = frame["component_id"]
-        known = isin(ids, current["component_id"])
+        found = self.positions(frame["component_id"].to_numpy(dtype=object))
+        known = found >= 0
         retire = (frame["action"] == "retire").fillna(False).to_numpy()
         orphan = retire & ~known
         if orphan.any():
@@ -600,7 +635,7 @@ class Registry:
             return IngestResult(False, None, report=report,
                                 seconds=(dt.datetime.now() - start).total_seconds())
         frame = self._assign_ids(frame, current)
-        plan = _plan(frame, current, known, retire)
+        plan = _plan(frame, current, found, retire)
         result = IngestResult(True, None, created=len(plan["create"]), updated=len(plan["updated_ids"]),
                               retired=len(plan["retire"]), unchanged=plan["unchanged"], report=report,
                               new_ids=plan["create"]["component_id"].tolist())
@@ -640,19 +675,7 @@ class Registry:
             srs = gpkg.srs_ids(conn)
             history: list[tuple] = []
             creates = plan["create"]
-            family = creates.geom_type.map(_FAMILY).to_numpy()
-            for kind, layer in gpkg.LAYERS.items():
-                rows = creates[family == kind]
-                if rows.empty:
-                    continue
-                geom_col = gpkg.geometry_column(conn, layer)
-                blobs = gpkg.gpkg_blob(rows.geometry.to_numpy(), srs[layer], multi=kind != "point")
-                columns = [geom_col, *FIELD_NAMES, "version", "updated_at", "batch_id"]
-                values = _sql_columns(rows, FIELD_NAMES)
-                conn.executemany(
-                    f'INSERT INTO "{layer}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
-                    f"VALUES ({', '.join('?' * len(columns))})",
-                    zip(blobs, *values, [1] * len(rows), [now] * len(rows), [batch_id] * len(rows)))
+            _insert_components(conn, srs, creates.assign(version=1, updated_at=now, batch_id=batch_id))
             history += [(batch_id, i, "create", None, None, None, now) for i in creates["component_id"]]
             updates = plan["update"]
             for (layer, name), group in updates.groupby(["layer", "field"]):
@@ -710,7 +733,7 @@ class Registry:
 
     def allowed(self) -> pd.DataFrame:
         """The allow-list: ``component_id, rule, note, added_at``."""
-        return gpkg.read_table(self.path, "SELECT * FROM citygrid_allow ORDER BY added_at")
+        return self._read("SELECT * FROM citygrid_allow ORDER BY added_at")
 
     # --- standard migration ---------------------------------------------------------------
     def migrate(self, to: str = GBT47678.name) -> int:
@@ -840,7 +863,7 @@ class Registry:
 
 
 def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> Registry:
-    """Open an existing registry.
+    """Open an existing registry: a GeoPackage path, or a ``postgresql://`` URL (shared registry).
 
     Raises
     ------
@@ -856,7 +879,37 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
     ...
     FileNotFoundError: registry 'no/such/file.gpkg' does not exist; create it with Registry.create(path, district=...).
     """
+    if str(path).startswith(("postgresql://", "postgres://")):
+        from citygrid.backends.postgis import open_shared
+
+        return open_shared(str(path), timeout=timeout)
     return Registry(path, engine=engine, timeout=timeout)
+
+
+def copy_registry(source: str | Path, target: str | Path, *, timeout: float = 10.0) -> Registry:
+    """Copy a registry between a GeoPackage and PostGIS, without loss (history included).
+
+    Parameters
+    ----------
+    source, target : str or Path
+        A ``.gpkg`` path and a ``postgresql://`` URL, either way round. The target must
+        be new: a path that does not exist, or a database without a registry.
+
+    Returns
+    -------
+    Registry
+        The copy, opened.
+    """
+    from citygrid.backends import postgis
+
+    shared = [str(p).startswith(("postgresql://", "postgres://")) for p in (source, target)]
+    if shared == [False, True]:
+        postgis.copy_in(open_registry(source, timeout=timeout), str(target), timeout=timeout)
+        return open_registry(str(target), timeout=timeout)
+    if shared == [True, False]:
+        return postgis.copy_out(str(source), target, timeout=timeout)
+    raise ValueError("copy_registry copies between a GeoPackage path and a postgresql:// URL; "
+                     f"got {str(source)!r} and {str(target)!r}.")
 
 
 def _write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, *, engine: str, kind: str | None = None) -> None:
@@ -936,18 +989,23 @@ def _to_layout(frame: gpd.GeoDataFrame, layout: str, catalog: Catalog) -> gpd.Ge
     return frame
 
 
-def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, known: np.ndarray, retire: np.ndarray) -> dict:
+def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray, retire: np.ndarray) -> dict:
     """Split a validated batch into creates, updates (changed fields only) and retirements.
 
+    `found` holds each batch row's position in `current` (-1: a new component).
     Returns a dict: ``create`` (frame), ``update`` (one row per changed field:
     component_id, layer, field, old, new), ``updated_ids``, ``retire`` (component_id,
     layer, status) and ``unchanged`` (count).
     """
-    by_id = current.set_index("component_id")
-    layer_of = by_id.geometry.geom_type.map(_FAMILY).map(gpkg.LAYERS)
+    known = found >= 0
     creates = frame[~known & ~retire]
     rows = frame[known & ~retire].reset_index(drop=True)
-    old = by_id.loc[rows["component_id"].to_numpy()].reset_index()
+    old = current.iloc[found[known & ~retire]].reset_index(drop=True)
+    touched_rows = np.concatenate([found[known & ~retire], found[retire & known]])
+    layer_of = pd.Series(
+        pd.Series(shapely.get_type_id(current.geometry.to_numpy()[touched_rows])).map(_TYPE_LAYER).to_numpy(),
+        index=pd.Index(current["component_id"].to_numpy(dtype=object)[touched_rows], dtype=object))
+    layer_of = layer_of[~layer_of.index.duplicated()]
     changes = []
     compare = [f for f in FIELD_NAMES if f not in ("component_id", "change_date")]
     for f in compare:

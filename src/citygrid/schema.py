@@ -341,7 +341,7 @@ def parse_ids(ids: ArrayLike) -> pd.DataFrame:
     admin = np.where(ok, text.str.slice(0, 6).to_numpy(dtype=object), None)
     category = np.where(new, text.str.slice(6, 11).to_numpy(dtype=object),
                         np.where(old, text.str.slice(6, 10).to_numpy(dtype=object), None))
-    serial = pd.to_numeric(text.str.slice(-6).where(ok), errors="coerce").astype("Int64")
+    serial = text.str.slice(-6).where(ok).astype("Int64")  # all digits where ok
     layout = np.where(new, GBT47678.name, np.where(old, CJT214.name, None))
     return pd.DataFrame({"admin_code": pd.Series(admin, dtype=object),
                          "category": pd.Series(category, dtype=object),
@@ -396,10 +396,11 @@ def id_problems(
     text = _as_text(ids)
     parsed = parse_ids(text)
     malformed = pd.Series("", index=parsed.index, dtype=object)
-    length = text.str.len()
+    arrow = text.astype("str")  # Arrow-backed: vectorised string kernels
+    length = arrow.str.len()
     is_str = text.notna()
     malformed[~is_str] = "is empty or not text"
-    digits = text.str.fullmatch(r"\d+").fillna(False).astype(bool)
+    digits = arrow.str.fullmatch(r"\d+").fillna(False).astype(bool)
     malformed[is_str & ~digits] = "has characters other than digits"
     wrong_len = is_str & digits & parsed["layout"].isna()
     malformed[wrong_len] = "has " + length[wrong_len].astype("Int64").astype(str) + \
@@ -417,7 +418,7 @@ def id_problems(
     mismatch = pd.Series("", index=parsed.index, dtype=object)
     if categories is not None:
         cats = _as_text(categories)
-        same_len = cats.str.len() == parsed["category"].str.len()
+        same_len = cats.astype("str").str.len() == parsed["category"].astype("str").str.len()
         check = (malformed == "") & cats.notna() & same_len.fillna(False).astype(bool)
         differs = check & (cats != parsed["category"])
         mismatch[differs] = (

@@ -92,6 +92,7 @@ def validate(
         tolerances=tolerances or {}, notes=frame.attrs.get("citygrid", {}),
         admin_code=district.code if district is not None else None,
         layout=registry.layout if registry is not None else None,
+        registry_positions=registry.positions if registry is not None else None,
     )
     issues = _without_allowed(run(ctx, codes, severities or {}), registry)
     source = ctx.notes.get("source", "batch") if ctx.notes else "frame"

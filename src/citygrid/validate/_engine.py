@@ -9,8 +9,10 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from citygrid import settings
+from citygrid._arrays import Positions
 from citygrid.admin import District
 from citygrid.catalog import Catalog
 
@@ -89,6 +91,8 @@ class Context:
     notes: dict[str, Any] = field(default_factory=dict)
     admin_code: str | None = None
     layout: str | None = None
+    registry_positions: Positions | None = None
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def tolerance(self, categories: np.ndarray) -> np.ndarray:
         """Duplicate tolerance in metres per row (catalog value unless overridden)."""
@@ -97,17 +101,51 @@ class Context:
         for key, value in self.tolerances.items():
             cat = self.catalog[key]
             table[cat.code] = table[cat.code_2026] = float(value)
-        return pd.Series(categories).map(table).to_numpy(dtype=float)
+        group, uniques = pd.factorize(np.asarray(categories, dtype=object))
+        values = pd.Series(uniques, dtype=object).map(table).to_numpy(dtype=float)
+        return np.where(group >= 0, values[np.maximum(group, 0)], np.nan)
 
     @property
     def geoms(self) -> np.ndarray:
         return self.frame.geometry.to_numpy()
 
+    def values(self, column: str) -> np.ndarray:
+        """A batch column as an object array, converted once per context."""
+        key = ("values", column)
+        if key not in self._memo:
+            self._memo[key] = self.frame[column].to_numpy(dtype=object)
+        return self._memo[key]
+
+    def probes(self) -> np.ndarray:
+        """A point inside each geometry: points as they are, others a point on their surface."""
+        if "probes" not in self._memo:
+            geoms = self.geoms.copy()
+            other = shapely.get_type_id(geoms) != 0
+            geoms[other] = shapely.point_on_surface(geoms[other])
+            self._memo["probes"] = geoms
+        return self._memo["probes"]
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per context under `key` (for results several rules share)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def twins(self) -> np.ndarray:
+        """Position in ``registry`` of each batch row's component id, -1 where it has none."""
+        def compute() -> np.ndarray:
+            if self.registry is None:
+                return np.full(len(self.frame), -1)
+            find = self.registry_positions or Positions(self.registry["component_id"].to_numpy(dtype=object))
+            return find(self.values("component_id"))
+
+        return self.memo("twins", compute)
+
 
 def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDataFrame:
     """Run the rules `codes` over `ctx`; one row per issue, fixed columns."""
     parts = []
-    ids = ctx.frame["component_id"].to_numpy(dtype=object)
+    ids = ctx.values("component_id")
     rows = ctx.frame["row"].to_numpy() if "row" in ctx.frame else np.arange(1, len(ctx.frame) + 1)
     for code in codes:
         spec = RULES[code]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from citygrid import settings
-from citygrid.crs import gcj02_to_wgs84
+from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.validate._engine import Context, Findings, rule
 from citygrid.validate.geom import present
 
@@ -52,10 +50,10 @@ def gcj02_suspected(ctx: Context) -> Findings:
     pos = np.flatnonzero(ok)
     pos = pos[np.linspace(0, len(pos) - 1, min(len(pos), 2000)).astype(int)]  # a sample says enough
     points = shapely.point_on_surface(geoms[pos])
-    wgs = gpd.GeoSeries(points, crs=settings.default_crs).to_crs(settings.web_crs)
-    lon, lat = shapely.get_coordinates(wgs.to_numpy()).T
-    back = gpd.GeoSeries(shapely.points(*gcj02_to_wgs84(lon, lat)), crs=settings.web_crs).to_crs(
-        settings.default_crs).to_numpy()
+    x, y = shapely.get_coordinates(points).T
+    lon, lat = transformer(settings.default_crs, settings.web_crs).transform(x, y)
+    back = shapely.points(*transformer(settings.web_crs, settings.default_crs).transform(
+        *gcj02_to_wgs84(lon, lat)))
     shift = shapely.distance(points, back)
     measure, what = _yardstick(ctx, pos)
     if measure is None:
@@ -79,11 +77,10 @@ def _yardstick(ctx: Context, pos: np.ndarray):
     Their registered twins (same id), or else the nearest road of the district.
     """
     if ctx.registry is not None:
-        reg = ctx.registry.drop_duplicates("component_id").set_index("component_id")
-        ids = ctx.frame["component_id"].to_numpy(dtype=object)[pos]
-        hit = pd.Series(ids, dtype=object).isin(reg.index).to_numpy()
+        found = ctx.twins()[pos]
+        hit = found >= 0
         if hit.sum() >= 3:
-            twins = shapely.point_on_surface(reg.geometry.reindex(ids[hit]).to_numpy())
+            twins = shapely.point_on_surface(ctx.registry.geometry.to_numpy()[found[hit]])
             return (lambda pts: shapely.distance(pts[hit], twins)), "the median distance to the registered twins"
     roads = getattr(ctx.district, "roads", None)
     if roads is None or roads.empty:

@@ -39,7 +39,7 @@ def invalid(ctx: Context) -> Findings:
 def wrong_type(ctx: Context) -> Findings:
     geoms = ctx.geoms
     ok = present(geoms)
-    expected = pd.Series(ctx.frame["category"].to_numpy(dtype=object)).map(
+    expected = pd.Series(ctx.values("category")).map(
         {**{c.code: c.geometry for c in ctx.catalog}, **{c.code_2026: c.geometry for c in ctx.catalog}})
     kinds = pd.Series(shapely.get_type_id(geoms)).map(
         dict(enumerate(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
@@ -48,7 +48,7 @@ def wrong_type(ctx: Context) -> Findings:
     bad = ok & expected.notna().to_numpy() & (family != expected).to_numpy()
     pos = np.flatnonzero(bad)
     names = {c.code: c.name_zh for c in ctx.catalog} | {c.code_2026: c.name_zh for c in ctx.catalog}
-    cats = ctx.frame["category"].to_numpy(dtype=object)
+    cats = ctx.values("category")
     message = [f"{kinds.iloc[p]} for {names.get(cats[p], cats[p])} ({cats[p]}), which takes a "
                f"{expected.iloc[p]}" + ("; split the multipart point" if kinds.iloc[p] == "MultiPoint" else "")
                for p in pos]

@@ -10,9 +10,9 @@ from citygrid.validate._engine import Context, Findings, rule
 
 
 def _problems(ctx: Context):
-    ids = ctx.frame["component_id"].to_numpy(dtype=object)
-    return ids, id_problems(ids, ctx.frame["category"].to_numpy(dtype=object),
-                            admin_code=ctx.admin_code, layout=ctx.layout)
+    ids = ctx.values("component_id")
+    return ids, ctx.memo("id_problems", lambda: id_problems(ids, ctx.values("category"),
+                                                            admin_code=ctx.admin_code, layout=ctx.layout))
 
 
 @rule("id.malformed", "error", "identifier does not follow the layout")

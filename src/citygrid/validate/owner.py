@@ -16,7 +16,7 @@ def unknown(ctx: Context) -> Findings:
     known = set(units["name"]) | set(units["code"])
     problems = np.full(len(ctx.frame), "", dtype=object)
     for column, label in _ROLES:
-        values = ctx.frame[column].to_numpy(dtype=object)
+        values = ctx.values(column)
         bad = ~pd.isna(values) & ~pd.Series(values, dtype=object).isin(known).to_numpy()
         for i in np.flatnonzero(bad):
             text = f"{label} {str(values[i])[:60]!r} is not in the unit list"
@@ -29,13 +29,11 @@ def unknown(ctx: Context) -> Findings:
 @rule("owner.conflict", "error",
       "existing component whose owner in the batch differs from the registry (needs 确权)", needs=("registry",))
 def conflict(ctx: Context) -> Findings:
-    reg = ctx.registry.drop_duplicates("component_id").set_index("component_id")
-    ids = ctx.frame["component_id"]
-    owners = ctx.frame["owner"]
-    known = ids.notna() & owners.notna() & ids.isin(reg.index)
-    pos = np.flatnonzero(known.to_numpy())
-    registered = reg["owner"].reindex(ids.iloc[pos].to_numpy()).to_numpy(dtype=object)
-    claimed = owners.iloc[pos].to_numpy(dtype=object)
+    twins = ctx.twins()
+    owners = ctx.values("owner")
+    pos = np.flatnonzero((twins >= 0) & ~pd.isna(owners))
+    registered = ctx.registry["owner"].to_numpy(dtype=object)[twins[pos]]
+    claimed = owners[pos]
     differs = ~pd.isna(registered) & (registered != claimed)
     message = [f"the batch says owner {c!r}, the registry {r!r}: confirm the ownership (确权) before merging"
                for c, r in zip(claimed[differs], registered[differs])]

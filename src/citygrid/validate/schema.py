@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from citygrid.schema import FIELDS, REQUIRED_FIELDS, STATUSES
 from citygrid.validate._engine import Context, Findings, rule
@@ -13,7 +15,24 @@ from citygrid.validate._engine import Context, Findings, rule
 _TEXT_FIELDS = [f.name for f in FIELDS if f.kind == "str"]
 _LABELS = {f.name: f.label_zh for f in FIELDS}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_LATIN1_HIGH = re.compile(r"[\u0080-\u00ff]")
+_LATIN1_HIGH = re.compile("[\u0080-\u00ff]")  # literal characters: Arrow's RE2 reads the pattern too
+
+
+def _gbk_pairs(leads: range, trails: range) -> str:
+    out = []
+    for lead in leads:
+        for trail in trails:
+            try:
+                out.append(bytes([lead, trail]).decode("gbk"))
+            except UnicodeDecodeError:
+                pass
+    return "".join(out)
+
+
+# UTF-8 text read as GBK always shows, at its first 3-byte character, a GBK character
+# made of a UTF-8 lead byte (0xE2-0xEF) and a continuation byte (0x80-0xBF): only text
+# holding one of these can be such mojibake, which a vectorised regex finds first.
+_UTF8_READ_AS_GBK = "[" + re.escape(_gbk_pairs(range(0xE2, 0xF0), range(0x80, 0xC0))) + "]"
 
 
 @rule("schema.missing_field", "error", "a required field absent or empty")
@@ -96,8 +115,10 @@ def mojibake(ctx: Context) -> Findings:
     pos, message = [], []
     for name in _TEXT_FIELDS:
         column = ctx.frame[name]
-        values = column.dropna().unique()
-        fixes = {v: looks_like_mojibake(v) for v in values}
+        values = pa.array(pd.Series(column.dropna().unique()).astype(str), type=pa.string())
+        suspect = pc.or_(pc.match_substring_regex(values, _LATIN1_HIGH.pattern),
+                         pc.match_substring_regex(values, _UTF8_READ_AS_GBK))
+        fixes = {v: looks_like_mojibake(v) for v in values.filter(suspect).to_pylist()}
         fixes = {k: v for k, v in fixes.items() if v}
         if not fixes:
             continue

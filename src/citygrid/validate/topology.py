@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.spatial import cKDTree
 
 from citygrid.validate._engine import Context, Findings, rule
 from citygrid.validate.geom import present
@@ -44,29 +45,27 @@ def _kind(ctx: Context, categories: np.ndarray) -> np.ndarray:
       "same category within the category's tolerance of another component (batch or registry)")
 def duplicate_feature(ctx: Context) -> Findings:
     ok = _usable(ctx) & _arriving(ctx)
-    cats = ctx.frame["category"].to_numpy(dtype=object)
+    cats = ctx.values("category")
     tolerance = ctx.tolerance(cats)
     ok &= np.isfinite(tolerance)
     pos = np.flatnonzero(ok)
-    geoms, ids = ctx.geoms[pos], ctx.frame["component_id"].to_numpy(dtype=object)[pos]
+    geoms, ids = ctx.geoms[pos], ctx.values("component_id")[pos]
     found: dict[int, str] = {}
     if len(pos):
-        tree = shapely.STRtree(geoms)
-        left, right = tree.query(geoms, predicate="dwithin", distance=tolerance[pos])
-        keep = (left > right) & (cats[pos][left] == cats[pos][right])
-        left, right = left[keep], right[keep]
+        left, right = _close_pairs(geoms, cats[pos], tolerance[pos])
         gap = _gap(geoms[left], geoms[right])
         close = gap <= tolerance[pos][left]
         for a, b, d in zip(left[close], right[close], gap[close]):
             found.setdefault(int(pos[a]), f"within {d:.2f} m of batch row {int(ctx.frame['row'].iloc[pos[b]])}"
                              f"{'' if pd.isna(ids[b]) else f' ({ids[b]})'} of the same category")
     if ctx.registry is not None and len(pos):
-        reg = ctx.registry[ctx.registry["retired_at"].isna()] if "retired_at" in ctx.registry else ctx.registry
+        reg = ctx.registry  # its spatial index is cached with the registry's frame
+        current = reg["retired_at"].isna().to_numpy() if "retired_at" in reg else np.ones(len(reg), dtype=bool)
         reg_geoms = reg.geometry.to_numpy()
         reg_ids = reg["component_id"].to_numpy(dtype=object)
         reg_cats = reg["category"].to_numpy(dtype=object)
         hit_b, hit_r = reg.sindex.query(geoms, predicate="dwithin", distance=tolerance[pos])
-        keep = (cats[pos][hit_b] == reg_cats[hit_r]) & (ids[hit_b] != reg_ids[hit_r])
+        keep = current[hit_r] & (cats[pos][hit_b] == reg_cats[hit_r]) & (ids[hit_b] != reg_ids[hit_r])
         hit_b, hit_r = hit_b[keep], hit_r[keep]
         gap = _gap(geoms[hit_b], reg_geoms[hit_r])
         close = gap <= tolerance[pos][hit_b]
@@ -75,6 +74,33 @@ def duplicate_feature(ctx: Context) -> Findings:
                              "of the same category")
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([f"suspected duplicate: {found[k]}" for k in keys], dtype=object))
+
+
+def _close_pairs(geoms: np.ndarray, cats: np.ndarray, tolerance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(i, j)``, ``i > j``, of the same category within its tolerance of each other.
+
+    Points go through a k-d tree per category (a million point pairs cost GEOS seconds,
+    the tree milliseconds); lines and polygons through an STRtree ``dwithin`` query.
+    """
+    points = shapely.get_type_id(geoms) == 0
+    parts = []
+    xy = np.full((len(geoms), 2), np.nan)
+    xy[points] = shapely.get_coordinates(geoms[points])
+    at = np.flatnonzero(points)
+    group, _ = pd.factorize(cats[at])
+    order = np.argsort(group, kind="stable")
+    for idx in np.split(at[order], np.flatnonzero(np.diff(group[order])) + 1):
+        if len(idx) > 1:
+            pairs = cKDTree(xy[idx]).query_pairs(float(tolerance[idx[0]]), output_type="ndarray")
+            parts.append(np.sort(idx[pairs], axis=1)[:, ::-1])
+    other = np.flatnonzero(~points)
+    if len(other):
+        a, b = shapely.STRtree(geoms[other]).query(geoms[other], predicate="dwithin", distance=tolerance[other])
+        a, b = other[a], other[b]
+        keep = (a > b) & (cats[a] == cats[b])
+        parts.append(np.column_stack([a[keep], b[keep]]))
+    pairs = np.concatenate(parts) if parts else np.empty((0, 2), dtype=int)
+    return pairs[:, 0].astype(int), pairs[:, 1].astype(int)
 
 
 def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,37 +112,61 @@ def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cells(ctx: Context):
-    grid = ctx.district.grid
-    return grid, pd.Series(np.arange(len(grid)), index=grid["code"].to_numpy())
+def _claimed_cells(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: position of the grid cell it claims (-1: none or unknown), and whether that cell covers it."""
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        grid = ctx.district.grid
+        index = pd.Series(np.arange(len(grid)), index=pd.Index(grid["code"].to_numpy(dtype=object), dtype=object))
+        where = index.reindex(pd.Index(ctx.values("grid"), dtype=object)).fillna(-1).to_numpy(dtype=int)
+        cells = grid.geometry.to_numpy()
+        shapely.prepare(cells)
+        covered = np.zeros(len(where), dtype=bool)
+        test = where >= 0
+        covered[test] = shapely.covers(cells[where[test]], ctx.probes()[test])
+        return where, covered
+
+    return ctx.memo("claimed_cells", compute)
+
+
+def _cell_at(ctx: Context) -> np.ndarray:
+    """Per row: position of a grid cell holding its probe point (-1: outside the grid).
+
+    The claimed cell when it covers the point; only the other rows are searched.
+    """
+    def compute() -> np.ndarray:
+        where, covered = _claimed_cells(ctx)
+        cell = np.where(covered, where, -1)
+        rest = np.flatnonzero(~covered & present(ctx.probes()))
+        hit_in, hit_cell = ctx.district.grid.sindex.query(ctx.probes()[rest], predicate="intersects")
+        first_in, first = np.unique(hit_in, return_index=True)
+        cell[rest[first_in]] = hit_cell[first]
+        return cell
+
+    return ctx.memo("cell_at", compute)
 
 
 @rule("topology.grid_mismatch", "error", "geometry not in the unit grid cell it claims", needs=("district",))
 def grid_mismatch(ctx: Context) -> Findings:
     ok = _inside_district(ctx, _usable(ctx)) & ctx.frame["grid"].notna().to_numpy()
-    grid, index = _cells(ctx)
-    pos = np.flatnonzero(ok)
-    claimed = ctx.frame["grid"].to_numpy(dtype=object)[pos]
-    where = index.reindex(claimed).to_numpy()
-    known = ~np.isnan(where)
-    probe = shapely.point_on_surface(ctx.geoms[pos])
-    cells = grid.geometry.to_numpy()
-    inside = np.zeros(len(pos), dtype=bool)
-    inside[known] = shapely.covers(cells[where[known].astype(int)], probe[known])
-    bad = ~inside
-    located = ctx.district.locate(probe[bad])["grid"].to_numpy(dtype=object)
-    distance = np.full(bad.sum(), np.nan)
-    sub = where[bad]
-    has = ~np.isnan(sub)
-    distance[has] = shapely.distance(cells[sub[has].astype(int)], probe[bad][has])
-    names = _names(ctx, ctx.frame["category"].to_numpy(dtype=object)[pos][bad])
-    ids = ctx.frame["component_id"].to_numpy(dtype=object)[pos][bad]
+    where, covered = _claimed_cells(ctx)
+    bad = np.flatnonzero(ok & ~covered)
+    codes = ctx.district.grid["code"].to_numpy(dtype=object)
+    cells = ctx.district.grid.geometry.to_numpy()
+    probe = ctx.probes()[bad]
+    found = _cell_at(ctx)[bad]
+    located = np.where(found >= 0, codes[np.maximum(found, 0)], None)
+    claimed = ctx.values("grid")[bad]
+    distance = np.full(len(bad), np.nan)
+    has = where[bad] >= 0
+    distance[has] = shapely.distance(cells[where[bad][has]], probe[has])
+    names = _names(ctx, ctx.values("category")[bad])
+    ids = ctx.values("component_id")[bad]
     message = [
         (f"{n} {'' if pd.isna(i) else i + ' '}is {d:.1f} m outside its grid cell {c}; it lies in {loc}"
          if not np.isnan(d) else f"{n} {'' if pd.isna(i) else i + ' '}claims grid cell {c}, which does not "
          f"exist; it lies in {loc}")
-        for n, i, c, d, loc in zip(names, ids, claimed[bad], distance, located)]
-    return Findings(pos[bad], np.array(message, dtype=object))
+        for n, i, c, d, loc in zip(names, ids, claimed, distance, located)]
+    return Findings(bad, np.array(message, dtype=object))
 
 
 def _names(ctx: Context, categories: np.ndarray) -> list[str]:
@@ -128,13 +178,12 @@ def _names(ctx: Context, categories: np.ndarray) -> list[str]:
 def admin_mismatch(ctx: Context) -> Findings:
     ok = _inside_district(ctx, _usable(ctx))
     pos = np.flatnonzero(ok)
-    located = _admin_at(ctx, shapely.point_on_surface(ctx.geoms[pos]))
-    frame = ctx.frame.iloc[pos]
+    located = _admin_at(ctx, pos)
     problems = np.full(len(pos), "", dtype=object)
     for column, label in (("street", "street"), ("street_code", "street"),
                           ("community", "community"), ("community_code", "community")):
-        claimed = frame[column].to_numpy(dtype=object)
-        actual = located[column].to_numpy(dtype=object)
+        claimed = ctx.values(column)[pos]
+        actual = located[column]
         differs = ~pd.isna(claimed) & ~pd.isna(actual) & (claimed != actual)
         for i in np.flatnonzero(differs):
             text = f"claims {label} {claimed[i]} but lies in {actual[i]}"
@@ -144,17 +193,34 @@ def admin_mismatch(ctx: Context) -> Findings:
     return Findings(pos[bad], problems[bad])
 
 
-def _admin_at(ctx: Context, probes: np.ndarray) -> pd.DataFrame:
-    """Street and community polygons (not the grid's attributes) containing each probe."""
-    out = pd.DataFrame(index=range(len(probes)))
+def _admin_at(ctx: Context, pos: np.ndarray) -> dict[str, np.ndarray]:
+    """Street and community polygons (not the grid's attributes) holding the probes of rows `pos`.
+
+    A grid cell lying wholly inside one polygon answers for every probe in it (few
+    cells, many probes); probes in no such cell are tested against the polygons.
+    """
+    probes = ctx.probes()[pos]
+    cell = _cell_at(ctx)[pos]
+    cells = ctx.district.grid.geometry.to_numpy()
+    out = {}
     for layer, code_col, name_col in ((ctx.district.communities, "community_code", "community"),
                                       (ctx.district.streets, "street_code", "street")):
-        hit_in, hit = layer.sindex.query(probes, predicate="intersects")
-        first_in, first = np.unique(hit_in, return_index=True)
-        codes = np.full(len(probes), None, dtype=object)
-        names = np.full(len(probes), None, dtype=object)
-        codes[first_in] = layer["code"].to_numpy(dtype=object)[hit[first]]
-        names[first_in] = layer["name"].to_numpy(dtype=object)[hit[first]]
+        polygons = layer.geometry.to_numpy()
+        owner_of_cell = np.full(len(cells), -1)
+        outer, inner = shapely.STRtree(cells).query(polygons, predicate="contains")
+        owner_of_cell[inner] = outer
+        where = np.where(cell >= 0, owner_of_cell[np.maximum(cell, 0)], -1)
+        rest = np.flatnonzero(where < 0)
+        if len(rest):
+            poly, found = shapely.STRtree(probes[rest]).query(polygons, predicate="intersects")
+            order = np.lexsort((poly, found))
+            firsts, at = np.unique(found[order], return_index=True)
+            where[rest[firsts]] = poly[order][at]
+        known = where >= 0
+        codes = np.full(len(pos), None, dtype=object)
+        names = np.full(len(pos), None, dtype=object)
+        codes[known] = layer["code"].to_numpy(dtype=object)[where[known]]
+        names[known] = layer["name"].to_numpy(dtype=object)[where[known]]
         out[code_col], out[name_col] = codes, names
     return out
 
@@ -162,7 +228,7 @@ def _admin_at(ctx: Context, probes: np.ndarray) -> pd.DataFrame:
 @rule("topology.overlap", "error", "polygons of the same category overlapping beyond tolerance")
 def overlap(ctx: Context) -> Findings:
     ok = _usable(ctx) & _arriving(ctx)
-    cats = ctx.frame["category"].to_numpy(dtype=object)
+    cats = ctx.values("category")
     polygonal = np.isin(shapely.get_type_id(ctx.geoms), (3, 6))
     pos = np.flatnonzero(ok & polygonal & (_kind(ctx, cats) == "polygon"))
     geoms = ctx.geoms[pos]
@@ -175,7 +241,7 @@ def overlap(ctx: Context) -> Findings:
     smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
     tolerance = ctx.tolerance(cats[pos][left])
     big = (shared > tolerance) & (shared > 0.01 * smaller)
-    ids = ctx.frame["component_id"].to_numpy(dtype=object)[pos]
+    ids = ctx.values("component_id")[pos]
     found: dict[int, str] = {}
     rows = ctx.frame["row"].to_numpy()[pos]
     for a, b, area in zip(left[big], right[big], shared[big]):

@@ -1,0 +1,604 @@
+"""The shared registry in PostGIS: many departments editing one registry at once.
+
+Everything lives in the database schema ``citygrid`` (tables named as in the GeoPackage,
+so the registry's bookkeeping queries are the same): ``components`` (one table, every
+geometry family, EPSG:4547, GiST index), the district layers (``boundary``, ``streets``,
+``communities``, ``grid``, ``roads``) and ``citygrid_meta``, ``citygrid_catalog``,
+``citygrid_units``, ``citygrid_batches``, ``citygrid_history``, ``citygrid_aliases``,
+``citygrid_allow``, ``citygrid_unit_roles``.
+
+The database itself keeps the rules, whoever writes — the library or plain SQL:
+
+* **history** — a trigger records every inserted or changed component field (old and new
+  value, batch, time, database role); components cannot be deleted, only retired;
+* **who may change what** — row-level security: a member of ``citygrid_unit`` mapped to
+  a unit in ``citygrid_unit_roles`` may insert and change only components that unit owns
+  or maintains, and may not move ownership (确权); ``citygrid_admin`` may do everything;
+  every role reads every component unless the district sets ``units_read_all`` to false;
+* **concurrency** — an ingest is one ``REPEATABLE READ`` transaction that changes a
+  component only at the version it planned against: two departments merging different
+  components both succeed; touching the same one, the later gets
+  :class:`RegistryConflict`.
+
+The schema is versioned (``citygrid_meta.schema_version``); :func:`upgrade` applies the
+missing steps of :data:`MIGRATIONS` in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from citygrid import settings
+from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
+
+SCHEMA = "citygrid"
+DISTRICT_LAYERS = ("boundary", "streets", "communities", "grid", "roads")
+_SRID = 4547
+
+_FIELD_COLUMNS = ",\n    ".join(f'"{f}" {"date" if f in DATE_FIELDS else "text"}' for f in FIELD_NAMES)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: tables, indexes, history trigger, row-level security
+    f"""
+CREATE EXTENSION IF NOT EXISTS postgis;
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+SET search_path = {SCHEMA}, public;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'citygrid_admin') THEN
+        CREATE ROLE citygrid_admin NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'citygrid_unit') THEN
+        CREATE ROLE citygrid_unit NOLOGIN; END IF;
+END $$;
+CREATE TABLE citygrid_meta (key text PRIMARY KEY, value text);
+CREATE TABLE citygrid_batches (batch_id bigint PRIMARY KEY, source text, "user" text, started_at text,
+    finished_at text, created integer, updated integer, retired integer, unchanged integer, kind text);
+CREATE SEQUENCE citygrid_batch_ids;
+CREATE TABLE citygrid_history (change_id bigserial PRIMARY KEY, batch_id bigint, component_id text,
+    action text, field text, old_value text, new_value text, changed_at text,
+    changed_by text NOT NULL DEFAULT session_user);
+CREATE INDEX citygrid_history_component ON citygrid_history (component_id);
+CREATE INDEX citygrid_history_time ON citygrid_history (changed_at);
+CREATE TABLE citygrid_aliases (alias text PRIMARY KEY, component_id text, kind text);
+CREATE TABLE citygrid_allow (component_id text, rule text, note text, added_at text,
+    PRIMARY KEY (component_id, rule));
+CREATE TABLE citygrid_unit_roles (role_name text PRIMARY KEY, unit_code text NOT NULL);
+CREATE TABLE components (
+    fid bigserial PRIMARY KEY,
+    {_FIELD_COLUMNS},
+    retired_at timestamp,
+    version integer NOT NULL DEFAULT 1,
+    updated_at timestamp,
+    batch_id bigint,
+    geom geometry(Geometry, {_SRID}) NOT NULL
+);
+CREATE UNIQUE INDEX components_component_id ON components (component_id);
+CREATE INDEX components_geom ON components USING gist (geom);
+CREATE INDEX components_owner ON components (owner_code);
+CREATE INDEX components_maintainer ON components (maintainer_code);
+
+CREATE FUNCTION my_unit() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS
+    $f$ SELECT unit_code FROM citygrid_unit_roles WHERE role_name = session_user $f$;
+CREATE FUNCTION is_admin() RETURNS boolean LANGUAGE sql STABLE AS
+    $f$ SELECT pg_has_role(current_user, 'citygrid_admin', 'member')
+               OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) $f$;
+CREATE FUNCTION read_all() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS
+    $f$ SELECT COALESCE((SELECT value FROM citygrid_meta WHERE key = 'units_read_all'), 'true') = 'true' $f$;
+
+-- history: every change, by whoever makes it; components are retired, never deleted
+CREATE FUNCTION record_history() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS $f$
+DECLARE
+    batch bigint := NULLIF(current_setting('citygrid.batch_id', true), '')::bigint;
+    stamp text := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US');
+    old_row jsonb; new_row jsonb; key text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO citygrid_history (batch_id, component_id, action, changed_at)
+        VALUES (batch, NEW.component_id, 'create', stamp);
+        RETURN NEW;
+    END IF;
+    old_row := to_jsonb(OLD) - ARRAY['fid', 'version', 'updated_at', 'batch_id', 'geom'];
+    new_row := to_jsonb(NEW) - ARRAY['fid', 'version', 'updated_at', 'batch_id', 'geom'];
+    FOR key IN SELECT jsonb_object_keys(new_row) LOOP
+        IF old_row -> key IS DISTINCT FROM new_row -> key THEN
+            INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, new_value, changed_at)
+            VALUES (batch, NEW.component_id,
+                    CASE WHEN key = 'retired_at' AND OLD.retired_at IS NULL THEN 'retire' ELSE 'update' END,
+                    key, old_row ->> key, new_row ->> key, stamp);
+        END IF;
+    END LOOP;
+    IF NOT ST_Equals(OLD.geom, NEW.geom) OR ST_AsBinary(OLD.geom) IS DISTINCT FROM ST_AsBinary(NEW.geom) THEN
+        INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, new_value, changed_at)
+        VALUES (batch, NEW.component_id, 'update', 'geometry', encode(ST_AsBinary(OLD.geom, 'NDR'), 'hex'),
+                encode(ST_AsBinary(NEW.geom, 'NDR'), 'hex'), stamp);
+    END IF;
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER components_history AFTER INSERT OR UPDATE ON components
+    FOR EACH ROW EXECUTE FUNCTION record_history();
+
+CREATE FUNCTION guard_component() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'components are retired, never deleted (component %)', OLD.component_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT is_admin() AND (NEW.owner_code IS DISTINCT FROM OLD.owner_code) THEN
+        RAISE EXCEPTION 'only the registry admin transfers ownership (确权) of component %', OLD.component_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $f$;
+CREATE TRIGGER components_guard BEFORE UPDATE OR DELETE ON components
+    FOR EACH ROW EXECUTE FUNCTION guard_component();
+
+ALTER TABLE components ENABLE ROW LEVEL SECURITY;
+ALTER TABLE components FORCE ROW LEVEL SECURITY;
+CREATE POLICY admin_all ON components FOR ALL USING (is_admin()) WITH CHECK (is_admin());
+CREATE POLICY unit_read ON components FOR SELECT
+    USING (read_all() OR owner_code = my_unit() OR maintainer_code = my_unit());
+CREATE POLICY unit_insert ON components FOR INSERT
+    WITH CHECK (owner_code = my_unit() OR maintainer_code = my_unit());
+CREATE POLICY unit_update ON components FOR UPDATE
+    USING (owner_code = my_unit() OR maintainer_code = my_unit())
+    WITH CHECK (owner_code = my_unit() OR maintainer_code = my_unit());
+
+GRANT USAGE ON SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin;
+GRANT INSERT, UPDATE ON components TO citygrid_unit, citygrid_admin;
+GRANT INSERT ON citygrid_batches TO citygrid_unit;
+GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO citygrid_admin;
+REVOKE DELETE ON components FROM citygrid_admin;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin;
+""",
+)
+
+
+class RegistryConflict(RuntimeError):
+    """Another writer changed a component this batch also changes; re-read and re-plan."""
+
+
+def connect(url: str, *, timeout: float = 10.0):
+    """A psycopg connection with ``search_path`` on the citygrid schema.
+
+    Raises
+    ------
+    ImportError
+        If psycopg is not installed.
+    """
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        raise ImportError("a PostGIS registry needs psycopg: pip install 'psycopg[binary]'") from None
+    conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)),
+                           options=f"-c search_path={SCHEMA},public -c lock_timeout={int(timeout * 1000)}")
+    return conn
+
+
+def schema_version(conn) -> int:
+    """The schema version of the database (0: no citygrid schema yet)."""
+    found = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.citygrid_meta",)).fetchone()[0]
+    if found is None:
+        return 0
+    row = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def upgrade(conn) -> int:
+    """Apply the missing migrations, each in its own transaction; returns the version reached."""
+    version = schema_version(conn)
+    for number, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+        with conn.transaction():
+            conn.execute(sql)
+            conn.execute("INSERT INTO citygrid_meta VALUES ('schema_version', %s) "
+                         "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(number),))
+    conn.commit()
+    return len(MIGRATIONS)
+
+
+def read_frame(conn, sql: str, params: tuple = ()) -> pd.DataFrame:
+    """Rows of a query as a frame (``?`` placeholders, as in the GeoPackage's SQL)."""
+    cur = conn.execute(sql.replace("?", "%s"), params)
+    names = [d.name for d in cur.description]
+    return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
+
+
+def read_geoframe(conn, table: str, where: str = "", params: tuple = ()) -> gpd.GeoDataFrame:
+    """A table with a ``geom`` column as a GeoDataFrame in EPSG:4547."""
+    columns = [r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "AND column_name NOT IN ('geom', 'fid') ORDER BY ordinal_position", (SCHEMA, table)).fetchall()]
+    select = ", ".join(f'"{c}"' for c in columns)
+    frame = read_frame(conn, f'SELECT {select}{", " if select else ""}ST_AsBinary(geom) AS wkb FROM "{table}" {where}',
+                       params)
+    geoms = shapely.from_wkb(np.array([bytes(b) if b is not None else None for b in frame.pop("wkb")],
+                                      dtype=object))
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=settings.default_crs)
+
+
+def write_geoframe(conn, table: str, frame: gpd.GeoDataFrame) -> None:
+    """Create `table` (text columns and ``geom``) and copy `frame` into it."""
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    defs = ", ".join(f'"{c}" text' for c in columns)
+    conn.execute(f'CREATE TABLE "{table}" (fid bigserial PRIMARY KEY, {defs}{", " if defs else ""}'
+                 f"geom geometry(Geometry, {_SRID}))")
+    conn.execute(f'CREATE INDEX "{table}_geom" ON "{table}" USING gist (geom)')
+    names = ", ".join([*(f'"{c}"' for c in columns), "geom"])
+    with conn.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+        for row in zip(*(_text(frame[c]) for c in columns), _ewkb(frame.geometry.to_numpy())):
+            copy.write_row(row)
+
+
+def write_table(conn, table: str, frame: pd.DataFrame) -> None:
+    """Create a text table from `frame` and copy its rows."""
+    defs = ", ".join(f'"{c}" text' for c in frame.columns)
+    conn.execute(f'CREATE TABLE "{table}" ({defs})')
+    with conn.cursor().copy(f'COPY "{table}" FROM STDIN') as copy:
+        for row in zip(*(_text(frame[c]) for c in frame.columns)):
+            copy.write_row(row)
+
+
+def copy_rows(conn, table: str, frame: pd.DataFrame) -> None:
+    """Append `frame`'s rows to an existing table (columns by name)."""
+    names = ", ".join(f'"{c}"' for c in frame.columns)
+    with conn.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+        for row in zip(*(_values(frame[c]) for c in frame.columns)):
+            copy.write_row(row)
+
+
+def write_components(conn, frame: gpd.GeoDataFrame) -> None:
+    """Copy registry components (fields, bookkeeping columns, geometry) into ``components``."""
+    columns = [*FIELD_NAMES, "retired_at", "version", "updated_at", "batch_id"]
+    names = ", ".join([*(f'"{c}"' for c in columns), "geom"])
+    with conn.cursor().copy(f"COPY components ({names}) FROM STDIN") as copy:
+        for row in zip(*(_values(frame[c]) for c in columns), _ewkb(frame.geometry.to_numpy())):
+            copy.write_row(row)
+
+
+def read_components(conn) -> gpd.GeoDataFrame:
+    """Every component (retired ones too) in the registry's canonical columns."""
+    frame = read_geoframe(conn, "components", "ORDER BY fid")
+    for column in DATE_FIELDS:
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
+    frame = gpd.GeoDataFrame(conform(frame), geometry=frame.geometry, crs=settings.default_crs)
+    for column in ("retired_at", "updated_at"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
+    for column in ("version", "batch_id"):
+        frame[column] = pd.to_numeric(frame[column]).astype("int64")
+    return frame
+
+
+def _text(series: pd.Series) -> list:
+    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in series]
+
+
+def _values(series: pd.Series) -> list:
+    """Values for COPY: None for missing, ISO text for dates, plain Python scalars."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        text = np.datetime_as_string(series.to_numpy().astype("datetime64[us]"))
+        return [None if m else t for t, m in zip(text, series.isna().to_numpy())]
+    out = []
+    for v in series.to_numpy(dtype=object):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            out.append(None)
+        elif isinstance(v, (np.integer, np.floating)):
+            out.append(v.item())
+        elif isinstance(v, (pd.Timestamp, dt.datetime)):
+            out.append(v.isoformat())
+        else:
+            out.append(v)
+    return out
+
+
+def _ewkb(geoms: np.ndarray) -> list[str | None]:
+    """Hex EWKB with the registry's SRID, which PostGIS reads in COPY."""
+    geoms = shapely.set_srid(np.asarray(geoms, dtype=object), _SRID)
+    return list(shapely.to_wkb(geoms, hex=True, include_srid=True))
+
+
+@contextlib.contextmanager
+def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
+    """One ``REPEATABLE READ`` transaction; concurrent-update failures become :class:`RegistryConflict`."""
+    import psycopg
+    from psycopg import errors
+
+    conn = connect(url, timeout=timeout)
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    start = time.monotonic()
+    try:
+        with conn.transaction():
+            yield conn
+    except (errors.SerializationFailure, errors.LockNotAvailable) as exc:
+        raise RegistryConflict(
+            f"another writer changed some of the same components at the same time ({exc.diag.message_primary}; "
+            f"after {time.monotonic() - start:.1f} s); nothing was written — re-open the registry and "
+            "ingest the batch again.") from None
+    except errors.InsufficientPrivilege as exc:
+        raise PermissionError(f"the database refused the change: {exc.diag.message_primary}. "
+                              "A unit changes only the components it owns or maintains.") from None
+    finally:
+        conn.close()
+
+
+def open_shared(url: str, *, timeout: float = 10.0):
+    """Open the PostGIS registry at `url` (see :func:`citygrid.open_registry`)."""
+    from citygrid.admin import District
+    from citygrid.registry import Registry, RegistryError, _now
+
+    class PostgisRegistry(Registry):
+        """A registry in PostGIS; the same API as the GeoPackage one (``migrate`` aside)."""
+
+        _REVISION_TTL = 0.5  # seconds a revision read is trusted before asking the database again
+
+        def __init__(self) -> None:
+            self.url, self.engine, self.timeout = url, "postgis", timeout
+            self.path = _Name(url)
+            try:
+                with connect(url, timeout=timeout) as conn:
+                    if schema_version(conn) == 0:
+                        raise RegistryError(f"{self.path} holds no citygrid registry; copy one in with "
+                                            "citygrid.copy_registry(gpkg_path, url).")
+            except RegistryError:
+                raise
+            except Exception as exc:  # psycopg.OperationalError and kin
+                raise RegistryError(f"cannot open the PostGIS registry {self.path}: {exc}".strip()) from None
+            self._meta = self._read_meta()
+            from citygrid.catalog import Catalog
+            from citygrid.registry import _check_rows
+            self.catalog = Catalog(_check_rows(self._read("SELECT * FROM citygrid_catalog"), str(self.path)))
+            self._district = None
+            self._cache = None
+            self._lookup = None
+            self._positions = None
+            self._revision = None
+
+        def __repr__(self) -> str:
+            return (f"<Registry {self.path} (PostGIS): {self._meta['district_name']} ({self.admin_code}), "
+                    f"layout {self.layout}, revision {self.revision}>")
+
+        def _read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+            with connect(self.url, timeout=self.timeout) as conn:
+                return read_frame(conn, sql, params)
+
+        def _read_meta(self) -> dict[str, str]:
+            frame = self._read("SELECT key, value FROM citygrid_meta")
+            return dict(zip(frame["key"], frame["value"]))
+
+        @property
+        def revision(self) -> int:
+            """Number of recorded changes (the database's history grows with every commit)."""
+            now = time.monotonic()
+            if self._revision is None or now - self._revision[0] > self._REVISION_TTL:
+                count = self._read("SELECT count(*) AS n FROM citygrid_history")["n"].iloc[0]
+                self._revision = (now, int(count))
+            return self._revision[1]
+
+        @property
+        def district(self) -> District:
+            if self._district is None:
+                with connect(self.url, timeout=self.timeout) as conn:
+                    layers = {n: read_geoframe(conn, n) for n in DISTRICT_LAYERS
+                              if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{n}",)).fetchone()[0]}
+                    units = read_frame(conn, "SELECT * FROM citygrid_units").rename(columns={"name_zh": "name"})
+                meta = layers["boundary"].iloc[0]
+                self._district = District(code=meta["code"], name=meta["name"], boundary=meta.geometry,
+                                          streets=layers["streets"], communities=layers["communities"],
+                                          grid=layers["grid"], units=units, roads=layers.get("roads"))
+            return self._district
+
+        def components_with_retired(self) -> gpd.GeoDataFrame:
+            revision = self.revision
+            if self._cache is None or self._cache[0] != revision:
+                with connect(self.url, timeout=self.timeout) as conn:
+                    frame = read_components(conn)
+                self._cache = (revision, frame, frame[frame["retired_at"].isna()])
+                self._lookup = None
+                self._positions = None
+            return self._cache[1]
+
+        def _write(self, plan: dict, *, source: str, user: str | None, started: str) -> int:
+            return _write_plan(self, plan, source=source, user=user, started=started, now=_now())
+
+        def allow(self, component_id: str, rule: str, note: str = "") -> None:
+            from citygrid.validate import RULES
+
+            if rule not in RULES:
+                raise ValueError(f"rule={rule!r} is not a rule code; codes are {sorted(RULES)}.")
+            with ingest_transaction(self.url, timeout=self.timeout) as conn:
+                conn.execute("INSERT INTO citygrid_allow VALUES (%s, %s, %s, %s) ON CONFLICT (component_id, rule) "
+                             "DO UPDATE SET note = EXCLUDED.note, added_at = EXCLUDED.added_at",
+                             (component_id, rule, note, _now()))
+
+        def migrate(self, to: str = "gbt47678") -> int:
+            raise RegistryError("migrating identifiers is done on the GeoPackage registry for now: copy the "
+                                "registry out with copy_registry(url, path), migrate, and copy it back in.")
+
+    return PostgisRegistry()
+
+
+class _Name(str):
+    """A database URL without its password, standing in for a registry's path in messages."""
+
+    def __new__(cls, url: str) -> _Name:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        return super().__new__(cls, f"postgresql://{parts.username + '@' if parts.username else ''}{host}"
+                                    f"{':' + str(parts.port) if parts.port else ''}{parts.path}")
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+def _write_plan(reg, plan: dict, *, source: str, user: str | None, started: str, now: str) -> int:
+    """Write an ingest plan in one transaction, each change at the version it was planned on."""
+    current = reg.components_with_retired()
+    creates = plan["create"]
+    updates = plan["update"]
+    retire = plan["retire"]
+    touched = pd.unique(np.concatenate([np.asarray(plan["updated_ids"], dtype=object),
+                                        retire["component_id"].to_numpy(dtype=object)]))
+    versions = current["version"].to_numpy()[reg.positions(touched)]
+    stamp = now[:26]
+    with ingest_transaction(reg.url, timeout=reg.timeout) as conn:
+        (batch_id,) = conn.execute("SELECT nextval('citygrid_batch_ids')").fetchone()
+        conn.execute("SELECT set_config('citygrid.batch_id', %s, true)", (str(batch_id),))
+        if len(creates):
+            rows = creates.copy()
+            rows["retired_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ms]")
+            rows["version"], rows["updated_at"], rows["batch_id"] = 1, pd.Timestamp(stamp), batch_id
+            write_components(conn, rows)
+        if len(touched):
+            claimed = {r[0] for r in conn.execute(
+                "UPDATE components c SET version = c.version + 1, updated_at = %s, batch_id = %s "
+                "FROM unnest(%s::text[], %s::int[]) AS t(id, v) WHERE c.component_id = t.id AND c.version = t.v "
+                "RETURNING c.component_id", (stamp, batch_id, list(touched), [int(v) for v in versions])).fetchall()}
+            missing = [i for i in touched if i not in claimed]
+            if missing:
+                visible = dict(conn.execute("SELECT component_id, version FROM components WHERE component_id = ANY(%s)",
+                                            (missing,)).fetchall())
+                mine = conn.execute("SELECT my_unit()").fetchone()[0]
+                raise (PermissionError(f"unit {mine} may not change {len(missing)} component(s) it neither owns nor "
+                                       f"maintains, e.g. {missing[:3]}; nothing was written.")
+                       if all(i in visible for i in missing) and mine is not None and not _changed(
+                           visible, missing, current, reg) else
+                       RegistryConflict(f"{len(missing)} component(s) were changed by another writer since this "
+                                        f"batch was planned, e.g. {missing[:3]}; nothing was written — re-open "
+                                        "the registry and ingest again."))
+        for name, group in updates.groupby("field"):
+            ids = group["component_id"].to_numpy(dtype=object).tolist()
+            if name == "geometry":
+                values = list(shapely.to_wkb(group["new"].to_numpy(), hex=True))
+                setter = f"geom = ST_SetSRID(ST_GeomFromWKB(decode(t.val, 'hex')), {_SRID})"
+            else:
+                values = _values(pd.Series(group["new"].to_numpy(), dtype=object)) if name not in DATE_FIELDS \
+                    else _values(pd.to_datetime(pd.Series(group["new"].to_numpy())))
+                values = [None if v is None else str(v) for v in values]
+                setter = f'"{name}" = t.val::{"date" if name in DATE_FIELDS else "text"}'
+            conn.execute(f"UPDATE components c SET {setter} FROM unnest(%s::text[], %s::text[]) AS t(id, val) "
+                         "WHERE c.component_id = t.id", (ids, values))
+        if len(retire):
+            conn.execute("UPDATE components c SET retired_at = %s, status = t.status "
+                         "FROM unnest(%s::text[], %s::text[]) AS t(id, status) WHERE c.component_id = t.id",
+                         (now[:19], retire["component_id"].tolist(), retire["status"].tolist()))
+        conn.execute("INSERT INTO citygrid_batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'ingest')",
+                     (batch_id, source, user, started, now, len(creates), len(plan["updated_ids"]), len(retire),
+                      plan["unchanged"]))
+    reg._cache = None
+    reg._revision = None
+    return int(batch_id)
+
+
+def _changed(visible: dict, ids: list, current: gpd.GeoDataFrame, reg) -> bool:
+    """Whether any of `ids` has another version in the database than the registry planned on."""
+    planned = current["version"].to_numpy()[reg.positions(np.asarray(ids, dtype=object))]
+    return any(int(visible[i]) != int(v) for i, v in zip(ids, planned))
+
+
+_BOOK_TABLES = ("citygrid_batches", "citygrid_history", "citygrid_aliases", "citygrid_allow")
+
+
+def copy_in(source, url: str, *, timeout: float = 10.0) -> None:
+    """Copy a GeoPackage registry into an empty PostGIS database, history and all.
+
+    Raises
+    ------
+    citygrid.registry.RegistryError
+        If the database already holds components.
+    """
+    from citygrid.registry import RegistryError
+
+    with connect(url, timeout=timeout) as conn:
+        upgrade(conn)
+        if conn.execute("SELECT EXISTS (SELECT FROM components)").fetchone()[0]:
+            raise RegistryError(f"{_Name(url)} already holds a registry; copy into an empty database.")
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")  # history is copied, not re-made
+            for key, value in source._read_meta().items():
+                if key != "schema_version":
+                    conn.execute("INSERT INTO citygrid_meta VALUES (%s, %s) ON CONFLICT (key) "
+                                 "DO UPDATE SET value = EXCLUDED.value", (key, value))
+            write_table(conn, "citygrid_catalog", source._read("SELECT * FROM citygrid_catalog"))
+            write_table(conn, "citygrid_units", source._read("SELECT * FROM citygrid_units"))
+            for name, layer in source.district._layers().items():
+                write_geoframe(conn, name, layer)
+            write_components(conn, source.components_with_retired())
+            for table in _BOOK_TABLES:
+                copy_rows(conn, table, source._read(f"SELECT * FROM {table}"))
+            conn.execute("SELECT setval('citygrid_batch_ids', "
+                         "GREATEST(1, (SELECT max(batch_id) FROM citygrid_batches)))")
+            conn.execute("SELECT setval(pg_get_serial_sequence('citygrid.citygrid_history', 'change_id'), "
+                         "GREATEST(1, (SELECT max(change_id) FROM citygrid_history)))")
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin")
+
+
+def copy_out(url: str, path, *, timeout: float = 10.0):
+    """Copy a PostGIS registry into a new GeoPackage registry, history and all."""
+    from citygrid.admin import District
+    from citygrid.backends import gpkg
+    from citygrid.registry import Registry, _insert_components
+
+    source = open_shared(url, timeout=timeout)
+    district = source.district
+    bare = District(code=district.code, name=district.name, boundary=district.boundary, streets=district.streets,
+                    communities=district.communities, grid=district.grid, units=district.units, roads=district.roads)
+    target = Registry.create(path, bare, catalog=source.catalog, layout=source.layout, overwrite=False,
+                             timeout=timeout)
+    frame = source.components_with_retired()
+    with gpkg.transaction(target.path, timeout=timeout) as conn:
+        for table in _BOOK_TABLES:
+            conn.execute(f"DELETE FROM {table}")
+            rows = source._read(f"SELECT * FROM {table}").drop(columns=["changed_by"], errors="ignore")
+            conn.executemany(f"INSERT INTO {table} ({', '.join(chr(34) + c + chr(34) for c in rows.columns)}) "
+                             f"VALUES ({', '.join('?' * len(rows.columns))})",
+                             [tuple(_values(rows[c])[i] for c in rows.columns) for i in range(len(rows))])
+        _insert_components(conn, gpkg.srs_ids(conn), frame)
+    return Registry(target.path, timeout=timeout)
+
+
+def add_unit_role(url: str, role: str, unit_code: str, *, password: str | None = None, admin: bool = False) -> None:
+    """Create a login role for a unit (or the registry admin) and map it to its unit.
+
+    Run as the database owner. A unit role reads every component (unless the district
+    sets ``units_read_all`` to false) and changes only those its unit owns or maintains.
+
+    Parameters
+    ----------
+    url : str
+        The registry's database, connected as its owner.
+    role : str
+        Login name (letters, digits, underscores).
+    unit_code : str
+        The unit's code in ``citygrid_units`` (its USCC).
+    password : str, optional
+        Login password.
+    admin : bool, default False
+        Make the role a registry admin (categories, grid, ownership transfers).
+    """
+    from psycopg import sql
+
+    if not role.replace("_", "").isalnum():
+        raise ValueError(f"role={role!r}: use letters, digits and underscores only.")
+    with connect(url) as conn, conn.transaction():
+        exists = conn.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (role,)).fetchone()[0]
+        if not exists:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        if password is not None:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+        group = "citygrid_admin" if admin else "citygrid_unit"
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role)))
+        conn.execute("INSERT INTO citygrid_unit_roles VALUES (%s, %s) ON CONFLICT (role_name) "
+                     "DO UPDATE SET unit_code = EXCLUDED.unit_code", (role, unit_code))

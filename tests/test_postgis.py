@@ -1,0 +1,227 @@
+"""The shared registry on PostGIS: same API, history by the database, row-level security, concurrency."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from citygrid import copy_registry, open_registry, synth
+from citygrid.registry import Registry, RegistryError
+
+psycopg = pytest.importorskip("psycopg")
+
+from citygrid.backends import postgis  # noqa: E402
+from postgres import Cluster  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    try:
+        server = Cluster()
+    except (RuntimeError, OSError) as exc:
+        if os.environ.get("CITYGRID_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"no PostgreSQL server could be started here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def district():
+    return synth.make_district(seed=4, n_components=2500, reserve=200)
+
+
+@pytest.fixture(scope="module")
+def source(district, tmp_path_factory):
+    return Registry.create(tmp_path_factory.mktemp("pg") / "source.gpkg", district)
+
+
+@pytest.fixture()
+def shared(cluster, source):
+    """A fresh database holding a copy of the source registry."""
+    url = cluster.create_database(f"r{uuid.uuid4().hex[:12]}")
+    return copy_registry(source.path, url)
+
+
+def _same_frames(a: pd.DataFrame, b: pd.DataFrame, *, stamps: bool = True) -> None:
+    """Equal components; with ``stamps=False`` retirement times need only agree on being set."""
+    a = a.sort_values("component_id").reset_index(drop=True)
+    b = b.sort_values("component_id").reset_index(drop=True)
+    assert list(a["component_id"]) == list(b["component_id"])
+    for column in a.columns:
+        if column == "geometry":
+            assert shapely.equals_exact(a.geometry.to_numpy(), b.geometry.to_numpy(), tolerance=1e-6).all()
+        elif column == "updated_at":
+            continue  # the database keeps microseconds, the GeoPackage seconds
+        elif column == "retired_at" and not stamps:
+            assert (a[column].isna() == b[column].isna()).all()
+        else:
+            left = a[column].astype(object).where(a[column].notna(), None).tolist()
+            right = b[column].astype(object).where(b[column].notna(), None).tolist()
+            assert left == right, column
+
+
+def test_open_and_queries_match_the_geopackage(shared, source):
+    assert "PostGIS" in repr(shared)
+    assert shared.layout == source.layout and shared.admin_code == source.admin_code
+    _same_frames(shared.components, source.components)
+    street = source.components["street"].iloc[0]
+    assert len(shared.query(street=street)) == len(source.query(street=street))
+    pd.testing.assert_frame_equal(shared.stats(by="street"), source.stats(by="street"))
+    x, y = shapely.get_coordinates(source.components.geometry.iloc[5])[0]
+    near = shared.owner_at(x, y, crs="EPSG:4547", radius=5)
+    assert near["component_id"].iloc[0] == source.components["component_id"].iloc[5]
+    assert len(shared.district.grid) == len(source.district.grid)
+    assert shared.validate().ok == source.validate().ok
+
+
+def test_schema_is_versioned_and_upgrade_is_idempotent(shared):
+    with postgis.connect(shared.url) as conn:
+        assert postgis.schema_version(conn) == len(postgis.MIGRATIONS)
+        assert postgis.upgrade(conn) == len(postgis.MIGRATIONS)
+        indexes = {r[0] for r in conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'citygrid' AND tablename = 'components'")}
+    assert any("USING gist (geom)" in i for i in indexes)
+
+
+def test_ingest_gives_the_same_registry_and_history_as_the_geopackage(shared, source, district, tmp_path):
+    local = copy_registry(shared.url, tmp_path / "local.gpkg")
+    batch = synth.make_batch(district, new=40, updated=30, retired=8, seed=1)
+    a = local.ingest(batch.copy(), source="2026-W48")
+    b = shared.ingest(batch.copy(), source="2026-W48")
+    assert (a.created, a.updated, a.retired) == (b.created, b.updated, b.retired) == (40, a.updated, 8)
+    _same_frames(local.components_with_retired(), shared.components_with_retired(), stamps=False)
+    changed = batch["component_id"].dropna().iloc[0]
+    fields = lambda h: sorted(h.loc[h["action"] != "create", "field"].dropna())  # noqa: E731
+    assert fields(local.history(changed)) == fields(shared.history(changed))
+    assert shared.batches()["source"].tolist()[-1] == "2026-W48"
+
+
+def test_copy_out_and_back_loses_nothing(shared, tmp_path, district, cluster):
+    shared.ingest(synth.make_batch(district, new=10, updated=10, retired=2, seed=5), source="week")
+    local = copy_registry(shared.url, tmp_path / "back.gpkg")
+    _same_frames(local.components_with_retired(), shared.components_with_retired())
+    assert len(local.batches()) == len(shared.batches())
+    history = ["batch_id", "component_id", "action", "field", "old_value", "new_value"]
+    text = lambda f: f[history].map(lambda v: "" if pd.isna(v) else str(v))  # noqa: E731
+    left = text(local._read("SELECT * FROM citygrid_history ORDER BY change_id"))
+    right = text(shared._read("SELECT * FROM citygrid_history ORDER BY change_id"))
+    assert len(left) == len(right)
+    differs = left.to_numpy() != right.to_numpy()
+    assert not differs.any(), (left[differs.any(axis=1)].head(3), right[differs.any(axis=1)].head(3))
+    again = copy_registry(local.path, cluster.create_database(f"r{uuid.uuid4().hex[:12]}"))
+    _same_frames(again.components_with_retired(), shared.components_with_retired())
+    with pytest.raises(RegistryError, match="already holds a registry"):
+        copy_registry(local.path, again.url)
+    with pytest.raises(ValueError, match="between a GeoPackage path and a postgresql"):
+        copy_registry(local.path, tmp_path / "x.gpkg")
+
+
+def test_plain_sql_changes_are_in_history_and_deleting_is_refused(shared):
+    ident = shared.components["component_id"].iloc[0]
+    with psycopg.connect(shared.url, options="-c search_path=citygrid,public") as conn:
+        conn.execute("UPDATE components SET name = %s WHERE component_id = %s", ("<b>新名字</b>", ident))
+        conn.commit()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="retired, never deleted"):
+            conn.execute("DELETE FROM components WHERE component_id = %s", (ident,))
+    history = shared.history(ident)
+    last = history.iloc[-1]
+    assert (last["field"], last["new_value"]) == ("name", "<b>新名字</b>")
+    time.sleep(0.6)  # the registry asks the database for its revision at most twice a second
+    assert shared.components.set_index("component_id").loc[ident, "name"] == "<b>新名字</b>"
+
+
+def _unit_role(shared, unit_code: str, name: str) -> str:
+    postgis.add_unit_role(shared.url, name, unit_code)
+    return shared.url.replace("postgres@", f"{name}@")
+
+
+def test_a_unit_changes_only_its_own_components(shared, district):
+    comps = shared.components
+    owner = comps["owner_code"].value_counts().index[0]
+    other = comps.loc[(comps["owner_code"] != owner) & (comps["maintainer_code"] != owner)].iloc[0]
+    mine = comps.loc[comps["owner_code"] == owner].iloc[0]
+    url = _unit_role(shared, owner, f"unit_{uuid.uuid4().hex[:8]}")
+    as_unit = open_registry(url)
+    assert len(as_unit.components) == len(comps)  # reads all
+
+    own = comps.loc[comps["component_id"] == mine["component_id"]].copy()
+    own["status"] = "破损"
+    assert as_unit.ingest(own, source="unit edit").accepted
+    foreign = comps.loc[comps["component_id"] == other["component_id"]].copy()
+    foreign["status"] = "丢失"
+    before = shared.history(other["component_id"])
+    with pytest.raises(PermissionError, match="may not change"):
+        as_unit.ingest(foreign, source="unit edit")
+    assert len(shared.history(other["component_id"])) == len(before)
+
+    with psycopg.connect(url, options="-c search_path=citygrid,public") as conn:
+        done = conn.execute("UPDATE components SET status = '丢失' WHERE component_id = %s",
+                            (other["component_id"],)).rowcount
+        assert done == 0  # invisible to the unit's UPDATE
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="ownership"):
+            conn.execute("UPDATE components SET owner_code = %s WHERE component_id = %s",
+                         (other["owner_code"], mine["component_id"]))
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("INSERT INTO citygrid_history (component_id, action) VALUES ('x', 'forged')")
+        conn.rollback()
+    assert shared.components.set_index("component_id").loc[other["component_id"], "status"] == other["status"]
+
+
+def test_two_departments_at_once(shared, district):
+    comps = shared.components.reset_index(drop=True)
+    first, second, third = (comps.iloc[[i]].copy() for i in (0, 1, 2))
+    first["status"], second["status"] = "破损", "丢失"
+    readers = [open_registry(shared.url) for _ in range(2)]
+    for r in readers:
+        _ = r.components  # both plan against the same snapshot
+    errors: list[Exception] = []
+
+    def run(reg, batch):
+        try:
+            reg.ingest(batch, source="concurrent")
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(r, b)) for r, b in zip(readers, (first, second))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []  # different components: both succeed
+    now = open_registry(shared.url).components.set_index("component_id")
+    assert now.loc[first["component_id"].iloc[0], "status"] == "破损"
+    assert now.loc[second["component_id"].iloc[0], "status"] == "丢失"
+
+    stale = [open_registry(shared.url) for _ in range(2)]
+    for r in stale:
+        _ = r.components
+    stale[1]._REVISION_TTL = 3600  # it plans on what it read before the other's commit, as in a race
+    a, b = third.copy(), third.copy()
+    a["status"], b["status"] = "破损", "丢失"
+    stale[0].ingest(a, source="first")
+    with pytest.raises(postgis.RegistryConflict, match="changed by another writer"):
+        stale[1].ingest(b, source="second")
+    assert open_registry(shared.url).components.set_index("component_id").loc[
+        third["component_id"].iloc[0], "status"] == "破损"
+
+
+def test_bad_urls_give_clear_errors(cluster):
+    with pytest.raises(RegistryError, match="holds no citygrid registry"):
+        open_registry(cluster.create_database(f"e{uuid.uuid4().hex[:12]}"))
+    with pytest.raises(RegistryError, match="cannot open the PostGIS registry"):
+        open_registry(f"postgresql://postgres@127.0.0.1:{cluster.port}/no_such_db")
+    with pytest.raises(ValueError, match="letters, digits"):
+        postgis.add_unit_role(cluster.url(), "x; DROP TABLE y", "1")
+
+
+def test_numbers_are_kept_as_numbers(shared):
+    frame = shared.components_with_retired()
+    assert frame["version"].dtype == np.int64 and frame["batch_id"].dtype == np.int64
