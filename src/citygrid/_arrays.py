@@ -13,8 +13,7 @@ def isin(values: ArrayLike, universe: ArrayLike) -> np.ndarray:
     Fast for large string columns, where pandas' Arrow-string ``isin`` converts the
     universe one scalar at a time.
     """
-    universe = pd.Series(np.asarray(universe, dtype=object), dtype=object)
-    return pd.Series(np.asarray(values, dtype=object), dtype=object).isin(universe).to_numpy()
+    return Positions(universe)(values) >= 0
 
 
 class Positions:
@@ -27,6 +26,8 @@ class Positions:
     --------
     >>> Positions(["a", "b", "a"])(["b", "c", "a"]).tolist()
     [1, -1, 0]
+    >>> Positions([])(["a"]).tolist()
+    [-1]
     """
 
     def __init__(self, keys: ArrayLike) -> None:
@@ -39,4 +40,6 @@ class Positions:
 
     def __call__(self, values: ArrayLike) -> np.ndarray:
         found = self._index.get_indexer(pd.Index(np.asarray(values, dtype=object), dtype=object))
+        if not len(self._at):
+            return found  # all -1
         return np.where(found >= 0, self._at[np.maximum(found, 0)], -1)

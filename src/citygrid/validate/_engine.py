@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,21 +111,19 @@ class Context:
 
     def values(self, column: str) -> np.ndarray:
         """A batch column as an object array, converted once per context."""
-        key = ("values", column)
-        if key not in self._memo:
-            self._memo[key] = self.frame[column].to_numpy(dtype=object)
-        return self._memo[key]
+        return self.memo(("values", column), lambda: self.frame[column].to_numpy(dtype=object))
 
     def probes(self) -> np.ndarray:
         """A point inside each geometry: points as they are, others a point on their surface."""
-        if "probes" not in self._memo:
+        def compute() -> np.ndarray:
             geoms = self.geoms.copy()
             other = shapely.get_type_id(geoms) != 0
             geoms[other] = shapely.point_on_surface(geoms[other])
-            self._memo["probes"] = geoms
-        return self._memo["probes"]
+            return geoms
 
-    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        return self.memo("probes", compute)
+
+    def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per context under `key` (for results several rules share)."""
         if key not in self._memo:
             self._memo[key] = compute()

@@ -73,8 +73,8 @@ def outside_parent(ctx: Context) -> Findings:
     ok = ~unknown
     parents = np.array(list(parent[ok]), dtype=object)
     shapely.prepare(parents)
-    loose = np.flatnonzero(ok)[~shapely.covers(parents, cells[ok])]  # only these can stick out
-    outside[loose] = shapely.area(shapely.difference(cells[loose], np.array(list(parent[loose]), dtype=object)))
+    loose = ~shapely.covers(parents, cells[ok])  # only these can stick out
+    outside[np.flatnonzero(ok)[loose]] = shapely.area(shapely.difference(cells[ok][loose], parents[loose]))
     nesting = ~np.array([str(c).startswith(str(p)) for c, p in zip(codes, claimed)])
     bad = unknown | (outside > AREA_TOLERANCE_M2) | nesting
     message = []

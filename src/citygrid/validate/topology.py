@@ -202,12 +202,13 @@ def _admin_at(ctx: Context, pos: np.ndarray) -> dict[str, np.ndarray]:
     probes = ctx.probes()[pos]
     cell = _cell_at(ctx)[pos]
     cells = ctx.district.grid.geometry.to_numpy()
+    cell_tree = shapely.STRtree(cells)
     out = {}
     for layer, code_col, name_col in ((ctx.district.communities, "community_code", "community"),
                                       (ctx.district.streets, "street_code", "street")):
         polygons = layer.geometry.to_numpy()
         owner_of_cell = np.full(len(cells), -1)
-        outer, inner = shapely.STRtree(cells).query(polygons, predicate="contains")
+        outer, inner = cell_tree.query(polygons, predicate="contains")
         owner_of_cell[inner] = outer
         where = np.where(cell >= 0, owner_of_cell[np.maximum(cell, 0)], -1)
         rest = np.flatnonzero(where < 0)
