@@ -213,6 +213,37 @@ def test_two_departments_at_once(shared, district):
         third["component_id"].iloc[0], "status"] == "破损"
 
 
+def test_concurrent_ingests_of_new_components_get_distinct_identifiers(shared, district):
+    first = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)
+    second = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)  # same categories
+    planners = [open_registry(shared.url) for _ in range(2)]
+    for r in planners:
+        _ = r.components
+        r._REVISION_TTL = 3600  # both plan on the same snapshot, as in a race
+    a = planners[0].ingest(first, source="one")
+    b = planners[1].ingest(second, source="two")
+    assert set(a.new_ids).isdisjoint(b.new_ids) and len(set(a.new_ids) | set(b.new_ids)) == 12
+    ids = open_registry(shared.url).components["component_id"]
+    assert ids.is_unique and set(a.new_ids) | set(b.new_ids) <= set(ids)
+
+
+def test_an_older_schema_is_named_and_upgraded(cluster, source, monkeypatch):
+    url = cluster.create_database(f"v{uuid.uuid4().hex[:12]}")
+    monkeypatch.setattr(postgis, "MIGRATIONS", postgis.MIGRATIONS[:1])  # as an earlier citygrid left it
+    copy_registry(source.path, url)
+    monkeypatch.undo()
+    with pytest.raises(RegistryError, match="schema version 1, this citygrid uses 2.*upgrade"):
+        open_registry(url)
+    with postgis.connect(url) as conn:
+        assert postgis.upgrade(conn) == 2
+    assert len(open_registry(url).components) == len(source.components)
+    with postgis.connect(url) as conn:
+        conn.execute("UPDATE citygrid_meta SET value = '99' WHERE key = 'schema_version'")
+        conn.commit()
+    with pytest.raises(RegistryError, match="schema version 99.*upgrade citygrid"):
+        open_registry(url)
+
+
 def test_bad_urls_give_clear_errors(cluster):
     with pytest.raises(RegistryError, match="holds no citygrid registry"):
         open_registry(cluster.create_database(f"e{uuid.uuid4().hex[:12]}"))

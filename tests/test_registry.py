@@ -323,6 +323,28 @@ conn.execute("ROLLBACK")
 """
 
 
+def test_a_writer_that_commits_while_another_plans_makes_it_plan_again(reg, district):
+    first = synth.make_batch(district, new=4, updated=0, retired=0, seed=21)
+    second = synth.make_batch(district, new=4, updated=0, retired=0, seed=22)
+    other = open_registry(reg.path)
+    other.components
+    plans = []
+    assign = reg._assign_ids
+
+    def commit_meanwhile(frame, current):  # the other writer merges between this plan and its write
+        plans.append(len(current))
+        if len(plans) == 1:
+            assert other.ingest(first, source="meanwhile").accepted
+        return assign(frame, current)
+
+    reg._assign_ids = commit_meanwhile
+    result = reg.ingest(second, source="planned first")
+    assert result.accepted and plans == [3_000, 3_004]  # planned again on the registry with the other's merge
+    ids = open_registry(reg.path).components["component_id"]
+    assert len(ids) == 3_008 and ids.is_unique
+    assert set(result.new_ids) <= set(ids)
+
+
 def test_a_second_writer_gets_a_clear_error_or_waits_and_readers_are_not_blocked(reg, district):
     batch = synth.make_batch(district, new=3, updated=0, retired=0, seed=8)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(reg.path), "3"], stdout=subprocess.PIPE,

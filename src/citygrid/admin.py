@@ -441,4 +441,4 @@ class District:
         for column, values in self._cell_table().items():
             columns[column] = np.full(len(arr), None, dtype=object)
             columns[column][found] = values[cell[found]]
-        return pd.DataFrame(columns)
+        return pd.DataFrame(columns, dtype="str")  # stated, not inferred: cheap for one point

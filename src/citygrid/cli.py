@@ -29,7 +29,7 @@ console = Console()
 errors = Console(stderr=True)
 _state = {"debug": False}
 
-REGISTRY = typer.Option(..., "--registry", "-r", help="The registry GeoPackage.")
+REGISTRY = typer.Option(..., "--registry", "-r", help="The registry: a GeoPackage path or a postgresql:// URL.")
 
 
 @app.callback()
@@ -62,7 +62,7 @@ def _guard():
         _fail(exc if not isinstance(exc, KeyError) else ValueError(exc.args[0] if exc.args else exc))
 
 
-def _open(path: Path, timeout: float = 10.0):
+def _open(path: str, timeout: float = 10.0):
     from citygrid.registry import open_registry
 
     return open_registry(path, timeout=timeout)
@@ -111,7 +111,8 @@ BATCH_LAYER = typer.Option(None, "--layer", help="Layer of a multi-layer file.")
 @app.command()
 def validate(
     batch: Path = typer.Argument(..., help="Survey batch: .shp .gpkg .geojson .csv .xlsx …"),
-    registry: Path = typer.Option(None, "--registry", "-r", help="Check against this registry too."),
+    registry: str = typer.Option(None, "--registry", "-r",
+                                 help="Check against this registry too (path or postgresql:// URL)."),
     report: Path = typer.Option(None, "--report", help="Write every issue: .json .csv .gpkg or .html."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
@@ -140,7 +141,7 @@ def validate(
 @app.command()
 def ingest(
     batch: Path = typer.Argument(..., help="Survey batch to merge."),
-    registry: Path = REGISTRY,
+    registry: str = REGISTRY,
     source: str = typer.Option(None, "--source", help="Where the batch comes from (default: its file name)."),
     user: str = typer.Option(None, "--user", help="Who merges it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan only."),
@@ -183,7 +184,7 @@ def _map_options(basemap: str, assets: str | None, inline: bool) -> dict:
 
 
 @map_app.command("category")
-def map_category(code: str = typer.Argument(..., help="Category code or Chinese name."), registry: Path = REGISTRY,
+def map_category(code: str = typer.Argument(..., help="Category code or Chinese name."), registry: str = REGISTRY,
                  output: Path = MAP_OUT, basemap: str = MAP_BASEMAP, assets: str = MAP_ASSETS,
                  inline: bool = MAP_INLINE) -> None:
     """Map one category.
@@ -198,7 +199,7 @@ def map_category(code: str = typer.Argument(..., help="Category code or Chinese 
 
 
 @map_app.command("street")
-def map_street(name: str = typer.Argument(..., help="Street name or code."), registry: Path = REGISTRY,
+def map_street(name: str = typer.Argument(..., help="Street name or code."), registry: str = REGISTRY,
                output: Path = MAP_OUT, basemap: str = MAP_BASEMAP, assets: str = MAP_ASSETS,
                inline: bool = MAP_INLINE) -> None:
     """Map one street.
@@ -214,7 +215,7 @@ def map_street(name: str = typer.Argument(..., help="Street name or code."), reg
 
 @map_app.command("issues")
 def map_issues(batch: Path = typer.Argument(..., help="A survey batch, or a report written by --report (.gpkg)."),
-               registry: Path = REGISTRY, output: Path = MAP_OUT, basemap: str = MAP_BASEMAP,
+               registry: str = REGISTRY, output: Path = MAP_OUT, basemap: str = MAP_BASEMAP,
                assets: str = MAP_ASSETS, inline: bool = MAP_INLINE) -> None:
     """Map the issues of a batch.
 
@@ -232,7 +233,7 @@ def map_issues(batch: Path = typer.Argument(..., help="A survey batch, or a repo
 
 
 @app.command()
-def stats(registry: Path = REGISTRY,
+def stats(registry: str = REGISTRY,
           by: str = typer.Option("category", "--by", help="category, street, community, owner, maintainer, "
                                                           "department, status or grid"),
           as_json: bool = typer.Option(False, "--json")) -> None:
@@ -258,7 +259,7 @@ def stats(registry: Path = REGISTRY,
 @app.command()
 def owner(x: float = typer.Argument(..., help="Longitude (or easting)."),
           y: float = typer.Argument(..., help="Latitude (or northing)."),
-          registry: Path = REGISTRY,
+          registry: str = REGISTRY,
           crs: str = typer.Option("EPSG:4326", "--crs", help="CRS of x y; 'gcj02' for Amap coordinates."),
           radius: float = typer.Option(10.0, "--radius", help="Search radius in metres."),
           as_json: bool = typer.Option(False, "--json")) -> None:
@@ -282,7 +283,7 @@ def owner(x: float = typer.Argument(..., help="Longitude (or easting)."),
 
 
 @app.command()
-def export(registry: Path = REGISTRY,
+def export(registry: str = REGISTRY,
            output: Path = typer.Option(..., "--output", "-o", help=".gpkg .shp .geojson .csv or .parquet"),
            street: str = typer.Option(None, "--street"), department: str = typer.Option(None, "--department"),
            category: str = typer.Option(None, "--category"),
@@ -300,7 +301,7 @@ def export(registry: Path = REGISTRY,
 
 @app.command()
 def history(component_id: str = typer.Argument(..., help="Identifier (old 16-digit ids are resolved)."),
-            registry: Path = REGISTRY, as_json: bool = typer.Option(False, "--json")) -> None:
+            registry: str = REGISTRY, as_json: bool = typer.Option(False, "--json")) -> None:
     """Every change of a component.
 
     Example: ``citygrid history 4403100101000001 -r pingshan.gpkg``

@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ _TYPE_LAYER = {0: gpkg.LAYERS["point"], 1: gpkg.LAYERS["line"], 5: gpkg.LAYERS["
 
 class RegistryError(ValueError):
     """The registry refuses an operation; the message says why and what to do."""
+
+
+class _Stale(Exception):
+    """The registry changed between planning a merge and writing it."""
 
 
 def _now() -> str:
@@ -515,8 +520,8 @@ class Registry:
         hits = frame.sindex.query(point, predicate="dwithin", distance=radius)
         distance = shapely.distance(self._lookup["geometry"][hits], point)
         order = np.argsort(distance, kind="stable")[:limit]
-        out = pd.DataFrame({c: self._lookup[c][hits[order]] for c in columns})
-        out["distance_m"] = distance[order].round(2)
+        out = pd.DataFrame({c: self._lookup[c][hits[order]] for c in columns}, dtype="str")  # no inference
+        out.insert(len(columns), "distance_m", distance[order].round(2))
         cell = self.district.locate([point])
         out.attrs["grid"] = cell["grid"].iloc[0]
         out.attrs["street"] = cell["street"].iloc[0]
@@ -622,8 +627,24 @@ class Registry:
         frame = batch if isinstance(batch, gpd.GeoDataFrame) and "citygrid" in batch.attrs \
             else read_batch(batch, catalog=self.catalog, **read_options)
         frame = self._prepare(frame)
+        deadline = time.monotonic() + self.timeout
+        while True:  # another writer may commit between planning and writing: plan again
+            try:
+                result = self._merge(frame, source=source, user=user, started=started, dry_run=dry_run)
+                break
+            except _Stale:
+                if time.monotonic() > deadline:
+                    raise gpkg.RegistryLocked(f"registry {str(self.path)!r} kept changing under other writers for "
+                                         f"{self.timeout:.0f} s; try again later or pass a longer timeout=.") from None
+        result.seconds = (dt.datetime.now() - start).total_seconds()
+        return result
+
+    def _merge(self, frame: gpd.GeoDataFrame, *, source: str, user: str | None, started: str,
+               dry_run: bool) -> IngestResult:
+        """Validate, plan and write a prepared batch against the registry as it is now."""
         report = validate(frame, registry=self)
         current = self.components_with_retired()
+        revision = self._cache[0]
         found = self.positions(frame["component_id"].to_numpy(dtype=object))
         known = found >= 0
         retire = (frame["action"] == "retire").fillna(False).to_numpy()
@@ -632,16 +653,14 @@ class Registry:
             report = _add_issues(report, frame, orphan, "schema.bad_value",
                                  "asks to retire a component that is not in the registry")
         if not report.ok:
-            return IngestResult(False, None, report=report,
-                                seconds=(dt.datetime.now() - start).total_seconds())
+            return IngestResult(False, None, report=report)
         frame = self._assign_ids(frame, current)
         plan = _plan(frame, current, found, retire)
         result = IngestResult(True, None, created=len(plan["create"]), updated=len(plan["updated_ids"]),
                               retired=len(plan["retire"]), unchanged=plan["unchanged"], report=report,
                               new_ids=plan["create"]["component_id"].tolist())
         if not dry_run:
-            result.batch_id = self._write(plan, source=source, user=user, started=started)
-        result.seconds = (dt.datetime.now() - start).total_seconds()
+            result.batch_id = self._write(plan, source=source, user=user, started=started, revision=revision)
         return result
 
     def _prepare(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -657,8 +676,8 @@ class Registry:
         frame = frame.copy()
         empty = frame["component_id"].isna()
         used = pd.concat([current["component_id"], frame["component_id"].dropna()]).astype("str")
-        start = max_serials(used, self.admin_code)
         todo = frame.loc[empty, "category"]
+        start = self._serial_offsets(todo.value_counts().to_dict(), max_serials(used, self.admin_code))
         offset = todo.map(lambda c: start.get(c, 0)).to_numpy(dtype=np.int64)
         serials = offset + todo.groupby(todo.to_numpy()).cumcount().to_numpy() + 1
         if len(serials) and serials.max() > SERIAL_MAX:
@@ -668,9 +687,20 @@ class Registry:
             frame.loc[empty, "component_id"] = make_ids(self.admin_code, todo.to_numpy(dtype=object), serials)
         return frame
 
-    def _write(self, plan: dict, *, source: str, user: str | None, started: str) -> int:
+    def _serial_offsets(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
+        """The serial after which each category's `needed` new identifiers start.
+
+        Here the largest serial in use: the plan is checked against the registry's revision
+        inside the write, which one writer at a time holds.
+        """
+        return used
+
+    def _write(self, plan: dict, *, source: str, user: str | None, started: str, revision: int) -> int:
         now = _now()
         with gpkg.transaction(self.path, timeout=self.timeout) as conn:
+            (found,) = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'revision'").fetchone()
+            if int(found) != revision:
+                raise _Stale()
             (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
             srs = gpkg.srs_ids(conn)
             history: list[tuple] = []
@@ -727,6 +757,9 @@ class Registry:
 
         if rule not in RULES:
             raise ValueError(f"rule={rule!r} is not a rule code; codes are {sorted(RULES)}.")
+        self._store_allow(component_id, rule, note)
+
+    def _store_allow(self, component_id: str, rule: str, note: str) -> None:
         with gpkg.transaction(self.path, timeout=self.timeout) as conn:
             conn.execute("INSERT OR REPLACE INTO citygrid_allow VALUES (?, ?, ?, ?)",
                          (component_id, rule, note, _now()))
@@ -880,9 +913,9 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
     FileNotFoundError: registry 'no/such/file.gpkg' does not exist; create it with Registry.create(path, district=...).
     """
     if str(path).startswith(("postgresql://", "postgres://")):
-        from citygrid.backends.postgis import open_shared
+        from citygrid.backends.postgis import PostgisRegistry
 
-        return open_shared(str(path), timeout=timeout)
+        return PostgisRegistry(str(path), timeout=timeout)
     return Registry(path, engine=engine, timeout=timeout)
 
 

@@ -18,7 +18,9 @@ The database itself keeps the rules, whoever writes — the library or plain SQL
 * **concurrency** — an ingest is one ``REPEATABLE READ`` transaction that changes a
   component only at the version it planned against: two departments merging different
   components both succeed; touching the same one, the later gets
-  :class:`RegistryConflict`.
+  :class:`RegistryConflict`. Serials of new identifiers are reserved per category in
+  ``citygrid_serials`` (outside the transaction, like a sequence: a failed ingest leaves
+  a gap), so concurrent ingests never create the same identifier.
 
 The schema is versioned (``citygrid_meta.schema_version``); :func:`upgrade` applies the
 missing steps of :data:`MIGRATIONS` in order.
@@ -38,6 +40,10 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid.admin import District
+from citygrid.backends.gpkg import RegistryLocked
+from citygrid.catalog import Catalog, _check_rows
+from citygrid.registry import Registry, RegistryError, _insert_components, _now
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
 SCHEMA = "citygrid"
@@ -162,11 +168,24 @@ GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {SCHEMA} TO citygrid_admin;
 REVOKE DELETE ON components FROM citygrid_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin;
 """,
+    # 2: serials of new identifiers reserved per category, so that concurrent ingests
+    # creating components of one category never hand out the same identifier
+    f"""
+SET search_path = {SCHEMA}, public;
+CREATE TABLE citygrid_serials (category text PRIMARY KEY, last integer NOT NULL);
+CREATE FUNCTION reserve_serials(cat text, at_least integer, n integer) RETURNS integer
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = {SCHEMA}, public AS $f$
+    INSERT INTO citygrid_serials VALUES (cat, at_least + n)
+    ON CONFLICT (category) DO UPDATE SET last = GREATEST(citygrid_serials.last, at_least) + n
+    RETURNING last - n $f$;
+GRANT SELECT ON citygrid_serials TO citygrid_unit, citygrid_admin;
+GRANT EXECUTE ON FUNCTION reserve_serials(text, integer, integer) TO citygrid_unit, citygrid_admin;
+""",
 )
 
 
-class RegistryConflict(RuntimeError):
-    """Another writer changed a component this batch also changes; re-read and re-plan."""
+class RegistryConflict(RegistryLocked):
+    """Another writer changed a component this batch also changes; re-open and ingest again."""
 
 
 def connect(url: str, *, timeout: float = 10.0):
@@ -236,7 +255,7 @@ def write_geoframe(conn, table: str, frame: gpd.GeoDataFrame) -> None:
     conn.execute(f'CREATE INDEX "{table}_geom" ON "{table}" USING gist (geom)')
     names = ", ".join([*(f'"{c}"' for c in columns), "geom"])
     with conn.cursor().copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
-        for row in zip(*(_text(frame[c]) for c in columns), _ewkb(frame.geometry.to_numpy())):
+        for row in zip(*(_values(frame[c]) for c in columns), _ewkb(frame.geometry.to_numpy())):
             copy.write_row(row)
 
 
@@ -245,7 +264,7 @@ def write_table(conn, table: str, frame: pd.DataFrame) -> None:
     defs = ", ".join(f'"{c}" text' for c in frame.columns)
     conn.execute(f'CREATE TABLE "{table}" ({defs})')
     with conn.cursor().copy(f'COPY "{table}" FROM STDIN') as copy:
-        for row in zip(*(_text(frame[c]) for c in frame.columns)):
+        for row in zip(*(_values(frame[c]) for c in frame.columns)):
             copy.write_row(row)
 
 
@@ -277,10 +296,6 @@ def read_components(conn) -> gpd.GeoDataFrame:
     for column in ("version", "batch_id"):
         frame[column] = pd.to_numeric(frame[column]).astype("int64")
     return frame
-
-
-def _text(series: pd.Series) -> list:
-    return [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in series]
 
 
 def _values(series: pd.Series) -> list:
@@ -319,7 +334,7 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
     try:
         with conn.transaction():
             yield conn
-    except (errors.SerializationFailure, errors.LockNotAvailable) as exc:
+    except (errors.SerializationFailure, errors.LockNotAvailable, errors.UniqueViolation) as exc:
         raise RegistryConflict(
             f"another writer changed some of the same components at the same time ({exc.diag.message_primary}; "
             f"after {time.monotonic() - start:.1f} s); nothing was written — re-open the registry and "
@@ -331,100 +346,104 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
         conn.close()
 
 
-def open_shared(url: str, *, timeout: float = 10.0):
-    """Open the PostGIS registry at `url` (see :func:`citygrid.open_registry`)."""
-    from citygrid.admin import District
-    from citygrid.registry import Registry, RegistryError, _now
+class PostgisRegistry(Registry):
+    """A registry in PostGIS; the same API as the GeoPackage one (``migrate`` aside).
 
-    class PostgisRegistry(Registry):
-        """A registry in PostGIS; the same API as the GeoPackage one (``migrate`` aside)."""
+    Open it with :func:`citygrid.open_registry` and a ``postgresql://`` URL.
+    """
 
-        _REVISION_TTL = 0.5  # seconds a revision read is trusted before asking the database again
+    _REVISION_TTL = 0.5  # seconds a revision read is trusted before asking the database again
 
-        def __init__(self) -> None:
-            self.url, self.engine, self.timeout = url, "postgis", timeout
-            self.path = _Name(url)
-            try:
-                with connect(url, timeout=timeout) as conn:
-                    if schema_version(conn) == 0:
-                        raise RegistryError(f"{self.path} holds no citygrid registry; copy one in with "
-                                            "citygrid.copy_registry(gpkg_path, url).")
-            except RegistryError:
-                raise
-            except Exception as exc:  # psycopg.OperationalError and kin
-                raise RegistryError(f"cannot open the PostGIS registry {self.path}: {exc}".strip()) from None
-            self._meta = self._read_meta()
-            from citygrid.catalog import Catalog
-            from citygrid.registry import _check_rows
-            self.catalog = Catalog(_check_rows(self._read("SELECT * FROM citygrid_catalog"), str(self.path)))
-            self._district = None
-            self._cache = None
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url, self.engine, self.timeout = url, "postgis", timeout
+        self.path = _Name(url)
+        try:
+            with connect(url, timeout=timeout) as conn:
+                version = schema_version(conn)
+        except Exception as exc:  # psycopg.OperationalError and kin
+            raise RegistryError(f"cannot open the PostGIS registry {self.path}: {exc}".strip()) from None
+        if version == 0:
+            raise RegistryError(f"{self.path} holds no citygrid registry; copy one in with "
+                                "citygrid.copy_registry(gpkg_path, url).")
+        if version != len(MIGRATIONS):
+            raise RegistryError(
+                f"{self.path} has schema version {version}, this citygrid uses {len(MIGRATIONS)}: "
+                + ("the registry admin runs citygrid.backends.postgis.upgrade() on it." if version < len(MIGRATIONS)
+                   else "upgrade citygrid."))
+        self._meta = self._read_meta()
+        self.catalog = Catalog(_check_rows(self._read("SELECT * FROM citygrid_catalog"), str(self.path)))
+        self._district = None
+        self._cache = None
+        self._lookup = None
+        self._positions = None
+        self._revision = None
+
+    def __repr__(self) -> str:
+        return (f"<Registry {self.path} (PostGIS): {self._meta['district_name']} ({self.admin_code}), "
+                f"layout {self.layout}, revision {self.revision}>")
+
+    def _read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        with connect(self.url, timeout=self.timeout) as conn:
+            return read_frame(conn, sql, params)
+
+    def _read_meta(self) -> dict[str, str]:
+        frame = self._read("SELECT key, value FROM citygrid_meta")
+        return dict(zip(frame["key"], frame["value"]))
+
+    @property
+    def revision(self) -> int:
+        """Number of recorded changes (the database's history grows with every commit)."""
+        now = time.monotonic()
+        if self._revision is None or now - self._revision[0] > self._REVISION_TTL:
+            count = self._read("SELECT count(*) AS n FROM citygrid_history")["n"].iloc[0]
+            self._revision = (now, int(count))
+        return self._revision[1]
+
+    @property
+    def district(self) -> District:
+        """The registry's district, read from its tables once."""
+        if self._district is None:
+            with connect(self.url, timeout=self.timeout) as conn:
+                layers = {n: read_geoframe(conn, n) for n in DISTRICT_LAYERS
+                          if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{n}",)).fetchone()[0]}
+                units = read_frame(conn, "SELECT * FROM citygrid_units").rename(columns={"name_zh": "name"})
+            meta = layers["boundary"].iloc[0]
+            self._district = District(code=meta["code"], name=meta["name"], boundary=meta.geometry,
+                                      streets=layers["streets"], communities=layers["communities"],
+                                      grid=layers["grid"], units=units, roads=layers.get("roads"))
+        return self._district
+
+    def components_with_retired(self) -> gpd.GeoDataFrame:
+        """Every component ever registered, read again when the revision changed."""
+        revision = self.revision
+        if self._cache is None or self._cache[0] != revision:
+            with connect(self.url, timeout=self.timeout) as conn:
+                frame = read_components(conn)
+            self._cache = (revision, frame, frame[frame["retired_at"].isna()])
             self._lookup = None
             self._positions = None
-            self._revision = None
+        return self._cache[1]
 
-        def __repr__(self) -> str:
-            return (f"<Registry {self.path} (PostGIS): {self._meta['district_name']} ({self.admin_code}), "
-                    f"layout {self.layout}, revision {self.revision}>")
+    def _serial_offsets(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
+        """Reserve `needed` serials per category in the database (committed at once, like a sequence)."""
+        with connect(self.url, timeout=self.timeout) as conn:
+            return {cat: conn.execute("SELECT reserve_serials(%s, %s, %s)",
+                                      (cat, used.get(cat, 0), n)).fetchone()[0] for cat, n in needed.items()}
 
-        def _read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-            with connect(self.url, timeout=self.timeout) as conn:
-                return read_frame(conn, sql, params)
+    def _write(self, plan: dict, *, source: str, user: str | None, started: str, revision: int) -> int:
+        # each change is checked against the version it was planned on, not the whole revision
+        return _write_plan(self, plan, source=source, user=user, started=started, now=_now())
 
-        def _read_meta(self) -> dict[str, str]:
-            frame = self._read("SELECT key, value FROM citygrid_meta")
-            return dict(zip(frame["key"], frame["value"]))
+    def _store_allow(self, component_id: str, rule: str, note: str) -> None:
+        with ingest_transaction(self.url, timeout=self.timeout) as conn:
+            conn.execute("INSERT INTO citygrid_allow VALUES (%s, %s, %s, %s) ON CONFLICT (component_id, rule) "
+                         "DO UPDATE SET note = EXCLUDED.note, added_at = EXCLUDED.added_at",
+                         (component_id, rule, note, _now()))
 
-        @property
-        def revision(self) -> int:
-            """Number of recorded changes (the database's history grows with every commit)."""
-            now = time.monotonic()
-            if self._revision is None or now - self._revision[0] > self._REVISION_TTL:
-                count = self._read("SELECT count(*) AS n FROM citygrid_history")["n"].iloc[0]
-                self._revision = (now, int(count))
-            return self._revision[1]
-
-        @property
-        def district(self) -> District:
-            if self._district is None:
-                with connect(self.url, timeout=self.timeout) as conn:
-                    layers = {n: read_geoframe(conn, n) for n in DISTRICT_LAYERS
-                              if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{n}",)).fetchone()[0]}
-                    units = read_frame(conn, "SELECT * FROM citygrid_units").rename(columns={"name_zh": "name"})
-                meta = layers["boundary"].iloc[0]
-                self._district = District(code=meta["code"], name=meta["name"], boundary=meta.geometry,
-                                          streets=layers["streets"], communities=layers["communities"],
-                                          grid=layers["grid"], units=units, roads=layers.get("roads"))
-            return self._district
-
-        def components_with_retired(self) -> gpd.GeoDataFrame:
-            revision = self.revision
-            if self._cache is None or self._cache[0] != revision:
-                with connect(self.url, timeout=self.timeout) as conn:
-                    frame = read_components(conn)
-                self._cache = (revision, frame, frame[frame["retired_at"].isna()])
-                self._lookup = None
-                self._positions = None
-            return self._cache[1]
-
-        def _write(self, plan: dict, *, source: str, user: str | None, started: str) -> int:
-            return _write_plan(self, plan, source=source, user=user, started=started, now=_now())
-
-        def allow(self, component_id: str, rule: str, note: str = "") -> None:
-            from citygrid.validate import RULES
-
-            if rule not in RULES:
-                raise ValueError(f"rule={rule!r} is not a rule code; codes are {sorted(RULES)}.")
-            with ingest_transaction(self.url, timeout=self.timeout) as conn:
-                conn.execute("INSERT INTO citygrid_allow VALUES (%s, %s, %s, %s) ON CONFLICT (component_id, rule) "
-                             "DO UPDATE SET note = EXCLUDED.note, added_at = EXCLUDED.added_at",
-                             (component_id, rule, note, _now()))
-
-        def migrate(self, to: str = "gbt47678") -> int:
-            raise RegistryError("migrating identifiers is done on the GeoPackage registry for now: copy the "
-                                "registry out with copy_registry(url, path), migrate, and copy it back in.")
-
-    return PostgisRegistry()
+    def migrate(self, to: str = "gbt47678") -> int:
+        """Not on PostGIS yet: raises :class:`RegistryError` saying how to do it."""
+        raise RegistryError("migrating identifiers is done on the GeoPackage registry for now: copy the "
+                            "registry out with copy_registry(url, path), migrate, and copy it back in.")
 
 
 class _Name(str):
@@ -468,16 +487,16 @@ def _write_plan(reg, plan: dict, *, source: str, user: str | None, started: str,
                 "RETURNING c.component_id", (stamp, batch_id, list(touched), [int(v) for v in versions])).fetchall()}
             missing = [i for i in touched if i not in claimed]
             if missing:
-                visible = dict(conn.execute("SELECT component_id, version FROM components WHERE component_id = ANY(%s)",
-                                            (missing,)).fetchall())
+                planned = dict(zip(touched, versions))
+                visible = dict(conn.execute("SELECT component_id, version FROM components "
+                                            "WHERE component_id = ANY(%s)", (missing,)).fetchall())
+                if any(visible.get(i) != planned[i] for i in missing):
+                    raise RegistryConflict(f"{len(missing)} component(s) were changed by another writer since "
+                                           f"this batch was planned, e.g. {missing[:3]}; nothing was written — "
+                                           "re-open the registry and ingest again.")
                 mine = conn.execute("SELECT my_unit()").fetchone()[0]
-                raise (PermissionError(f"unit {mine} may not change {len(missing)} component(s) it neither owns nor "
-                                       f"maintains, e.g. {missing[:3]}; nothing was written.")
-                       if all(i in visible for i in missing) and mine is not None and not _changed(
-                           visible, missing, current, reg) else
-                       RegistryConflict(f"{len(missing)} component(s) were changed by another writer since this "
-                                        f"batch was planned, e.g. {missing[:3]}; nothing was written — re-open "
-                                        "the registry and ingest again."))
+                raise PermissionError(f"unit {mine} may not change {len(missing)} component(s) it neither owns "
+                                      f"nor maintains, e.g. {missing[:3]}; nothing was written.")
         for name, group in updates.groupby("field"):
             ids = group["component_id"].to_numpy(dtype=object).tolist()
             if name == "geometry":
@@ -502,12 +521,6 @@ def _write_plan(reg, plan: dict, *, source: str, user: str | None, started: str,
     return int(batch_id)
 
 
-def _changed(visible: dict, ids: list, current: gpd.GeoDataFrame, reg) -> bool:
-    """Whether any of `ids` has another version in the database than the registry planned on."""
-    planned = current["version"].to_numpy()[reg.positions(np.asarray(ids, dtype=object))]
-    return any(int(visible[i]) != int(v) for i, v in zip(ids, planned))
-
-
 _BOOK_TABLES = ("citygrid_batches", "citygrid_history", "citygrid_aliases", "citygrid_allow")
 
 
@@ -519,8 +532,6 @@ def copy_in(source, url: str, *, timeout: float = 10.0) -> None:
     citygrid.registry.RegistryError
         If the database already holds components.
     """
-    from citygrid.registry import RegistryError
-
     with connect(url, timeout=timeout) as conn:
         upgrade(conn)
         if conn.execute("SELECT EXISTS (SELECT FROM components)").fetchone()[0]:
@@ -547,11 +558,9 @@ def copy_in(source, url: str, *, timeout: float = 10.0) -> None:
 
 def copy_out(url: str, path, *, timeout: float = 10.0):
     """Copy a PostGIS registry into a new GeoPackage registry, history and all."""
-    from citygrid.admin import District
     from citygrid.backends import gpkg
-    from citygrid.registry import Registry, _insert_components
 
-    source = open_shared(url, timeout=timeout)
+    source = PostgisRegistry(url, timeout=timeout)
     district = source.district
     bare = District(code=district.code, name=district.name, boundary=district.boundary, streets=district.streets,
                     communities=district.communities, grid=district.grid, units=district.units, roads=district.roads)
