@@ -327,7 +327,7 @@ def test_a_writer_that_commits_while_another_plans_makes_it_plan_again(reg, dist
     first = synth.make_batch(district, new=4, updated=0, retired=0, seed=21)
     second = synth.make_batch(district, new=4, updated=0, retired=0, seed=22)
     other = open_registry(reg.path)
-    other.components
+    _ = other.components
     plans = []
     assign = reg._assign_ids
 
