@@ -323,6 +323,47 @@ conn.execute("ROLLBACK")
 """
 
 
+def test_the_snapshot_reads_back_what_the_layers_hold_and_any_edit_makes_a_new_one(reg):
+    from citygrid.backends import gpkg
+
+    from_layers = reg._read_layers()
+    snapshot = gpkg.snapshot_path(reg.path)
+    first = open_registry(reg.path).components_with_retired()  # reads the layers, keeps a snapshot
+    assert snapshot.exists()
+    kept = snapshot.stat().st_mtime_ns
+    for frame in (first, open_registry(reg.path).components_with_retired()):
+        pd.testing.assert_frame_equal(frame, from_layers)
+    assert snapshot.stat().st_mtime_ns == kept  # the second open read it
+    ident = from_layers["component_id"].iloc[0]
+    before = reg.revision
+    conn = gpkg.connect(reg.path)  # another GeoPackage program edits a layer, as QGIS would
+    conn.execute("UPDATE components_point SET name = '外部修改' WHERE component_id = ?", (ident,))
+    conn.close()
+    assert reg.revision > before
+    assert reg.components.set_index("component_id").loc[ident, "name"] == "外部修改"
+    assert open_registry(reg.path).components.set_index("component_id").loc[ident, "name"] == "外部修改"
+
+
+@pytest.mark.parametrize("junk", [b"", b"citygrid" + b"\0" * 30, b"citygrid" + os.urandom(5000)])
+def test_a_damaged_or_foreign_snapshot_is_ignored(reg, tmp_path, junk):
+    from citygrid.backends import gpkg
+
+    expected = reg._read_layers()
+    gpkg.snapshot_path(reg.path).write_bytes(junk)
+    pd.testing.assert_frame_equal(open_registry(reg.path).components_with_retired(), expected)
+    other = tmp_path / "other.gpkg"  # another registry's snapshot at the same revision
+    shutil.copy(reg.path, other)
+    gpkg.snapshot_path(other).write_bytes(gpkg.snapshot_path(reg.path).read_bytes())
+    with gpkg.transaction(other, timeout=5) as conn:
+        conn.execute("UPDATE citygrid_meta SET value = 'another' WHERE key = 'created_at'")
+        conn.execute("UPDATE citygrid_meta SET value = '0' WHERE key = 'revision'")
+    conn = gpkg.connect(other)
+    conn.execute("UPDATE components_point SET name = 'x' WHERE fid = 1")
+    conn.execute("UPDATE citygrid_meta SET value = '1' WHERE key = 'revision'")
+    conn.close()
+    assert open_registry(other).components_with_retired()["name"].eq("x").sum() == 1
+
+
 def test_a_writer_that_commits_while_another_plans_makes_it_plan_again(reg, district):
     first = synth.make_batch(district, new=4, updated=0, retired=0, seed=21)
     second = synth.make_batch(district, new=4, updated=0, retired=0, seed=22)
@@ -331,11 +372,11 @@ def test_a_writer_that_commits_while_another_plans_makes_it_plan_again(reg, dist
     plans = []
     assign = reg._assign_ids
 
-    def commit_meanwhile(frame, current):  # the other writer merges between this plan and its write
-        plans.append(len(current))
+    def commit_meanwhile(frame):  # the other writer merges between this plan and its write
+        plans.append(len(reg.components))
         if len(plans) == 1:
             assert other.ingest(first, source="meanwhile").accepted
-        return assign(frame, current)
+        return assign(frame)
 
     reg._assign_ids = commit_meanwhile
     result = reg.ingest(second, source="planned first")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,8 +196,7 @@ class Registry:
             self._read("SELECT * FROM citygrid_catalog"), str(self.path)))
         self._district: District | None = None
         self._cache: tuple[int, gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
-        self._lookup: dict[str, np.ndarray] | None = None
-        self._positions: Positions | None = None
+        self._derived: dict[str, Any] = {}
         self._revision: tuple[tuple, int] | None = None
 
     def __repr__(self) -> str:
@@ -294,7 +294,7 @@ class Registry:
                              kind=kind)
             meta = {"schema_version": str(gpkg.SCHEMA_VERSION), "revision": "0", "layout": layout,
                     "admin_code": district.code, "district_name": district.name,
-                    "crs": settings.default_crs, "created_at": now}
+                    "crs": settings.default_crs, "created_at": now, "edits_counted": "1"}
             units = district.units.rename(columns={"name": "name_zh"})
             gpkg.init_tables(partial, meta, {"citygrid_catalog": catalog.to_frame(),
                                              "citygrid_units": units})
@@ -304,6 +304,7 @@ class Registry:
                 conn.executemany(
                     "INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "
                     "VALUES (1, ?, 'create', ?)", ((i, now) for i in comps["component_id"]))
+            gpkg.snapshot_path(path).unlink(missing_ok=True)
             partial.replace(path)
         finally:
             partial.unlink(missing_ok=True)
@@ -345,27 +346,51 @@ class Registry:
         return self._district
 
     def components_with_retired(self) -> gpd.GeoDataFrame:
-        """Every component ever registered, retired ones with ``retired_at`` set."""
+        """Every component ever registered, retired ones with ``retired_at`` set.
+
+        Read from the layers after a change, and then kept beside the registry
+        (``<name>.gpkg.snapshot``, Arrow, about 2.5 times faster to read) for that revision;
+        any edit of a components layer, by citygrid or another program such as QGIS, is a
+        new revision. The snapshot is only a cache: deleting it loses nothing.
+        """
         revision = self.revision
         if self._cache is None or self._cache[0] != revision:
-            parts = [read_layer(self.path, layer, engine=self.engine) for layer in gpkg.LAYERS.values()]
-            frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
-            frame = gpd.GeoDataFrame(conform(frame), geometry=gpkg.as_single(frame.geometry.to_numpy()),
-                                     crs=settings.default_crs)
-            for column in ("retired_at", "updated_at"):
-                frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
+            frame = self._load(revision)
             self._cache = (revision, frame, frame[frame["retired_at"].isna()])
-            self._lookup = None
-            self._positions = None
+            self._derived = {}
         return self._cache[1]
+
+    def _derive(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per revision of the components (lookups built from them)."""
+        self.components_with_retired()
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]
+
+    def _load(self, revision: int) -> gpd.GeoDataFrame:
+        if self._meta.get("edits_counted") != "1":  # made before edits by other programs were counted
+            return self._read_layers()
+        state = f"{self._meta['created_at']}|{revision}"
+        frame = gpkg.read_snapshot(self.path, state)
+        if frame is None:  # the first read after a change: from the layers, then kept for the next
+            frame = self._read_layers()
+            gpkg.store_snapshot(self.path, state, frame)
+        return frame
+
+    def _read_layers(self) -> gpd.GeoDataFrame:
+        parts = [read_layer(self.path, layer, engine=self.engine) for layer in gpkg.LAYERS.values()]
+        frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+        frame = gpd.GeoDataFrame(conform(frame), geometry=gpkg.as_single(frame.geometry.to_numpy()),
+                                 crs=settings.default_crs)
+        for column in ("retired_at", "updated_at"):
+            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
+        return frame
 
     @property
     def positions(self) -> Positions:
         """Finds component ids' rows in :meth:`components_with_retired` (-1: not registered)."""
-        frame = self.components_with_retired()
-        if self._positions is None:
-            self._positions = Positions(frame["component_id"].to_numpy(dtype=object))
-        return self._positions
+        return self._derive("positions", lambda: Positions(
+            self.components_with_retired()["component_id"].to_numpy(dtype=object)))
 
     @property
     def components(self) -> gpd.GeoDataFrame:
@@ -514,13 +539,12 @@ class Registry:
         frame = self.components
         columns = ["component_id", "category", "category_name", "name", "department", "owner",
                    "maintainer", "grid", "community", "street", "status"]
-        if self._lookup is None:
-            self._lookup = {c: frame[c].to_numpy(dtype=object) for c in columns}
-            self._lookup["geometry"] = frame.geometry.to_numpy()
+        lookup = self._derive("lookup", lambda: {c: frame[c].to_numpy(dtype=object) for c in columns}
+                              | {"geometry": frame.geometry.to_numpy()})
         hits = frame.sindex.query(point, predicate="dwithin", distance=radius)
-        distance = shapely.distance(self._lookup["geometry"][hits], point)
+        distance = shapely.distance(lookup["geometry"][hits], point)
         order = np.argsort(distance, kind="stable")[:limit]
-        out = pd.DataFrame({c: self._lookup[c][hits[order]] for c in columns}, dtype="str")  # no inference
+        out = pd.DataFrame({c: lookup[c][hits[order]] for c in columns}, dtype="str")  # no inference
         out.insert(len(columns), "distance_m", distance[order].round(2))
         cell = self.district.locate([point])
         out.attrs["grid"] = cell["grid"].iloc[0]
@@ -654,7 +678,7 @@ class Registry:
                                  "asks to retire a component that is not in the registry")
         if not report.ok:
             return IngestResult(False, None, report=report)
-        frame = self._assign_ids(frame, current)
+        frame = self._assign_ids(frame)
         plan = _plan(frame, current, found, retire)
         result = IngestResult(True, None, created=len(plan["create"]), updated=len(plan["updated_ids"]),
                               retired=len(plan["retire"]), unchanged=plan["unchanged"], report=report,
@@ -672,12 +696,15 @@ class Registry:
                 frame.loc[empty, column] = located[column].to_numpy(dtype=object)[empty]
         return frame
 
-    def _assign_ids(self, frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    def _assign_ids(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         frame = frame.copy()
         empty = frame["component_id"].isna()
-        used = pd.concat([current["component_id"], frame["component_id"].dropna()]).astype("str")
+        registered = self._derive("serials", lambda: max_serials(self.components_with_retired()["component_id"],
+                                                                 self.admin_code))
+        given = max_serials(frame["component_id"].dropna(), self.admin_code)
+        used = {c: max(registered.get(c, 0), given.get(c, 0)) for c in registered.keys() | given.keys()}
         todo = frame.loc[empty, "category"]
-        start = self._serial_offsets(todo.value_counts().to_dict(), max_serials(used, self.admin_code))
+        start = self._serial_offsets(todo.value_counts().to_dict(), used)
         offset = todo.map(lambda c: start.get(c, 0)).to_numpy(dtype=np.int64)
         serials = offset + todo.groupby(todo.to_numpy()).cumcount().to_numpy() + 1
         if len(serials) and serials.max() > SERIAL_MAX:

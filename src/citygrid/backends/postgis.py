@@ -37,6 +37,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import shapely
 
 from citygrid import settings
@@ -233,16 +235,26 @@ def read_frame(conn, sql: str, params: tuple = ()) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
 
 
-def read_geoframe(conn, table: str, where: str = "", params: tuple = ()) -> gpd.GeoDataFrame:
-    """A table with a ``geom`` column as a GeoDataFrame in EPSG:4547."""
+def read_geoframe(conn, table: str, order: str = "") -> gpd.GeoDataFrame:
+    """A table with a ``geom`` column as a GeoDataFrame in EPSG:4547, every other column text.
+
+    The server writes CSV (``COPY … TO STDOUT``) and Arrow parses it: at 420k rows many
+    times faster than fetching Python row tuples.
+    """
     columns = [r[0] for r in conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
         "AND column_name NOT IN ('geom', 'fid') ORDER BY ordinal_position", (SCHEMA, table)).fetchall()]
-    select = ", ".join(f'"{c}"' for c in columns)
-    frame = read_frame(conn, f'SELECT {select}{", " if select else ""}ST_AsBinary(geom) AS wkb FROM "{table}" {where}',
-                       params)
-    geoms = shapely.from_wkb(np.array([bytes(b) if b is not None else None for b in frame.pop("wkb")],
-                                      dtype=object))
+    select = "".join(f'"{c}"::text, ' for c in columns)
+    with conn.cursor().copy(f'COPY (SELECT {select}encode(ST_AsBinary(geom), \'hex\') FROM "{table}" {order}) '
+                            "TO STDOUT (FORMAT csv)") as copy:
+        data = b"".join(copy)
+    names = [*columns, "wkb"]
+    table_ = pa_csv.read_csv(
+        pa.py_buffer(data), read_options=pa_csv.ReadOptions(column_names=names),
+        convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in names},
+                                              strings_can_be_null=True, quoted_strings_can_be_null=False))
+    frame = table_.to_pandas()
+    geoms = shapely.from_wkb(frame.pop("wkb").to_numpy(dtype=object))
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=settings.default_crs)
 
 
@@ -288,11 +300,9 @@ def write_components(conn, frame: gpd.GeoDataFrame) -> None:
 def read_components(conn) -> gpd.GeoDataFrame:
     """Every component (retired ones too) in the registry's canonical columns."""
     frame = read_geoframe(conn, "components", "ORDER BY fid")
-    for column in DATE_FIELDS:
-        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
+    for column in (*DATE_FIELDS, "retired_at", "updated_at"):
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601").astype("datetime64[ms]")
     frame = gpd.GeoDataFrame(conform(frame), geometry=frame.geometry, crs=settings.default_crs)
-    for column in ("retired_at", "updated_at"):
-        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ms]")
     for column in ("version", "batch_id"):
         frame[column] = pd.to_numeric(frame[column]).astype("int64")
     return frame
@@ -374,8 +384,7 @@ class PostgisRegistry(Registry):
         self.catalog = Catalog(_check_rows(self._read("SELECT * FROM citygrid_catalog"), str(self.path)))
         self._district = None
         self._cache = None
-        self._lookup = None
-        self._positions = None
+        self._derived = {}
         self._revision = None
 
     def __repr__(self) -> str:
@@ -413,16 +422,9 @@ class PostgisRegistry(Registry):
                                       grid=layers["grid"], units=units, roads=layers.get("roads"))
         return self._district
 
-    def components_with_retired(self) -> gpd.GeoDataFrame:
-        """Every component ever registered, read again when the revision changed."""
-        revision = self.revision
-        if self._cache is None or self._cache[0] != revision:
-            with connect(self.url, timeout=self.timeout) as conn:
-                frame = read_components(conn)
-            self._cache = (revision, frame, frame[frame["retired_at"].isna()])
-            self._lookup = None
-            self._positions = None
-        return self._cache[1]
+    def _load(self, revision: int) -> gpd.GeoDataFrame:
+        with connect(self.url, timeout=self.timeout) as conn:
+            return read_components(conn)
 
     def _serial_offsets(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
         """Reserve `needed` serials per category in the database (committed at once, like a sequence)."""
