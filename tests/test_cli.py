@@ -97,6 +97,8 @@ def test_ingest_accepts_clean_and_rejects_defects(registry):
     assert rejected.returncode == 1 and "rejected" in rejected.stdout and "nothing was written" in rejected.stdout
     stats = json.loads(run("stats", "-r", registry, "--by", "street", "--json").stdout)
     assert sum(row["count"] for row in stats) == 20_000 + outcome["created"] - outcome["retired"]
+    assert all(isinstance(row["count"], int) for row in stats)  # counts stay whole numbers
+    assert ".0 │" not in run("stats", "-r", registry, "--by", "street").stdout
 
 
 def test_a_locked_registry_is_a_clear_error(registry):

@@ -243,16 +243,15 @@ def stats(registry: str = REGISTRY,
     """
     with _guard():
         table = _open(registry).stats(by)
+    rows = table.rename_axis(by).reset_index().to_dict("records")  # each column keeps its type
     if as_json:
-        _print_json([{by: k, **{c: v for c, v in row.items()}} for k, row in table.iterrows()])
+        _print_json(rows)
         return
     out = Table(title=f"components by {by}")
-    out.add_column(by)
-    for column in table.columns:
+    for column in (by, *table.columns):
         out.add_column(column, justify="right" if column in ("count", "share") else "left")
-    for key, row in table.iterrows():
-        out.add_row(str(key), *[f"{v:.1%}" if c == "share" else f"{v:,}" if c == "count" else str(v)
-                                for c, v in row.items()])
+    for row in rows:
+        out.add_row(*[f"{v:.1%}" if c == "share" else f"{v:,}" if c == "count" else str(v) for c, v in row.items()])
     console.print(out)
 
 
