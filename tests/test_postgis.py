@@ -7,8 +7,10 @@ import threading
 import time
 import uuid
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 import shapely
 
@@ -80,6 +82,26 @@ def test_open_and_queries_match_the_geopackage(shared, source):
     assert near["component_id"].iloc[0] == source.components["component_id"].iloc[5]
     assert len(shared.district.grid) == len(source.district.grid)
     assert shared.validate().ok == source.validate().ok
+
+
+def test_history_as_of_exports_and_maps_work_unchanged(shared, district, tmp_path):
+    from citygrid import maps
+
+    before = pd.Timestamp.now(tz="UTC")
+    time.sleep(0.01)
+    batch = synth.make_batch(district, new=5, updated=5, retired=1, seed=41)
+    result = shared.ingest(batch, source="week 49")
+    past = shared.as_of(before)
+    assert len(past) == 2500 and not set(result.new_ids) & set(past["component_id"])
+    assert len(shared.components) == 2500 + 5 - 1
+    files = shared.export(tmp_path / "maluan.gpkg", street="马峦街道")
+    exported = sum(len(gpd.read_file(f, layer=layer)) for f in files for layer, _ in pyogrio.list_layers(f))
+    assert exported == len(open_registry(shared.url).query(street="马峦街道"))
+    code = shared.components["category"].value_counts().index[0]
+    page = tmp_path / "category.html"
+    maps.category_map(shared, code, basemap="none").save(page)
+    assert "citygrid.add" in page.read_text(encoding="utf-8")
+    assert shared.validate().ok
 
 
 def test_schema_is_versioned_and_upgrade_is_idempotent(shared):

@@ -344,7 +344,8 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
     try:
         with conn.transaction():
             yield conn
-    except (errors.SerializationFailure, errors.LockNotAvailable, errors.UniqueViolation) as exc:
+    except (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable,
+            errors.UniqueViolation) as exc:
         raise RegistryConflict(
             f"another writer changed some of the same components at the same time ({exc.diag.message_primary}; "
             f"after {time.monotonic() - start:.1f} s); nothing was written — re-open the registry and "
@@ -427,10 +428,15 @@ class PostgisRegistry(Registry):
             return read_components(conn)
 
     def _serial_offsets(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
-        """Reserve `needed` serials per category in the database (committed at once, like a sequence)."""
+        """Reserve `needed` serials per category in the database.
+
+        Each reservation commits at once, like a sequence, so concurrent ingests never wait
+        on each other's reservations, nor deadlock over them.
+        """
         with connect(self.url, timeout=self.timeout) as conn:
+            conn.autocommit = True
             return {cat: conn.execute("SELECT reserve_serials(%s, %s, %s)",
-                                      (cat, used.get(cat, 0), n)).fetchone()[0] for cat, n in needed.items()}
+                                      (cat, used.get(cat, 0), n)).fetchone()[0] for cat, n in sorted(needed.items())}
 
     def _write(self, plan: dict, *, source: str, user: str | None, started: str, revision: int) -> int:
         # each change is checked against the version it was planned on, not the whole revision
