@@ -249,6 +249,7 @@ def _gpkg_copy(n: int, name: str) -> Path:
     shutil.copy(_registry_file(n), target)
     for suffix in ("-wal", "-shm"):
         Path(str(target) + suffix).unlink(missing_ok=True)
+    os.sync()  # the copy's own write-back must not land in the timed work's first fsync
     return target
 
 

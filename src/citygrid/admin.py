@@ -20,9 +20,11 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -397,11 +399,18 @@ class District:
             raise KeyError(f"no street {key!r} in {self.name}; streets are: {known}.")
         return hit.iloc[0]
 
-    def _cell_table(self) -> dict[str, np.ndarray]:
-        """Per grid cell: its code and its community's and street's codes and names (cached per frames)."""
-        key = (id(self.grid), id(self.communities), id(self.streets))
-        cached = self.__dict__.get("_cells")
+    def _memo(self, name: str, frames: tuple[pd.DataFrame, ...], compute: Callable[[], Any]) -> Any:
+        """``compute()`` once while `frames` stay the same objects (they may be replaced)."""
+        key = tuple(id(f) for f in frames)
+        cached = self.__dict__.get(name)
         if cached is None or cached[0] != key:
+            cached = (key, compute())
+            self.__dict__[name] = cached
+        return cached[1]
+
+    def _cell_table(self) -> dict[str, np.ndarray]:
+        """Per grid cell: its code and its community's and street's codes and names."""
+        def compute() -> dict[str, np.ndarray]:
             names = dict(zip(self.communities["code"], self.communities["name"]))
             names.update(zip(self.streets["code"], self.streets["name"]))
             table = {"grid": self.grid["code"].to_numpy(dtype=object)}
@@ -409,9 +418,36 @@ class District:
                 codes = self.grid[f"{level}_code"].to_numpy(dtype=object)
                 table[f"{level}_code"] = codes
                 table[level] = np.array([names.get(c) for c in codes], dtype=object)
-            cached = (key, table)
-            self.__dict__["_cells"] = cached
-        return cached[1]
+            return table
+
+        return self._memo("_cells", (self.grid, self.communities, self.streets), compute)
+
+    def cell_parents(self, level: str) -> np.ndarray:
+        """Per grid cell, the row of the street or community polygon wholly holding it (-1: none).
+
+        From the polygons, not from the grid's attributes.
+
+        Parameters
+        ----------
+        level : {"street", "community"}
+
+        Examples
+        --------
+        >>> from citygrid import synth
+        >>> d = synth.make_district(seed=0, n_components=1_000)
+        >>> parents = d.cell_parents("street")
+        >>> len(parents) == len(d.grid), bool((parents >= 0).mean() > 0.5)
+        (True, True)
+        """
+        layer = {"street": self.streets, "community": self.communities}[level]
+
+        def compute() -> np.ndarray:
+            parent = np.full(len(self.grid), -1)
+            outer, inner = self.grid.sindex.query(layer.geometry.to_numpy(), predicate="contains")
+            parent[inner] = outer
+            return parent
+
+        return self._memo(f"_parents_{level}", (self.grid, layer), compute)
 
     def locate(self, geoms: ArrayLike | gpd.GeoSeries) -> pd.DataFrame:
         """Which grid cell, community and street each geometry lies in.

@@ -21,6 +21,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -76,15 +77,26 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
-def _encode(value: Any) -> str | None:
-    """A field value as history text: ISO dates, WKB hex geometries."""
-    if value is None or (not isinstance(value, (str, shapely.Geometry)) and pd.isna(value)):
-        return None
-    if isinstance(value, shapely.Geometry):
-        return shapely.to_wkb(value, hex=True)
-    if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
-        return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
-    return str(value)
+def _field_text(name: str, values: Any) -> np.ndarray:
+    """Values of one field as history text (None where missing): ISO dates, WKB hex geometries.
+
+    Text fields are stored as this text too.
+
+    Examples
+    --------
+    >>> _field_text("survey_date", [pd.Timestamp("2026-03-01"), None]).tolist()
+    ['2026-03-01T00:00:00', None]
+    """
+    values = np.asarray(values, dtype=object)
+    if name == "geometry":
+        return shapely.to_wkb(values, hex=True).astype(object)
+    missing = pd.isna(values)
+    if name in DATE_FIELDS or name == "retired_at":
+        text = pd.to_datetime(values).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
+    else:
+        text = pd.Series(values, dtype=object).map(str, na_action="ignore").to_numpy(dtype=object)
+    text[missing] = None
+    return text
 
 
 def _sql_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarray]:
@@ -118,14 +130,32 @@ def _insert_components(conn, srs: dict[str, int], rows: gpd.GeoDataFrame) -> Non
                          f"VALUES ({', '.join('?' * len(columns))})", zip(blobs, *values))
 
 
-def _sql_value(value: Any) -> Any:
-    if value is None or (not isinstance(value, (str, bytes)) and pd.isna(value)):
-        return None
-    if isinstance(value, (pd.Timestamp, np.datetime64, dt.datetime)):
-        return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M:%S")
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+def _update_components(conn, srs: dict[str, int], changes: pd.DataFrame, now: str, batch_id: int) -> None:
+    """Write the changed fields of components: one UPDATE per component.
+
+    `changes` holds one row per changed field (``component_id, layer, field, text``,
+    `text` as :func:`_field_text` gives it, ``new`` the value). Components changing the
+    same set of fields share one statement; each also gets ``version + 1``.
+    """
+    for layer, group in changes.groupby("layer"):
+        values = group["text"].to_numpy(dtype=object).copy()
+        moved = (group["field"] == "geometry").to_numpy()
+        values[moved] = gpkg.gpkg_blob(group["new"].to_numpy()[moved], srs[layer],
+                                       multi=layer != gpkg.LAYERS["point"])
+        fields, column = np.unique(group["field"].to_numpy(dtype=object), return_inverse=True)
+        ids, row = np.unique(group["component_id"].to_numpy(dtype=object), return_inverse=True)
+        table = np.empty((len(ids), len(fields)), dtype=object)
+        table[row, column] = values
+        given = np.zeros((len(ids), len(fields)), dtype=bool)
+        given[row, column] = True
+        names = [gpkg.geometry_column(conn, layer) if f == "geometry" else f for f in fields]
+        sets, at = np.unique(given, axis=0, return_inverse=True)
+        for k, mask in enumerate(sets):
+            rows = np.flatnonzero(at.ravel() == k)
+            assign = ", ".join(f'"{n}" = ?' for n, m in zip(names, mask) if m)
+            conn.executemany(f'UPDATE "{layer}" SET {assign}, version = version + 1, updated_at = ?, '
+                             "batch_id = ? WHERE component_id = ?",
+                             [(*table[r, mask], now, batch_id, ids[r]) for r in rows])
 
 
 @dataclass
@@ -678,6 +708,8 @@ class Registry:
                                  "asks to retire a component that is not in the registry")
         if not report.ok:
             return IngestResult(False, None, report=report)
+        frame = frame.copy(deep=False)
+        frame.attrs = {}  # read notes, which pandas would deep-copy at every step from here
         frame = self._assign_ids(frame)
         plan = _plan(frame, current, found, retire)
         result = IngestResult(True, None, created=len(plan["create"]), updated=len(plan["updated_ids"]),
@@ -724,44 +756,33 @@ class Registry:
 
     def _write(self, plan: dict, *, source: str, user: str | None, started: str, revision: int) -> int:
         now = _now()
+        creates, updates, retire = plan["create"], plan["update"], plan["retire"]
+        history = [  # component_id, action, field, old_value, new_value
+            *zip(creates["component_id"].tolist(), repeat("create"), repeat(None), repeat(None), repeat(None)),
+            *zip(updates["component_id"].tolist(), repeat("update"), updates["field"].tolist(),
+                 updates["old_text"].tolist(), updates["text"].tolist()),
+            *zip(retire["component_id"].tolist(), repeat("retire"), repeat("retired_at"), repeat(None),
+                 repeat(now[:19])),
+        ]
         with gpkg.transaction(self.path, timeout=self.timeout) as conn:
             (found,) = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'revision'").fetchone()
             if int(found) != revision:
                 raise _Stale()
             (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
             srs = gpkg.srs_ids(conn)
-            history: list[tuple] = []
-            creates = plan["create"]
             _insert_components(conn, srs, creates.assign(version=1, updated_at=now, batch_id=batch_id))
-            history += [(batch_id, i, "create", None, None, None, now) for i in creates["component_id"]]
-            updates = plan["update"]
-            for (layer, name), group in updates.groupby(["layer", "field"]):
-                ids = group["component_id"].to_numpy(dtype=object)
-                if name == "geometry":
-                    column = gpkg.geometry_column(conn, layer)
-                    values = gpkg.gpkg_blob(group["new"].to_numpy(), srs[layer],
-                                            multi=layer != gpkg.LAYERS["point"])
-                else:
-                    column, values = name, [_sql_value(v) for v in group["new"]]
-                conn.executemany(f'UPDATE "{layer}" SET "{column}" = ? WHERE component_id = ?', zip(values, ids))
-            for layer, group in updates.drop_duplicates("component_id").groupby("layer"):
-                conn.executemany(f'UPDATE "{layer}" SET version = version + 1, updated_at = ?, batch_id = ? '
-                                 "WHERE component_id = ?",
-                                 ((now, batch_id, i) for i in group["component_id"]))
-            history += [(batch_id, i, "update", f, _encode(o), _encode(n), now) for i, f, o, n in
-                        zip(updates["component_id"], updates["field"], updates["old"], updates["new"])]
-            for layer, group in plan["retire"].groupby("layer"):
+            _update_components(conn, srs, updates, now, batch_id)
+            for layer, group in retire.groupby("layer"):
                 conn.executemany(f'UPDATE "{layer}" SET retired_at = ?, status = ?, version = version + 1, '
                                  "updated_at = ?, batch_id = ? WHERE component_id = ?",
-                                 ((now[:19], s, now, batch_id, i) for i, s in
-                                  zip(group["component_id"], group["status"])))
-            history += [(batch_id, i, "retire", "retired_at", None, now[:19], now)
-                        for i in plan["retire"]["component_id"]]
+                                 zip(repeat(now[:19]), group["status"].tolist(), repeat(now), repeat(batch_id),
+                                     group["component_id"].tolist()))
             conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, field, "
-                             "old_value, new_value, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)", history)
+                             "old_value, new_value, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             ((batch_id, *change, now) for change in history))
             conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ingest')",
                          (batch_id, source, user, started, _now(), len(creates), len(plan["updated_ids"]),
-                          len(plan["retire"]), plan["unchanged"]))
+                          len(retire), plan["unchanged"]))
         self._cache = None
         return int(batch_id)
 
@@ -1054,8 +1075,8 @@ def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray,
 
     `found` holds each batch row's position in `current` (-1: a new component).
     Returns a dict: ``create`` (frame), ``update`` (one row per changed field:
-    component_id, layer, field, old, new), ``updated_ids``, ``retire`` (component_id,
-    layer, status) and ``unchanged`` (count).
+    component_id, layer, field, old, new, and old_text, text as history keeps them),
+    ``updated_ids``, ``retire`` (component_id, layer, status) and ``unchanged`` (count).
     """
     known = found >= 0
     creates = frame[~known & ~retire]
@@ -1064,8 +1085,7 @@ def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray,
     touched_rows = np.concatenate([found[known & ~retire], found[retire & known]])
     layer_of = pd.Series(
         pd.Series(shapely.get_type_id(current.geometry.to_numpy()[touched_rows])).map(_TYPE_LAYER).to_numpy(),
-        index=pd.Index(current["component_id"].to_numpy(dtype=object)[touched_rows], dtype=object))
-    layer_of = layer_of[~layer_of.index.duplicated()]
+        index=pd.Index(current["component_id"].iloc[touched_rows].to_numpy(dtype=object), dtype=object))
     changes = []
     compare = [f for f in FIELD_NAMES if f not in ("component_id", "change_date")]
     for f in compare:
@@ -1092,8 +1112,10 @@ def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray,
                           "old": old["change_date"].to_numpy(dtype=object)[touched],
                           "new": np.where(given.notna().to_numpy()[touched], given.to_numpy(dtype=object)[touched],
                                           pd.Timestamp(dt.date.today()))})
-    dated = dated[[_encode(a) != _encode(b) for a, b in zip(dated["old"], dated["new"])]]
-    table = pd.concat([table, dated], ignore_index=True)
+    dated = dated.assign(old_text=_field_text("change_date", dated["old"]),
+                         text=_field_text("change_date", dated["new"]))
+    dated = dated[(dated["old_text"] != dated["text"]).to_numpy()]
+    table = pd.concat([_with_text(table), dated], ignore_index=True)
     table["component_id"] = rows["component_id"].to_numpy(dtype=object)[table["pos"].to_numpy(dtype=int)]
     table["layer"] = layer_of.loc[table["component_id"]].to_numpy()
     gone = frame[retire]
@@ -1103,6 +1125,13 @@ def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray,
                                 "status": status.to_numpy(dtype=object)})
     return {"create": creates, "update": table, "updated_ids": rows["component_id"].to_numpy()[touched],
             "retire": retirements, "unchanged": len(rows) - len(touched)}
+
+
+def _with_text(changes: pd.DataFrame) -> pd.DataFrame:
+    """`changes` with its old and new values as history text (``old_text``, ``text``)."""
+    parts = [group.assign(old_text=_field_text(name, group["old"]), text=_field_text(name, group["new"]))
+             for name, group in changes.groupby("field")]
+    return pd.concat(parts) if parts else changes.assign(old_text=[], text=[])
 
 
 def _summary_line(report: Report) -> str:

@@ -86,10 +86,13 @@ def validate(
         if code not in RULES or severity not in SEVERITIES:
             raise ValueError(f"severities: {code!r}: {severity!r} — use a rule code from "
                              f"citygrid.validate.RULES and one of {SEVERITIES}.")
+    notes = frame.attrs.get("citygrid", {})
+    frame = frame.copy(deep=False)
+    frame.attrs = {}  # pandas deep-copies attrs at every step; the rules read the notes from ctx
     ctx = Context(
         frame=frame, catalog=catalog, district=district,
         registry=registry.components_with_retired() if registry is not None else None,
-        tolerances=tolerances or {}, notes=frame.attrs.get("citygrid", {}),
+        tolerances=tolerances or {}, notes=notes,
         admin_code=district.code if district is not None else None,
         layout=registry.layout if registry is not None else None,
         registry_positions=registry.positions if registry is not None else None,

@@ -32,7 +32,7 @@ def conflict(ctx: Context) -> Findings:
     twins = ctx.twins()
     owners = ctx.values("owner")
     pos = np.flatnonzero((twins >= 0) & ~pd.isna(owners))
-    registered = ctx.registry["owner"].to_numpy(dtype=object)[twins[pos]]
+    registered = ctx.registry["owner"].iloc[twins[pos]].to_numpy(dtype=object)
     claimed = owners[pos]
     differs = ~pd.isna(registered) & (registered != claimed)
     message = [f"the batch says owner {c!r}, the registry {r!r}: confirm the ownership (确权) before merging"

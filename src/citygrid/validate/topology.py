@@ -61,16 +61,15 @@ def duplicate_feature(ctx: Context) -> Findings:
     if ctx.registry is not None and len(pos):
         reg = ctx.registry  # its spatial index is cached with the registry's frame
         current = reg["retired_at"].isna().to_numpy() if "retired_at" in reg else np.ones(len(reg), dtype=bool)
-        reg_geoms = reg.geometry.to_numpy()
-        reg_ids = reg["component_id"].to_numpy(dtype=object)
-        reg_cats = reg["category"].to_numpy(dtype=object)
         hit_b, hit_r = reg.sindex.query(geoms, predicate="dwithin", distance=tolerance[pos])
-        keep = current[hit_r] & (cats[pos][hit_b] == reg_cats[hit_r]) & (ids[hit_b] != reg_ids[hit_r])
-        hit_b, hit_r = hit_b[keep], hit_r[keep]
-        gap = _gap(geoms[hit_b], reg_geoms[hit_r])
+        reg_ids = reg["component_id"].iloc[hit_r].to_numpy(dtype=object)
+        keep = current[hit_r] & (cats[pos][hit_b] == reg["category"].iloc[hit_r].to_numpy(dtype=object)) & \
+            (ids[hit_b] != reg_ids)
+        hit_b, hit_r, reg_ids = hit_b[keep], hit_r[keep], reg_ids[keep]
+        gap = _gap(geoms[hit_b], reg.geometry.to_numpy()[hit_r])
         close = gap <= tolerance[pos][hit_b]
-        for a, r, d in zip(hit_b[close], hit_r[close], gap[close]):
-            found.setdefault(int(pos[a]), f"within {d:.2f} m of registered component {reg_ids[r]} "
+        for a, r, d in zip(hit_b[close], reg_ids[close], gap[close]):
+            found.setdefault(int(pos[a]), f"within {d:.2f} m of registered component {r} "
                              "of the same category")
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([f"suspected duplicate: {found[k]}" for k in keys], dtype=object))
@@ -201,16 +200,11 @@ def _admin_at(ctx: Context, pos: np.ndarray) -> dict[str, np.ndarray]:
     """
     probes = ctx.probes()[pos]
     cell = _cell_at(ctx)[pos]
-    cells = ctx.district.grid.geometry.to_numpy()
-    cell_tree = shapely.STRtree(cells)
     out = {}
-    for layer, code_col, name_col in ((ctx.district.communities, "community_code", "community"),
-                                      (ctx.district.streets, "street_code", "street")):
+    for layer, level in ((ctx.district.communities, "community"), (ctx.district.streets, "street")):
+        code_col, name_col = f"{level}_code", level
         polygons = layer.geometry.to_numpy()
-        owner_of_cell = np.full(len(cells), -1)
-        outer, inner = cell_tree.query(polygons, predicate="contains")
-        owner_of_cell[inner] = outer
-        where = np.where(cell >= 0, owner_of_cell[np.maximum(cell, 0)], -1)
+        where = np.where(cell >= 0, ctx.district.cell_parents(level)[np.maximum(cell, 0)], -1)
         rest = np.flatnonzero(where < 0)
         if len(rest):
             poly, found = shapely.STRtree(probes[rest]).query(polygons, predicate="intersects")
