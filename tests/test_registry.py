@@ -168,6 +168,24 @@ def test_ingest_creates_updates_retires_and_keeps_history(reg, district):
     assert batches["source"].tolist() == ["initial load", "2026-W48 contractor A", "again"]
 
 
+def test_empty_grid_street_and_community_are_filled_from_the_location(reg, district):
+    batch = synth.make_batch(district, new=8, updated=4, retired=0, seed=6).reset_index(drop=True)
+    admin = ["grid", "street_code", "street", "community_code", "community"]
+    batch.loc[0:3, admin] = None  # new components without any of it
+    batch.loc[4, "street"] = None  # only the street name missing
+    batch.loc[8, "grid"] = None  # an update without its grid cell
+    result = reg.ingest(batch, source="no admin columns")
+    assert result.accepted, result.report.summary()
+    ids = np.concatenate([result.new_ids[:5], batch.loc[[8], "component_id"].to_numpy()])
+    got = reg.components.set_index("component_id").loc[ids]
+    where = reg.district.locate(got.geometry.to_numpy())
+    for column in admin:
+        assert got[column].tolist() == where[column].tolist(), column
+    assert got[admin].notna().all().all()
+    kept = reg.components.set_index("component_id").loc[result.new_ids[5:]]
+    assert kept["street"].tolist() == batch.loc[5:7, "street"].tolist()  # given values are kept
+
+
 def test_rejected_batch_changes_nothing(reg, district):
     revision = reg.revision
     batch = synth.make_batch(district, new=5, updated=5, retired=0, seed=2)

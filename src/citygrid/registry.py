@@ -721,11 +721,14 @@ class Registry:
 
     def _prepare(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         frame = _to_layout(frame, self.layout, self.catalog)
-        located = self.district.locate(frame.geometry)
-        for column in ("grid", "street_code", "street", "community_code", "community"):
-            empty = frame[column].isna().to_numpy()
-            if empty.any():
-                frame.loc[empty, column] = located[column].to_numpy(dtype=object)[empty]
+        columns = ["grid", "street_code", "street", "community_code", "community"]
+        empty = frame[columns].isna().to_numpy()
+        rows = np.flatnonzero(empty.any(axis=1))
+        if len(rows):
+            located = self.district.locate(frame.geometry.to_numpy()[rows])
+            for k, column in enumerate(columns):
+                fill = rows[empty[rows, k]]
+                frame.loc[frame.index[fill], column] = located[column].to_numpy(dtype=object)[empty[rows, k]]
         return frame
 
     def _assign_ids(self, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from numpy.typing import ArrayLike, NDArray
 from pandera.engines.geopandas_engine import Geometry
 
@@ -473,11 +475,14 @@ def max_serials(existing: ArrayLike, admin_code: str) -> dict[str, int]:
     """
     text = existing if isinstance(existing, pd.Series) and existing.dtype == "str" else \
         _as_text(existing).astype("str")
-    text = text[text.str.startswith(admin_code, na=False) & text.str.len().isin((16, 17)).to_numpy()
-                & text.str.isdigit().fillna(False).astype(bool).to_numpy()]
-    if text.empty:
+    ids = pyarrow.array(text)  # Arrow kernels: no Python string per id
+    mine = pc.and_kleene(pc.starts_with(ids, admin_code),
+                         pc.and_kleene(pc.is_in(pc.utf8_length(ids), pyarrow.array([16, 17], pyarrow.int32())),
+                                       pc.utf8_is_digit(ids)))
+    ids = ids.filter(mine.fill_null(False))
+    if not len(ids):
         return {}
-    number = text.astype("int64").to_numpy()  # 17 digits fit: integer arithmetic beats string slicing
+    number = pc.cast(ids, pyarrow.int64()).to_numpy()  # 17 digits fit in an int64
     serial = pd.Series(number % 1_000_000).groupby(number // 1_000_000).max()
     return {str(k)[6:]: int(v) for k, v in serial.items()}
 
