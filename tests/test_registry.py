@@ -1,10 +1,12 @@
 import hashlib
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
@@ -12,6 +14,7 @@ import pytest
 import shapely
 
 from citygrid import crs, synth
+from citygrid.backends import gpkg
 from citygrid.backends.gpkg import RegistryLocked
 from citygrid.io import read_batch
 from citygrid.registry import Registry, RegistryError, open_registry
@@ -186,6 +189,58 @@ def test_empty_grid_street_and_community_are_filled_from_the_location(reg, distr
     assert kept["street"].tolist() == batch.loc[5:7, "street"].tolist()  # given values are kept
 
 
+def test_the_spatial_index_follows_every_write(reg, district):
+    """The GeoPackage R-tree (what QGIS and GDAL's spatial filters use) matches the geometries."""
+    batch = synth.make_batch(district, new=30, updated=30, retired=5, seed=7).reset_index(drop=True)
+    updates = batch["component_id"].notna() & batch["action"].isna()
+    moved = batch.index[updates & (batch.geom_type == "Point")][:10]
+    batch.loc[moved, "geometry"] = shapely.transform(batch.geometry[moved].to_numpy(), lambda xy: xy + [40, -25])
+    batch.loc[moved, ["grid", "street_code", "street", "community_code", "community"]] = None  # located anew
+    result = reg.ingest(batch, source="moves")
+    assert result.accepted, result.report.summary()
+    conn = sqlite3.connect(reg.path)
+    try:
+        for layer in ("components_point", "components_line", "components_polygon"):
+            rows = conn.execute(f'SELECT r.minx, r.maxx, r.miny, r.maxy, c.component_id FROM "{layer}" c '
+                                f'JOIN "rtree_{layer}_geom" r ON r.id = c.fid').fetchall()
+            (count,) = conn.execute(f'SELECT COUNT(*) FROM "{layer}"').fetchone()
+            assert len(rows) == count  # one entry per feature, none stale
+            frame = reg.components_with_retired().set_index("component_id")
+            bounds = shapely.bounds(frame.loc[[r[4] for r in rows]].geometry.to_numpy())
+            boxes = np.array([r[:4] for r in rows])
+            # the R-tree keeps 32-bit floats rounded outwards: within a few cm at 2.5e6 m
+            assert np.allclose(boxes, bounds[:, [0, 2, 1, 3]], atol=0.5)
+    finally:
+        conn.close()
+    target = reg.components_with_retired().set_index("component_id").loc[batch.loc[moved[0], "component_id"]]
+    x, y = target.geometry.x, target.geometry.y
+    found = pyogrio.read_dataframe(reg.path, layer="components_point", bbox=(x - 1, y - 1, x + 1, y + 1))
+    assert batch.loc[moved[0], "component_id"] in set(found["component_id"])
+
+
+def test_the_sql_geometry_functions_read_gdal_blobs_as_geos_does(tmp_path):
+    """ST_MinX & co. (registered for the R-tree triggers) on blobs GDAL wrote, points without envelope."""
+    geoms = [shapely.Point(530_001.25, 2_510_002.5), shapely.Point(), shapely.LineString([(0, 1), (3, -2)]),
+             shapely.Polygon([(0, 0), (4, 0), (4, 5), (0, 0)]), shapely.Point(1, 2, 3)]
+    path = tmp_path / "blobs.gpkg"
+    for i, geom in enumerate(geoms):
+        gpd.GeoDataFrame({"k": [i]}, geometry=[geom], crs="EPSG:4547").to_file(path, layer=f"l{i}")
+    conn = gpkg.connect(path, readonly=True)
+    try:
+        for i, geom in enumerate(geoms):
+            got = conn.execute(f"SELECT ST_MinX(geom), ST_MaxX(geom), ST_MinY(geom), ST_MaxY(geom), "
+                               f"ST_IsEmpty(geom) FROM l{i}").fetchone()
+            if geom.is_empty:
+                assert got == (None, None, None, None, 1)
+            else:
+                minx, miny, maxx, maxy = geom.bounds
+                assert got == (minx, maxx, miny, maxy, 0), geom.wkt
+    finally:
+        conn.close()
+    big_endian = b"GP\x00\x00" + (4547).to_bytes(4, "big") + shapely.to_wkb(geoms[0], byte_order=0)
+    assert gpkg._envelope(big_endian) == (530_001.25, 530_001.25, 2_510_002.5, 2_510_002.5)
+
+
 def test_rejected_batch_changes_nothing(reg, district):
     revision = reg.revision
     batch = synth.make_batch(district, new=5, updated=5, retired=0, seed=2)
@@ -249,7 +304,6 @@ def test_exports_round_trip(tmp_path, reg, suffix, fields):
     files = reg.export(target, street="坑梓街道", fields=fields)
     expected = reg.query(street="坑梓街道").sort_values("component_id").reset_index(drop=True)
     if suffix == ".parquet" and fields == "citygrid":
-        import geopandas as gpd
         back = gpd.read_parquet(files[0])
     else:
         parts = []

@@ -74,7 +74,16 @@ class _Stale(Exception):
 
 
 def _now() -> str:
+    """UTC now to the microsecond: when history rows and batches happened."""
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def _layer_time(now: str) -> str:
+    """`now` as a layer's DATETIME value, to the millisecond.
+
+    GDAL reads milliseconds without a warning; it calls microseconds non-conformant.
+    """
+    return now[:23]
 
 
 def _field_text(name: str, values: Any) -> np.ndarray:
@@ -773,12 +782,13 @@ class Registry:
                 raise _Stale()
             (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
             srs = gpkg.srs_ids(conn)
-            _insert_components(conn, srs, creates.assign(version=1, updated_at=now, batch_id=batch_id))
-            _update_components(conn, srs, updates, now, batch_id)
+            stamp = _layer_time(now)
+            _insert_components(conn, srs, creates.assign(version=1, updated_at=stamp, batch_id=batch_id))
+            _update_components(conn, srs, updates, stamp, batch_id)
             for layer, group in retire.groupby("layer"):
                 conn.executemany(f'UPDATE "{layer}" SET retired_at = ?, status = ?, version = version + 1, '
                                  "updated_at = ?, batch_id = ? WHERE component_id = ?",
-                                 zip(repeat(now[:19]), group["status"].tolist(), repeat(now), repeat(batch_id),
+                                 zip(repeat(now[:19]), group["status"].tolist(), repeat(stamp), repeat(batch_id),
                                      group["component_id"].tolist()))
             conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, field, "
                              "old_value, new_value, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -857,7 +867,7 @@ class Registry:
                 sel = family == kind
                 conn.executemany(f'UPDATE "{layer}" SET component_id = ?, category = ?, version = version + 1, '
                                  "updated_at = ?, batch_id = ? WHERE component_id = ?",
-                                 zip(new_ids[sel], new_cats[sel], [now] * int(sel.sum()),
+                                 zip(new_ids[sel], new_cats[sel], [_layer_time(now)] * int(sel.sum()),
                                      [batch_id] * int(sel.sum()), old_ids[sel]))
             conn.executemany("INSERT INTO citygrid_aliases VALUES (?, ?, 'cjt214')", zip(old_ids, new_ids))
             conn.executemany(
