@@ -139,12 +139,13 @@ def _insert_components(conn, srs: dict[str, int], rows: gpd.GeoDataFrame) -> Non
                          f"VALUES ({', '.join('?' * len(columns))})", zip(blobs, *values))
 
 
-def _update_components(conn, srs: dict[str, int], changes: pd.DataFrame, now: str, batch_id: int) -> None:
+def _update_components(conn, srs: dict[str, int], changes: pd.DataFrame, stamp: str, batch_id: int) -> None:
     """Write the changed fields of components: one UPDATE per component.
 
     `changes` holds one row per changed field (``component_id, layer, field, text``,
     `text` as :func:`_field_text` gives it, ``new`` the value). Components changing the
-    same set of fields share one statement; each also gets ``version + 1``.
+    same set of fields share one statement; each also gets ``version + 1`` and `stamp`
+    as ``updated_at``.
     """
     for layer, group in changes.groupby("layer"):
         values = group["text"].to_numpy(dtype=object).copy()
@@ -164,7 +165,7 @@ def _update_components(conn, srs: dict[str, int], changes: pd.DataFrame, now: st
             assign = ", ".join(f'"{n}" = ?' for n, m in zip(names, mask) if m)
             conn.executemany(f'UPDATE "{layer}" SET {assign}, version = version + 1, updated_at = ?, '
                              "batch_id = ? WHERE component_id = ?",
-                             [(*table[r, mask], now, batch_id, ids[r]) for r in rows])
+                             [(*table[r, mask], stamp, batch_id, ids[r]) for r in rows])
 
 
 @dataclass
@@ -1099,6 +1100,7 @@ def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray,
     layer_of = pd.Series(
         pd.Series(shapely.get_type_id(current.geometry.to_numpy()[touched_rows])).map(_TYPE_LAYER).to_numpy(),
         index=pd.Index(current["component_id"].iloc[touched_rows].to_numpy(dtype=object), dtype=object))
+    layer_of = layer_of[~layer_of.index.duplicated()]
     changes = []
     compare = [f for f in FIELD_NAMES if f not in ("component_id", "change_date")]
     for f in compare:
@@ -1127,7 +1129,7 @@ def _plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray,
                                           pd.Timestamp(dt.date.today()))})
     dated = dated.assign(old_text=_field_text("change_date", dated["old"]),
                          text=_field_text("change_date", dated["new"]))
-    dated = dated[(dated["old_text"] != dated["text"]).to_numpy()]
+    dated = dated[dated["old_text"].to_numpy() != dated["text"].to_numpy()]  # None equals None here
     table = pd.concat([_with_text(table), dated], ignore_index=True)
     table["component_id"] = rows["component_id"].to_numpy(dtype=object)[table["pos"].to_numpy(dtype=int)]
     table["layer"] = layer_of.loc[table["component_id"]].to_numpy()

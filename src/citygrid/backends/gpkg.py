@@ -100,9 +100,9 @@ _POINT_TYPES = (1, 1001, 2001, 3001)  # ISO WKB Point, Point Z, Point M, Point Z
 def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
     """``(minx, maxx, miny, maxy)`` of a GeoPackage geometry blob; None if empty or not one.
 
-    From the header's envelope when it has one; GDAL writes points without, so a point's
-    coordinates are read from its WKB (as fast, where parsing the WKB with GEOS costs ten
-    times more, and the R-tree triggers ask four times per row).
+    From the header's envelope when it has one. GDAL writes points without one, so a
+    point's coordinates are read straight from its WKB: parsing it with GEOS costs ten
+    times more, and the R-tree triggers ask several times per row.
     """
     if blob is None or len(blob) < 8:
         return None
