@@ -282,7 +282,7 @@ def case_validate_registry(n: int) -> dict:
 def case_validate_batch_10k(n: int) -> dict:
     from citygrid.io import read_batch
     from citygrid.registry import open_registry
-    from citygrid.validate import validate
+    from citygrid.validation import validate
 
     reg = open_registry(_registry_file(n))
     _ = reg.components, reg.district  # warm the caches: timed work starts after open

@@ -7,7 +7,7 @@ import shapely
 
 from citygrid import crs, settings
 from citygrid.io import BatchError, read_batch
-from citygrid.validate import validate
+from citygrid.validation import validate
 
 HOSTILE = ["<img src=x onerror=alert(1)>", "O'Brien \"quoted\"", "'; DROP TABLE components;--",
            "名" * 10_000, "emoji 🚧🕳️", "坪山大道"]

@@ -15,7 +15,8 @@ import pytest
 import shapely
 
 from citygrid import copy_registry, open_registry, synth
-from citygrid.registry import Registry, RegistryError
+from citygrid.errors import RegistryError
+from citygrid.registry import Registry
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -96,7 +97,7 @@ def test_history_as_of_exports_and_maps_work_unchanged(shared, district, tmp_pat
     assert len(shared.components) == 2500 + 5 - 1
     files = shared.export(tmp_path / "maluan.gpkg", street="马峦街道")
     exported = sum(len(gpd.read_file(f, layer=layer)) for f in files for layer, _ in pyogrio.list_layers(f))
-    assert exported == len(open_registry(shared.url).query(street="马峦街道"))
+    assert exported == len(open_registry(shared.store.url).query(street="马峦街道"))
     code = shared.components["category"].value_counts().index[0]
     page = tmp_path / "category.html"
     maps.category_map(shared, code, basemap="none").save(page)
@@ -105,7 +106,7 @@ def test_history_as_of_exports_and_maps_work_unchanged(shared, district, tmp_pat
 
 
 def test_schema_is_versioned_and_upgrade_is_idempotent(shared):
-    with postgis.connect(shared.url) as conn:
+    with postgis.connect(shared.store.url) as conn:
         assert postgis.schema_version(conn) == len(postgis.MIGRATIONS)
         assert postgis.upgrade(conn) == len(postgis.MIGRATIONS)
         indexes = {r[0] for r in conn.execute(
@@ -114,7 +115,7 @@ def test_schema_is_versioned_and_upgrade_is_idempotent(shared):
 
 
 def test_ingest_gives_the_same_registry_and_history_as_the_geopackage(shared, source, district, tmp_path):
-    local = copy_registry(shared.url, tmp_path / "local.gpkg")
+    local = copy_registry(shared.store.url, tmp_path / "local.gpkg")
     batch = synth.make_batch(district, new=40, updated=30, retired=8, seed=1)
     a = local.ingest(batch.copy(), source="2026-W48")
     b = shared.ingest(batch.copy(), source="2026-W48")
@@ -128,27 +129,27 @@ def test_ingest_gives_the_same_registry_and_history_as_the_geopackage(shared, so
 
 def test_copy_out_and_back_loses_nothing(shared, tmp_path, district, cluster):
     shared.ingest(synth.make_batch(district, new=10, updated=10, retired=2, seed=5), source="week")
-    local = copy_registry(shared.url, tmp_path / "back.gpkg")
+    local = copy_registry(shared.store.url, tmp_path / "back.gpkg")
     _same_frames(local.components_with_retired(), shared.components_with_retired())
     assert len(local.batches()) == len(shared.batches())
     history = ["batch_id", "component_id", "action", "field", "old_value", "new_value"]
     text = lambda f: f[history].map(lambda v: "" if pd.isna(v) else str(v))  # noqa: E731
-    left = text(local._read("SELECT * FROM citygrid_history ORDER BY change_id"))
-    right = text(shared._read("SELECT * FROM citygrid_history ORDER BY change_id"))
+    left = text(local.store.read("SELECT * FROM citygrid_history ORDER BY change_id"))
+    right = text(shared.store.read("SELECT * FROM citygrid_history ORDER BY change_id"))
     assert len(left) == len(right)
     differs = left.to_numpy() != right.to_numpy()
     assert not differs.any(), (left[differs.any(axis=1)].head(3), right[differs.any(axis=1)].head(3))
     again = copy_registry(local.path, cluster.create_database(f"r{uuid.uuid4().hex[:12]}"))
     _same_frames(again.components_with_retired(), shared.components_with_retired())
     with pytest.raises(RegistryError, match="already holds a registry"):
-        copy_registry(local.path, again.url)
+        copy_registry(local.path, again.store.url)
     with pytest.raises(ValueError, match="between a GeoPackage path and a postgresql"):
         copy_registry(local.path, tmp_path / "x.gpkg")
 
 
 def test_plain_sql_changes_are_in_history_and_deleting_is_refused(shared):
     ident = shared.components["component_id"].iloc[0]
-    with psycopg.connect(shared.url, options="-c search_path=citygrid,public") as conn:
+    with psycopg.connect(shared.store.url, options="-c search_path=citygrid,public") as conn:
         conn.execute("UPDATE components SET name = %s WHERE component_id = %s", ("<b>新名字</b>", ident))
         conn.commit()
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="retired, never deleted"):
@@ -161,8 +162,8 @@ def test_plain_sql_changes_are_in_history_and_deleting_is_refused(shared):
 
 
 def _unit_role(shared, unit_code: str, name: str) -> str:
-    postgis.add_unit_role(shared.url, name, unit_code)
-    return shared.url.replace("postgres@", f"{name}@")
+    postgis.add_unit_role(shared.store.url, name, unit_code)
+    return shared.store.url.replace("postgres@", f"{name}@")
 
 
 def test_a_unit_changes_only_its_own_components(shared, district):
@@ -203,7 +204,7 @@ def test_two_departments_at_once(shared, district):
     comps = shared.components.reset_index(drop=True)
     first, second, third = (comps.iloc[[i]].copy() for i in (0, 1, 2))
     first["status"], second["status"] = "破损", "丢失"
-    readers = [open_registry(shared.url) for _ in range(2)]
+    readers = [open_registry(shared.store.url) for _ in range(2)]
     for r in readers:
         _ = r.components  # both plan against the same snapshot
     errors: list[Exception] = []
@@ -218,34 +219,34 @@ def test_two_departments_at_once(shared, district):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert errors == []  # different components: both succeed
-    now = open_registry(shared.url).components.set_index("component_id")
+    now = open_registry(shared.store.url).components.set_index("component_id")
     assert now.loc[first["component_id"].iloc[0], "status"] == "破损"
     assert now.loc[second["component_id"].iloc[0], "status"] == "丢失"
 
-    stale = [open_registry(shared.url) for _ in range(2)]
+    stale = [open_registry(shared.store.url) for _ in range(2)]
     for r in stale:
         _ = r.components
-    stale[1]._REVISION_TTL = 3600  # it plans on what it read before the other's commit, as in a race
+    stale[1].store._STATE_TTL = 3600  # it plans on what it read before the other's commit, as in a race
     a, b = third.copy(), third.copy()
     a["status"], b["status"] = "破损", "丢失"
     stale[0].ingest(a, source="first")
     with pytest.raises(postgis.RegistryConflict, match="changed by another writer"):
         stale[1].ingest(b, source="second")
-    assert open_registry(shared.url).components.set_index("component_id").loc[
+    assert open_registry(shared.store.url).components.set_index("component_id").loc[
         third["component_id"].iloc[0], "status"] == "破损"
 
 
 def test_concurrent_ingests_of_new_components_get_distinct_identifiers(shared, district):
     first = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)
     second = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)  # same categories
-    planners = [open_registry(shared.url) for _ in range(2)]
+    planners = [open_registry(shared.store.url) for _ in range(2)]
     for r in planners:
         _ = r.components
-        r._REVISION_TTL = 3600  # both plan on the same snapshot, as in a race
+        r.store._STATE_TTL = 3600  # both plan on the same snapshot, as in a race
     a = planners[0].ingest(first, source="one")
     b = planners[1].ingest(second, source="two")
     assert set(a.new_ids).isdisjoint(b.new_ids) and len(set(a.new_ids) | set(b.new_ids)) == 12
-    ids = open_registry(shared.url).components["component_id"]
+    ids = open_registry(shared.store.url).components["component_id"]
     assert ids.is_unique and set(a.new_ids) | set(b.new_ids) <= set(ids)
 
 
@@ -278,3 +279,18 @@ def test_bad_urls_give_clear_errors(cluster):
 def test_numbers_are_kept_as_numbers(shared):
     frame = shared.components_with_retired()
     assert frame["version"].dtype == np.int64 and frame["batch_id"].dtype == np.int64
+
+
+def test_copying_out_converts_each_column_once_not_once_per_history_row(shared, district, tmp_path, monkeypatch):
+    from citygrid.backends import gpkg
+
+    batch = synth.make_batch(district, new=200, updated=200, retired=0, seed=40)
+    assert shared.ingest(batch, source="more history").accepted
+    rows = len(shared.store.read("SELECT change_id FROM citygrid_history"))
+    conversions = []
+    for module, name in ((postgis, "_values"), (gpkg, "sql_columns")):
+        convert = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _convert=convert, **k: conversions.append(1) or _convert(*a, **k))
+    local = copy_registry(shared.store.url, tmp_path / "out.gpkg")
+    assert len(local.store.read("SELECT change_id FROM citygrid_history")) == rows > 2_500
+    assert len(conversions) < 100  # per table or column, whatever the number of rows

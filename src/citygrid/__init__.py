@@ -12,34 +12,70 @@ Examples
 
 from citygrid import maps, settings, synth
 from citygrid.admin import District, Profile, load_profile
-from citygrid.catalog import Catalog, CatalogError, Category, load_catalog
-from citygrid.io import BatchError, read_batch
-from citygrid.registry import IngestResult, Registry, RegistryError, copy_registry, open_registry
+from citygrid.backends import Store
+from citygrid.catalog import Catalog, Category, load_catalog
+from citygrid.errors import (
+    AccessDenied,
+    BatchError,
+    CatalogError,
+    CitygridError,
+    DistrictError,
+    InputError,
+    MapError,
+    MissingFile,
+    NotFound,
+    RegistryConflict,
+    RegistryError,
+    RegistryExists,
+    RegistryLocked,
+    RegistryNotFound,
+    UsageError,
+)
+from citygrid.io import read_batch
+from citygrid.merge import IngestResult
+from citygrid.normalise import normalise
+from citygrid.registry import Registry, copy_registry, open_registry
 from citygrid.schema import FIELDS, STATUSES, make_ids, next_ids, parse_ids
-from citygrid.validate import Report, validate
+from citygrid.validation import RULES, Reference, Report, validate
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDenied",
     "BatchError",
     "Catalog",
     "CatalogError",
     "Category",
+    "CitygridError",
     "District",
+    "DistrictError",
     "FIELDS",
     "IngestResult",
+    "InputError",
+    "MapError",
+    "MissingFile",
+    "NotFound",
     "Profile",
+    "RULES",
+    "Reference",
     "Registry",
+    "RegistryConflict",
     "RegistryError",
+    "RegistryExists",
+    "RegistryLocked",
+    "RegistryNotFound",
     "Report",
     "STATUSES",
+    "Store",
+    "UsageError",
+    "copy_registry",
     "load_catalog",
     "load_profile",
     "make_ids",
     "maps",
     "next_ids",
+    "normalise",
     "open_registry",
-    "copy_registry",
     "parse_ids",
     "read_batch",
     "settings",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from citygrid.errors import InputError, MissingFile
+
 ENCODINGS = ("utf-8-sig", "gb18030")
 
 
@@ -15,7 +17,7 @@ def decode(data: bytes, *, what: str) -> tuple[str, str]:
 
     Raises
     ------
-    ValueError
+    InputError
         If neither encoding decodes the bytes strictly.
     """
     for encoding in ENCODINGS:
@@ -23,7 +25,7 @@ def decode(data: bytes, *, what: str) -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise ValueError(
+    raise InputError(
         f"{what} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 and try again."
     )
 
@@ -42,23 +44,23 @@ def read_csv_table(path: str | Path, *, what: str, required: list[str]) -> pd.Da
 
     Raises
     ------
-    FileNotFoundError
+    MissingFile
         If the file does not exist.
-    ValueError
+    InputError
         If it cannot be decoded or parsed, or lacks a required column.
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
+        raise MissingFile(f"{what} file {str(path)!r} does not exist.")
     text, _ = decode(path.read_bytes(), what=f"{what} file {str(path)!r}")
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{what} file {str(path)!r} is not a readable CSV: {exc}") from exc
+        raise InputError(f"{what} file {str(path)!r} is not a readable CSV: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{what} file {str(path)!r} lacks column(s) {missing}; "
             f"it has {list(frame.columns)[:20]}. Expected columns: {required}."
         )

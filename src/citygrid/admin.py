@@ -34,36 +34,13 @@ import shapely
 from numpy.typing import ArrayLike
 
 from citygrid import settings
+from citygrid._layers import COMPONENT_LAYERS, MULTI_LAYERS, as_multi, families
 from citygrid._text import decode, read_csv_table
-from citygrid.backends.gpkg import as_multi
+from citygrid._vector import read_layer
 from citygrid.crs import geometries_gcj02_to_wgs84
+from citygrid.errors import DistrictError, MissingFile, NotFound
 
 UNIT_KINDS = ("government", "institution", "enterprise", "street_office")
-_COMPONENT_LAYERS = {"point": "components_point", "line": "components_line",
-                     "polygon": "components_polygon"}
-MULTI_LAYERS = {"boundary", "streets", "communities", "grid"}
-"""District layers stored as multi-polygons (one declared geometry type per layer)."""
-
-
-def read_layer(path: str | Path, layer: str, *, engine: str = "pyogrio") -> gpd.GeoDataFrame:
-    """Read one layer with pyogrio (Arrow) or fiona; text as pandas strings.
-
-    Raises
-    ------
-    ValueError
-        For an unknown engine.
-    """
-    if engine == "pyogrio":
-        return pyogrio.read_dataframe(path, layer=layer, use_arrow=True)
-    if engine == "fiona":
-        frame = gpd.read_file(path, layer=layer, engine="fiona")
-        for column in frame.columns:
-            if frame[column].dtype == object and column != frame.geometry.name:
-                frame[column] = frame[column].astype("str")
-        return frame
-    raise ValueError(f"engine={engine!r} is not known; use 'pyogrio' or 'fiona'.")
-
-
 def _package_file(name: str) -> Path:
     with resources.as_file(resources.files("citygrid") / "data" / name) as path:
         return Path(path)
@@ -107,7 +84,7 @@ def _admin_table(path: Path) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
     if unknown:
         problems.append(f"has unknown level(s) {unknown[:5]}; use district, street, community")
     if problems:
-        raise ValueError(f"admin profile {str(path)!r} " + "; ".join(problems) + ".")
+        raise DistrictError(f"admin profile {str(path)!r} " + "; ".join(problems) + ".")
     code, name = districts.iloc[0]["code"], districts.iloc[0]["name_zh"]
     streets = table[table["level"] == "street"][["code", "name_zh"]].rename(
         columns={"name_zh": "name"}).reset_index(drop=True)
@@ -121,9 +98,9 @@ def _admin_table(path: Path) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
     ):
         if mask.any():
             rows = frame.loc[mask, "name"].head(5).tolist()
-            raise ValueError(f"admin profile {str(path)!r}: {label}(s) {rows} need {expected}.")
+            raise DistrictError(f"admin profile {str(path)!r}: {label}(s) {rows} need {expected}.")
     if streets.empty:
-        raise ValueError(f"admin profile {str(path)!r} has no streets.")
+        raise DistrictError(f"admin profile {str(path)!r} has no streets.")
     serial = communities.groupby("street_code").cumcount() + 1
     provisional = communities["code"] == ""
     assigned = communities["street_code"] + serial.astype(str).str.zfill(3)
@@ -135,12 +112,12 @@ def _admin_table(path: Path) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
         communities.index, fill_value=False)
     if (bad | dup).any():
         rows = communities.loc[bad | dup, ["name", "code"]].head(5).values.tolist()
-        raise ValueError(
+        raise DistrictError(
             f"admin profile {str(path)!r}: community codes must be 12 unique digits extending "
             f"their street's code; bad rows {rows}."
         )
     if communities.empty:
-        raise ValueError(f"admin profile {str(path)!r} has no communities.")
+        raise DistrictError(f"admin profile {str(path)!r} has no communities.")
     return code, name, streets, communities[["code", "name", "street_code", "provisional"]]
 
 
@@ -162,7 +139,7 @@ def read_boundary(path: str | Path, *, crs: str = "gcj02") -> shapely.Geometry:
 
     Raises
     ------
-    ValueError
+    DistrictError
         If the file holds no polygon.
 
     Examples
@@ -173,16 +150,16 @@ def read_boundary(path: str | Path, *, crs: str = "gcj02") -> shapely.Geometry:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"boundary file {str(path)!r} does not exist.")
+        raise MissingFile(f"boundary file {str(path)!r} does not exist.")
     text, _ = decode(path.read_bytes(), what=f"boundary file {str(path)!r}")
     try:
         geom = shapely.from_geojson(text)
     except shapely.errors.GEOSException as exc:
-        raise ValueError(f"boundary file {str(path)!r} is not GeoJSON: {str(exc)[:200]}") from exc
+        raise DistrictError(f"boundary file {str(path)!r} is not GeoJSON: {str(exc)[:200]}") from exc
     parts = shapely.get_parts(geom)
     polygons = [g for g in parts if g.geom_type in ("Polygon", "MultiPolygon")]
     if not polygons:
-        raise ValueError(f"boundary file {str(path)!r} holds no polygon (found {geom.geom_type}).")
+        raise DistrictError(f"boundary file {str(path)!r} holds no polygon (found {geom.geom_type}).")
     geom = shapely.make_valid(shapely.union_all(polygons))
     if crs.lower() in ("gcj02", "gcj-02"):
         geom, crs = geometries_gcj02_to_wgs84([geom])[0], settings.web_crs
@@ -197,7 +174,7 @@ def read_units(path: str | Path) -> pd.DataFrame:
 
     Raises
     ------
-    ValueError
+    DistrictError
         On duplicate names, unknown kinds or a maintainer that is not a unit.
     """
     units = read_csv_table(path, what="unit list",
@@ -212,7 +189,7 @@ def read_units(path: str | Path) -> pd.DataFrame:
     if loose.any():
         problems.append(f"maintainers {units.loc[loose, 'maintainer'].tolist()[:5]} are not units")
     if problems:
-        raise ValueError(f"unit list {str(path)!r}: " + "; ".join(problems) + ".")
+        raise DistrictError(f"unit list {str(path)!r}: " + "; ".join(problems) + ".")
     return units[["code", "name", "level", "kind", "maintainer"]]
 
 
@@ -321,7 +298,7 @@ class District:
         partial = path.with_name(f"{path.stem}.partial{path.suffix}")
         partial.unlink(missing_ok=True)
         written = {}
-        for name, frame in self._layers().items():
+        for name, frame in self.layers().items():
             if name in MULTI_LAYERS:
                 frame = frame.set_geometry(list(as_multi(frame.geometry.to_numpy())), crs=frame.crs)
             pyogrio.write_dataframe(frame, partial, layer=name, driver="GPKG", use_arrow=True)
@@ -347,22 +324,22 @@ class District:
 
         Raises
         ------
-        FileNotFoundError
+        MissingFile
             If `path` does not exist.
-        ValueError
+        DistrictError
             If a layer is missing (the message lists the layers found).
         """
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"district file {str(path)!r} does not exist.")
+            raise MissingFile(f"district file {str(path)!r} does not exist.")
         found = {name for name, _ in pyogrio.list_layers(path)}
         needed = {"boundary", "streets", "communities", "grid"}
         if not needed <= found:
-            raise ValueError(f"{str(path)!r} is not a citygrid district: it lacks layers "
+            raise DistrictError(f"{str(path)!r} is not a citygrid district: it lacks layers "
                              f"{sorted(needed - found)} (has {sorted(found)}).")
-        wanted = needed | {"roads"} | (set(_COMPONENT_LAYERS.values()) if components else set())
+        wanted = needed | {"roads"} | (set(COMPONENT_LAYERS.values()) if components else set())
         read = {name: read_layer(path, name, engine=engine) for name in found & wanted}
-        parts = [read[n] for n in _COMPONENT_LAYERS.values() if n in read]
+        parts = [read[n] for n in COMPONENT_LAYERS.values() if n in read]
         components = pd.concat(parts, ignore_index=True) if parts else None
         meta = read["boundary"].iloc[0]
         return cls(code=meta["code"], name=meta["name"], boundary=meta.geometry,
@@ -370,7 +347,12 @@ class District:
                    units=units if units is not None else load_profile().units,
                    roads=read.get("roads"), components=components)
 
-    def _layers(self) -> dict[str, gpd.GeoDataFrame]:
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The district as layers, by name.
+
+        ``boundary``, ``streets``, ``communities``, ``grid``, ``roads`` and, with components,
+        ``components_point``, ``components_line``, ``components_polygon``.
+        """
         layers = {
             "boundary": gpd.GeoDataFrame({"code": [self.code], "name": [self.name]},
                                          geometry=[self.boundary], crs=self.crs),
@@ -379,24 +361,28 @@ class District:
         if self.roads is not None:
             layers["roads"] = self.roads
         if self.components is not None:
-            family = self.components.geom_type.str.replace("Multi", "").map(
-                {"Point": "point", "LineString": "line", "Polygon": "polygon"}).fillna("point")
-            for kind, name in _COMPONENT_LAYERS.items():
-                layers[name] = self.components[family.to_numpy() == kind]
+            family = families(self.components.geometry.to_numpy())
+            for kind, name in COMPONENT_LAYERS.items():
+                layers[name] = self.components[family == kind]
         return layers
+
+    def without_components(self) -> District:
+        """The same district, without its components."""
+        return District(code=self.code, name=self.name, boundary=self.boundary, streets=self.streets,
+                        communities=self.communities, grid=self.grid, units=self.units, roads=self.roads)
 
     def street(self, key: str) -> pd.Series:
         """The street row for a 9-digit code or a Chinese name.
 
         Raises
         ------
-        KeyError
+        NotFound
             Naming the known streets.
         """
         hit = self.streets[(self.streets["code"] == key) | (self.streets["name"] == key)]
         if hit.empty:
             known = ", ".join(self.streets["name"])
-            raise KeyError(f"no street {key!r} in {self.name}; streets are: {known}.")
+            raise NotFound(f"no street {key!r} in {self.name}; streets are: {known}.")
         return hit.iloc[0]
 
     def _memo(self, name: str, frames: tuple[pd.DataFrame, ...], compute: Callable[[], Any]) -> Any:

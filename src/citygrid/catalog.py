@@ -29,13 +29,10 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from citygrid._text import read_csv_table
+from citygrid.errors import CatalogError, NotFound
 
 GEOMETRY_KINDS = ("point", "line", "polygon")
 """Expected geometry of a category's components."""
-
-
-class CatalogError(ValueError):
-    """A catalog file has a bad row; the message names the line and the column."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ class Catalog:
         try:
             return self._lookup[key]
         except KeyError:
-            raise KeyError(
+            raise NotFound(
                 f"no category {key!r} in the catalog; give a 4-digit code (e.g. '0101'), "
                 "a 5-digit GB/T 47678.5 code (e.g. '01001') or a Chinese name (e.g. '上水井盖')."
             ) from None

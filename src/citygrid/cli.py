@@ -48,18 +48,12 @@ def _fail(exc: BaseException) -> None:
 
 @contextmanager
 def _guard():
-    from citygrid.backends.gpkg import RegistryLocked
-    from citygrid.io import BatchError
-    from citygrid.maps import MapError
-    from citygrid.registry import RegistryError
+    from citygrid.errors import CitygridError
 
     try:
         yield
-    except typer.Exit:
-        raise
-    except (FileNotFoundError, FileExistsError, BatchError, RegistryError, RegistryLocked, MapError,
-            KeyError, ValueError, OSError) as exc:
-        _fail(exc if not isinstance(exc, KeyError) else ValueError(exc.args[0] if exc.args else exc))
+    except CitygridError as exc:
+        _fail(exc)
 
 
 def _open(path: str, timeout: float = 10.0):
@@ -121,7 +115,7 @@ def validate(
 
     Example: ``citygrid validate batch.shp --registry pingshan.gpkg --report issues.html``
     """
-    from citygrid.validate import validate as run_validation
+    from citygrid.validation import validate as run_validation
 
     with _guard():
         reg = _open(registry) if registry else None
@@ -222,8 +216,8 @@ def map_issues(batch: Path = typer.Argument(..., help="A survey batch, or a repo
     Example: ``citygrid map issues batch.shp -r pingshan.gpkg -o issues.html``
     """
     from citygrid import maps
-    from citygrid.validate import Report
-    from citygrid.validate import validate as run_validation
+    from citygrid.validation import Report
+    from citygrid.validation import validate as run_validation
 
     with _guard():
         reg = _open(registry)
@@ -305,10 +299,12 @@ def history(component_id: str = typer.Argument(..., help="Identifier (old 16-dig
 
     Example: ``citygrid history 4403100101000001 -r pingshan.gpkg``
     """
+    from citygrid.errors import NotFound
+
     with _guard():
         table = _open(registry).history(component_id)
         if table.empty:
-            raise ValueError(f"no history for {component_id!r}: it is not in the registry.")
+            raise NotFound(f"no history for {component_id!r}: it is not in the registry.")
     if as_json:
         _print_json(table.to_dict("records"))
         return
@@ -329,6 +325,7 @@ def demo(
     Example: ``citygrid demo --small --out /tmp/demo``
     """
     from citygrid import maps, synth
+    from citygrid.errors import MissingFile
     from citygrid.registry import Registry
 
     n = 20_000 if small else 420_000
@@ -358,7 +355,7 @@ def demo(
         with step("write every category and street map"):
             try:
                 assets = {"assets": str(maps.find_leaflet())}
-            except FileNotFoundError:
+            except MissingFile:
                 assets = {}
             index = maps.write_all(reg, out / "maps", **assets)
     table = Table(title=f"{district.name} ({district.code}) sample registry")

@@ -39,6 +39,7 @@ from citygrid import settings
 from citygrid._text import decode
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.crs import geometries_gcj02_to_wgs84
+from citygrid.errors import BatchError, MissingFile
 from citygrid.schema import DATE_FIELDS, FIELDS, REQUIRED_FIELDS, column_aliases, parse_ids
 
 VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml"}
@@ -50,10 +51,6 @@ _COORDINATE_COLUMNS = [
 ]
 _WKT_COLUMNS = ("WKT", "GEOMETRY", "GEOM", "几何", "SHAPE")
 _RETIRE_WORDS = {"retire", "delete", "删除", "注销", "作废", "移除", "撤销"}
-
-
-class BatchError(ValueError):
-    """A batch cannot be read or mapped; the message says what to do."""
 
 
 def read_batch(
@@ -128,7 +125,7 @@ def read_batch(
 
 def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFrame:
     if not path.exists():
-        raise FileNotFoundError(f"batch file {str(path)!r} does not exist.")
+        raise MissingFile(f"batch file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         return _table_geometry(_read_table(path, encoding=encoding, notes=notes), notes)

@@ -46,10 +46,11 @@ from branca.element import Element, MacroElement
 
 from citygrid import settings
 from citygrid.crs import geometries_wgs84_to_gcj02, wgs84_to_gcj02
+from citygrid.errors import MapError, MissingFile
 
 if TYPE_CHECKING:
     from citygrid.registry import Registry
-    from citygrid.validate import Report
+    from citygrid.validation import Report
 
 BASEMAPS = ("osm", "tianditu-vec", "tianditu-img", "amap", "none")
 POPUP_FIELDS = (
@@ -72,10 +73,6 @@ box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.4 "Noto Sans CJK SC","Microsoft 
 font-weight:normal}.cg-popup td{font-weight:bold}</style>"""
 
 
-class MapError(ValueError):
-    """A map cannot be made as asked; the message says what to do."""
-
-
 def find_leaflet() -> Path:
     """An installed copy of Leaflet (the folder holding ``leaflet.js`` and ``leaflet.css``).
 
@@ -92,7 +89,7 @@ def find_leaflet() -> Path:
         folder = Path(place)
         if (folder / "leaflet.js").is_file() and (folder / "leaflet.css").is_file():
             return folder
-    raise FileNotFoundError(
+    raise MissingFile(
         "no installed Leaflet found in " + ", ".join(p for p in places if p)
         + "; install Debian's libjs-leaflet, run `npm install leaflet`, or set CITYGRID_LEAFLET_DIR.")
 

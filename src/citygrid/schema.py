@@ -556,7 +556,7 @@ def component_schema(catalog: Catalog, *, layout: str = CJT214.name) -> pa.DataF
     """A pandera schema for a components GeoDataFrame in citygrid's field names.
 
     It checks types, required values, statuses, the identifier layout and category codes;
-    the validation rules of :mod:`citygrid.validate` go further (topology, ownership ...).
+    the validation rules of :mod:`citygrid.validation` go further (topology, ownership ...).
 
     Parameters
     ----------

@@ -1,1 +1,67 @@
-"""Storage backends of the registry: ``gpkg`` (embedded, default) and, later, ``postgis``."""
+"""Where a registry keeps its data: the :class:`Store` protocol and its backends.
+
+:class:`citygrid.Registry` holds one store and *uses* it; it never reaches past this
+protocol. Backends: :mod:`~citygrid.backends.gpkg` (one GeoPackage file, the default) and
+:mod:`~citygrid.backends.postgis` (a shared database many departments edit at once).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    from citygrid.admin import District
+    from citygrid.merge import Batch, Plan
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    """What a registry needs from where it is kept.
+
+    Attributes
+    ----------
+    name : str
+        The registry's path or URL (without password), for messages.
+    kind : str
+        ``"GeoPackage"``, ``"PostGIS"`` ….
+    """
+
+    name: str
+    kind: str
+
+    def meta(self) -> dict[str, str]:
+        """Key/value metadata: ``layout``, ``admin_code``, ``district_name``, ``created_at`` …."""
+
+    def state(self) -> str:
+        """The identity of the committed state; a new one after every commit, whoever makes it."""
+
+    def read_components(self, state: str) -> gpd.GeoDataFrame:
+        """Every component of `state`, retired ones too, in canonical columns."""
+
+    def read_district(self) -> District:
+        """The district: boundary, streets, communities, grid, roads and units."""
+
+    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        """A read-only query on the bookkeeping tables (history, batches, aliases, allow-list, catalog)."""
+
+    def reserve_serials(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
+        """Per category, the serial after which `needed` new identifiers may be handed out."""
+
+    def write(self, plan: Plan, batch: Batch, *, expected: str) -> tuple[int, str]:
+        """Write `plan` all or nothing, planned on state `expected`; returns the batch id and the new state.
+
+        Raises ``citygrid.backends.gpkg.Stale`` when the plan no longer fits, and
+        :class:`~citygrid.errors.RegistryLocked` when another writer holds the lock too long.
+        """
+
+    def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
+                        batch: Batch) -> None:
+        """Rename every component to another identifier layout, all or nothing."""
+
+    def allow(self, component_id: str, rule: str, note: str, at: str) -> None:
+        """Put a known exception on the allow-list."""

@@ -1,31 +1,38 @@
-"""The embedded GeoPackage store.
+"""The embedded GeoPackage store (the default registry).
 
-Layers are written by pyogrio (or fiona) so the file is a plain GeoPackage that QGIS
-opens as is: the district (``boundary``, ``streets``, ``communities``, ``grid``,
-``roads``) and the components per geometry family (``components_point``,
-``components_line``, ``components_polygon``). Registry bookkeeping lives in attribute
-tables registered in ``gpkg_contents``: ``citygrid_meta``, ``citygrid_catalog``,
-``citygrid_units``, ``citygrid_batches``, ``citygrid_history``, ``citygrid_aliases``,
-``citygrid_allow``.
+Layers are written by pyogrio (or fiona) so the file is a plain GeoPackage that QGIS opens
+as is: the district (``boundary``, ``streets``, ``communities``, ``grid``, ``roads``) and
+the components per geometry family (``components_point``, ``components_line``,
+``components_polygon``). Registry bookkeeping lives in attribute tables registered in
+``gpkg_contents``, each with an integer primary key as the GeoPackage standard asks:
+``citygrid_meta``, ``citygrid_catalog``, ``citygrid_units``, ``citygrid_batches``,
+``citygrid_history``, ``citygrid_aliases``, ``citygrid_allow``.
 
 Every change after creation goes through one SQLite transaction (``BEGIN IMMEDIATE``,
-WAL journal): a process killed at any instant leaves the file as before or as after;
-a second writer waits up to ``timeout`` seconds, then gets :class:`RegistryLocked`;
-readers are never blocked. The GeoPackage R-tree triggers call ``ST_MinX`` & co., which
-plain SQLite lacks; they are registered on each connection from the geometry blob's
-header (:func:`gpkg_blob` always writes the envelope).
+WAL journal): a process killed at any instant leaves the file as before or as after; a
+second writer waits up to ``timeout`` seconds, then gets :class:`RegistryLocked`; readers
+are never blocked. The GeoPackage R-tree triggers call ``ST_MinX`` & co., which plain
+SQLite lacks; they are registered on each connection.
+
+**State id.** Every commit, citygrid's own and any edit of a components layer by another
+program (through triggers), writes a new random ``state`` into ``citygrid_meta``. The
+Arrow snapshot beside the file (``<name>.gpkg.snapshot``) is keyed on it, so a restored
+backup, a copied file or a foreign snapshot can never be served for another state.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import datetime as dt
 import os
+import secrets
 import sqlite3
 import struct
 import time
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -34,50 +41,103 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import shapely
 
-LAYERS = {"point": "components_point", "line": "components_line", "polygon": "components_polygon"}
-DISTRICT_LAYERS = ("boundary", "streets", "communities", "grid", "roads")
-SCHEMA_VERSION = 1
+from citygrid import settings
+from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
+from citygrid._vector import read_layer, write_layer
+from citygrid.errors import RegistryError, RegistryLocked
+from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
+
+if TYPE_CHECKING:
+    from citygrid.admin import District
+    from citygrid.merge import Batch, Plan
+
+SCHEMA_VERSION = 2
+"""1: the first layout; 2: integer primary keys on every attribute table, the random state id,
+DATE and DATETIME values as the GeoPackage standard writes them."""
 
 TABLES = {
-    "citygrid_meta": "key TEXT PRIMARY KEY, value TEXT",
+    "citygrid_meta": "fid INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, value TEXT",
     "citygrid_batches": ("batch_id INTEGER PRIMARY KEY, source TEXT, user TEXT, started_at TEXT, "
                          "finished_at TEXT, created INTEGER, updated INTEGER, retired INTEGER, "
                          "unchanged INTEGER, kind TEXT"),
     "citygrid_history": ("change_id INTEGER PRIMARY KEY AUTOINCREMENT, batch_id INTEGER, "
                          "component_id TEXT, action TEXT, field TEXT, old_value TEXT, "
                          "new_value TEXT, changed_at TEXT"),
-    "citygrid_aliases": "alias TEXT PRIMARY KEY, component_id TEXT, kind TEXT",
-    "citygrid_allow": "component_id TEXT, rule TEXT, note TEXT, added_at TEXT, PRIMARY KEY (component_id, rule)",
+    "citygrid_aliases": ("fid INTEGER PRIMARY KEY AUTOINCREMENT, alias TEXT NOT NULL UNIQUE, component_id TEXT, "
+                         "kind TEXT"),
+    "citygrid_allow": ("fid INTEGER PRIMARY KEY AUTOINCREMENT, component_id TEXT NOT NULL, rule TEXT NOT NULL, "
+                       "note TEXT, added_at TEXT, UNIQUE (component_id, rule)"),
 }
-_BUMP = "UPDATE citygrid_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'revision'"
+"""Bookkeeping tables; ``citygrid_catalog`` and ``citygrid_units`` get text columns from their frames."""
+
+_NEW_STATE = "lower(hex(randomblob(16)))"
+_BUMP = ("UPDATE citygrid_meta SET value = CASE key WHEN 'revision' THEN CAST(value AS INTEGER) + 1 "
+         f"ELSE {_NEW_STATE} END WHERE key IN ('revision', 'state')")
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS citygrid_history_component ON citygrid_history (component_id)",
     "CREATE INDEX IF NOT EXISTS citygrid_history_time ON citygrid_history (changed_at)",
 )
 
 
-class RegistryLocked(OSError):
-    """Another process is changing the registry."""
+class Stale(Exception):
+    """The registry's state changed between reading it and writing a plan made from it."""
 
 
-def as_multi(geoms: np.ndarray) -> np.ndarray:
-    """Single lines and polygons as one-part multi geometries (the layers' declared type)."""
-    geoms = np.asarray(geoms, dtype=object).copy()
-    kinds = shapely.get_type_id(geoms)
-    for single, make in ((1, shapely.multilinestrings), (3, shapely.multipolygons)):
-        pos = np.flatnonzero(kinds == single)
-        if len(pos):
-            geoms[pos] = make(geoms[pos], indices=np.arange(len(pos)))
-    return geoms
+# --- values as the GeoPackage standard writes them ----------------------------------------
+
+def layer_time(moment: dt.datetime) -> str:
+    """A DATETIME value: UTC, to the millisecond, with the ``Z`` the standard requires.
+
+    Examples
+    --------
+    >>> layer_time(dt.datetime(2026, 11, 30, 8, 5, 1, 123456))
+    '2026-11-30T08:05:01.123Z'
+    """
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
 
 
-def as_single(geoms: np.ndarray) -> np.ndarray:
-    """One-part multi geometries back to single ones (as they were registered)."""
-    geoms = np.asarray(geoms, dtype=object).copy()
-    multi = np.isin(shapely.get_type_id(geoms), (4, 5, 6)) & (shapely.get_num_geometries(geoms) == 1)
-    geoms[multi] = shapely.get_geometry(geoms[multi], 0)
-    return geoms
+def sql_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarray]:
+    """Columns as SQLite values: None for missing, dates ``YYYY-MM-DD``, times as :func:`layer_time`."""
+    out = []
+    for column in columns:
+        series = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            values = series.dt.tz_localize(None) if series.dt.tz is not None else series
+            unit = "D" if column in DATE_FIELDS else "ms"
+            text = np.datetime_as_string(values.to_numpy().astype(f"datetime64[{unit}]"))
+            text = text.astype(object) if unit == "D" else np.char.add(text, "Z").astype(object)
+            out.append(np.where(series.notna().to_numpy(), text, None))
+        else:
+            out.append(series.astype(object).where(series.notna(), None).to_numpy(dtype=object))
+    return out
 
+
+def layer_frame(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Components as their layer stores them: dates as DATE, bookkeeping times as UTC DATETIME."""
+    out = frame.copy()
+    for column in DATE_FIELDS:
+        if column in out:
+            out[column] = pd.array(out[column].dt.date.where(out[column].notna(), None), dtype=object)
+    for column in ("retired_at", "updated_at"):
+        if column in out and out[column].dt.tz is None:
+            out[column] = out[column].dt.tz_localize("UTC")
+    return out
+
+
+def read_components_layers(path: Path, *, engine: str) -> gpd.GeoDataFrame:
+    """Every component from the layers (points, lines, polygons, each in fid order), canonical dtypes."""
+    parts = [read_layer(path, layer, engine=engine) for layer in COMPONENT_LAYERS.values()]
+    frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    frame = gpd.GeoDataFrame(conform(frame), geometry=as_single(frame.geometry.to_numpy()), crs=settings.default_crs)
+    for column in ("retired_at", "updated_at"):
+        values = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+        frame[column] = values.dt.tz_localize(None).astype("datetime64[ms]")
+    for column in ("version", "batch_id"):
+        frame[column] = frame[column].astype("int64")
+    return frame
+
+
+# --- geometry blobs and the SQL functions of the R-tree triggers ----------------------------
 
 def gpkg_blob(geoms: np.ndarray, srs_id: int, *, multi: bool = False) -> list[bytes | None]:
     """GeoPackage geometry blobs (little-endian header with an XY envelope, then WKB).
@@ -142,6 +202,8 @@ def _register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("ST_IsEmpty", 1, lambda blob: int(envelope(blob) is None), deterministic=True)
 
 
+# --- connections and transactions ---------------------------------------------------------
+
 def connect(path: Path, *, timeout: float = 10.0, readonly: bool = False) -> sqlite3.Connection:
     """An SQLite connection with the GeoPackage functions the triggers need."""
     uri = f"file:{path}?mode={'ro' if readonly else 'rw'}"
@@ -155,38 +217,13 @@ def connect(path: Path, *, timeout: float = 10.0, readonly: bool = False) -> sql
     return conn
 
 
-def init_tables(path: Path, meta: dict[str, str], tables: dict[str, pd.DataFrame]) -> None:
-    """Create citygrid's attribute tables in a freshly written GeoPackage."""
-    conn = connect(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        for name, columns in TABLES.items():
-            conn.execute(f"CREATE TABLE {name} ({columns})")
-        for name, frame in tables.items():
-            cols = ", ".join(f'"{c}" TEXT' for c in frame.columns)
-            conn.execute(f"CREATE TABLE {name} ({cols})")
-            conn.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * len(frame.columns))})",
-                             frame.astype(object).where(frame.notna(), None).itertuples(index=False))
-        for name in list(TABLES) + list(tables):
-            conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
-                         "VALUES (?, 'attributes', ?, ?)", (name, name, "citygrid"))
-        for layer in LAYERS.values():
-            conn.execute(f'CREATE UNIQUE INDEX "{layer}_component_id" ON "{layer}" (component_id)')
-            for event in ("INSERT", "UPDATE", "DELETE"):  # any edit, also from QGIS, is a new revision
-                conn.execute(f'CREATE TRIGGER "{layer}_{event.lower()}_revision" AFTER {event} ON "{layer}" '
-                             f"BEGIN {_BUMP}; END")
-        for statement in INDEXES:
-            conn.execute(statement)
-        conn.executemany("INSERT INTO citygrid_meta VALUES (?, ?)", list(meta.items()))
-        conn.execute("COMMIT")
-        conn.execute("PRAGMA journal_mode=WAL")
-    finally:
-        conn.close()
-
-
 @contextlib.contextmanager
-def transaction(path: Path, *, timeout: float) -> Iterator[sqlite3.Connection]:
-    """One all-or-nothing write: BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+def transaction(path: Path, *, timeout: float, state: str | None = None) -> Iterator[sqlite3.Connection]:
+    """One all-or-nothing write: BEGIN IMMEDIATE … COMMIT, rolled back on any error.
+
+    The commit writes a new state id: `state` when given (so the caller knows it), else a
+    random one.
+    """
     conn = connect(path, timeout=timeout)
     try:
         start = time.monotonic()
@@ -196,26 +233,19 @@ def transaction(path: Path, *, timeout: float) -> Iterator[sqlite3.Connection]:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise RegistryLocked(
                     f"registry {str(path)!r} is being changed by another process; waited "
-                    f"{time.monotonic() - start:.1f} s. Try again when it is done, or pass a longer "
-                    "timeout= to open_registry()."
+                    f"{time.monotonic() - start:.1f} s. Try again when it is done, or open it with a "
+                    "longer timeout."
                 ) from None
             raise
         try:
             yield conn
             conn.execute(_BUMP)
+            if state is not None:
+                conn.execute("UPDATE citygrid_meta SET value = ? WHERE key = 'state'", (state,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-    finally:
-        conn.close()
-
-
-def read_meta(path: Path) -> dict[str, str]:
-    """The registry's key/value metadata (revision, layout, admin code …)."""
-    conn = connect(path, readonly=True)
-    try:
-        return dict(conn.execute("SELECT key, value FROM citygrid_meta").fetchall())
     finally:
         conn.close()
 
@@ -231,20 +261,37 @@ def read_table(path: Path, sql: str, params: tuple = ()) -> pd.DataFrame:
         conn.close()
 
 
+def read_meta(path: Path) -> dict[str, str]:
+    """The registry's key/value metadata (state, layout, admin code …)."""
+    frame = read_table(path, "SELECT key, value FROM citygrid_meta")
+    return dict(zip(frame["key"], frame["value"]))
+
+
+def srs_ids(conn: sqlite3.Connection) -> dict[str, int]:
+    """SRS id of each layer's geometry column."""
+    rows = conn.execute("SELECT table_name, srs_id FROM gpkg_geometry_columns").fetchall()
+    return {name: int(srs) for name, srs in rows}
+
+
+def geometry_column(conn: sqlite3.Connection, layer: str) -> str:
+    """Name of a layer's geometry column."""
+    (name,) = conn.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
+                           (layer,)).fetchone()
+    return name
+
+
+# --- the snapshot cache -------------------------------------------------------------------
+
 def snapshot_path(path: Path) -> Path:
-    """Where the components of the registry's current revision are kept for fast reading."""
+    """Where the components of the registry's current state are kept for fast reading."""
     return path.with_name(path.name + ".snapshot")
 
 
-_HEADER = struct.Struct("<8s16sq")  # magic, digest of the registry's state, length of the points part
-
-
-def _digest(state: str) -> bytes:
-    return hashlib.blake2b(state.encode("utf-8"), digest_size=16).digest()
+_HEADER = struct.Struct("<8s32sq")  # magic, the state id, length of the points part
 
 
 def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
-    """The components kept for `state` (creation time and revision), or None.
+    """The components kept for the state id `state`, or None.
 
     Reading these Arrow buffers is about 2.5 times faster than reading the layers through
     GDAL. The file beside the registry is only a cache: deleting it loses nothing.
@@ -256,7 +303,7 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
     if data.size < _HEADER.size:
         return None
     magic, kept, first = _HEADER.unpack(data[:_HEADER.size].to_pybytes())
-    if magic != b"citygrid" or kept != _digest(state):
+    if magic != b"citygrid" or kept != state.encode("ascii") or not 0 <= first <= data.size - _HEADER.size:
         return None
     bounds = [(_HEADER.size, _HEADER.size + first), (_HEADER.size + first, data.size)]
     try:
@@ -267,7 +314,7 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
 
 
 def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> bool:
-    """Keep `frame`, read in `state`, beside the registry (atomically replaced).
+    """Keep `frame`, read in the state id `state`, beside the registry (atomically replaced).
 
     Points are kept as coordinates (GeoArrow), which read back far faster than WKB; the
     rest as WKB. Returns whether it was kept: a read-only folder simply goes without.
@@ -287,7 +334,7 @@ def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> bool:
     target = snapshot_path(path)
     partial = target.with_name(f"{target.name}.{os.getpid()}")
     try:
-        partial.write_bytes(_HEADER.pack(b"citygrid", _digest(state), len(blobs[0])) + blobs[0] + blobs[1])
+        partial.write_bytes(_HEADER.pack(b"citygrid", state.encode("ascii"), len(blobs[0])) + blobs[0] + blobs[1])
         partial.replace(target)
         return True
     except OSError:
@@ -295,14 +342,292 @@ def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> bool:
         return False
 
 
-def srs_ids(conn: sqlite3.Connection) -> dict[str, int]:
-    """SRS id of each components layer's geometry column."""
-    rows = conn.execute("SELECT table_name, srs_id FROM gpkg_geometry_columns").fetchall()
-    return {name: int(srs) for name, srs in rows}
+# --- creation and upgrades ----------------------------------------------------------------
+
+def _text_table(name: str, frame: pd.DataFrame) -> str:
+    cols = ", ".join(f'"{c}" TEXT' for c in frame.columns if c != "fid")
+    return f'CREATE TABLE "{name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, {cols})'
 
 
-def geometry_column(conn: sqlite3.Connection, layer: str) -> str:
-    """Name of a layer's geometry column."""
-    (name,) = conn.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?",
-                           (layer,)).fetchone()
-    return name
+def _triggers(conn: sqlite3.Connection) -> None:
+    for layer in COMPONENT_LAYERS.values():
+        for event in ("INSERT", "UPDATE", "DELETE"):  # any edit, also from QGIS, is a new state
+            name = f"{layer}_{event.lower()}_revision"
+            conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+            conn.execute(f'CREATE TRIGGER "{name}" AFTER {event} ON "{layer}" BEGIN {_BUMP}; END')
+
+
+def create(path: Path, *, district: District, components: gpd.GeoDataFrame, catalog: pd.DataFrame,
+           units: pd.DataFrame, meta: dict[str, str], batch: Batch, engine: str, timeout: float) -> None:
+    """Write a new registry at `path`, beside its final name first, renamed only when complete."""
+    partial = path.with_name(f"{path.stem}.creating{path.suffix}")
+    partial.unlink(missing_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        layers = district.layers()
+        for name in DISTRICT_LAYERS:
+            if name in layers:
+                write_layer(layers[name], partial, name, engine=engine)
+        family = families(components.geometry.to_numpy())
+        rows = layer_frame(components)
+        for kind, layer in COMPONENT_LAYERS.items():
+            write_layer(rows[family == kind], partial, layer, engine=engine, kind=kind)
+        conn = connect(partial)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for name, columns in TABLES.items():
+                conn.execute(f"CREATE TABLE {name} ({columns})")
+            for name, frame in (("citygrid_catalog", catalog), ("citygrid_units", units)):
+                conn.execute(_text_table(name, frame))
+                names = ", ".join(f'"{c}"' for c in frame.columns)
+                conn.executemany(f"INSERT INTO {name} ({names}) VALUES ({', '.join('?' * len(frame.columns))})",
+                                 values_of(frame))
+            for name in [*TABLES, "citygrid_catalog", "citygrid_units"]:
+                conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                             "VALUES (?, 'attributes', ?, ?)", (name, name, "citygrid"))
+            for layer in COMPONENT_LAYERS.values():
+                conn.execute(f'CREATE UNIQUE INDEX "{layer}_component_id" ON "{layer}" (component_id)')
+            _triggers(conn)
+            for statement in INDEXES:
+                conn.execute(statement)
+            conn.executemany("INSERT INTO citygrid_meta (key, value) VALUES (?, ?)",
+                             [*meta.items(), ("schema_version", str(SCHEMA_VERSION)), ("revision", "0"),
+                              ("state", secrets.token_hex(16))])
+            conn.execute("INSERT INTO citygrid_batches VALUES (1, ?, ?, ?, ?, ?, 0, 0, 0, 'create')",
+                         (batch.source, batch.user, batch.started, batch.finished(), len(components)))
+            conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "
+                             "VALUES (1, ?, 'create', ?)", zip(components["component_id"], repeat(batch.started)))
+            conn.execute("COMMIT")
+            conn.execute("PRAGMA journal_mode=WAL")
+        finally:
+            conn.close()
+        snapshot_path(path).unlink(missing_ok=True)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _upgrade_1_to_2(conn: sqlite3.Connection) -> None:
+    """Integer primary keys, the state id, DATETIME values with their ``Z``."""
+    for name in ("citygrid_meta", "citygrid_aliases", "citygrid_allow", "citygrid_catalog", "citygrid_units"):
+        columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
+        names = ", ".join(f'"{c}"' for c in columns)
+        conn.execute(f'ALTER TABLE "{name}" RENAME TO "{name}_v1"')
+        conn.execute(f"CREATE TABLE {name} ({TABLES[name]})" if name in TABLES else
+                     _text_table(name, pd.DataFrame(columns=columns)))
+        conn.execute(f'INSERT INTO "{name}" ({names}) SELECT {names} FROM "{name}_v1"')
+        conn.execute(f'DROP TABLE "{name}_v1"')
+    for layer in COMPONENT_LAYERS.values():
+        for column in ("retired_at", "updated_at"):
+            conn.execute(f'UPDATE "{layer}" SET "{column}" = "{column}" || \'Z\' '
+                         f'WHERE "{column}" IS NOT NULL AND "{column}" NOT LIKE \'%Z\'')
+    _triggers(conn)
+    conn.execute("INSERT OR IGNORE INTO citygrid_meta (key, value) VALUES ('state', '')")
+    conn.execute("UPDATE citygrid_meta SET value = '2' WHERE key = 'schema_version'")
+
+
+# --- the store ----------------------------------------------------------------------------
+
+class GpkgStore:
+    """A registry in one GeoPackage file (see the module docstring).
+
+    Parameters
+    ----------
+    path : Path
+        An existing registry.
+    engine : {"pyogrio", "fiona"}
+        Vector I/O engine for reading layers.
+    timeout : float
+        Seconds a writer waits for another writer before :class:`RegistryLocked`.
+    """
+
+    kind = "GeoPackage"
+
+    def __init__(self, path: Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> None:
+        self.path, self.engine, self.timeout = Path(path), engine, timeout
+        self.name = str(self.path)
+        try:
+            meta = read_meta(self.path)
+        except (sqlite3.DatabaseError, KeyError) as exc:
+            raise RegistryError(f"{self.name!r} is not a citygrid registry ({exc}); open a file made by "
+                                "Registry.create() or `citygrid demo`.") from None
+        version = int(meta.get("schema_version", 0))
+        if version > SCHEMA_VERSION:
+            raise RegistryError(f"{self.name!r} was made by a newer citygrid (schema {version}); upgrade citygrid.")
+        if version < SCHEMA_VERSION and os.access(self.path, os.W_OK):
+            with transaction(self.path, timeout=timeout) as conn:
+                _upgrade_1_to_2(conn)
+
+    def meta(self) -> dict[str, str]:
+        """The key/value metadata."""
+        return read_meta(self.path)
+
+    def state(self) -> str:
+        """The state id of the committed registry, read from the file each time.
+
+        A short-lived connection (GDAL, which links its own SQLite, must never share an open
+        file with this process's sqlite3); a file's modification time is too coarse to tell
+        two quick commits apart.
+        """
+        meta = read_meta(self.path)
+        return meta.get("state") or f"v1:{meta.get('revision')}"
+
+    def read_components(self, state: str) -> gpd.GeoDataFrame:
+        """Every component (retired ones too) in `state`: from the snapshot, else the layers."""
+        frame = read_snapshot(self.path, state) if len(state) == 32 else None
+        if frame is None:  # the first read after a change: from the layers, then kept for the next
+            frame = read_components_layers(self.path, engine=self.engine)
+            if self.state() == state and len(state) == 32:  # not changed while reading
+                store_snapshot(self.path, state, frame)
+        return frame
+
+    def read_district(self) -> District:
+        """The district layers and the unit list."""
+        from citygrid.admin import District
+
+        units = self.read("SELECT * FROM citygrid_units").drop(columns="fid", errors="ignore")
+        return District.from_file(self.path, units=units.rename(columns={"name_zh": "name"}), components=False,
+                                  engine=self.engine)
+
+    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        """Rows of a bookkeeping query (``?`` placeholders) as a frame."""
+        return read_table(self.path, sql, params)
+
+    def reserve_serials(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
+        """The serial after which each category's new ids start: here the largest in use.
+
+        The plan is checked against the state inside the write, which one writer holds at a time.
+        """
+        return used
+
+    def write(self, plan: Plan, batch: Batch, *, expected: str) -> tuple[int, str]:
+        """Write `plan` in one transaction if the registry is still in state `expected`.
+
+        Returns
+        -------
+        (batch_id, state)
+            The batch's number and the state id the commit wrote.
+
+        Raises
+        ------
+        Stale
+            If another writer committed since `expected` was read.
+        """
+        state = secrets.token_hex(16)
+        now = batch.finished()
+        stamp = layer_time(dt.datetime.fromisoformat(now))
+        with transaction(self.path, timeout=self.timeout, state=state) as conn:
+            (found,) = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'state'").fetchone()
+            if found != expected:
+                raise Stale()
+            (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
+            srs = srs_ids(conn)
+            _insert(conn, srs, plan.create.assign(version=1, updated_at=stamp, batch_id=batch_id))
+            _update(conn, srs, plan.update, stamp, batch_id)
+            for family, group in plan.retire.groupby("family"):
+                conn.executemany(f'UPDATE "{COMPONENT_LAYERS[family]}" SET retired_at = ?, status = ?, '
+                                 "version = version + 1, updated_at = ?, batch_id = ? WHERE component_id = ?",
+                                 zip(repeat(stamp), group["status"].tolist(), repeat(stamp), repeat(batch_id),
+                                     group["component_id"].tolist()))
+            conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, field, "
+                             "old_value, new_value, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             ((batch_id, *change, now) for change in plan.history(now[:19])))
+            conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (batch_id, batch.source, batch.user, batch.started, batch.finished(), len(plan.create),
+                          len(plan.updated_ids), len(plan.retire), plan.unchanged, batch.kind))
+        return int(batch_id), state
+
+    def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
+                        batch: Batch) -> None:
+        """Rename every component (ids and categories) to another layout in one transaction."""
+        now = batch.started
+        stamp = layer_time(dt.datetime.fromisoformat(now))
+        old_ids = frame["component_id"].to_numpy(dtype=object)
+        family = families(frame.geometry.to_numpy())
+        with transaction(self.path, timeout=self.timeout) as conn:
+            (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
+            for kind, layer in COMPONENT_LAYERS.items():
+                sel = family == kind
+                conn.executemany(f'UPDATE "{layer}" SET component_id = ?, category = ?, version = version + 1, '
+                                 "updated_at = ?, batch_id = ? WHERE component_id = ?",
+                                 zip(new_ids[sel], new_cats[sel], repeat(stamp), repeat(batch_id), old_ids[sel]))
+            conn.executemany("INSERT INTO citygrid_aliases (alias, component_id, kind) VALUES (?, ?, 'cjt214')",
+                             zip(old_ids, new_ids))
+            changes = [*zip(new_ids, repeat("component_id"), old_ids, new_ids),
+                       *zip(new_ids, repeat("category"), frame["category"].to_numpy(dtype=object), new_cats)]
+            conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, "
+                             "new_value, changed_at) VALUES (?, ?, 'migrate', ?, ?, ?, ?)",
+                             ((batch_id, *change, now) for change in changes))
+            conn.execute("UPDATE citygrid_meta SET value = ? WHERE key = 'layout'", (layout,))
+            conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, NULL, ?, ?, 0, ?, 0, 0, 'migrate')",
+                         (batch_id, batch.source, now, batch.finished(), len(frame)))
+
+    def allow(self, component_id: str, rule: str, note: str, at: str) -> None:
+        """Put `rule` for `component_id` on the allow-list."""
+        with transaction(self.path, timeout=self.timeout) as conn:
+            conn.execute("INSERT INTO citygrid_allow (component_id, rule, note, added_at) VALUES (?, ?, ?, ?) "
+                         "ON CONFLICT (component_id, rule) DO UPDATE SET note = excluded.note, "
+                         "added_at = excluded.added_at", (component_id, rule, note, at))
+
+    def append(self, tables: dict[str, pd.DataFrame], components: gpd.GeoDataFrame) -> None:
+        """Replace the bookkeeping tables and add components, in one transaction (a lossless copy in)."""
+        with transaction(self.path, timeout=self.timeout) as conn:
+            for table, rows in tables.items():
+                conn.execute(f"DELETE FROM {table}")
+                names = ", ".join(f'"{c}"' for c in rows.columns)
+                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(rows.columns))})",
+                                 values_of(rows))
+            _insert(conn, srs_ids(conn), components)
+
+
+def _insert(conn: sqlite3.Connection, srs: dict[str, int], rows: gpd.GeoDataFrame) -> None:
+    """Insert components into their family's layer.
+
+    `rows` carries ``version``, ``updated_at``, ``batch_id`` and, optionally, ``retired_at``.
+    """
+    extra = [c for c in ("retired_at", "version", "updated_at", "batch_id") if c in rows]
+    family = families(rows.geometry.to_numpy())
+    for kind, layer in COMPONENT_LAYERS.items():
+        part = rows[family == kind]
+        if part.empty:
+            continue
+        columns = [geometry_column(conn, layer), *FIELD_NAMES, *extra]
+        blobs = gpkg_blob(part.geometry.to_numpy(), srs[layer], multi=kind != "point")
+        values = sql_columns(part, (*FIELD_NAMES, *extra))
+        conn.executemany(f'INSERT INTO "{layer}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+                         f"VALUES ({', '.join('?' * len(columns))})", zip(blobs, *values))
+
+
+def _update(conn: sqlite3.Connection, srs: dict[str, int], changes: pd.DataFrame, stamp: str, batch_id: int) -> None:
+    """Write the changed fields of components: one UPDATE per component.
+
+    `changes` holds one row per changed field (``component_id, family, field, new, text``).
+    Components changing the same set of fields share one statement; each also gets
+    ``version + 1`` and `stamp` as ``updated_at``.
+    """
+    for family, group in changes.groupby("family"):
+        layer = COMPONENT_LAYERS[family]
+        values = group["text"].to_numpy(dtype=object).copy()
+        dated = group["field"].isin(DATE_FIELDS).to_numpy() & pd.notna(values)
+        values[dated] = [v[:10] for v in values[dated]]  # a DATE column holds the day
+        moved = (group["field"] == "geometry").to_numpy()
+        values[moved] = gpkg_blob(group["new"].to_numpy()[moved], srs[layer], multi=family != "point")
+        fields, column = np.unique(group["field"].to_numpy(dtype=object), return_inverse=True)
+        ids, row = np.unique(group["component_id"].to_numpy(dtype=object), return_inverse=True)
+        table = np.empty((len(ids), len(fields)), dtype=object)
+        table[row, column] = values
+        given = np.zeros((len(ids), len(fields)), dtype=bool)
+        given[row, column] = True
+        names = [geometry_column(conn, layer) if f == "geometry" else f for f in fields]
+        sets, at = np.unique(given, axis=0, return_inverse=True)
+        for k, mask in enumerate(sets):
+            rows = np.flatnonzero(at.ravel() == k)
+            assign = ", ".join(f'"{n}" = ?' for n, m in zip(names, mask) if m)
+            conn.executemany(f'UPDATE "{layer}" SET {assign}, version = version + 1, updated_at = ?, '
+                             "batch_id = ? WHERE component_id = ?",
+                             [(*table[r, mask], stamp, batch_id, ids[r]) for r in rows])
+
+
+def values_of(rows: pd.DataFrame) -> Iterator[tuple]:
+    """Rows of a frame as tuples of SQLite values (see :func:`sql_columns`), converted column by column once."""
+    return zip(*sql_columns(rows, tuple(rows.columns)))

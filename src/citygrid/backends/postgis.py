@@ -32,7 +32,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -42,14 +42,15 @@ import pyarrow.csv as pa_csv
 import shapely
 
 from citygrid import settings
+from citygrid._layers import DISTRICT_LAYERS
 from citygrid.admin import District
-from citygrid.backends.gpkg import RegistryLocked
-from citygrid.catalog import Catalog, _check_rows
-from citygrid.registry import Registry, RegistryError, _insert_components, _now
+from citygrid.errors import AccessDenied, RegistryConflict, RegistryError, UsageError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
+if TYPE_CHECKING:
+    from citygrid.merge import Batch, Plan
+
 SCHEMA = "citygrid"
-DISTRICT_LAYERS = ("boundary", "streets", "communities", "grid", "roads")
 _SRID = 4547
 
 _FIELD_COLUMNS = ",\n    ".join(f'"{f}" {"date" if f in DATE_FIELDS else "text"}' for f in FIELD_NAMES)
@@ -184,10 +185,6 @@ GRANT SELECT ON citygrid_serials TO citygrid_unit, citygrid_admin;
 GRANT EXECUTE ON FUNCTION reserve_serials(text, integer, integer) TO citygrid_unit, citygrid_admin;
 """,
 )
-
-
-class RegistryConflict(RegistryLocked):
-    """Another writer changed a component this batch also changes; re-open and ingest again."""
 
 
 def connect(url: str, *, timeout: float = 10.0):
@@ -351,83 +348,95 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
             f"after {time.monotonic() - start:.1f} s); nothing was written — re-open the registry and "
             "ingest the batch again.") from None
     except errors.InsufficientPrivilege as exc:
-        raise PermissionError(f"the database refused the change: {exc.diag.message_primary}. "
-                              "A unit changes only the components it owns or maintains.") from None
+        raise AccessDenied(f"the database refused the change: {exc.diag.message_primary}. "
+                           "A unit changes only the components it owns or maintains.") from None
     finally:
         conn.close()
 
 
-class PostgisRegistry(Registry):
-    """A registry in PostGIS; the same API as the GeoPackage one (``migrate`` aside).
+def redacted(url: str) -> str:
+    """A database URL without its password, for messages.
 
-    Open it with :func:`citygrid.open_registry` and a ``postgresql://`` URL.
+    Examples
+    --------
+    >>> redacted("postgresql://ann:secret@db.example:5433/pingshan")
+    'postgresql://ann@db.example:5433/pingshan'
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    return (f"postgresql://{parts.username + '@' if parts.username else ''}{host}"
+            f"{':' + str(parts.port) if parts.port else ''}{parts.path}")
+
+
+class PostgisStore:
+    """A registry in PostGIS, shared by many departments (see the module docstring).
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://user:password@host:port/database``.
+    timeout : float
+        Seconds to wait for a connection or a lock.
     """
 
-    _REVISION_TTL = 0.5  # seconds a revision read is trusted before asking the database again
+    kind = "PostGIS"
+    engine = "pyogrio"  # extracts are written with it
+    _STATE_TTL = 0.5  # seconds a state read is trusted before asking the database again
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        self.url, self.engine, self.timeout = url, "postgis", timeout
-        self.path = _Name(url)
+        self.url, self.timeout, self.name = url, timeout, redacted(url)
         try:
             with connect(url, timeout=timeout) as conn:
                 version = schema_version(conn)
         except Exception as exc:  # psycopg.OperationalError and kin
-            raise RegistryError(f"cannot open the PostGIS registry {self.path}: {exc}".strip()) from None
+            raise RegistryError(f"cannot open the PostGIS registry {self.name}: {exc}".strip()) from None
         if version == 0:
-            raise RegistryError(f"{self.path} holds no citygrid registry; copy one in with "
+            raise RegistryError(f"{self.name} holds no citygrid registry; copy one in with "
                                 "citygrid.copy_registry(gpkg_path, url).")
         if version != len(MIGRATIONS):
             raise RegistryError(
-                f"{self.path} has schema version {version}, this citygrid uses {len(MIGRATIONS)}: "
+                f"{self.name} has schema version {version}, this citygrid uses {len(MIGRATIONS)}: "
                 + ("the registry admin runs citygrid.backends.postgis.upgrade() on it." if version < len(MIGRATIONS)
                    else "upgrade citygrid."))
-        self._meta = self._read_meta()
-        self.catalog = Catalog(_check_rows(self._read("SELECT * FROM citygrid_catalog"), str(self.path)))
-        self._district = None
-        self._cache = None
-        self._derived = {}
-        self._revision = None
+        self._state: tuple[float, str] | None = None
 
-    def __repr__(self) -> str:
-        return (f"<Registry {self.path} (PostGIS): {self._meta['district_name']} ({self.admin_code}), "
-                f"layout {self.layout}, revision {self.revision}>")
-
-    def _read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        """Rows of a bookkeeping query (``?`` placeholders) as a frame."""
         with connect(self.url, timeout=self.timeout) as conn:
             return read_frame(conn, sql, params)
 
-    def _read_meta(self) -> dict[str, str]:
-        frame = self._read("SELECT key, value FROM citygrid_meta")
+    def meta(self) -> dict[str, str]:
+        """The key/value metadata."""
+        frame = self.read("SELECT key, value FROM citygrid_meta")
         return dict(zip(frame["key"], frame["value"]))
 
-    @property
-    def revision(self) -> int:
-        """Number of recorded changes (the database's history grows with every commit)."""
+    def state(self) -> str:
+        """The committed state: the history's size and last change (every change writes history)."""
         now = time.monotonic()
-        if self._revision is None or now - self._revision[0] > self._REVISION_TTL:
-            count = self._read("SELECT count(*) AS n FROM citygrid_history")["n"].iloc[0]
-            self._revision = (now, int(count))
-        return self._revision[1]
+        if self._state is None or now - self._state[0] > self._STATE_TTL:
+            row = self.read("SELECT count(*) AS n, max(change_id) AS last FROM citygrid_history").iloc[0]
+            self._state = (now, f"{row['n']}:{row['last']}")
+        return self._state[1]
 
-    @property
-    def district(self) -> District:
-        """The registry's district, read from its tables once."""
-        if self._district is None:
-            with connect(self.url, timeout=self.timeout) as conn:
-                layers = {n: read_geoframe(conn, n) for n in DISTRICT_LAYERS
-                          if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{n}",)).fetchone()[0]}
-                units = read_frame(conn, "SELECT * FROM citygrid_units").rename(columns={"name_zh": "name"})
-            meta = layers["boundary"].iloc[0]
-            self._district = District(code=meta["code"], name=meta["name"], boundary=meta.geometry,
-                                      streets=layers["streets"], communities=layers["communities"],
-                                      grid=layers["grid"], units=units, roads=layers.get("roads"))
-        return self._district
-
-    def _load(self, revision: int) -> gpd.GeoDataFrame:
+    def read_components(self, state: str) -> gpd.GeoDataFrame:
+        """Every component (retired ones too)."""
         with connect(self.url, timeout=self.timeout) as conn:
             return read_components(conn)
 
-    def _serial_offsets(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
+    def read_district(self) -> District:
+        """The district, read from its tables."""
+        with connect(self.url, timeout=self.timeout) as conn:
+            layers = {n: read_geoframe(conn, n) for n in DISTRICT_LAYERS
+                      if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.{n}",)).fetchone()[0]}
+            units = read_frame(conn, "SELECT * FROM citygrid_units").rename(columns={"name_zh": "name"})
+        meta = layers["boundary"].iloc[0]
+        return District(code=meta["code"], name=meta["name"], boundary=meta.geometry, streets=layers["streets"],
+                        communities=layers["communities"], grid=layers["grid"], units=units,
+                        roads=layers.get("roads"))
+
+    def reserve_serials(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
         """Reserve `needed` serials per category in the database.
 
         Each reservation commits at once, like a sequence, so concurrent ingests never wait
@@ -438,152 +447,131 @@ class PostgisRegistry(Registry):
             return {cat: conn.execute("SELECT reserve_serials(%s, %s, %s)",
                                       (cat, used.get(cat, 0), n)).fetchone()[0] for cat, n in sorted(needed.items())}
 
-    def _write(self, plan: dict, *, source: str, user: str | None, started: str, revision: int) -> int:
-        # each change is checked against the version it was planned on, not the whole revision
-        return _write_plan(self, plan, source=source, user=user, started=started, now=_now())
+    def write(self, plan: Plan, batch: Batch, *, expected: str) -> tuple[int, str]:
+        """Write `plan` in one transaction, each change at the version it was planned on.
 
-    def _store_allow(self, component_id: str, rule: str, note: str) -> None:
+        Other departments' merges of other components in between do not matter here, so
+        `expected` is not compared: a component changed since planning gives
+        :class:`RegistryConflict`.
+        """
+        now = batch.finished()
+        stamp = now[:26]
+        touched = plan.versions.index.to_numpy(dtype=object)
+        versions = [int(v) for v in plan.versions.to_numpy()]
         with ingest_transaction(self.url, timeout=self.timeout) as conn:
-            conn.execute("INSERT INTO citygrid_allow VALUES (%s, %s, %s, %s) ON CONFLICT (component_id, rule) "
-                         "DO UPDATE SET note = EXCLUDED.note, added_at = EXCLUDED.added_at",
-                         (component_id, rule, note, _now()))
+            (batch_id,) = conn.execute("SELECT nextval('citygrid_batch_ids')").fetchone()
+            conn.execute("SELECT set_config('citygrid.batch_id', %s, true)", (str(batch_id),))
+            if len(plan.create):
+                rows = plan.create.copy()
+                rows["retired_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ms]")
+                rows["version"], rows["updated_at"], rows["batch_id"] = 1, pd.Timestamp(stamp), batch_id
+                write_components(conn, rows)
+            if len(touched):
+                _claim(conn, touched, versions, stamp, batch_id)
+            for name, group in plan.update.groupby("field"):
+                ids = group["component_id"].to_numpy(dtype=object).tolist()
+                if name == "geometry":
+                    values = list(shapely.to_wkb(group["new"].to_numpy(), hex=True))
+                    setter = f"geom = ST_SetSRID(ST_GeomFromWKB(decode(t.val, 'hex')), {_SRID})"
+                else:
+                    values = _values(pd.Series(group["new"].to_numpy(), dtype=object)) if name not in DATE_FIELDS \
+                        else _values(pd.to_datetime(pd.Series(group["new"].to_numpy())))
+                    values = [None if v is None else str(v) for v in values]
+                    setter = f'"{name}" = t.val::{"date" if name in DATE_FIELDS else "text"}'
+                conn.execute(f"UPDATE components c SET {setter} FROM unnest(%s::text[], %s::text[]) AS t(id, val) "
+                             "WHERE c.component_id = t.id", (ids, values))
+            if len(plan.retire):
+                conn.execute("UPDATE components c SET retired_at = %s, status = t.status "
+                             "FROM unnest(%s::text[], %s::text[]) AS t(id, status) WHERE c.component_id = t.id",
+                             (now[:19], plan.retire["component_id"].tolist(), plan.retire["status"].tolist()))
+            conn.execute("INSERT INTO citygrid_batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                         (batch_id, batch.source, batch.user, batch.started, now, len(plan.create),
+                          len(plan.updated_ids), len(plan.retire), plan.unchanged, batch.kind))
+        self._state = None
+        return int(batch_id), self.state()
 
-    def migrate(self, to: str = "gbt47678") -> int:
+    def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
+                        batch: Batch) -> None:
         """Not on PostGIS yet: raises :class:`RegistryError` saying how to do it."""
         raise RegistryError("migrating identifiers is done on the GeoPackage registry for now: copy the "
                             "registry out with copy_registry(url, path), migrate, and copy it back in.")
 
-
-class _Name(str):
-    """A database URL without its password, standing in for a registry's path in messages."""
-
-    def __new__(cls, url: str) -> _Name:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        host = parts.hostname or "localhost"
-        return super().__new__(cls, f"postgresql://{parts.username + '@' if parts.username else ''}{host}"
-                                    f"{':' + str(parts.port) if parts.port else ''}{parts.path}")
-
-    @property
-    def name(self) -> str:
-        return str(self)
+    def allow(self, component_id: str, rule: str, note: str, at: str) -> None:
+        """Put `rule` for `component_id` on the allow-list."""
+        with ingest_transaction(self.url, timeout=self.timeout) as conn:
+            conn.execute("INSERT INTO citygrid_allow VALUES (%s, %s, %s, %s) ON CONFLICT (component_id, rule) "
+                         "DO UPDATE SET note = EXCLUDED.note, added_at = EXCLUDED.added_at",
+                         (component_id, rule, note, at))
+        self._state = None
 
 
-def _write_plan(reg, plan: dict, *, source: str, user: str | None, started: str, now: str) -> int:
-    """Write an ingest plan in one transaction, each change at the version it was planned on."""
-    current = reg.components_with_retired()
-    creates = plan["create"]
-    updates = plan["update"]
-    retire = plan["retire"]
-    touched = pd.unique(np.concatenate([np.asarray(plan["updated_ids"], dtype=object),
-                                        retire["component_id"].to_numpy(dtype=object)]))
-    versions = current["version"].to_numpy()[reg.positions(touched)]
-    stamp = now[:26]
-    with ingest_transaction(reg.url, timeout=reg.timeout) as conn:
-        (batch_id,) = conn.execute("SELECT nextval('citygrid_batch_ids')").fetchone()
-        conn.execute("SELECT set_config('citygrid.batch_id', %s, true)", (str(batch_id),))
-        if len(creates):
-            rows = creates.copy()
-            rows["retired_at"] = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ms]")
-            rows["version"], rows["updated_at"], rows["batch_id"] = 1, pd.Timestamp(stamp), batch_id
-            write_components(conn, rows)
-        if len(touched):
-            claimed = {r[0] for r in conn.execute(
-                "UPDATE components c SET version = c.version + 1, updated_at = %s, batch_id = %s "
-                "FROM unnest(%s::text[], %s::int[]) AS t(id, v) WHERE c.component_id = t.id AND c.version = t.v "
-                "RETURNING c.component_id", (stamp, batch_id, list(touched), [int(v) for v in versions])).fetchall()}
-            missing = [i for i in touched if i not in claimed]
-            if missing:
-                planned = dict(zip(touched, versions))
-                visible = dict(conn.execute("SELECT component_id, version FROM components "
-                                            "WHERE component_id = ANY(%s)", (missing,)).fetchall())
-                if any(visible.get(i) != planned[i] for i in missing):
-                    raise RegistryConflict(f"{len(missing)} component(s) were changed by another writer since "
-                                           f"this batch was planned, e.g. {missing[:3]}; nothing was written — "
-                                           "re-open the registry and ingest again.")
-                mine = conn.execute("SELECT my_unit()").fetchone()[0]
-                raise PermissionError(f"unit {mine} may not change {len(missing)} component(s) it neither owns "
-                                      f"nor maintains, e.g. {missing[:3]}; nothing was written.")
-        for name, group in updates.groupby("field"):
-            ids = group["component_id"].to_numpy(dtype=object).tolist()
-            if name == "geometry":
-                values = list(shapely.to_wkb(group["new"].to_numpy(), hex=True))
-                setter = f"geom = ST_SetSRID(ST_GeomFromWKB(decode(t.val, 'hex')), {_SRID})"
-            else:
-                values = _values(pd.Series(group["new"].to_numpy(), dtype=object)) if name not in DATE_FIELDS \
-                    else _values(pd.to_datetime(pd.Series(group["new"].to_numpy())))
-                values = [None if v is None else str(v) for v in values]
-                setter = f'"{name}" = t.val::{"date" if name in DATE_FIELDS else "text"}'
-            conn.execute(f"UPDATE components c SET {setter} FROM unnest(%s::text[], %s::text[]) AS t(id, val) "
-                         "WHERE c.component_id = t.id", (ids, values))
-        if len(retire):
-            conn.execute("UPDATE components c SET retired_at = %s, status = t.status "
-                         "FROM unnest(%s::text[], %s::text[]) AS t(id, status) WHERE c.component_id = t.id",
-                         (now[:19], retire["component_id"].tolist(), retire["status"].tolist()))
-        conn.execute("INSERT INTO citygrid_batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'ingest')",
-                     (batch_id, source, user, started, now, len(creates), len(plan["updated_ids"]), len(retire),
-                      plan["unchanged"]))
-    reg._cache = None
-    reg._revision = None
-    return int(batch_id)
+def _claim(conn, touched: np.ndarray, versions: list[int], stamp: str, batch_id: int) -> None:
+    """Take the touched components at their planned versions, or say who changed them."""
+    claimed = {r[0] for r in conn.execute(
+        "UPDATE components c SET version = c.version + 1, updated_at = %s, batch_id = %s "
+        "FROM unnest(%s::text[], %s::int[]) AS t(id, v) WHERE c.component_id = t.id AND c.version = t.v "
+        "RETURNING c.component_id", (stamp, batch_id, list(touched), versions)).fetchall()}
+    missing = [i for i in touched if i not in claimed]
+    if not missing:
+        return
+    planned = dict(zip(touched, versions))
+    visible = dict(conn.execute("SELECT component_id, version FROM components WHERE component_id = ANY(%s)",
+                                (missing,)).fetchall())
+    if any(visible.get(i) != planned[i] for i in missing):
+        raise RegistryConflict(f"{len(missing)} component(s) were changed by another writer since this batch was "
+                               f"planned, e.g. {missing[:3]}; nothing was written — re-open the registry and ingest "
+                               "again.")
+    mine = conn.execute("SELECT my_unit()").fetchone()[0]
+    raise AccessDenied(f"unit {mine} may not change {len(missing)} component(s) it neither owns nor maintains, "
+                       f"e.g. {missing[:3]}; nothing was written.")
 
 
-_BOOK_TABLES = ("citygrid_batches", "citygrid_history", "citygrid_aliases", "citygrid_allow")
+BOOK_TABLES = ("citygrid_batches", "citygrid_history", "citygrid_aliases", "citygrid_allow")
+"""Bookkeeping tables a copy carries over whole."""
+
+_BOOK_COLUMNS = {"citygrid_batches": "*",
+                 "citygrid_history": ("change_id, batch_id, component_id, action, field, old_value, new_value, "
+                                      "changed_at"),
+                 "citygrid_aliases": "alias, component_id, kind",
+                 "citygrid_allow": "component_id, rule, note, added_at"}
 
 
-def copy_in(source, url: str, *, timeout: float = 10.0) -> None:
-    """Copy a GeoPackage registry into an empty PostGIS database, history and all.
+def bookkeeping(store: Any) -> dict[str, pd.DataFrame]:
+    """The bookkeeping tables of a store, in the columns both backends share."""
+    return {table: store.read(f"SELECT {_BOOK_COLUMNS[table]} FROM {table}") for table in BOOK_TABLES}
+
+
+def copy_in(source: Any, url: str, *, timeout: float = 10.0) -> None:
+    """Copy a registry (any store) into an empty PostGIS database, history and all.
 
     Raises
     ------
-    citygrid.registry.RegistryError
+    RegistryError
         If the database already holds components.
     """
     with connect(url, timeout=timeout) as conn:
         upgrade(conn)
         if conn.execute("SELECT EXISTS (SELECT FROM components)").fetchone()[0]:
-            raise RegistryError(f"{_Name(url)} already holds a registry; copy into an empty database.")
+            raise RegistryError(f"{redacted(url)} already holds a registry; copy into an empty database.")
         with conn.transaction():
             conn.execute("SET LOCAL session_replication_role = replica")  # history is copied, not re-made
-            for key, value in source._read_meta().items():
-                if key != "schema_version":
+            for key, value in source.store.meta().items():
+                if key not in ("schema_version", "state"):
                     conn.execute("INSERT INTO citygrid_meta VALUES (%s, %s) ON CONFLICT (key) "
                                  "DO UPDATE SET value = EXCLUDED.value", (key, value))
-            write_table(conn, "citygrid_catalog", source._read("SELECT * FROM citygrid_catalog"))
-            write_table(conn, "citygrid_units", source._read("SELECT * FROM citygrid_units"))
-            for name, layer in source.district._layers().items():
+            for table in ("citygrid_catalog", "citygrid_units"):
+                write_table(conn, table, source.store.read(f"SELECT * FROM {table}").drop(columns="fid",
+                                                                                        errors="ignore"))
+            for name, layer in source.district.layers().items():
                 write_geoframe(conn, name, layer)
             write_components(conn, source.components_with_retired())
-            for table in _BOOK_TABLES:
-                copy_rows(conn, table, source._read(f"SELECT * FROM {table}"))
+            for table, rows in bookkeeping(source.store).items():
+                copy_rows(conn, table, rows)
             conn.execute("SELECT setval('citygrid_batch_ids', "
                          "GREATEST(1, (SELECT max(batch_id) FROM citygrid_batches)))")
             conn.execute("SELECT setval(pg_get_serial_sequence('citygrid.citygrid_history', 'change_id'), "
                          "GREATEST(1, (SELECT max(change_id) FROM citygrid_history)))")
             conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin")
-
-
-def copy_out(url: str, path, *, timeout: float = 10.0):
-    """Copy a PostGIS registry into a new GeoPackage registry, history and all."""
-    from citygrid.backends import gpkg
-
-    source = PostgisRegistry(url, timeout=timeout)
-    district = source.district
-    bare = District(code=district.code, name=district.name, boundary=district.boundary, streets=district.streets,
-                    communities=district.communities, grid=district.grid, units=district.units, roads=district.roads)
-    target = Registry.create(path, bare, catalog=source.catalog, layout=source.layout, overwrite=False,
-                             timeout=timeout)
-    frame = source.components_with_retired()
-    with gpkg.transaction(target.path, timeout=timeout) as conn:
-        for table in _BOOK_TABLES:
-            conn.execute(f"DELETE FROM {table}")
-            rows = source._read(f"SELECT * FROM {table}").drop(columns=["changed_by"], errors="ignore")
-            conn.executemany(f"INSERT INTO {table} ({', '.join(chr(34) + c + chr(34) for c in rows.columns)}) "
-                             f"VALUES ({', '.join('?' * len(rows.columns))})",
-                             [tuple(_values(rows[c])[i] for c in rows.columns) for i in range(len(rows))])
-        _insert_components(conn, gpkg.srs_ids(conn), frame)
-    return Registry(target.path, timeout=timeout)
 
 
 def add_unit_role(url: str, role: str, unit_code: str, *, password: str | None = None, admin: bool = False) -> None:
@@ -608,7 +596,7 @@ def add_unit_role(url: str, role: str, unit_code: str, *, password: str | None =
     from psycopg import sql
 
     if not role.replace("_", "").isalnum():
-        raise ValueError(f"role={role!r}: use letters, digits and underscores only.")
+        raise UsageError(f"role={role!r}: use letters, digits and underscores only.")
     with connect(url) as conn, conn.transaction():
         exists = conn.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (role,)).fetchone()[0]
         if not exists:

@@ -6,7 +6,7 @@ import numpy as np
 
 from citygrid._arrays import isin
 from citygrid.schema import id_problems
-from citygrid.validate._engine import Context, Findings, rule
+from citygrid.validation._engine import Context, Findings, rule
 
 
 def _problems(ctx: Context):

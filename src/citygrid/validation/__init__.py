@@ -15,28 +15,68 @@ True
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
 
+from citygrid._arrays import Positions
 from citygrid.admin import District
 from citygrid.catalog import Catalog, load_catalog
-from citygrid.io import read_batch
-from citygrid.validate import crs, geom, grid, id, owner, schema, topology  # noqa: F401  (they register the rules)
-from citygrid.validate._engine import RULES, SEVERITIES, Context, Rule, run
-from citygrid.validate.report import Report
+from citygrid.errors import UsageError
+from citygrid.normalise import normalise
+from citygrid.validation import crs, geom, grid, id, owner, schema, topology  # noqa: F401  (they register the rules)
+from citygrid.validation._engine import RULES, SEVERITIES, Context, Rule, run
+from citygrid.validation.report import Report
 
-if TYPE_CHECKING:
-    from citygrid.registry import Registry
+__all__ = ["RULES", "Reference", "Report", "Rule", "validate", "validate_registry"]
 
-__all__ = ["RULES", "Report", "Rule", "validate", "validate_registry"]
+
+@dataclass(frozen=True)
+class Reference:
+    """What a batch is checked against: one state of a registry, read-only.
+
+    Attributes
+    ----------
+    components : GeoDataFrame
+        Every component of that state, retired ones too.
+    positions : Positions
+        Finds component ids' rows in `components`.
+    district : District
+    catalog : Catalog
+    layout : str
+        The registry's identifier layout.
+    allowed : DataFrame
+        The allow-list: ``component_id, rule``.
+    name : str
+        The registry, for reports.
+    """
+
+    components: gpd.GeoDataFrame
+    positions: Positions
+    district: District
+    catalog: Catalog
+    layout: str
+    allowed: pd.DataFrame
+    name: str
+
+    def reference(self) -> Reference:
+        """Itself (a reference is its own source)."""
+        return self
+
+
+class Referenced(Protocol):
+    """Anything that gives a :class:`Reference`: a ``Registry``, or a reference itself."""
+
+    def reference(self) -> Reference:
+        """The state to check against."""
 
 
 def validate(
     batch: str | Path | pd.DataFrame,
-    registry: Registry | None = None,
+    registry: Referenced | None = None,
     district: District | None = None,
     *,
     rules: list[str] | None = None,
@@ -52,9 +92,10 @@ def validate(
     ----------
     batch : path, DataFrame or GeoDataFrame
         A batch file, or a frame (read with :func:`citygrid.io.read_batch`).
-    registry : Registry, optional
+    registry : Registry or Reference, optional
         Check against it too (identifiers in use, duplicates, ownership); gives the
-        district, catalog and allow-list.
+        district, catalog, identifier layout and allow-list. The batch is normalised to
+        it exactly as an ingest does (see :mod:`citygrid.normalise`).
     district : District, optional
         Check location rules against it (without a registry).
     rules, skip : list of str, optional
@@ -74,36 +115,37 @@ def validate(
 
     Raises
     ------
-    ValueError
+    UsageError
         On an unknown rule code or severity.
     """
-    catalog = catalog or (registry.catalog if registry is not None else load_catalog())
-    district = district or (registry.district if registry is not None else None)
-    frame = batch if _is_canonical(batch) else read_batch(batch, catalog=catalog, required=(),
-                                                          **read_options)
+    ref = registry.reference() if registry is not None else None
+    catalog = catalog or (ref.catalog if ref is not None else load_catalog())
+    district = district or (ref.district if ref is not None else None)
     codes = _select(rules, skip)
     for code, severity in (severities or {}).items():
         if code not in RULES or severity not in SEVERITIES:
-            raise ValueError(f"severities: {code!r}: {severity!r} — use a rule code from "
-                             f"citygrid.validate.RULES and one of {SEVERITIES}.")
+            raise UsageError(f"severities: {code!r}: {severity!r} — use a rule code from "
+                             f"citygrid.RULES and one of {SEVERITIES}.")
+    frame = normalise(batch, catalog=catalog, layout=ref.layout if ref is not None else None, district=district,
+                      **read_options)
     notes = frame.attrs.get("citygrid", {})
     frame = frame.copy(deep=False)
     frame.attrs = {}  # pandas deep-copies attrs at every step; the rules read the notes from ctx
     ctx = Context(
         frame=frame, catalog=catalog, district=district,
-        registry=registry.components_with_retired() if registry is not None else None,
+        registry=ref.components if ref is not None else None,
         tolerances=tolerances or {}, notes=notes,
         admin_code=district.code if district is not None else None,
-        layout=registry.layout if registry is not None else None,
-        registry_positions=registry.positions if registry is not None else None,
+        layout=ref.layout if ref is not None else None,
+        registry_positions=ref.positions if ref is not None else None,
     )
-    issues = _without_allowed(run(ctx, codes, severities or {}), registry)
+    issues = _without_allowed(run(ctx, codes, severities or {}), ref)
     source = ctx.notes.get("source", "batch") if ctx.notes else "frame"
     return Report(issues, source=str(source), checked=len(frame))
 
 
 def validate_registry(
-    registry: Registry,
+    registry: Referenced,
     *,
     rules: list[str] | None = None,
     skip: list[str] | None = None,
@@ -115,30 +157,23 @@ def validate_registry(
     Parameters are those of :func:`validate`; grid rules (``grid.*``) are included.
     Issues on the registry's allow-list (``Registry.allow``) are left out.
     """
-    frame = registry.components.copy()
+    ref = registry.reference()
+    frame = ref.components[ref.components["retired_at"].isna()].copy()
     frame["row"] = pd.array([pd.NA] * len(frame), dtype="Int64")
     codes = _select(rules, skip) if rules or skip else list(RULES)
-    district = registry.district
-    ctx = Context(frame=frame, catalog=registry.catalog, district=district, registry=None,
-                  tolerances=tolerances or {}, notes={"ids_required": True, "source": str(registry.path)},
-                  admin_code=district.code, layout=registry.layout)
-    issues = _without_allowed(run(ctx, codes, severities or {}), registry)
-    return Report(issues, source=str(registry.path), checked=len(frame))
+    ctx = Context(frame=frame, catalog=ref.catalog, district=ref.district, registry=None,
+                  tolerances=tolerances or {}, notes={"ids_required": True, "source": ref.name},
+                  admin_code=ref.district.code, layout=ref.layout)
+    issues = _without_allowed(run(ctx, codes, severities or {}), ref)
+    return Report(issues, source=ref.name, checked=len(frame))
 
 
-def _without_allowed(issues: gpd.GeoDataFrame, registry: Registry | None) -> gpd.GeoDataFrame:
-    if registry is None or issues.empty:
+def _without_allowed(issues: gpd.GeoDataFrame, ref: Reference | None) -> gpd.GeoDataFrame:
+    if ref is None or issues.empty or ref.allowed.empty:
         return issues
-    allowed = registry.allowed()
-    if allowed.empty:
-        return issues
-    pairs = set(zip(allowed["component_id"], allowed["rule"]))
+    pairs = set(zip(ref.allowed["component_id"], ref.allowed["rule"]))
     keep = [(c, r) not in pairs for c, r in zip(issues["component_id"], issues["rule"])]
     return issues[keep].reset_index(drop=True)
-
-
-def _is_canonical(batch: object) -> bool:
-    return isinstance(batch, gpd.GeoDataFrame) and "row" in batch.columns and "citygrid" in batch.attrs
 
 
 def _select(rules: list[str] | None, skip: list[str] | None) -> list[str]:
@@ -147,7 +182,7 @@ def _select(rules: list[str] | None, skip: list[str] | None) -> list[str]:
         for name in names:
             hits = {c for c in RULES if c == name or c.split(".")[0] == name}
             if not hits:
-                raise ValueError(f"no rule or family {name!r}; rules are {sorted(RULES)}.")
+                raise UsageError(f"no rule or family {name!r}; rules are {sorted(RULES)}.")
             out |= hits
         return out
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from citygrid import crs
 from citygrid._defects import COMPONENT_RULES, mojibake
 from citygrid.registry import Registry
-from citygrid.validate import RULES, validate
-from citygrid.validate.report import Report
+from citygrid.validation import RULES, validate
+from citygrid.validation.report import Report
 
 GUIDE_RULES = {
     "schema.missing_field", "schema.unknown_category", "schema.bad_value", "schema.mojibake", "id.malformed",

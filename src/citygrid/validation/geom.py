@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from citygrid.validate._engine import Context, Findings, rule
+from citygrid.validation._engine import Context, Findings, rule
 
 _FAMILY = {"Point": "point", "LineString": "line", "MultiLineString": "line", "Polygon": "polygon",
            "MultiPolygon": "polygon"}

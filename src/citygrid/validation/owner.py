@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from citygrid.validate._engine import Context, Findings, rule
+from citygrid.validation._engine import Context, Findings, rule
 
 _ROLES = (("department", "responsible department"), ("owner", "owner"), ("maintainer", "maintainer"))
 

@@ -7,8 +7,8 @@ import shapely
 
 from citygrid import settings
 from citygrid.crs import gcj02_to_wgs84, transformer
-from citygrid.validate._engine import Context, Findings, rule
-from citygrid.validate.geom import present
+from citygrid.validation._engine import Context, Findings, rule
+from citygrid.validation.geom import present
 
 
 @rule("crs.missing", "warning", "no CRS information and none given")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from citygrid.validate._engine import Context, Findings, rule
+from citygrid.validation._engine import Context, Findings, rule
 
 AREA_TOLERANCE_M2 = 1.0
 """Gaps, overlaps and overhangs smaller than this are floating-point noise."""

@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid.errors import UsageError
 
 COLUMNS = ("rule", "severity", "component_id", "row", "message")
 
@@ -63,6 +64,11 @@ class Report:
                                         aggfunc="count", fill_value=0)
         return table.reindex(columns=["error", "warning"], fill_value=0).astype(int)
 
+    def summary_line(self) -> str:
+        """Issue counts per rule on one line, e.g. ``"3 × id.duplicate, 1 × geom.invalid"``."""
+        counts = self.issues.groupby("rule").size()
+        return ", ".join(f"{n} × {rule}" for rule, n in counts.items())
+
     def _records(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.issues[list(COLUMNS)])
         geoms = self.issues.geometry.to_numpy()
@@ -80,14 +86,14 @@ class Report:
 
         Raises
         ------
-        ValueError
+        UsageError
             If the file holds no ``issues`` layer.
         """
         path = Path(path)
         try:
             issues = gpd.read_file(path, layer="issues", engine="pyogrio")
         except Exception as exc:  # pyogrio raises several kinds for a wrong file
-            raise ValueError(f"{str(path)!r} is not a citygrid report: {exc}") from None
+            raise UsageError(f"{str(path)!r} is not a citygrid report: {exc}") from None
         issues["row"] = issues["row"].astype("Int64")
         return cls(issues.to_crs(settings.default_crs), source=str(path))
 
@@ -116,7 +122,7 @@ class Report:
 
         Raises
         ------
-        ValueError
+        UsageError
             For another suffix.
         """
         path = Path(path)
@@ -133,7 +139,7 @@ class Report:
         elif suffix in (".html", ".htm"):
             path.write_text(self._html(), encoding="utf-8")
         else:
-            raise ValueError(f"cannot write a report as {suffix!r}; use .gpkg, .csv, .json or .html.")
+            raise UsageError(f"cannot write a report as {suffix!r}; use .gpkg, .csv, .json or .html.")
         return path
 
     def _html(self) -> str:

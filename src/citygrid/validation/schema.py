@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from citygrid.schema import FIELDS, REQUIRED_FIELDS, STATUSES
-from citygrid.validate._engine import Context, Findings, rule
+from citygrid.validation._engine import Context, Findings, rule
 
 _TEXT_FIELDS = [f.name for f in FIELDS if f.kind == "str"]
 _LABELS = {f.name: f.label_zh for f in FIELDS}
@@ -72,6 +72,10 @@ def bad_value(ctx: Context) -> Findings:
     message += [f"change date {c:%Y-%m-%d} is before the initial date {s:%Y-%m-%d}"
                 for c, s in zip(frame["change_date"].to_numpy()[order].astype("datetime64[ms]").tolist(),
                                 frame["survey_date"].to_numpy()[order].astype("datetime64[ms]").tolist())]
+    if ctx.registry is not None and "action" in frame:  # a retirement needs a registered component
+        orphan = np.flatnonzero((frame["action"] == "retire").fillna(False).to_numpy() & (ctx.twins() < 0))
+        pos += orphan.tolist()
+        message += ["asks to retire a component that is not in the registry"] * len(orphan)
     if ctx.notes.get("bad_values"):
         row_pos = pd.Series(np.arange(len(frame)), index=frame["row"].to_numpy())
         for bad in ctx.notes["bad_values"]:

@@ -7,8 +7,8 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from citygrid.validate._engine import Context, Findings, rule
-from citygrid.validate.geom import present
+from citygrid.validation._engine import Context, Findings, rule
+from citygrid.validation.geom import present
 
 
 def _usable(ctx: Context) -> np.ndarray:

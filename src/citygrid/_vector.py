@@ -1,0 +1,75 @@
+"""Reading and writing one vector layer with pyogrio (Arrow) or fiona: the plumbing under stores and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from citygrid._layers import LAYER_TYPES, MULTI_LAYERS, as_multi
+from citygrid.errors import UsageError
+
+ENGINES = ("pyogrio", "fiona")
+
+
+def check_engine(engine: str) -> str:
+    """`engine` if citygrid knows it.
+
+    Raises
+    ------
+    UsageError
+        For another engine.
+    """
+    if engine not in ENGINES:
+        raise UsageError(f"engine={engine!r} is not known; use 'pyogrio' or 'fiona'.")
+    return engine
+
+
+def read_layer(path: str | Path, layer: str, *, engine: str = "pyogrio") -> gpd.GeoDataFrame:
+    """Read one layer; text as pandas strings, DATE columns as ``datetime64[ms]``.
+
+    Raises
+    ------
+    UsageError
+        For an unknown engine.
+    """
+    if check_engine(engine) == "pyogrio":
+        return pyogrio.read_dataframe(path, layer=layer, use_arrow=True,
+                                      arrow_to_pandas_kwargs={"date_as_object": False})
+    frame = gpd.read_file(path, layer=layer, engine="fiona")
+    for column in frame.columns:
+        if frame[column].dtype == object and column != frame.geometry.name:
+            frame[column] = frame[column].astype("str")
+    return frame
+
+
+def write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, *, engine: str, kind: str | None = None) -> None:
+    """Write one layer of a GeoPackage (district layers as multi-polygons; a components layer as its family).
+
+    An empty components layer still gets its geometry type and columns.
+    """
+    geometry_type = LAYER_TYPES.get(kind or "")
+    if kind in ("line", "polygon") or layer in MULTI_LAYERS:
+        frame = frame.set_geometry(list(as_multi(frame.geometry.to_numpy())), crs=frame.crs)
+    if check_engine(engine) == "fiona":
+        properties = {c: _fiona_type(frame[c]) for c in frame.columns if c != frame.geometry.name}
+        schema = gpd.io.file.infer_schema(frame) if len(frame) else {"geometry": geometry_type or "Unknown"}
+        schema["properties"] = properties
+        frame.to_file(path, layer=layer, driver="GPKG", engine="fiona", schema=schema)
+        return
+    pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", geometry_type=geometry_type, use_arrow=True)
+
+
+def _fiona_type(series: pd.Series) -> str:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    first = series.dropna().head(1).tolist()
+    if first and type(first[0]).__name__ == "date":
+        return "date"
+    return "str"

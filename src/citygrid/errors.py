@@ -1,0 +1,99 @@
+"""The errors citygrid raises: one root, :class:`CitygridError`.
+
+Each error also inherits the builtin that fits it (as shapely's and pyogrio's errors do), so
+a generic ``except ValueError`` or ``except OSError`` still catches what it expects, and
+``except CitygridError`` catches everything citygrid raises on purpose. Every message names
+the argument or file, the bad value (capped) and what to do.
+
+Examples
+--------
+>>> import citygrid as cg
+>>> try:
+...     cg.load_catalog()["9999"]
+... except cg.CitygridError as exc:
+...     isinstance(exc, KeyError), type(exc).__name__
+(True, 'NotFound')
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "BatchError",
+    "CatalogError",
+    "CitygridError",
+    "DistrictError",
+    "InputError",
+    "MapError",
+    "MissingFile",
+    "NotFound",
+    "RegistryConflict",
+    "RegistryError",
+    "RegistryExists",
+    "RegistryLocked",
+    "RegistryNotFound",
+    "UsageError",
+]
+
+
+class CitygridError(Exception):
+    """Root of every error citygrid raises on purpose."""
+
+
+class UsageError(CitygridError, ValueError):
+    """An argument has a value citygrid does not accept; the message lists what it does."""
+
+
+class NotFound(CitygridError, KeyError):
+    """A category, street, community or component that is not there; the message lists what is."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class InputError(CitygridError, ValueError):
+    """An input file cannot be read as what it should be (encoding, columns, values)."""
+
+
+class MissingFile(CitygridError, FileNotFoundError):
+    """An input file does not exist."""
+
+
+class CatalogError(InputError):
+    """A catalog CSV is malformed; the message names the line and column."""
+
+
+class DistrictError(InputError):
+    """A district's files (profile, boundary, units, layers) are incomplete or malformed."""
+
+
+class BatchError(InputError):
+    """A survey batch cannot be read; the message says why and what to pass."""
+
+
+class RegistryError(CitygridError, ValueError):
+    """The registry refuses an operation; the message says why and what to do."""
+
+
+class RegistryNotFound(MissingFile):
+    """There is no registry at that path."""
+
+
+class RegistryExists(CitygridError, FileExistsError):
+    """A registry would be created over an existing file."""
+
+
+class RegistryLocked(CitygridError, TimeoutError):
+    """Another process held the registry's write lock longer than the timeout."""
+
+
+class RegistryConflict(CitygridError, RuntimeError):
+    """Other writers changed the registry under this merge; nothing was written, merge again."""
+
+
+class AccessDenied(CitygridError, PermissionError):
+    """The shared registry refused the change (a unit changes only what it owns or maintains)."""
+
+
+class MapError(CitygridError, ValueError):
+    """A map cannot be drawn as asked (unknown basemap, missing key, empty selection …)."""

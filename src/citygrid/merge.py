@@ -1,0 +1,230 @@
+"""Merge planning: what a validated batch changes in the registry, as a typed :class:`Plan`.
+
+A plan is made against one state of the registry and written by the store only if the
+registry is still in that state (see :meth:`citygrid.backends.Store.write`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from citygrid._layers import families
+from citygrid.errors import RegistryError
+from citygrid.schema import DATE_FIELDS, FIELD_NAMES, SERIAL_MAX, make_ids, max_serials
+from citygrid.validation import Report
+
+__all__ = ["Batch", "IngestResult", "Plan", "assign_ids", "field_text", "make_plan", "utc_now"]
+
+
+def utc_now() -> str:
+    """UTC now to the microsecond (ISO, no zone): when history rows and batches happened."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+@dataclass
+class Batch:
+    """Who merges what, and when it started."""
+
+    source: str
+    user: str | None = None
+    started: str = field(default_factory=utc_now)
+    kind: str = "ingest"
+
+    def finished(self) -> str:
+        """Now, as the batch's end."""
+        return utc_now()
+
+
+def field_text(name: str, values: Any) -> np.ndarray:
+    """Values of one field as history text (None where missing): ISO dates, WKB hex geometries.
+
+    Examples
+    --------
+    >>> field_text("survey_date", [pd.Timestamp("2026-03-01"), None]).tolist()
+    ['2026-03-01T00:00:00', None]
+    """
+    values = np.asarray(values, dtype=object)
+    if name == "geometry":
+        return shapely.to_wkb(values, hex=True).astype(object)
+    missing = pd.isna(values)
+    if name in DATE_FIELDS or name == "retired_at":
+        text = pd.to_datetime(values).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
+    else:
+        text = pd.Series(values, dtype=object).map(str, na_action="ignore").to_numpy(dtype=object)
+    text[missing] = None
+    return text
+
+
+@dataclass
+class Plan:
+    """What a batch changes.
+
+    Attributes
+    ----------
+    create : GeoDataFrame
+        New components, with their identifiers.
+    update : DataFrame
+        One row per changed field: ``component_id, family, field, old, new, old_text, text``
+        (the texts as history keeps them).
+    updated_ids : ndarray
+        Components with at least one changed field.
+    retire : DataFrame
+        ``component_id, family, status``.
+    unchanged : int
+        Batch rows that change nothing.
+    versions : Series
+        The version of each updated or retired component the plan was made on, by id (a
+        shared store writes a change only at that version).
+    """
+
+    create: gpd.GeoDataFrame
+    update: pd.DataFrame
+    updated_ids: np.ndarray
+    retire: pd.DataFrame
+    unchanged: int
+    versions: pd.Series
+
+    def history(self, retired_at: str) -> Iterator[tuple]:
+        """History rows ``(component_id, action, field, old_value, new_value)`` of the plan."""
+        yield from zip(self.create["component_id"].tolist(), repeat("create"), repeat(None), repeat(None),
+                       repeat(None))
+        yield from zip(self.update["component_id"].tolist(), repeat("update"), self.update["field"].tolist(),
+                       self.update["old_text"].tolist(), self.update["text"].tolist())
+        yield from zip(self.retire["component_id"].tolist(), repeat("retire"), repeat("retired_at"), repeat(None),
+                       repeat(retired_at))
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did.
+
+    Attributes
+    ----------
+    accepted : bool
+        False when the batch had errors: then nothing was written.
+    batch_id : int or None
+        The batch's number in ``reg.batches()`` (None when rejected or a dry run).
+    created, updated, retired, unchanged : int
+        Components per outcome.
+    report : Report
+        The validation report.
+    new_ids : list of str
+        Identifiers given to new components, in batch row order.
+    seconds : float
+        Wall time.
+    """
+
+    accepted: bool
+    batch_id: int | None
+    created: int = 0
+    updated: int = 0
+    retired: int = 0
+    unchanged: int = 0
+    report: Report | None = field(default=None, repr=False)
+    new_ids: list[str] = field(default_factory=list, repr=False)
+    seconds: float = 0.0
+
+
+def assign_ids(frame: gpd.GeoDataFrame, *, registered: dict[str, int], admin_code: str,
+               reserve: Any) -> gpd.GeoDataFrame:
+    """Give rows without an identifier a new one, per category after the largest serial in use.
+
+    Parameters
+    ----------
+    registered : dict
+        Largest serial per category in the registry.
+    reserve : callable
+        ``reserve(needed, used) -> start`` per category (the store's :meth:`reserve_serials`).
+
+    Raises
+    ------
+    RegistryError
+        If a category would run past the last serial.
+    """
+    frame = frame.copy()
+    empty = frame["component_id"].isna()
+    given = max_serials(frame["component_id"].dropna(), admin_code)
+    used = {c: max(registered.get(c, 0), given.get(c, 0)) for c in registered.keys() | given.keys()}
+    todo = frame.loc[empty, "category"]
+    start = reserve(todo.value_counts().to_dict(), used)
+    offset = todo.map(lambda c: start.get(c, 0)).to_numpy(dtype=np.int64)
+    serials = offset + todo.groupby(todo.to_numpy()).cumcount().to_numpy() + 1
+    if len(serials) and serials.max() > SERIAL_MAX:
+        full = sorted(set(todo[serials > SERIAL_MAX]))
+        raise RegistryError(f"categories {full} would pass serial {SERIAL_MAX}; retire and renumber first.")
+    if len(serials):
+        frame.loc[empty, "component_id"] = make_ids(admin_code, todo.to_numpy(dtype=object), serials)
+    return frame
+
+
+def make_plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndarray, retire: np.ndarray) -> Plan:
+    """Split a validated batch into creates, updates (changed fields only) and retirements.
+
+    `found` holds each batch row's position in `current` (-1: a new component).
+    """
+    known = found >= 0
+    creates = frame[~known & ~retire]
+    rows = frame[known & ~retire].reset_index(drop=True)
+    old = current.iloc[found[known & ~retire]].reset_index(drop=True)
+    touched_rows = np.concatenate([found[known & ~retire], found[retire & known]])
+    family_of = pd.Series(families(current.geometry.to_numpy()[touched_rows]),
+                          index=pd.Index(current["component_id"].iloc[touched_rows].to_numpy(dtype=object),
+                                         dtype=object))
+    family_of = family_of[~family_of.index.duplicated()]
+    changes = []
+    for f in (f for f in FIELD_NAMES if f not in ("component_id", "change_date")):
+        new_values, old_values = rows[f], old[f]
+        if f in DATE_FIELDS:
+            differs = new_values.notna() & (new_values != old_values).fillna(True)
+        else:
+            differs = new_values.notna() & (new_values.astype(object) != old_values.astype(object))
+        pos = np.flatnonzero(differs.to_numpy())
+        if len(pos):
+            changes.append(pd.DataFrame({"pos": pos, "field": f, "old": old_values.to_numpy(dtype=object)[pos],
+                                         "new": new_values.to_numpy(dtype=object)[pos]}))
+    moved = np.flatnonzero(~shapely.equals_exact(old.geometry.to_numpy(), rows.geometry.to_numpy(), tolerance=0.001))
+    if len(moved):
+        changes.append(pd.DataFrame({"pos": moved, "field": "geometry", "old": old.geometry.to_numpy()[moved],
+                                     "new": rows.geometry.to_numpy()[moved]}))
+    table = pd.concat(changes, ignore_index=True) if changes else \
+        pd.DataFrame({"pos": pd.Series(dtype=int), "field": [], "old": [], "new": []})
+    touched = np.unique(table["pos"].to_numpy())
+    given = rows["change_date"]
+    dated = pd.DataFrame({"pos": touched, "field": "change_date",
+                          "old": old["change_date"].to_numpy(dtype=object)[touched],
+                          "new": np.where(given.notna().to_numpy()[touched], given.to_numpy(dtype=object)[touched],
+                                          pd.Timestamp(dt.date.today()))})
+    dated = dated.assign(old_text=field_text("change_date", dated["old"]), text=field_text("change_date", dated["new"]))
+    dated = dated[dated["old_text"].to_numpy() != dated["text"].to_numpy()]  # None equals None here
+    table = pd.concat([_with_text(table), dated], ignore_index=True)
+    table["component_id"] = rows["component_id"].to_numpy(dtype=object)[table["pos"].to_numpy(dtype=int)]
+    table["family"] = family_of.loc[table["component_id"]].to_numpy()
+    gone = frame[retire]
+    status = gone["status"].where(gone["status"].notna(), "移除")
+    retirements = pd.DataFrame({"component_id": gone["component_id"].to_numpy(dtype=object),
+                                "family": family_of.loc[gone["component_id"]].to_numpy(),
+                                "status": status.to_numpy(dtype=object)})
+    updated_ids = rows["component_id"].to_numpy()[touched]
+    changed = pd.unique(np.concatenate([np.asarray(updated_ids, dtype=object),
+                                        retirements["component_id"].to_numpy(dtype=object)]))
+    versions = pd.Series(current["version"].to_numpy()[touched_rows],
+                         index=current["component_id"].to_numpy(dtype=object)[touched_rows])
+    versions = versions[~versions.index.duplicated()].reindex(changed)
+    return Plan(create=creates, update=table, updated_ids=updated_ids, retire=retirements,
+                unchanged=len(rows) - len(touched), versions=versions)
+
+
+def _with_text(changes: pd.DataFrame) -> pd.DataFrame:
+    """`changes` with its old and new values as history text (``old_text``, ``text``)."""
+    parts = [group.assign(old_text=field_text(name, group["old"]), text=field_text(name, group["new"]))
+             for name, group in changes.groupby("field")]
+    return pd.concat(parts) if parts else changes.assign(old_text=[], text=[])
