@@ -157,7 +157,7 @@ def test_plain_sql_changes_are_in_history_and_deleting_is_refused(shared):
     history = shared.history(ident)
     last = history.iloc[-1]
     assert (last["field"], last["new_value"]) == ("name", "<b>新名字</b>")
-    time.sleep(0.6)  # the registry asks the database for its revision at most twice a second
+    time.sleep(0.6)  # the registry asks the database for its state at most twice a second
     assert shared.components.set_index("component_id").loc[ident, "name"] == "<b>新名字</b>"
 
 

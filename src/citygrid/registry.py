@@ -56,6 +56,25 @@ def _is_url(target: object) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
+class _Loaded:
+    """The components of one state, and lookups derived from them once."""
+
+    def __init__(self, state: str, frame: gpd.GeoDataFrame) -> None:
+        self.state, self.all = state, frame
+        self.current = frame[frame["retired_at"].isna()]
+        self._memo: dict[str, Any] = {}
+
+    def derive(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once for this state."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def positions(self) -> Positions:
+        """Finds component ids' rows in :attr:`all` (-1: not registered)."""
+        return self.derive("positions", lambda: Positions(self.all["component_id"].to_numpy(dtype=object)))
+
+
 class Registry:
     """A district's component registry.
 
@@ -73,12 +92,11 @@ class Registry:
         catalog = store.read("SELECT * FROM citygrid_catalog").drop(columns="fid", errors="ignore")
         self.catalog = Catalog(_check_rows(catalog, store.name))
         self._district: District | None = None
-        self._cache: tuple[str, gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
-        self._derived: dict[str, Any] = {}
+        self._cache: _Loaded | None = None
 
     def __repr__(self) -> str:
         return (f"<Registry {self.name} ({self.store.kind}): {self._meta['district_name']} ({self.admin_code}), "
-                f"layout {self.layout}, {len(self.components):,} components>")
+                f"layout {self.layout}, state {self.state[:8]}>")
 
     @property
     def name(self) -> str:
@@ -192,43 +210,39 @@ class Registry:
             self._district = self.store.read_district()
         return self._district
 
+    def _loaded(self) -> _Loaded:
+        """The components of the committed state (read once per state) and what is derived from them."""
+        state = self.state
+        if self._cache is None or self._cache.state != state:
+            self._cache = _Loaded(state, self.store.read_components(state))
+        return self._cache
+
     def components_with_retired(self) -> gpd.GeoDataFrame:
         """Every component ever registered, retired ones with ``retired_at`` set.
 
         Cached for the registry's state; any commit, by citygrid or another program such
         as QGIS, is a new state.
         """
-        state = self.state
-        if self._cache is None or self._cache[0] != state:
-            frame = self.store.read_components(state)
-            self._cache = (state, frame, frame[frame["retired_at"].isna()])
-            self._derived = {}
-        return self._cache[1]
-
-    def _derive(self, key: str, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per state of the components (lookups built from them)."""
-        self.components_with_retired()
-        if key not in self._derived:
-            self._derived[key] = compute()
-        return self._derived[key]
+        return self._loaded().all
 
     @property
     def positions(self) -> Positions:
         """Finds component ids' rows in :meth:`components_with_retired` (-1: not registered)."""
-        return self._derive("positions", lambda: Positions(
-            self.components_with_retired()["component_id"].to_numpy(dtype=object)))
+        return self._loaded().positions()
 
     @property
     def components(self) -> gpd.GeoDataFrame:
         """The current components (retired ones left out); cached until the registry changes."""
-        self.components_with_retired()
-        return self._cache[2]
+        return self._loaded().current
 
     def reference(self) -> Reference:
         """The current state as validation reads it (components, district, layout, allow-list)."""
-        frame = self.components_with_retired()
-        return Reference(components=frame, positions=self.positions, district=self.district, catalog=self.catalog,
-                         layout=self.layout, allowed=self.allowed(), name=self.name)
+        return self._reference(self._loaded())
+
+    def _reference(self, loaded: _Loaded) -> Reference:
+        return Reference(components=loaded.all, positions=loaded.positions(), district=self.district,
+                         catalog=self.catalog, layout=self.layout, allowed=self.allowed(), name=self.name,
+                         state=loaded.state)
 
     # --- queries ------------------------------------------------------------------------
     def query(
@@ -368,11 +382,12 @@ class Registry:
                              "'EPSG:4490', 'EPSG:4547' or 'gcj02'.") from None
         px, py = to_local.transform(x, y)
         point = shapely.Point(px, py)
-        frame = self.components
+        loaded = self._loaded()
+        frame = loaded.current
         columns = ["component_id", "category", "category_name", "name", "department", "owner",
                    "maintainer", "grid", "community", "street", "status"]
-        lookup = self._derive("lookup", lambda: {c: frame[c].to_numpy(dtype=object) for c in columns}
-                              | {"geometry": frame.geometry.to_numpy()})
+        lookup = loaded.derive("lookup", lambda: {c: frame[c].to_numpy(dtype=object) for c in columns}
+                               | {"geometry": frame.geometry.to_numpy()})
         hits = frame.sindex.query(point, predicate="dwithin", distance=radius)
         distance = shapely.distance(lookup["geometry"][hits], point)
         order = np.argsort(distance, kind="stable")[:limit]
@@ -475,8 +490,8 @@ class Registry:
 
     def _merge(self, frame: gpd.GeoDataFrame, info: Batch, *, dry_run: bool) -> IngestResult:
         """Validate, plan and write a normalised batch against one state of the registry."""
-        ref = self.reference()
-        state = self._cache[0]
+        loaded = self._loaded()
+        ref = self._reference(loaded)
         report = validate(frame, registry=ref)
         found = ref.positions(frame["component_id"].to_numpy(dtype=object))
         retire = (frame["action"] == "retire").fillna(False).to_numpy()
@@ -484,7 +499,7 @@ class Registry:
             return IngestResult(False, None, report=report)
         frame = frame.copy(deep=False)
         frame.attrs = {}  # read notes, which pandas would deep-copy at every step from here
-        registered = self._derive("serials", lambda: max_serials(ref.components["component_id"], self.admin_code))
+        registered = loaded.derive("serials", lambda: max_serials(loaded.all["component_id"], self.admin_code))
         frame = assign_ids(frame, registered=registered, admin_code=self.admin_code,
                            reserve=self.store.reserve_serials)
         plan = make_plan(frame, ref.components, found, retire)
@@ -492,7 +507,7 @@ class Registry:
                               retired=len(plan.retire), unchanged=plan.unchanged, report=report,
                               new_ids=plan.create["component_id"].tolist())
         if not dry_run:
-            result.batch_id, _ = self.store.write(plan, info, expected=state)
+            result.batch_id, _ = self.store.write(plan, info, expected=ref.state)
             self._cache = None
         return result
 

@@ -70,9 +70,8 @@ TABLES = {
 }
 """Bookkeeping tables; ``citygrid_catalog`` and ``citygrid_units`` get text columns from their frames."""
 
-_NEW_STATE = "lower(hex(randomblob(16)))"
-_BUMP = ("UPDATE citygrid_meta SET value = CASE key WHEN 'revision' THEN CAST(value AS INTEGER) + 1 "
-         f"ELSE {_NEW_STATE} END WHERE key IN ('revision', 'state')")
+_BUMP = "UPDATE citygrid_meta SET value = lower(hex(randomblob(16))) WHERE key = 'state'"
+"""A new random state id (the triggers of schema 1 counted a ``revision`` instead)."""
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS citygrid_history_component ON citygrid_history (component_id)",
     "CREATE INDEX IF NOT EXISTS citygrid_history_time ON citygrid_history (changed_at)",
@@ -379,9 +378,7 @@ def create(path: Path, *, district: District, components: gpd.GeoDataFrame, cata
                 conn.execute(f"CREATE TABLE {name} ({columns})")
             for name, frame in (("citygrid_catalog", catalog), ("citygrid_units", units)):
                 conn.execute(_text_table(name, frame))
-                names = ", ".join(f'"{c}"' for c in frame.columns)
-                conn.executemany(f"INSERT INTO {name} ({names}) VALUES ({', '.join('?' * len(frame.columns))})",
-                                 values_of(frame))
+                _insert_rows(conn, name, frame)
             for name in [*TABLES, "citygrid_catalog", "citygrid_units"]:
                 conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
                              "VALUES (?, 'attributes', ?, ?)", (name, name, "citygrid"))
@@ -391,8 +388,7 @@ def create(path: Path, *, district: District, components: gpd.GeoDataFrame, cata
             for statement in INDEXES:
                 conn.execute(statement)
             conn.executemany("INSERT INTO citygrid_meta (key, value) VALUES (?, ?)",
-                             [*meta.items(), ("schema_version", str(SCHEMA_VERSION)), ("revision", "0"),
-                              ("state", secrets.token_hex(16))])
+                             [*meta.items(), ("schema_version", str(SCHEMA_VERSION)), ("state", secrets.token_hex(16))])
             conn.execute("INSERT INTO citygrid_batches VALUES (1, ?, ?, ?, ?, ?, 0, 0, 0, 'create')",
                          (batch.source, batch.user, batch.started, batch.finished(), len(components)))
             conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "
@@ -574,9 +570,7 @@ class GpkgStore:
         with transaction(self.path, timeout=self.timeout) as conn:
             for table, rows in tables.items():
                 conn.execute(f"DELETE FROM {table}")
-                names = ", ".join(f'"{c}"' for c in rows.columns)
-                conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(rows.columns))})",
-                                 values_of(rows))
+                _insert_rows(conn, table, rows)
             _insert(conn, srs_ids(conn), components)
 
 
@@ -628,6 +622,8 @@ def _update(conn: sqlite3.Connection, srs: dict[str, int], changes: pd.DataFrame
                              [(*table[r, mask], stamp, batch_id, ids[r]) for r in rows])
 
 
-def values_of(rows: pd.DataFrame) -> Iterator[tuple]:
-    """Rows of a frame as tuples of SQLite values (see :func:`sql_columns`), converted column by column once."""
-    return zip(*sql_columns(rows, tuple(rows.columns)))
+def _insert_rows(conn: sqlite3.Connection, table: str, rows: pd.DataFrame) -> None:
+    """Append a frame's rows to a table (columns by name), each column converted once (:func:`sql_columns`)."""
+    names = ", ".join(f'"{c}"' for c in rows.columns)
+    conn.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(rows.columns))})',
+                     zip(*sql_columns(rows, tuple(rows.columns))))

@@ -52,6 +52,8 @@ class Reference:
         The allow-list: ``component_id, rule``.
     name : str
         The registry, for reports.
+    state : str
+        The registry state these components are (a merge is written only into it).
     """
 
     components: gpd.GeoDataFrame
@@ -61,6 +63,7 @@ class Reference:
     layout: str
     allowed: pd.DataFrame
     name: str
+    state: str
 
     def reference(self) -> Reference:
         """Itself (a reference is its own source)."""
