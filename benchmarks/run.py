@@ -50,7 +50,7 @@ def _batch_file(n: int) -> Path:
 def _prepare(n: int) -> None:
     """Write the inputs the read benchmarks need, once per n."""
     from citygrid import synth
-    from citygrid.registry import Registry
+    from citygrid.registry import Registry, open_registry
 
     WORK.mkdir(exist_ok=True)
     if not (_district_file(n).exists() and _components_file(n, "parquet").exists()):
@@ -64,7 +64,7 @@ def _prepare(n: int) -> None:
         Registry.create(_registry_file(n), district=d, overwrite=True)
         batch = synth.make_batch(d, seed=1, **BATCH)
         batch.to_file(_batch_file(n), layer="batch", engine="pyogrio")
-    _ = Registry(_registry_file(n)).components  # a first read keeps the snapshot later opens use
+    _ = open_registry(_registry_file(n)).components  # a first read keeps the snapshot later opens use
 
 
 # --- cases: each returns a dict of extra facts; the runner times it -----------------
@@ -162,15 +162,52 @@ def case_open_registry(n: int) -> dict:
 
 
 def case_open_registry_cold(n: int) -> dict:
-    """The first open after a change: the layers are read, and kept as a snapshot."""
-    from citygrid.backends.gpkg import snapshot_path
+    """The first open after another program edited the registry: the layers are read, and kept."""
+    from citygrid.backends.gpkg import connect
     from citygrid.registry import open_registry
 
     target = _gpkg_copy(n, "cold.gpkg")
-    snapshot_path(target).unlink(missing_ok=True)
+    conn = connect(target)  # an edit by another GeoPackage program, as QGIS makes one
+    conn.execute("UPDATE components_point SET remarks = 'edited in QGIS' WHERE fid = 1")
+    conn.close()
     start = time.perf_counter()
     count = len(open_registry(target).components)
     return {"_seconds": time.perf_counter() - start, "components": count}
+
+
+def _cli(*args: str) -> float:
+    """Seconds a ``citygrid`` command takes, run as a user runs it (a new process, imports included)."""
+    start = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("citygrid")), *args], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def case_open_registry_after_ingest(n: int) -> dict:
+    """The first open in a new process after ``citygrid ingest`` merged a 10k batch."""
+    from citygrid.registry import open_registry
+
+    target = _gpkg_copy(n, "after_ingest.gpkg")
+    _cli("ingest", str(_batch_file(n)), "--registry", str(target), "--source", "benchmark")
+    start = time.perf_counter()
+    count = len(open_registry(target).components)
+    return {"_seconds": time.perf_counter() - start, "components": count}
+
+
+def case_cli_ingest_10k(n: int) -> dict:
+    """``citygrid ingest`` of the 10k batch, end to end, on a registry last opened before a change."""
+    target = _gpkg_copy(n, "cli_ingest.gpkg")
+    return {"_seconds": _cli("ingest", str(_batch_file(n)), "--registry", str(target), "--source", "benchmark")}
+
+
+def case_cli_stats_after_ingest(n: int) -> dict:
+    """``citygrid stats`` end to end, right after ``citygrid ingest`` (the next command a user runs)."""
+    target = _gpkg_copy(n, "cli_stats.gpkg")
+    _cli("ingest", str(_batch_file(n)), "--registry", str(target), "--source", "benchmark")
+    return {"_seconds": _cli("stats", "--registry", str(target), "--by", "street")}
+
+
+def case_cli_help(n: int) -> dict:
+    return {"_seconds": _cli("--help")}
 
 
 def _plain_registry_read(n: int, **options) -> dict:
@@ -217,15 +254,17 @@ def case_query_street(n: int, source: str | None = None) -> dict:
 
 
 def case_query_street_plain(n: int) -> dict:
+    """The same question on a GeoDataFrame already in memory: a boolean mask."""
     import geopandas as gpd
+    import pandas as pd
     import pyogrio
 
-    names = ["马峦街道", "坪山街道", "碧岭街道"]
-
-    def read(i: int) -> None:
-        gpd.GeoDataFrame(pyogrio.read_dataframe(_registry_file(n), layer="components_point", use_arrow=True,
-                                                where=f"street = '{names[i % 3]}' AND category = '0118'"))
-    return _timed_calls(read, 10)
+    layers = ("components_point", "components_line", "components_polygon")
+    frame = gpd.GeoDataFrame(pd.concat([pyogrio.read_dataframe(_registry_file(n), layer=layer, use_arrow=True)
+                                        for layer in layers], ignore_index=True))
+    names = ["马峦街道", "坪山街道", "碧岭街道", "石井街道", "坑梓街道", "龙田街道"]
+    return _timed_calls(lambda i: frame[(frame["street"] == names[i % len(names)]) & (frame["category"] == "0118")],
+                        30)
 
 
 def case_owner_at(n: int, source: str | None = None) -> dict:
@@ -335,9 +374,12 @@ def case_category_map_explore(n: int) -> dict:
 
     reg = open_registry(_registry_file(n))
     code = reg.components["category"].value_counts().index[0]
-    frame = reg.query(category=code).drop(columns=["retired_at", "updated_at", "survey_date", "change_date"])
+    fields = [f for f, _ in maps.POPUP_FIELDS]  # the same 13 popup fields as ours
+    frame = reg.query(category=code)[[*fields, "geometry"]]
+    for column in ("survey_date", "change_date"):
+        frame[column] = frame[column].dt.strftime("%Y-%m-%d")
     start = time.perf_counter()
-    m = frame.explore(tiles=None)
+    m = frame.explore(tiles=None, popup=fields, tooltip=False)
     # the same local Leaflet as ours, so that it can render offline too
     leaflet = maps.find_leaflet()
     m.default_js = [("leaflet", f"{leaflet}/leaflet.js")]
@@ -488,8 +530,11 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "create_registry": ("create registry", "citygrid Registry.create", case_create_registry, False),
     "open_registry": ("open registry, all components", "citygrid open_registry().components",
                       case_open_registry, True),
-    "open_registry_cold": ("open registry, all components", "citygrid, first open after a change",
+    "open_registry_cold": ("open registry, all components", "citygrid, first open after an outside edit (QGIS)",
                            case_open_registry_cold, True),
+    "open_registry_after_ingest": ("open registry, all components",
+                                   "citygrid, first open after `citygrid ingest`", case_open_registry_after_ingest,
+                                   True),
     "open_plain_pyogrio": ("open registry, all components", "plain read_file, pyogrio", case_open_plain_pyogrio,
                            True),
     "open_plain_arrow": ("open registry, all components", "plain read_file, pyogrio + Arrow",
@@ -497,16 +542,20 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "open_plain_fiona": ("open registry, all components", "plain read_file, fiona", case_open_plain_fiona, True),
     "query_street": ("query street + category (per call)", "citygrid reg.query() after open", case_query_street,
                      True),
-    "query_street_plain": ("query street + category (per call)", "plain read_dataframe(where=...)",
+    "query_street_plain": ("query street + category (per call)", "plain mask on a GeoDataFrame in memory",
                            case_query_street_plain, True),
     "owner_at": ("owner lookup (per call)", "citygrid reg.owner_at() after open", case_owner_at, True),
     "ingest_10k": ("validate + ingest 10k batch", "citygrid reg.ingest() after open", case_ingest_10k, True),
+    "cli_ingest_10k": ("validate + ingest 10k batch", "`citygrid ingest` end to end", case_cli_ingest_10k, True),
+    "cli_stats_after_ingest": ("`citygrid stats` right after `citygrid ingest`", "end to end",
+                               case_cli_stats_after_ingest, True),
+    "cli_help": ("`citygrid --help`", "end to end", case_cli_help, False),
     "validate_registry": ("validate whole registry + grid", "citygrid reg.validate() after open",
                           case_validate_registry, True),
     "validate_batch_10k": ("validate 10k batch against registry", "citygrid validate() after open",
                            case_validate_batch_10k, True),
     "category_map": ("largest category map (build + save)", "citygrid maps.category_map", case_category_map, True),
-    "category_map_explore": ("largest category map (build + save)", "plain GeoDataFrame.explore()",
+    "category_map_explore": ("largest category map (build + save)", "plain GeoDataFrame.explore(), same popups",
                              case_category_map_explore, True),
     "write_all_maps": ("all category + street maps", "citygrid maps.write_all after open", case_write_all_maps,
                        True),
