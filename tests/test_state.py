@@ -70,3 +70,27 @@ def test_a_snapshot_copied_in_from_a_copy_of_the_registry_is_not_served(path, di
     shutil.copy(snapshot, twin.with_name(twin.name + ".snapshot"))
     pd.testing.assert_series_equal(names_opened(twin), names_in_layers(twin), check_dtype=False)
     assert (names_opened(twin) == "乙").sum() == 30
+
+
+def test_after_a_merge_the_kept_components_are_exactly_what_the_layers_hold(path, district):
+    """The merge keeps the new state in memory and as the snapshot, without reading the layers: the
+    kept frame must equal GDAL's reading of the layers, value for value and dtype for dtype."""
+    import shapely
+
+    from citygrid.backends import gpkg
+
+    reg = open_registry(path)
+    batch = synth.make_batch(district, new=60, updated=80, retired=12, seed=4).reset_index(drop=True)
+    updates = batch.index[batch["component_id"].notna() & batch["action"].isna()]
+    batch.loc[updates[:10], "geometry"] = shapely.transform(batch.geometry[updates[:10]].to_numpy(),
+                                                            lambda xy: xy + [0.6, -0.4])  # every family moved
+    batch.loc[updates[10:20], "survey_date"] = pd.Timestamp("2025-05-06 17:45")  # a time a DATE column drops
+    batch.loc[updates[20:30], ["name", "remarks"]] = ["<b>新名</b>", "O'Brien"]
+    batch.loc[updates[30:35], "change_date"] = pd.Timestamp("2026-01-02")
+    result = reg.ingest(batch, source="kept")
+    assert result.accepted, result.report.summary()
+    kept = reg.components_with_retired()
+    from_layers = gpkg.read_components_layers(path, engine="pyogrio")
+    pd.testing.assert_frame_equal(kept, from_layers)
+    pd.testing.assert_frame_equal(open_registry(path).components_with_retired(), from_layers)
+    assert gpkg.read_snapshot(path, reg.state) is not None  # the next process opens it warm

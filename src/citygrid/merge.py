@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from citygrid._layers import families
+from citygrid._arrays import Positions
+from citygrid._layers import as_single, families
 from citygrid.errors import RegistryError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, SERIAL_MAX, make_ids, max_serials
 from citygrid.validation import Report
 
-__all__ = ["Batch", "IngestResult", "Plan", "assign_ids", "field_text", "make_plan", "utc_now"]
+__all__ = ["Batch", "IngestResult", "Plan", "apply_plan", "assign_ids", "field_text", "make_plan", "utc_now"]
 
 
 def utc_now() -> str:
@@ -221,6 +222,61 @@ def make_plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndar
     versions = versions[~versions.index.duplicated()].reindex(changed)
     return Plan(create=creates, update=table, updated_ids=updated_ids, retire=retirements,
                 unchanged=len(rows) - len(touched), versions=versions)
+
+
+def apply_plan(frame: gpd.GeoDataFrame, plan: Plan, *, positions: Positions, batch_id: int,
+               stamp: str) -> gpd.GeoDataFrame:
+    """The components after `plan` was written, as the layers then read: without reading them.
+
+    `frame` is every component of the state the plan was made on (in the layers' order:
+    points, lines, polygons, each in insertion order), `positions` finds ids in it; `stamp`
+    is the commit's layer time.
+    New components go to the end of their family's part, dates keep the day only (a DATE
+    column), geometries are stored as their single or one-part form.
+    """
+    at = pd.Timestamp(stamp).tz_localize(None).as_unit("ms")
+    out = frame.copy()
+    columns = {c: k for k, c in enumerate(out.columns)}
+    for name, group in plan.update.groupby("field"):
+        pos = positions(group["component_id"].to_numpy(dtype=object))
+        values = group["new"].to_numpy(dtype=object)
+        if name == "geometry":
+            out.iloc[pos, columns["geometry"]] = as_single(values)
+        elif name in DATE_FIELDS:
+            out.iloc[pos, columns[name]] = pd.to_datetime(values).normalize().as_unit("ms")
+        else:
+            out.iloc[pos, columns[name]] = group["text"].to_numpy(dtype=object)
+    gone = positions(plan.retire["component_id"].to_numpy(dtype=object))
+    out.iloc[gone, columns["status"]] = plan.retire["status"].to_numpy(dtype=object)
+    out.iloc[gone, columns["retired_at"]] = at
+    touched = positions(plan.versions.index.to_numpy(dtype=object))
+    out.iloc[touched, columns["version"]] = out["version"].to_numpy()[touched] + 1
+    out.iloc[touched, columns["updated_at"]] = at
+    out.iloc[touched, columns["batch_id"]] = batch_id
+    new = plan.create[list(FIELD_NAMES)].copy()
+    for name in DATE_FIELDS:
+        new[name] = new[name].dt.normalize()
+    new = gpd.GeoDataFrame(new.assign(retired_at=pd.Series(pd.NaT, index=new.index, dtype="datetime64[ms]"),
+                                      version=1, updated_at=at, batch_id=batch_id),
+                           geometry=as_single(plan.create.geometry.to_numpy()), crs=out.crs)
+    new = new.astype(out.dtypes.to_dict())
+    old_rank, new_rank = _family_rank(out.geometry.to_numpy()), _family_rank(new.geometry.to_numpy())
+    if (np.diff(old_rank) < 0).any():  # not in the layers' order: sort it, new ones last in their family
+        both = pd.concat([out, new], ignore_index=True)
+        result = both.take(np.argsort(np.concatenate([old_rank, new_rank]), kind="stable"))
+    else:  # each family's new components go to the end of its block (slices, no copy before the concat)
+        new = new.iloc[np.argsort(new_rank, kind="stable")]
+        cut_old, cut_new = np.searchsorted(old_rank, [1, 2, 3]), np.searchsorted(np.sort(new_rank), [1, 2, 3])
+        parts = [part for k in range(3) for part in (out.iloc[(cut_old[k - 1] if k else 0):cut_old[k]],
+                                                      new.iloc[(cut_new[k - 1] if k else 0):cut_new[k]])]
+        result = pd.concat([part for part in parts if len(part)] or [out], ignore_index=True)
+    return gpd.GeoDataFrame(result.reset_index(drop=True), geometry="geometry", crs=out.crs)
+
+
+def _family_rank(geoms: np.ndarray) -> np.ndarray:
+    """0 for points, 1 for lines, 2 for polygons: the order of the families' layers."""
+    kinds = families(geoms)
+    return (kinds == "line").astype(np.int8) + 2 * (kinds == "polygon").astype(np.int8)
 
 
 def _with_text(changes: pd.DataFrame) -> pd.DataFrame:

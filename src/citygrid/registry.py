@@ -44,7 +44,7 @@ from citygrid.errors import NotFound, RegistryConflict, RegistryError, RegistryE
 from citygrid.exports import write_extract
 from citygrid.history import as_of
 from citygrid.layout import migration, to_layout
-from citygrid.merge import Batch, IngestResult, assign_ids, make_plan, utc_now
+from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, make_plan, utc_now
 from citygrid.normalise import normalise
 from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, conform, max_serials
 from citygrid.validation import RULES, Reference, Report, validate
@@ -61,8 +61,12 @@ class _Loaded:
 
     def __init__(self, state: str, frame: gpd.GeoDataFrame) -> None:
         self.state, self.all = state, frame
-        self.current = frame[frame["retired_at"].isna()]
         self._memo: dict[str, Any] = {}
+
+    @property
+    def current(self) -> gpd.GeoDataFrame:
+        """The components not retired."""
+        return self.derive("current", lambda: self.all[self.all["retired_at"].isna()])
 
     def derive(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once for this state."""
@@ -507,8 +511,13 @@ class Registry:
                               retired=len(plan.retire), unchanged=plan.unchanged, report=report,
                               new_ids=plan.create["component_id"].tolist())
         if not dry_run:
-            result.batch_id, _ = self.store.write(plan, info, expected=ref.state)
+            written = self.store.write(plan, info, expected=ref.state)
+            result.batch_id = written.batch_id
             self._cache = None
+            if written.state is not None:  # this commit alone made that state: the next open need not read it
+                self._cache = _Loaded(written.state, apply_plan(loaded.all, plan, positions=loaded.positions(),
+                                                                batch_id=written.batch_id, stamp=written.at))
+                self.store.keep(written.state, self._cache.all)
         return result
 
     # --- validation -------------------------------------------------------------------------

@@ -7,7 +7,7 @@ protocol. Backends: :mod:`~citygrid.backends.gpkg` (one GeoPackage file, the def
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -17,7 +17,18 @@ if TYPE_CHECKING:
     from citygrid.admin import District
     from citygrid.merge import Batch, Plan
 
-__all__ = ["Store"]
+__all__ = ["Store", "Written"]
+
+
+class Written(NamedTuple):
+    """What a commit wrote."""
+
+    batch_id: int
+    """The batch's number."""
+    state: str | None
+    """The state the commit left the registry in, or None when other writers' commits may be in it too."""
+    at: str
+    """The commit's time as the layers hold it (UTC, ISO, to the millisecond)."""
 
 
 class Store(Protocol):
@@ -52,12 +63,15 @@ class Store(Protocol):
     def reserve_serials(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
         """Per category, the serial after which `needed` new identifiers may be handed out."""
 
-    def write(self, plan: Plan, batch: Batch, *, expected: str) -> tuple[int, str]:
-        """Write `plan` all or nothing, planned on state `expected`; returns the batch id and the new state.
+    def write(self, plan: Plan, batch: Batch, *, expected: str) -> Written:
+        """Write `plan` all or nothing (under the store's write lock), planned on state `expected`.
 
         Raises ``citygrid.backends.gpkg.Stale`` when the plan no longer fits, and
         :class:`~citygrid.errors.RegistryLocked` when another writer holds the lock too long.
         """
+
+    def keep(self, state: str, frame: gpd.GeoDataFrame) -> None:
+        """Keep `frame` as the components of `state` for the next open (a store may do nothing)."""
 
     def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
                         batch: Batch) -> None:

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import geopandas as gpd
 import numpy as np
@@ -44,6 +44,7 @@ import shapely
 from citygrid import settings
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, write_layer
+from citygrid.backends import Written
 from citygrid.errors import RegistryError, RegistryLocked
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
@@ -307,7 +308,7 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
     bounds = [(_HEADER.size, _HEADER.size + first), (_HEADER.size + first, data.size)]
     try:
         parts = [gpd.GeoDataFrame.from_arrow(ipc.open_stream(data[a:b]).read_all()) for a, b in bounds if b > a]
-    except (pa.ArrowException, ValueError):  # a damaged cache is read from the layers again
+    except (pa.ArrowException, OSError, ValueError):  # a damaged cache is read from the layers again
         return None
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
@@ -320,25 +321,31 @@ def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> bool:
     """
     points = shapely.get_type_id(frame.geometry.to_numpy()) == 0
     first = int(points.sum()) if points[:points.sum()].all() else 0  # the layers put points first
-    blobs = []
-    for part, encoding in ((frame.iloc[:first], "geoarrow"), (frame.iloc[first:], "WKB")):
-        if len(part) == 0:
-            blobs.append(b"")
-            continue
-        table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding))
-        sink = pa.BufferOutputStream()
-        with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
-            writer.write_table(table)
-        blobs.append(sink.getvalue().to_pybytes())
     target = snapshot_path(path)
     partial = target.with_name(f"{target.name}.{os.getpid()}")
     try:
-        partial.write_bytes(_HEADER.pack(b"citygrid", state.encode("ascii"), len(blobs[0])) + blobs[0] + blobs[1])
+        with open(partial, "wb") as out:
+            out.write(_HEADER.pack(b"citygrid", state.encode("ascii"), 0))
+            sizes = [_write_stream(out, part, encoding)
+                     for part, encoding in ((frame.iloc[:first], "geoarrow"), (frame.iloc[first:], "WKB"))]
+            out.seek(0)
+            out.write(_HEADER.pack(b"citygrid", state.encode("ascii"), sizes[0]))
         partial.replace(target)
         return True
     except OSError:
         partial.unlink(missing_ok=True)
         return False
+
+
+def _write_stream(out: BinaryIO, part: gpd.GeoDataFrame, encoding: str) -> int:
+    """Append `part` to `out` as an LZ4-compressed Arrow stream; its size in bytes (0 for no rows)."""
+    if len(part) == 0:
+        return 0
+    start = out.tell()
+    table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding))
+    with ipc.new_stream(out, table.schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    return out.tell() - start
 
 
 # --- creation and upgrades ----------------------------------------------------------------
@@ -496,13 +503,13 @@ class GpkgStore:
         """
         return used
 
-    def write(self, plan: Plan, batch: Batch, *, expected: str) -> tuple[int, str]:
+    def write(self, plan: Plan, batch: Batch, *, expected: str) -> Written:
         """Write `plan` in one transaction if the registry is still in state `expected`.
 
         Returns
         -------
-        (batch_id, state)
-            The batch's number and the state id the commit wrote.
+        Written
+            The batch's number, the state id the commit wrote and the commit's layer time.
 
         Raises
         ------
@@ -531,7 +538,11 @@ class GpkgStore:
             conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (batch_id, batch.source, batch.user, batch.started, batch.finished(), len(plan.create),
                           len(plan.updated_ids), len(plan.retire), plan.unchanged, batch.kind))
-        return int(batch_id), state
+        return Written(int(batch_id), state, stamp)
+
+    def keep(self, state: str, frame: gpd.GeoDataFrame) -> None:
+        """Keep `frame` as the snapshot of `state`, so that the next open in any process is fast."""
+        store_snapshot(self.path, state, frame)
 
     def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
                         batch: Batch) -> None:

@@ -44,6 +44,7 @@ import shapely
 from citygrid import settings
 from citygrid._layers import DISTRICT_LAYERS
 from citygrid.admin import District
+from citygrid.backends import Written
 from citygrid.errors import AccessDenied, RegistryConflict, RegistryError, UsageError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
@@ -447,7 +448,7 @@ class PostgisStore:
             return {cat: conn.execute("SELECT reserve_serials(%s, %s, %s)",
                                       (cat, used.get(cat, 0), n)).fetchone()[0] for cat, n in sorted(needed.items())}
 
-    def write(self, plan: Plan, batch: Batch, *, expected: str) -> tuple[int, str]:
+    def write(self, plan: Plan, batch: Batch, *, expected: str) -> Written:
         """Write `plan` in one transaction, each change at the version it was planned on.
 
         Other departments' merges of other components in between do not matter here, so
@@ -488,7 +489,10 @@ class PostgisStore:
                          (batch_id, batch.source, batch.user, batch.started, now, len(plan.create),
                           len(plan.updated_ids), len(plan.retire), plan.unchanged, batch.kind))
         self._state = None
-        return int(batch_id), self.state()
+        return Written(int(batch_id), None, stamp)  # other departments may have committed meanwhile
+
+    def keep(self, state: str, frame: gpd.GeoDataFrame) -> None:
+        """Nothing: the database is read again (each client has its own memory cache)."""
 
     def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
                         batch: Batch) -> None:
