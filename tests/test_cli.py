@@ -77,15 +77,29 @@ def test_validate_clean_and_defective_batches(registry, tmp_path):
     (("stats", "-r", "missing.gpkg"), "does not exist"),
     (("map", "category", "9999", "-r", "{registry}", "-o", "x.html"), "no category '9999'"),
     (("owner", "114.3", "22.7", "-r", "{registry}", "--crs", "EPSG:99999"), "error"),
+    (("owner", "nan", "22.7", "-r", "{registry}"), "finite"),
+    (("export", "-r", "{registry}", "-o", "/proc/citygrid/x.gpkg"), "cannot write"),
+    (("validate", "{clean}", "-r", "{registry}", "--report", "/proc/citygrid/x.html"), "cannot write"),
+    (("map", "category", "0101", "-r", "{registry}", "-o", "/proc/citygrid/x.html"), "cannot write"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_2(registry, tmp_path, args, message):
     bad = tmp_path / "bad.shp"
     bad.write_bytes(b"garbage")
-    args = [a.format(bad=bad, registry=registry) for a in args]
+    args = [a.format(bad=bad, registry=registry, clean=DATA / "batch_clean.gpkg") for a in args]
     result = run(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_a_one_row_table_without_a_category_column_gets_issues_not_a_crash(registry, tmp_path):
+    table = tmp_path / "one.csv"
+    table.write_text("编号,类别,经度,纬度,初始日期,状态,主管部门\n,9999,114.35,22.70,notadate,完好,x\n",
+                     encoding="utf-8")  # 类别 is no category header citygrid knows: the category is missing
+    result = run("validate", table, "-r", registry, "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    issues = json.loads(result.stdout)["issues"]
+    assert any(i["rule"] == "schema.missing_field" and "category" in i["message"] for i in issues), issues
 
 
 def test_ingest_accepts_clean_and_rejects_defects(registry):

@@ -56,6 +56,14 @@ def _guard():
         _fail(exc)
 
 
+def _save(page, output: Path) -> None:
+    """Save a map page, a failure to write it being one clear error."""
+    from citygrid.errors import writing
+
+    with writing(output):
+        page.save(output)
+
+
 def _open(path: str, timeout: float = 10.0):
     from citygrid.registry import open_registry
 
@@ -188,7 +196,7 @@ def map_category(code: str = typer.Argument(..., help="Category code or Chinese 
     from citygrid import maps
 
     with _guard():
-        maps.category_map(_open(registry), code, **_map_options(basemap, assets, inline)).save(output)
+        _save(maps.category_map(_open(registry), code, **_map_options(basemap, assets, inline)), output)
     console.print(f"map written to {output}")
 
 
@@ -203,7 +211,7 @@ def map_street(name: str = typer.Argument(..., help="Street name or code."), reg
     from citygrid import maps
 
     with _guard():
-        maps.street_map(_open(registry), name, **_map_options(basemap, assets, inline)).save(output)
+        _save(maps.street_map(_open(registry), name, **_map_options(basemap, assets, inline)), output)
     console.print(f"map written to {output}")
 
 
@@ -222,7 +230,7 @@ def map_issues(batch: Path = typer.Argument(..., help="A survey batch, or a repo
     with _guard():
         reg = _open(registry)
         report = Report.read(batch) if batch.name.endswith(".issues.gpkg") else run_validation(batch, registry=reg)
-        maps.issues_map(report, outline=reg.district.boundary, **_map_options(basemap, assets, inline)).save(output)
+        _save(maps.issues_map(report, outline=reg.district.boundary, **_map_options(basemap, assets, inline)), output)
     console.print(f"map of {len(report):,} issues written to {output}")
 
 

@@ -17,6 +17,10 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 __all__ = [
     "AccessDenied",
     "BatchError",
@@ -27,6 +31,7 @@ __all__ = [
     "MapError",
     "MissingFile",
     "NotFound",
+    "OutputError",
     "RegistryConflict",
     "RegistryError",
     "RegistryExists",
@@ -95,5 +100,27 @@ class AccessDenied(CitygridError, PermissionError):
     """The shared registry refused the change (a unit changes only what it owns or maintains)."""
 
 
+class OutputError(CitygridError, OSError):
+    """A file cannot be written where asked (no such folder, no permission, disk full …)."""
+
+
 class MapError(CitygridError, ValueError):
     """A map cannot be drawn as asked (unknown basemap, missing key, empty selection …)."""
+
+
+@contextlib.contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a failure to write `path` into :class:`OutputError` naming it.
+
+    The file systems's own errors (``OSError``) and the vector drivers' (pyogrio's
+    ``DataSourceError``, fiona's ``DriverError``) alike.
+    """
+    try:
+        yield
+    except CitygridError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, OSError) or type(exc).__module__.startswith(("pyogrio", "fiona")):
+            raise OutputError(f"cannot write {str(path)!r}: {str(exc).strip() or type(exc).__name__}; "
+                              "choose a folder you may write to.") from exc
+        raise

@@ -11,7 +11,7 @@ import shapely
 from citygrid import settings
 from citygrid._layers import COMPONENT_LAYERS, LAYER_TYPES, as_multi, families
 from citygrid._vector import write_layer
-from citygrid.errors import UsageError
+from citygrid.errors import UsageError, writing
 from citygrid.schema import FIELD_NAMES, standard_columns
 
 __all__ = ["FORMATS", "write_extract"]
@@ -46,6 +46,8 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
     ------
     UsageError
         For another suffix, or a Shapefile value longer than a DBF field holds.
+    OutputError
+        If the file cannot be written there.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -54,23 +56,24 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
     names = standard_columns(fields if fields != "citygrid" or suffix != ".shp" else "shapefile")
     keep = list(FIELD_NAMES) + (["retired_at"] if include_retired else [])
     out = gpd.GeoDataFrame(frame[keep].rename(columns=names), geometry=frame.geometry.to_numpy(), crs=frame.crs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".parquet":
-        out.to_parquet(path)
-    elif suffix == ".csv":
-        csv = pd.DataFrame(out.drop(columns="geometry"))
-        csv["wkt"] = shapely.to_wkt(out.geometry.to_numpy(), rounding_precision=3)
-        csv.to_csv(path, index=False, encoding="utf-8-sig")
-    elif suffix == ".geojson":
-        out.to_crs(settings.web_crs).to_file(path, driver="GeoJSON", engine="pyogrio")
-    elif suffix == ".gpkg":
-        family = families(out.geometry.to_numpy())
-        for kind, layer in COMPONENT_LAYERS.items():
-            if (family == kind).any():
-                write_layer(out[family == kind], path, layer, engine=engine, kind=kind)
-    else:
-        return _write_shapefiles(out, path)
-    return [path]
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".parquet":
+            out.to_parquet(path)
+        elif suffix == ".csv":
+            csv = pd.DataFrame(out.drop(columns="geometry"))
+            csv["wkt"] = shapely.to_wkt(out.geometry.to_numpy(), rounding_precision=3)
+            csv.to_csv(path, index=False, encoding="utf-8-sig")
+        elif suffix == ".geojson":
+            out.to_crs(settings.web_crs).to_file(path, driver="GeoJSON", engine="pyogrio")
+        elif suffix == ".gpkg":
+            family = families(out.geometry.to_numpy())
+            for kind, layer in COMPONENT_LAYERS.items():
+                if (family == kind).any():
+                    write_layer(out[family == kind], path, layer, engine=engine, kind=kind)
+        else:
+            return _write_shapefiles(out, path)
+        return [path]
 
 
 def _write_shapefiles(frame: gpd.GeoDataFrame, path: Path) -> list[Path]:

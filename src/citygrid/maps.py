@@ -46,7 +46,7 @@ from branca.element import Element, MacroElement
 
 from citygrid import settings
 from citygrid.crs import geometries_wgs84_to_gcj02, wgs84_to_gcj02
-from citygrid.errors import MapError, MissingFile
+from citygrid.errors import MapError, MissingFile, writing
 
 if TYPE_CHECKING:
     from citygrid.registry import Registry
@@ -326,25 +326,31 @@ def write_all(reg: Registry, out_dir: str | Path, **options) -> Path:
     -------
     Path
         The index page.
+
+    Raises
+    ------
+    OutputError
+        If the folder cannot be written.
     """
     out = Path(out_dir)
-    (out / "category").mkdir(parents=True, exist_ok=True)
-    (out / "street").mkdir(parents=True, exist_ok=True)
-    stats = reg.stats("category")
-    links = []
-    for code, row in stats.iterrows():
-        path = out / "category" / f"{code}.html"
-        category_map(reg, code, **options).save(path)
-        links.append(("category", f"category/{code}.html", f"{code} {row['name_zh']}", int(row["count"])))
-    per_street = reg.components.groupby("street_code").size()
-    for street in reg.district.streets.itertuples():
-        path = out / "street" / f"{street.code}.html"
-        street_map(reg, street.code, **options).save(path)
-        links.append(("street", f"street/{street.code}.html", street.name, int(per_street.get(street.code, 0))))
-    rows = {kind: "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}</a> ({count:,})</li>'
-                          for k, href, label, count in links if k == kind) for kind in ("street", "category")}
-    index = out / "index.html"
-    index.write_text(f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
+    with writing(out):
+        (out / "category").mkdir(parents=True, exist_ok=True)
+        (out / "street").mkdir(parents=True, exist_ok=True)
+        stats = reg.stats("category")
+        links = []
+        for code, row in stats.iterrows():
+            path = out / "category" / f"{code}.html"
+            category_map(reg, code, **options).save(path)
+            links.append(("category", f"category/{code}.html", f"{code} {row['name_zh']}", int(row["count"])))
+        per_street = reg.components.groupby("street_code").size()
+        for street in reg.district.streets.itertuples():
+            path = out / "street" / f"{street.code}.html"
+            street_map(reg, street.code, **options).save(path)
+            links.append(("street", f"street/{street.code}.html", street.name, int(per_street.get(street.code, 0))))
+        rows = {kind: "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}</a> ({count:,})</li>'
+                              for k, href, label, count in links if k == kind) for kind in ("street", "category")}
+        index = out / "index.html"
+        index.write_text(f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>{html.escape(reg.district.name)} 部件地图</title>{_CSS}</head><body style="font-family:sans-serif">
 <h1>{html.escape(reg.district.name)} 城市部件地图 component maps</h1>
 <h2>街道 streets</h2><ul>{rows['street']}</ul><h2>部件类别 categories</h2><ul>{rows['category']}</ul>

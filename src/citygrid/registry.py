@@ -376,6 +376,9 @@ class Registry:
             maintainer, grid, community, street, status, distance_m``; empty when nothing
             is within `radius`. ``attrs["grid"]`` is the grid cell at the point.
         """
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise UsageError(f"x={x!r}, y={y!r}: the location must be two finite numbers (longitude and latitude "
+                             "for a geographic CRS).")
         if crs.lower() in ("gcj02", "gcj-02"):
             lon, lat = gcj02_to_wgs84(x, y)
             x, y, crs = float(lon), float(lat), settings.web_crs

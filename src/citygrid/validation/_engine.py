@@ -103,7 +103,9 @@ class Context:
             table[cat.code] = table[cat.code_2026] = float(value)
         group, uniques = pd.factorize(np.asarray(categories, dtype=object))
         values = pd.Series(uniques, dtype=object).map(table).to_numpy(dtype=float)
-        return np.where(group >= 0, values[np.maximum(group, 0)], np.nan)
+        out = np.full(len(group), np.nan)
+        out[group >= 0] = values[group[group >= 0]]
+        return out
 
     @property
     def geoms(self) -> np.ndarray:

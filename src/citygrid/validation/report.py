@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
-from citygrid.errors import UsageError
+from citygrid.errors import UsageError, writing
 
 COLUMNS = ("rule", "severity", "component_id", "row", "message")
 
@@ -124,22 +124,25 @@ class Report:
         ------
         UsageError
             For another suffix.
+        OutputError
+            If the file cannot be written there.
         """
         path = Path(path)
         suffix = path.suffix.lower()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".gpkg":
-            frame = self.issues.copy()
-            frame["row"] = frame["row"].astype("float64")
-            frame.to_file(path, layer="issues", engine="pyogrio")
-        elif suffix == ".csv":
-            self._records().to_csv(path, index=False, encoding="utf-8-sig")
-        elif suffix == ".json":
-            path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-        elif suffix in (".html", ".htm"):
-            path.write_text(self._html(), encoding="utf-8")
-        else:
-            raise UsageError(f"cannot write a report as {suffix!r}; use .gpkg, .csv, .json or .html.")
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if suffix == ".gpkg":
+                frame = self.issues.copy()
+                frame["row"] = frame["row"].astype("float64")
+                frame.to_file(path, layer="issues", engine="pyogrio")
+            elif suffix == ".csv":
+                self._records().to_csv(path, index=False, encoding="utf-8-sig")
+            elif suffix == ".json":
+                path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+            elif suffix in (".html", ".htm"):
+                path.write_text(self._html(), encoding="utf-8")
+            else:
+                raise UsageError(f"cannot write a report as {suffix!r}; use .gpkg, .csv, .json or .html.")
         return path
 
     def _html(self) -> str:
