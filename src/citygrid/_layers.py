@@ -18,8 +18,9 @@ MULTI_LAYERS = frozenset({"boundary", "streets", "communities", "grid"})
 LAYER_TYPES = {"point": "Point", "line": "MultiLineString", "polygon": "MultiPolygon"}
 """The geometry type each family's layer declares."""
 
-_FAMILY_OF_TYPE_ID = np.array(["point", "line", "", "polygon", "point", "line", "polygon", ""], dtype=object)
-"""Family of each shapely geometry type id (0 Point … 6 MultiPolygon; 2 LinearRing, 7 collections: none)."""
+_FAMILY_OF_TYPE_ID = np.array(["point", "line", "", "polygon", "", "line", "polygon", ""], dtype=object)
+"""Family of each shapely geometry type id (0 Point … 6 MultiPolygon). A component is one point, so a
+MultiPoint has none, nor have rings and collections."""
 
 
 def families(geoms: ArrayLike) -> np.ndarray:
@@ -27,8 +28,8 @@ def families(geoms: ArrayLike) -> np.ndarray:
 
     Examples
     --------
-    >>> families([shapely.Point(0, 0), shapely.box(0, 0, 1, 1), None]).tolist()
-    ['point', 'polygon', '']
+    >>> families([shapely.Point(0, 0), shapely.box(0, 0, 1, 1), shapely.MultiPoint([(0, 0)]), None]).tolist()
+    ['point', 'polygon', '', '']
     """
     ids = shapely.get_type_id(np.asarray(geoms, dtype=object))
     out = np.full(len(ids), "", dtype=object)

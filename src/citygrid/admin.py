@@ -362,6 +362,7 @@ class District:
             layers["roads"] = self.roads
         if self.components is not None:
             family = families(self.components.geometry.to_numpy())
+            family[family == ""] = "point"  # nothing is left out: other kinds go where points go, as they are
             for kind, name in COMPONENT_LAYERS.items():
                 layers[name] = self.components[family == kind]
         return layers

@@ -342,7 +342,8 @@ def _write_stream(out: BinaryIO, part: gpd.GeoDataFrame, encoding: str) -> int:
     if len(part) == 0:
         return 0
     start = out.tell()
-    table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding))
+    # one chunk per column (a frame put together after a merge has several): read back, it filters faster
+    table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding)).combine_chunks()
     with ipc.new_stream(out, table.schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
         writer.write_table(table)
     return out.tell() - start

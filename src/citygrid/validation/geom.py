@@ -6,10 +6,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from citygrid._layers import families
 from citygrid.validation._engine import Context, Findings, rule
-
-_FAMILY = {"Point": "point", "LineString": "line", "MultiLineString": "line", "Polygon": "polygon",
-           "MultiPolygon": "polygon"}
 
 
 def present(geoms: np.ndarray) -> np.ndarray:
@@ -44,8 +42,7 @@ def wrong_type(ctx: Context) -> Findings:
     kinds = pd.Series(shapely.get_type_id(geoms)).map(
         dict(enumerate(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
                         "MultiPolygon", "GeometryCollection"])))
-    family = kinds.map(_FAMILY)
-    bad = ok & expected.notna().to_numpy() & (family != expected).to_numpy()
+    bad = ok & expected.notna().to_numpy() & (families(geoms) != expected.to_numpy())
     pos = np.flatnonzero(bad)
     names = {c.code: c.name_zh for c in ctx.catalog} | {c.code_2026: c.name_zh for c in ctx.catalog}
     cats = ctx.values("category")
