@@ -112,7 +112,7 @@ class MapError(CitygridError, ValueError):
 def writing(path: str | Path) -> Iterator[None]:
     """Turn a failure to write `path` into :class:`OutputError` naming it.
 
-    The file systems's own errors (``OSError``) and the vector drivers' (pyogrio's
+    The file system's own errors (``OSError``) and the vector drivers' (pyogrio's
     ``DataSourceError``, fiona's ``DriverError``) alike.
     """
     try:

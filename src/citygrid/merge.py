@@ -260,16 +260,14 @@ def apply_plan(frame: gpd.GeoDataFrame, plan: Plan, *, positions: Positions, bat
                                       version=1, updated_at=at, batch_id=batch_id),
                            geometry=as_single(plan.create.geometry.to_numpy()), crs=out.crs)
     new = new.astype(out.dtypes.to_dict())
-    old_rank, new_rank = _family_rank(out.geometry.to_numpy()), _family_rank(new.geometry.to_numpy())
-    if (np.diff(old_rank) < 0).any():  # not in the layers' order: sort it, new ones last in their family
-        both = pd.concat([out, new], ignore_index=True)
-        result = both.take(np.argsort(np.concatenate([old_rank, new_rank]), kind="stable"))
-    else:  # each family's new components go to the end of its block (slices, no copy before the concat)
-        new = new.iloc[np.argsort(new_rank, kind="stable")]
-        cut_old, cut_new = np.searchsorted(old_rank, [1, 2, 3]), np.searchsorted(np.sort(new_rank), [1, 2, 3])
-        parts = [part for k in range(3) for part in (out.iloc[(cut_old[k - 1] if k else 0):cut_old[k]],
-                                                      new.iloc[(cut_new[k - 1] if k else 0):cut_new[k]])]
-        result = pd.concat([part for part in parts if len(part)] or [out], ignore_index=True)
+    # `out` is in the layers' order, so each family is one block: its new components go to the block's end
+    new_rank = _family_rank(new.geometry.to_numpy())
+    new = new.iloc[np.argsort(new_rank, kind="stable")]
+    cut_old = np.searchsorted(_family_rank(out.geometry.to_numpy()), [1, 2, 3])
+    cut_new = np.searchsorted(np.sort(new_rank), [1, 2, 3])
+    parts = [part for k in range(3) for part in (out.iloc[(cut_old[k - 1] if k else 0):cut_old[k]],
+                                                  new.iloc[(cut_new[k - 1] if k else 0):cut_new[k]])]
+    result = pd.concat([part for part in parts if len(part)] or [out], ignore_index=True)
     return gpd.GeoDataFrame(result.reset_index(drop=True), geometry="geometry", crs=out.crs)
 
 
