@@ -102,6 +102,25 @@ def test_a_one_row_table_without_a_category_column_gets_issues_not_a_crash(regis
     assert any(i["rule"] == "schema.missing_field" and "category" in i["message"] for i in issues), issues
 
 
+def test_a_swapped_row_is_one_issue_not_a_crash(registry, tmp_path):
+    table = pd.read_csv(DATA / "batch_clean.csv", dtype=str)
+    table.loc[2, ["经度", "纬度"]] = table.loc[2, ["纬度", "经度"]].to_numpy()
+    path = tmp_path / "swapped.csv"
+    table.to_csv(path, index=False)
+    for args in (("validate", path, "-r", registry, "--json"),
+                 ("ingest", path, "-r", registry, "--source", "test", "--dry-run", "--json")):
+        result = run(*args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert '"crs.axis_swapped"' in result.stdout and "All arrays" not in result.stdout + result.stderr
+
+
+def test_allow_puts_an_exception_on_the_list(registry):
+    result = run("allow", "4403100101000001", "geom.moved_far", "-r", registry, "--note", "道路改造迁移")
+    assert result.returncode == 0 and "allowed: geom.moved_far for 4403100101000001" in result.stdout
+    wrong = run("allow", "4403100101000001", "geom.nope", "-r", registry)
+    assert wrong.returncode == 2 and "not a rule code" in wrong.stderr + wrong.stdout
+
+
 def test_ingest_accepts_clean_and_rejects_defects(registry):
     result = run("ingest", DATA / "batch_clean_gbk.shp", "-r", registry, "--source", "2026-W48 承包商A", "--json")
     assert result.returncode == 0, result.stderr

@@ -196,6 +196,8 @@ def test_the_spatial_index_follows_every_write(reg, district):
     moved = batch.index[updates & (batch.geom_type == "Point")][:10]
     batch.loc[moved, "geometry"] = shapely.transform(batch.geometry[moved].to_numpy(), lambda xy: xy + [40, -25])
     batch.loc[moved, ["grid", "street_code", "street", "community_code", "community"]] = None  # located anew
+    for component_id in batch.loc[moved, "component_id"]:  # a 47 m move is no survey correction
+        reg.allow(component_id, "geom.moved_far", "relocated")
     result = reg.ingest(batch, source="moves")
     assert result.accepted, result.report.summary()
     conn = sqlite3.connect(reg.path)
@@ -499,3 +501,19 @@ def test_as_of_after_a_migration_does_not_grow_with_the_square_of_the_renamed_ro
         assert len(past) == n and past["component_id"].str.len().eq(16).all()
         assert set(past["component_id"]) == set(district.components["component_id"])
     assert calls[1] < 1.5 * calls[0], calls  # four times the rows, about the same work
+
+
+def test_a_feature_added_by_another_program_is_read(reg):
+    """QGIS adds a feature with the fields it knows: no version, batch or update time."""
+    import pyogrio
+
+    new = reg.components[reg.components.geom_type == "Point"].head(1)[["category", "department", "grid", "status",
+                                                                        "geometry"]].copy()
+    new["component_id"] = "4403100101999991"
+    new["category"] = "0101"
+    before = len(reg.components)
+    pyogrio.write_dataframe(new, reg.path, layer="components_point", append=True)
+    again = open_registry(reg.path)
+    row = again.components.set_index("component_id").loc["4403100101999991"]
+    assert row["version"] == 1 and row["batch_id"] == 0 and pd.isna(row["updated_at"])
+    assert len(again.components) == before + 1

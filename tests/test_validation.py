@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from citygrid import crs
 from citygrid._defects import COMPONENT_RULES, mojibake
-from citygrid.registry import Registry
+from citygrid.registry import Registry, open_registry
 from citygrid.validation import RULES, validate
 from citygrid.validation.report import Report
 
@@ -21,10 +21,11 @@ GUIDE_RULES = {
     "topology.duplicate_feature", "topology.grid_mismatch", "topology.admin_mismatch", "topology.overlap",
     "owner.unknown", "owner.conflict", "grid.gap", "grid.overlap", "grid.outside_parent",
 }
+ADDED_RULES = {"geom.moved_far", "owner.bad_code"}  # updates moved far, credit codes checked
 
 
 def test_every_rule_of_the_guide_is_registered_once():
-    assert set(RULES) == GUIDE_RULES
+    assert set(RULES) == GUIDE_RULES | ADDED_RULES
     for code, spec in RULES.items():
         assert spec.code == code and spec.severity in ("error", "warning") and spec.doc
 
@@ -286,3 +287,98 @@ def test_report_files(tmp_path, rows, small_district):
     summary = report.summary()
     assert summary.loc["geom.missing", "error"] == 1
     assert isinstance(report, Report) and not report.ok
+
+
+# --- mistakes of real batches: no crash, no false alarm -----------------------------------
+
+def _wgs_points(district, n=20):
+    comps = district.components
+    return comps[comps.geom_type == "Point"].head(n).to_crs(4326).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("rows", [[3], "all"])
+def test_swapped_rows_are_reported_once_and_judged_where_they_belong(small_district, rows):
+    batch = _wgs_points(small_district)
+    at = np.arange(len(batch)) if rows == "all" else np.array(rows)
+    geoms = batch.geometry.to_numpy().copy()
+    geoms[at] = shapely.transform(geoms[at], lambda c: c[:, ::-1])
+    batch = batch.set_geometry(list(geoms), crs=4326)
+    report = validate(batch, district=small_district)
+    assert sorted(zip(report.issues["rule"], report.issues["row"])) == [("crs.axis_swapped", r + 1) for r in at]
+    quiet = validate(batch, district=small_district, skip=["crs.axis_swapped"])
+    assert quiet.ok and len(quiet) == 0
+
+
+def test_non_finite_coordinates_are_invalid_and_nothing_else(small_district):
+    batch = small_district.components[small_district.components.geom_type == "Point"].head(4).copy()
+    first = batch.geometry.iloc[1]
+    with np.errstate(invalid="ignore"):
+        nan_line = shapely.linestrings([[first.x, first.y], [np.nan, 1.0]])
+    batch["geometry"] = [batch.geometry.iloc[0], shapely.Point(np.inf, first.y), shapely.Point(np.nan, np.nan),
+                         nan_line]
+    report = validate(batch, district=small_district)
+    got = sorted(zip(report.issues["row"], report.issues["rule"]))
+    assert got == [(2, "geom.invalid"), (3, "geom.invalid"), (4, "geom.invalid"), (4, "geom.wrong_type")]
+
+
+def test_registry_holding_a_duplicate_is_validated(tmp_path, small_district):
+    import pyogrio
+
+    reg = Registry.create(tmp_path / "r.gpkg", district=small_district)
+    comps = reg.components
+    twin = comps[comps.geom_type == "Point"].head(1).copy()
+    twin["component_id"] = twin["component_id"].str.slice(0, 10) + "999999"
+    twin["geometry"] = twin.geometry.translate(0.2, 0.0)
+    pyogrio.write_dataframe(twin.drop(columns=["fid"], errors="ignore"), reg.store.path,
+                            layer="components_point", append=True)  # as QGIS would add it
+    issues = open_registry(reg.store.path).validate().issues
+    assert issues["rule"].tolist() == ["topology.duplicate_feature"]
+    pair = {twin["component_id"].iloc[0], comps[comps.geom_type == "Point"]["component_id"].iloc[0]}
+    named = {issues["component_id"].iloc[0]} | {w.strip("()") for w in issues["message"].iloc[0].split()}
+    assert pair <= named and "0.20 m" in issues["message"].iloc[0]
+
+
+def test_an_update_moved_far_is_reported(tmp_path, small_district):
+    reg = Registry.create(tmp_path / "r.gpkg", district=small_district)
+    comps = reg.components
+    batch = comps[comps.geom_type == "Point"].head(3).drop(
+        columns=["retired_at", "version", "updated_at", "batch_id"]).reset_index(drop=True)
+    batch["change_date"] = pd.Timestamp("2026-11-30")
+    batch.loc[1, "geometry"] = shapely.Point(batch.geometry[1].x + 0.8, batch.geometry[1].y)  # a correction
+    batch.loc[2, "geometry"] = shapely.Point(batch.geometry[2].x + 300.0, batch.geometry[2].y)
+    report = validate(batch, registry=reg, rules=["geom.moved_far"])
+    assert report.issues["row"].tolist() == [3]
+    message = report.issues["message"].iloc[0]
+    assert "300.0 m" in message and "citygrid allow" in message and batch["component_id"][2] in message
+    dry = reg.ingest(batch, source="resurvey", dry_run=True)
+    assert dry.report.issues["rule"].tolist().count("geom.moved_far") == 1
+    reg.allow(batch["component_id"][2], "geom.moved_far", "moved with the road works")
+    assert validate(batch, registry=reg, rules=["geom.moved_far"]).ok
+
+
+@pytest.mark.parametrize("code, ok", [
+    ("914403001922038216", True),  # Huawei Technologies, as published on its business licence
+    ("9144030071526726XG", True),  # Shenzhen Tencent Computer Systems, idem
+    ("91440300232034226X", False), ("not-a-code", False), ("9144030071526726X", False),
+    ("9144030071526726XI", False),  # I is not in the alphabet of GB 32100
+])
+def test_credit_codes_are_checked(rows, small_district, code, ok):
+    rows.loc[0, "owner_code"] = code
+    issues = _rules(rows, small_district, ["owner.bad_code"])
+    assert issues.empty == ok
+    if not ok:
+        assert issues["row"].tolist() == [1] and repr(code) in issues["message"].iloc[0]
+
+
+def test_grid_claims_tolerate_rounding_but_not_a_move(rows, small_district):
+    cells = small_district.grid.set_index("code").geometry
+    cell = cells[rows.loc[0, "grid"]]
+    edge = shapely.shortest_line(cell.exterior, rows.geometry[0])
+    on = shapely.Point(edge.coords[0])
+    outward = np.subtract(on.coords[0], rows.geometry[0].coords[0])
+    outward /= np.hypot(*outward)
+    for metres, expected in ((0.05, []), (0.5, ["topology.grid_mismatch"])):
+        moved = rows.head(1).copy()
+        moved["geometry"] = [shapely.Point(np.add(on.coords[0], metres * outward))]
+        got = _rules(moved, small_district, ["topology.grid_mismatch"])["rule"].tolist()
+        assert got == expected, metres

@@ -57,6 +57,10 @@ class Category:
         Two components of this category closer than this are suspected duplicates.
     origin : str
         ``"GB/T 30428.2-2013"`` or ``"district extension"``.
+    move_m : float
+        For point categories: an update that moves a component further than this is no
+        survey correction (``geom.moved_far``); NaN for lines and polygons. Optional in a
+        catalog file, default :data:`MOVE_M`.
     """
 
     code: str
@@ -70,9 +74,14 @@ class Category:
     department: str
     tolerance_m: float
     origin: str
+    move_m: float = float("nan")
 
 
 _COLUMNS = [f.name for f in fields(Category)]
+_OPTIONAL = ("move_m",)
+MOVE_M = 5.0
+"""Default move threshold of point categories, in metres: a survey correction of a point
+component (GNSS, re-measured from a kerb) stays well inside it."""
 
 
 class Catalog:
@@ -179,14 +188,16 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
         for column in ("name_zh", "department", "major_name_zh"):
             if not row[column]:
                 bad(i, column, row[column], "is empty")
-        try:
-            tolerance = float(row["tolerance_m"])
-            if not 0 < tolerance <= 1000:
-                raise ValueError
-        except ValueError:
+        tolerance = _distance(row["tolerance_m"])
+        if np.isnan(tolerance):
             bad(i, "tolerance_m", row["tolerance_m"], "is not a distance in metres in (0, 1000]")
-            tolerance = float("nan")
-        categories.append(Category(**{**row, "tolerance_m": tolerance}))
+        move = row.get("move_m")
+        if pd.isna(move) or move == "":
+            move = MOVE_M if row["geometry"] == "point" else None
+        elif np.isnan(_distance(move)):
+            bad(i, "move_m", move, "is not a distance in metres in (0, 1000], or empty")
+        fixed = {c: row[c] for c in _COLUMNS if c not in _OPTIONAL}
+        categories.append(Category(**{**fixed, "tolerance_m": tolerance, "move_m": _distance(move)}))
     for column in ("code", "code_2026", "name_zh"):
         repeated = frame[column].duplicated(keep="first")
         for i in np.flatnonzero(repeated.to_numpy()):
@@ -201,13 +212,22 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
     return categories
 
 
+def _distance(value: object) -> float:
+    """`value` as metres in (0, 1000], else NaN."""
+    try:
+        metres = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return metres if 0 < metres <= 1000 else float("nan")
+
+
 def load_catalog(path: str | Path | None = None) -> Catalog:
     """Load a catalog of categories.
 
     Parameters
     ----------
     path : str or Path, optional
-        A CSV (UTF-8 or GBK) with the columns of :class:`Category`. Default: the
+        A CSV (UTF-8 or GBK) with the columns of :class:`Category` (``move_m`` optional). Default: the
         shipped catalog of the reference district (136 categories).
 
     Returns
@@ -230,7 +250,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         with resources.as_file(resources.files("citygrid") / "data" / "catalog.csv") as p:
             return load_catalog(p)
     try:
-        frame = read_csv_table(path, what="catalog", required=_COLUMNS)
+        frame = read_csv_table(path, what="catalog", required=[c for c in _COLUMNS if c not in _OPTIONAL])
     except ValueError as exc:
         raise CatalogError(str(exc)) from exc
-    return Catalog(_check_rows(frame[_COLUMNS], str(path)))
+    return Catalog(_check_rows(frame[[c for c in _COLUMNS if c in frame.columns]], str(path)))

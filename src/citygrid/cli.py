@@ -323,6 +323,19 @@ def history(component_id: str = typer.Argument(..., help="Identifier (old 16-dig
 
 
 @app.command()
+def allow(component_id: str = typer.Argument(..., help="Identifier of the component."),
+          rule: str = typer.Argument(..., help="Rule code, e.g. geom.moved_far."),
+          registry: str = REGISTRY, note: str = typer.Option("", "--note", help="Why; kept with the entry.")) -> None:
+    """Put a known exception on the allow-list: the rule is no longer reported for the component.
+
+    Example: ``citygrid allow 4403100101000001 geom.moved_far -r pingshan.gpkg --note 道路改造迁移``
+    """
+    with _guard():
+        _open(registry).allow(component_id, rule, note)
+    console.print(f"allowed: {rule} for {component_id}", highlight=False, markup=False)
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("citygrid-demo"), "--out", help="Folder for the results."),
     small: bool = typer.Option(False, "--small", help="20,000 components instead of 420,000."),

@@ -5,7 +5,8 @@ a GeoPackage, GeoJSON, or a CSV/Excel table with coordinate columns. :func:`read
 turns any of them into a GeoDataFrame with citygrid's field names (see
 :data:`citygrid.schema.FIELDS`), text decoded correctly, dates parsed and geometries in
 ``settings.default_crs``. Everything the reader noticed that validation must report
-(how the CRS was decided, rows with swapped axes, values that did not parse) is kept in
+(how the CRS was decided, rows with swapped axes — read with their axes put right —,
+values that did not parse) is kept in
 ``frame.attrs["citygrid"]``; the ``row`` column numbers the batch's features from 1.
 
 Examples
@@ -315,10 +316,10 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
         x, y = _centres(frame.geometry.to_numpy())
         swapped = (x >= 3) & (x <= 54) & (y >= 73) & (y <= 136)
         notes["swapped_rows"] = frame.loc[swapped, "row"].tolist()
-        if swapped.any():
-            flipped = shapely.transform(frame.geometry.to_numpy()[swapped], lambda c: c[:, ::-1])
-            fixed = gpd.GeoSeries(flipped, crs=frame.crs).to_crs(settings.default_crs)
-            notes["swapped_geometry"] = dict(zip(notes["swapped_rows"], fixed.to_numpy()))
+        if swapped.any():  # read where they are; crs.axis_swapped reports them
+            geoms = frame.geometry.to_numpy().copy()
+            geoms[swapped] = shapely.transform(geoms[swapped], lambda c: c[:, ::-1])
+            frame = frame.set_geometry(list(geoms), crs=frame.crs)
         if gcj02:
             frame = frame.set_geometry(list(geometries_gcj02_to_wgs84(frame.geometry.to_numpy())))
             notes["gcj02_converted"] = True

@@ -31,6 +31,7 @@ import pyarrow
 import pyarrow.compute as pc
 from numpy.typing import ArrayLike, NDArray
 from pandera.engines.geopandas_engine import Geometry
+from stdnum.cn import uscc
 
 from citygrid import settings
 from citygrid.catalog import Catalog
@@ -521,35 +522,17 @@ def migrate_ids(ids: ArrayLike, catalog: Catalog) -> NDArray[np.object_]:
     return out
 
 
-_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-
-
-def uscc_check_char(first17: str) -> str:
-    """Check character of an 18-character unified social credit code (GB 32100-2015).
-
-    Examples
-    --------
-    >>> uscc_check_char("91350100M000100Y4")
-    '3'
-    """
-    total = sum(_USCC_CHARS.index(ch) * w for ch, w in zip(first17, _USCC_WEIGHTS))
-    return _USCC_CHARS[(31 - total % 31) % 31]
-
-
 def is_uscc(codes: ArrayLike) -> NDArray[np.bool_]:
-    """Whether each value is a well-formed unified social credit code (统一社会信用代码).
+    """Whether each value is a valid unified social credit code (统一社会信用代码, GB 32100-2015).
+
+    The check characters are verified with ``stdnum.cn.uscc``.
 
     Examples
     --------
-    >>> is_uscc(["91350100M000100Y43", "91350100M000100Y44", None]).tolist()
-    [True, False, False]
+    >>> is_uscc(["91350100M000100Y43", "91350100M000100Y44", "not-a-code", None]).tolist()
+    [True, False, False, False]
     """
-    text = _as_text(codes)
-    shaped = text.str.fullmatch(rf"[{_USCC_CHARS}]{{18}}").fillna(False).astype(bool)
-    return np.array(
-        [bool(ok) and uscc_check_char(c[:17]) == c[17] for c, ok in zip(text, shaped)], dtype=bool
-    )
+    return np.array([isinstance(c, str) and uscc.is_valid(c) for c in _as_text(codes)], dtype=bool)
 
 
 def component_schema(catalog: Catalog, *, layout: str = CJT214.name) -> pa.DataFrameSchema:

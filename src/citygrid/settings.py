@@ -14,6 +14,12 @@ web_crs : str
     WGS84 geographic CRS (``EPSG:4326``), what OSM-based web maps use.
 gcj02_tolerance_m : float
     Largest error accepted when inverting a GCJ-02 conversion (metres).
+grid_tolerance_m : float
+    How far (metres) a component's point may lie outside the grid cell, street or
+    community it claims and still be in it: coordinates rounded to 6 decimals of a degree,
+    as many CSV and Excel exports carry them, move a point by up to 6 cm. A line or polygon
+    is also in the cell that holds at least half of it (its length or area), whichever
+    point stands for it.
 tianditu_key : str or None
     Tianditu (天地图) user key; environment variable ``CITYGRID_TIANDITU_KEY``.
 """
@@ -26,4 +32,5 @@ default_crs: str = "EPSG:4547"
 geographic_crs: str = "EPSG:4490"
 web_crs: str = "EPSG:4326"
 gcj02_tolerance_m: float = 0.01
+grid_tolerance_m: float = 0.1
 tianditu_key: str | None = os.environ.get("CITYGRID_TIANDITU_KEY") or None

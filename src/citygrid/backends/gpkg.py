@@ -79,6 +79,10 @@ INDEXES = (
 )
 
 
+OUTSIDE_BATCH = 0
+"""The ``batch_id`` of components written by another program, which records no batch."""
+
+
 class Stale(Exception):
     """The registry's state changed between reading it and writing a plan made from it."""
 
@@ -125,15 +129,20 @@ def layer_frame(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def read_components_layers(path: Path, *, engine: str) -> gpd.GeoDataFrame:
-    """Every component from the layers (points, lines, polygons, each in fid order), canonical dtypes."""
+    """Every component from the layers (points, lines, polygons, each in fid order), canonical dtypes.
+
+    Features another program added without citygrid's bookkeeping read as version 1 of
+    batch :data:`OUTSIDE_BATCH`; one without ``updated_at`` reads as NaT.
+    """
     parts = [read_layer(path, layer, engine=engine) for layer in COMPONENT_LAYERS.values()]
     frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
     frame = gpd.GeoDataFrame(conform(frame), geometry=as_single(frame.geometry.to_numpy()), crs=settings.default_crs)
     for column in ("retired_at", "updated_at"):
         values = pd.to_datetime(frame[column], utc=True, format="ISO8601")
         frame[column] = values.dt.tz_localize(None).astype("datetime64[ms]")
-    for column in ("version", "batch_id"):
-        frame[column] = frame[column].astype("int64")
+    # a feature added by another program (QGIS, ogr2ogr) has no bookkeeping: version 1, batch 0
+    frame["version"] = frame["version"].fillna(1).astype("int64")
+    frame["batch_id"] = frame["batch_id"].fillna(OUTSIDE_BATCH).astype("int64")
     return frame
 
 

@@ -94,6 +94,16 @@ class Context:
     registry_positions: Positions | None = None
     _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
+    def by_category(self, attr: str, categories: np.ndarray | None = None) -> np.ndarray:
+        """The catalog's `attr` (e.g. ``"name_zh"``) of each category, given by either code.
+
+        Default: of the batch's rows. None where the category is unknown.
+        """
+        table = self.memo(("by_category", attr), lambda: {
+            code: getattr(c, attr) for c in self.catalog for code in (c.code, c.code_2026)})
+        categories = self.values("category") if categories is None else categories
+        return pd.Series(categories, dtype=object).map(table).to_numpy(dtype=object)
+
     def tolerance(self, categories: np.ndarray) -> np.ndarray:
         """Duplicate tolerance in metres per row (catalog value unless overridden)."""
         table = {c.code: c.tolerance_m for c in self.catalog}
@@ -116,14 +126,25 @@ class Context:
         return self.memo(("values", column), lambda: self.frame[column].to_numpy(dtype=object))
 
     def probes(self) -> np.ndarray:
-        """A point inside each geometry: points as they are, others a point on their surface."""
+        """A point inside each geometry: points as they are, others a point on their surface.
+
+        None where the geometry is missing or has non-finite coordinates.
+        """
         def compute() -> np.ndarray:
-            geoms = self.geoms.copy()
-            other = shapely.get_type_id(geoms) != 0
+            from citygrid.validation.geom import located
+
+            geoms = np.where(located(self), self.geoms, None)
+            other = ~np.isin(shapely.get_type_id(geoms), (-1, 0))
             geoms[other] = shapely.point_on_surface(geoms[other])
             return geoms
 
         return self.memo("probes", compute)
+
+    def label(self, pos: np.ndarray) -> list[str]:
+        """How a message names rows `pos`: their component id, else their batch row."""
+        ids, rows = self.values("component_id")[pos], self.frame["row"].to_numpy()[pos]
+        return [str(i) if not pd.isna(i) else "a component without id" if pd.isna(r) else f"batch row {int(r)}"
+                for i, r in zip(ids, rows)]
 
     def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per context under `key` (for results several rules share)."""
@@ -140,6 +161,21 @@ class Context:
             return find(self.values("component_id"))
 
         return self.memo("twins", compute)
+
+    def current_twins(self) -> np.ndarray:
+        """:meth:`twins`, with -1 also where the registered component is retired.
+
+        Reusing a retired id is ``id.duplicate``; the retired component's owner and place
+        are no yardstick for the row.
+        """
+        def compute() -> np.ndarray:
+            twins = self.twins()
+            if "retired_at" not in self.registry:
+                return twins
+            retired = self.registry["retired_at"].notna().to_numpy()
+            return np.where((twins >= 0) & retired[np.maximum(twins, 0)], -1, twins)
+
+        return self.memo("current_twins", compute)
 
 
 def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDataFrame:

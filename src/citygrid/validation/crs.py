@@ -8,7 +8,7 @@ import shapely
 from citygrid import settings
 from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.validation._engine import Context, Findings, rule
-from citygrid.validation.geom import present
+from citygrid.validation.geom import located
 
 
 @rule("crs.missing", "warning", "no CRS information and none given")
@@ -28,12 +28,10 @@ def axis_swapped(ctx: Context) -> Findings:
     if not rows:
         return Findings.none()
     pos = np.flatnonzero(ctx.frame["row"].isin(rows).to_numpy())
-    fixed = ctx.notes.get("swapped_geometry", {})
-    where = np.array([fixed.get(r) for r in ctx.frame["row"].to_numpy()[pos]], dtype=object)
     message = np.full(len(pos), "longitude and latitude are exchanged (x looks like a latitude, y like "
-                      "a longitude); swap the x/y columns — the issue is drawn where the swapped "
-                      "point would be", dtype=object)
-    return Findings(pos, message, geometry=where)
+                      "a longitude); swap the x/y columns — the issue is drawn, and the other rules judge "
+                      "the row, where the swapped point would be", dtype=object)
+    return Findings(pos, message)
 
 
 @rule("crs.gcj02_suspected", "error", "coordinates shifted as GCJ-02 (batch-level, with the estimated shift)",
@@ -44,7 +42,7 @@ def gcj02_suspected(ctx: Context) -> Findings:
     It fits when the same components in the registry, or else the roads, come much closer.
     """
     geoms = ctx.geoms
-    ok = present(geoms)
+    ok = located(ctx)
     if ok.sum() < 3:
         return Findings.none()
     pos = np.flatnonzero(ok)

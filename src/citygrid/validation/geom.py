@@ -16,6 +16,21 @@ def present(geoms: np.ndarray) -> np.ndarray:
     return ~isna & ~shapely.is_empty(np.where(isna, shapely.Point(), geoms))
 
 
+def located(ctx: Context) -> np.ndarray:
+    """Rows whose geometry places the component: present, with finite coordinates only.
+
+    ``geom.invalid`` reports the others (NaN or infinite coordinates); location rules skip them.
+    """
+    def compute() -> np.ndarray:
+        ok = present(ctx.geoms)
+        coords, index = shapely.get_coordinates(ctx.geoms[ok], return_index=True)
+        broken = np.unique(index[~np.isfinite(coords).all(axis=1)])
+        ok[np.flatnonzero(ok)[broken]] = False
+        return ok
+
+    return ctx.memo("located", compute)
+
+
 @rule("geom.missing", "error", "empty or null geometry")
 def missing(ctx: Context) -> Findings:
     pos = np.flatnonzero(~present(ctx.geoms))
@@ -37,16 +52,15 @@ def invalid(ctx: Context) -> Findings:
 def wrong_type(ctx: Context) -> Findings:
     geoms = ctx.geoms
     ok = present(geoms)
-    expected = pd.Series(ctx.values("category")).map(
-        {**{c.code: c.geometry for c in ctx.catalog}, **{c.code_2026: c.geometry for c in ctx.catalog}})
+    expected = pd.Series(ctx.by_category("geometry"), dtype=object)
     kinds = pd.Series(shapely.get_type_id(geoms)).map(
         dict(enumerate(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
                         "MultiPolygon", "GeometryCollection"])))
     bad = ok & expected.notna().to_numpy() & (families(geoms) != expected.to_numpy())
     pos = np.flatnonzero(bad)
-    names = {c.code: c.name_zh for c in ctx.catalog} | {c.code_2026: c.name_zh for c in ctx.catalog}
+    names = ctx.by_category("name_zh")
     cats = ctx.values("category")
-    message = [f"{kinds.iloc[p]} for {names.get(cats[p], cats[p])} ({cats[p]}), which takes a "
+    message = [f"{kinds.iloc[p]} for {names[p]} ({cats[p]}), which takes a "
                f"{expected.iloc[p]}" + ("; split the multipart point" if kinds.iloc[p] == "MultiPoint" else "")
                for p in pos]
     return Findings(pos, np.array(message, dtype=object))
@@ -63,7 +77,7 @@ def _segments(polygon: shapely.Geometry) -> np.ndarray:
 @rule("geom.outside_district", "error", "located outside the district boundary", needs=("district",))
 def outside_district(ctx: Context) -> Findings:
     geoms = ctx.geoms
-    ok = np.flatnonzero(present(geoms))
+    ok = np.flatnonzero(located(ctx))
     boundary = ctx.district.boundary
     shapely.prepare(boundary)
     outside = ok[~shapely.intersects(boundary, geoms[ok])]
@@ -72,3 +86,25 @@ def outside_district(ctx: Context) -> Findings:
     message = [f"{d:,.0f} m outside {ctx.district.name}; check the coordinates and their CRS"
                for d in distance]
     return Findings(outside, np.array(message, dtype=object))
+
+
+@rule("geom.moved_far", "error", "update moving a point component further than a survey correction does",
+      needs=("registry",))
+def moved_far(ctx: Context) -> Findings:
+    """Compare each point with its registered twin; the threshold is the category's ``move_m``."""
+    twins = ctx.current_twins()
+    limit = ctx.by_category("move_m").astype(float)
+    pos = np.flatnonzero(located(ctx) & (twins >= 0) & np.isfinite(limit)
+                        & (shapely.get_type_id(ctx.geoms) == 0))
+    if "action" in ctx.frame:
+        pos = pos[(ctx.frame["action"].iloc[pos] != "retire").fillna(True).to_numpy(dtype=bool)]
+    registered = ctx.registry.geometry.to_numpy()[twins[pos]]
+    distance = shapely.distance(ctx.geoms[pos], registered)
+    far = distance > limit[pos]
+    pos, distance = pos[far], distance[far]
+    ids, names = ctx.values("component_id")[pos], ctx.by_category("name_zh")[pos]
+    message = [f"{n} {i} moves {d:,.1f} m from where it is registered, more than the "
+               f"{m:g} m of a survey correction: a new component takes an empty id; a real move goes on "
+               f"the allow-list (citygrid allow {i} geom.moved_far -r <registry>)"
+               for n, i, d, m in zip(names, ids, distance, limit[pos])]
+    return Findings(pos, np.array(message, dtype=object))

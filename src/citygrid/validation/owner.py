@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from stdnum.cn import uscc
+from stdnum.exceptions import InvalidChecksum, ValidationError
 
+from citygrid.schema import is_uscc
 from citygrid.validation._engine import Context, Findings, rule
 
 _ROLES = (("department", "responsible department"), ("owner", "owner"), ("maintainer", "maintainer"))
@@ -29,7 +32,7 @@ def unknown(ctx: Context) -> Findings:
 @rule("owner.conflict", "error",
       "existing component whose owner in the batch differs from the registry (needs 确权)", needs=("registry",))
 def conflict(ctx: Context) -> Findings:
-    twins = ctx.twins()
+    twins = ctx.current_twins()
     owners = ctx.values("owner")
     pos = np.flatnonzero((twins >= 0) & ~pd.isna(owners))
     registered = ctx.registry["owner"].iloc[twins[pos]].to_numpy(dtype=object)
@@ -38,3 +41,34 @@ def conflict(ctx: Context) -> Findings:
     message = [f"the batch says owner {c!r}, the registry {r!r}: confirm the ownership (确权) before merging"
                for c, r in zip(claimed[differs], registered[differs])]
     return Findings(pos[differs], np.array(message, dtype=object))
+
+
+@rule("owner.bad_code", "error",
+      "department/owner/maintainer code not a valid unified social credit code (GB 32100)")
+def bad_code(ctx: Context) -> Findings:
+    problems = np.full(len(ctx.frame), "", dtype=object)
+    for label_column, label in _ROLES:
+        column = f"{label_column}_code"
+        if column not in ctx.frame:
+            continue
+        values = ctx.values(column)
+        given = ~pd.isna(values)
+        bad = given.copy()
+        bad[given] = ~is_uscc(values[given])
+        for i in np.flatnonzero(bad):
+            text = f"{label} code {str(values[i])[:40]!r} is {_why(str(values[i]))}"
+            problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+    pos = np.flatnonzero(problems != "")
+    return Findings(pos, np.array([p + " (a unified social credit code has 18 characters; take it from the "
+                                       "unit list)" for p in problems[pos]], dtype=object))
+
+
+def _why(code: str) -> str:
+    """Why `code` is no unified social credit code, in a few words."""
+    try:
+        uscc.validate(code)
+    except InvalidChecksum:
+        return f"wrong in its check character (it would be {uscc.calc_check_digit(uscc.compact(code))!r})"
+    except ValidationError:
+        pass
+    return "not a unified social credit code"

@@ -85,33 +85,45 @@ def bad_value(ctx: Context) -> Findings:
     return Findings(np.array(pos, dtype=int), np.array(message, dtype=object))
 
 
-def looks_like_mojibake(text: str) -> str | None:
-    """The text a wrongly decoded string should have been, or None.
+_LOST = ("\ufffd", "锟斤拷")  # the replacement character, and the same read back as GBK
+# characters cp1252 puts where Latin-1 has control codes (UTF-8 read as Windows-1252)
+_CP1252 = "".join(bytes([b]).decode("cp1252", errors="ignore") for b in range(0x80, 0xA0))
+# text that can be such mojibake, found first by a vectorised regex
+_SUSPECT = "[\u0080-\u00ff" + re.escape(_CP1252) + "\ufffd锟]|" + _UTF8_READ_AS_GBK
+_WRONG_READS = (("latin-1", "utf-8"), ("latin-1", "gbk"), ("cp1252", "utf-8"), ("cp1252", "gbk"))
 
-    Catches GBK or UTF-8 bytes read as Latin-1, and UTF-8 bytes read as GBK.
+
+def looks_like_mojibake(text: str) -> str | None:
+    """The text a wrongly decoded string should have been, "" if that is lost, or None.
+
+    Catches GBK or UTF-8 bytes read as Latin-1 or Windows-1252, UTF-8 bytes read as GBK,
+    and text whose reader put replacement characters (``�``, ``锟斤拷``) for bytes it
+    could not decode.
 
     Examples
     --------
-    >>> looks_like_mojibake("ÂÌµØ"), looks_like_mojibake("绿地"), looks_like_mojibake("Café")
+    >>> looks_like_mojibake("ÂÌµØ"), looks_like_mojibake("绿地"), looks_like_mojibake("São Paulo")
     ('绿地', None, None)
+    >>> looks_like_mojibake("涓滅旱"), looks_like_mojibake("ä¸œçºµ"), looks_like_mojibake("��·��")
+    ('东纵', '东纵', '')
     """
-    if _LATIN1_HIGH.search(text) and not _CJK.search(text):
-        raw = text.encode("latin-1", errors="ignore")
-        for encoding in ("utf-8", "gbk"):
+    if not _CJK.search(text) and sum(ord(ch) > 0x7F for ch in text) * 2 >= len(text.replace(" ", "")):
+        # every character of Chinese text turns into 2 or 3 of these: mostly them, or none
+        for wrong, right in _WRONG_READS:
             try:
-                fixed = raw.decode(encoding)
-            except UnicodeDecodeError:
+                fixed = text.encode(wrong).decode(right)
+            except (UnicodeEncodeError, UnicodeDecodeError):
                 continue
             if _CJK.search(fixed):
                 return fixed
-        return None
-    if _CJK.search(text):
+    else:
         try:
             fixed = text.encode("gbk").decode("utf-8")
         except (UnicodeEncodeError, UnicodeDecodeError):
-            return None
-        return fixed if fixed != text and _CJK.search(fixed) else None
-    return None
+            fixed = None
+        if fixed and fixed != text and _CJK.search(fixed):
+            return fixed
+    return "" if any(mark in text for mark in _LOST) else None
 
 
 @rule("schema.mojibake", "error", "text decoded with the wrong encoding (GBK read as Latin-1 etc.)")
@@ -120,15 +132,15 @@ def mojibake(ctx: Context) -> Findings:
     for name in _TEXT_FIELDS:
         column = ctx.frame[name]
         values = pa.array(pd.Series(column.dropna().unique()).astype(str), type=pa.string())
-        suspect = pc.or_(pc.match_substring_regex(values, _LATIN1_HIGH.pattern),
-                         pc.match_substring_regex(values, _UTF8_READ_AS_GBK))
+        suspect = pc.match_substring_regex(values, _SUSPECT)
         fixes = {v: looks_like_mojibake(v) for v in values.filter(suspect).to_pylist()}
-        fixes = {k: v for k, v in fixes.items() if v}
+        fixes = {k: v for k, v in fixes.items() if v is not None}
         if not fixes:
             continue
         hit = np.flatnonzero(column.isin(list(fixes)).to_numpy())
         pos += hit.tolist()
-        message += [f"{name} {column.iloc[p]!r} looks like mis-decoded text (probably "
-                    f"{fixes[column.iloc[p]]!r}); re-read the file with the right encoding"
-                    for p in hit]
+        message += [f"{name} {column.iloc[p]!r} looks like mis-decoded text ("
+                    + (f"probably {fixes[column.iloc[p]]!r}" if fixes[column.iloc[p]] else
+                       "characters were lost in decoding") + "); re-read the file with the right encoding "
+                    "(citygrid validate --encoding gbk, or utf-8)" for p in hit]
     return Findings(np.array(pos, dtype=int), np.array(message, dtype=object))

@@ -7,15 +7,15 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
+from citygrid import settings
 from citygrid.validation._engine import Context, Findings, rule
-from citygrid.validation.geom import present
+from citygrid.validation.geom import located, present
 
 
 def _usable(ctx: Context) -> np.ndarray:
     """Features with a valid geometry (the others are reported by the geom rules)."""
-    geoms = ctx.geoms
-    ok = present(geoms)
-    ok[ok] = shapely.is_valid(geoms[ok])
+    ok = located(ctx).copy()
+    ok[ok] = shapely.is_valid(ctx.geoms[ok])
     return ok
 
 
@@ -36,11 +36,6 @@ def _inside_district(ctx: Context, ok: np.ndarray) -> np.ndarray:
     return out
 
 
-def _kind(ctx: Context, categories: np.ndarray) -> np.ndarray:
-    table = {c.code: c.geometry for c in ctx.catalog} | {c.code_2026: c.geometry for c in ctx.catalog}
-    return pd.Series(categories, dtype=object).map(table).to_numpy(dtype=object)
-
-
 @rule("topology.duplicate_feature", "error",
       "same category within the category's tolerance of another component (batch or registry)")
 def duplicate_feature(ctx: Context) -> Findings:
@@ -55,9 +50,8 @@ def duplicate_feature(ctx: Context) -> Findings:
         left, right = _close_pairs(geoms, cats[pos], tolerance[pos])
         gap = _gap(geoms[left], geoms[right])
         close = gap <= tolerance[pos][left]
-        for a, b, d in zip(left[close], right[close], gap[close]):
-            found.setdefault(int(pos[a]), f"within {d:.2f} m of batch row {int(ctx.frame['row'].iloc[pos[b]])}"
-                             f"{'' if pd.isna(ids[b]) else f' ({ids[b]})'} of the same category")
+        for a, other, d in zip(left[close], ctx.label(pos[right[close]]), gap[close]):
+            found.setdefault(int(pos[a]), f"within {d:.2f} m of {other} of the same category")
     if ctx.registry is not None and len(pos):
         reg = ctx.registry  # its spatial index is cached with the registry's frame
         current = reg["retired_at"].isna().to_numpy() if "retired_at" in reg else np.ones(len(reg), dtype=bool)
@@ -112,19 +106,37 @@ def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _claimed_cells(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: position of the grid cell it claims (-1: none or unknown), and whether that cell covers it."""
+    """Per row: position of the grid cell it claims (-1: none or unknown), and whether it is in it.
+
+    In it: the cell covers its probe point, or lies within ``settings.grid_tolerance_m`` of it,
+    or (lines and polygons) holds at least half of its length or area.
+    """
     def compute() -> tuple[np.ndarray, np.ndarray]:
         grid = ctx.district.grid
         index = pd.Series(np.arange(len(grid)), index=pd.Index(grid["code"].to_numpy(dtype=object), dtype=object))
         where = index.reindex(pd.Index(ctx.values("grid"), dtype=object)).fillna(-1).to_numpy(dtype=int)
         cells = grid.geometry.to_numpy()
         shapely.prepare(cells)
+        probes = ctx.probes()
         covered = np.zeros(len(where), dtype=bool)
-        test = where >= 0
-        covered[test] = shapely.covers(cells[where[test]], ctx.probes()[test])
+        test = (where >= 0) & present(probes)
+        covered[test] = shapely.covers(cells[where[test]], probes[test])
+        near = np.flatnonzero(test & ~covered)
+        covered[near] = shapely.dwithin(cells[where[near]], probes[near], settings.grid_tolerance_m)
+        spread = near[~covered[near] & (shapely.get_type_id(ctx.geoms[near]) != 0)]
+        covered[spread] = _share(ctx.geoms[spread], cells[where[spread]]) >= 0.5
         return where, covered
 
     return ctx.memo("claimed_cells", compute)
+
+
+def _share(geoms: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """The part of each line's length, or each polygon's area, inside its cell."""
+    lines = np.isin(shapely.get_type_id(geoms), (1, 2, 5))
+    inside = shapely.intersection(geoms, cells)
+    whole = np.where(lines, shapely.length(geoms), shapely.area(geoms))
+    part = np.where(lines, shapely.length(inside), shapely.area(inside))
+    return np.divide(part, whole, out=np.zeros(len(geoms)), where=whole > 0)
 
 
 def _cell_at(ctx: Context) -> np.ndarray:
@@ -158,7 +170,7 @@ def grid_mismatch(ctx: Context) -> Findings:
     distance = np.full(len(bad), np.nan)
     has = where[bad] >= 0
     distance[has] = shapely.distance(cells[where[bad][has]], probe[has])
-    names = _names(ctx, ctx.values("category")[bad])
+    names = pd.Series(ctx.by_category("name_zh")[bad], dtype=object).fillna("component")
     ids = ctx.values("component_id")[bad]
     message = [
         (f"{n} {'' if pd.isna(i) else i + ' '}is {d:.1f} m outside its grid cell {c}; it lies in {loc}"
@@ -166,11 +178,6 @@ def grid_mismatch(ctx: Context) -> Findings:
          f"exist; it lies in {loc}")
         for n, i, c, d, loc in zip(names, ids, claimed, distance, located)]
     return Findings(bad, np.array(message, dtype=object))
-
-
-def _names(ctx: Context, categories: np.ndarray) -> list[str]:
-    table = {c.code: c.name_zh for c in ctx.catalog} | {c.code_2026: c.name_zh for c in ctx.catalog}
-    return [table.get(c, "component") for c in categories]
 
 
 @rule("topology.admin_mismatch", "error", "geometry not in the street/community it claims", needs=("district",))
@@ -225,7 +232,7 @@ def overlap(ctx: Context) -> Findings:
     ok = _usable(ctx) & _arriving(ctx)
     cats = ctx.values("category")
     polygonal = np.isin(shapely.get_type_id(ctx.geoms), (3, 6))
-    pos = np.flatnonzero(ok & polygonal & (_kind(ctx, cats) == "polygon"))
+    pos = np.flatnonzero(ok & polygonal & (ctx.by_category("geometry") == "polygon"))
     geoms = ctx.geoms[pos]
     if not len(pos):
         return Findings.none()
@@ -236,11 +243,8 @@ def overlap(ctx: Context) -> Findings:
     smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
     tolerance = ctx.tolerance(cats[pos][left])
     big = (shared > tolerance) & (shared > 0.01 * smaller)
-    ids = ctx.values("component_id")[pos]
     found: dict[int, str] = {}
-    rows = ctx.frame["row"].to_numpy()[pos]
-    for a, b, area in zip(left[big], right[big], shared[big]):
-        other = f"row {int(rows[b])}" if pd.isna(ids[b]) else ids[b]
+    for a, other, area in zip(left[big], ctx.label(pos[right[big]]), shared[big]):
         found.setdefault(int(pos[a]), f"overlaps {other} of the same category by {area:,.1f} m²")
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([found[k] for k in keys], dtype=object))

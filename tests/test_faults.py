@@ -1,0 +1,107 @@
+"""Recall and precision of every rule on faults made without the validator (see ``faults.py``)."""
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import citygrid as cg
+import faults
+from citygrid import synth
+from citygrid.registry import Registry
+
+TARGET = 0.99
+
+
+@pytest.fixture(scope="module")
+def world():
+    district = synth.make_district(seed=3, n_components=8_000)
+    registered, spare = faults.split(district, 0.25, seed=3)
+    return district, registered, spare
+
+
+@pytest.fixture(scope="module")
+def batch_case(world, tmp_path_factory):
+    district, registered, spare = world
+    path = tmp_path_factory.mktemp("faults") / "registry.gpkg"
+    reg = Registry.create(path, district=dataclasses.replace(district, components=registered))
+    gone = registered.sample(12, random_state=3).assign(action="retire")
+    assert reg.ingest(gone, source="retired before the survey").accepted
+    current = registered[~registered["component_id"].isin(gone["component_id"])]
+    case = faults.batch_case(district, current, spare, list(gone["component_id"]), per_shape=3, seed=3)
+    return reg, case
+
+
+@pytest.fixture(scope="module")
+def registry_case(world, tmp_path_factory):
+    district, registered, spare = world
+    path = tmp_path_factory.mktemp("faulty") / "registry.gpkg"
+    Registry.create(path, district=dataclasses.replace(district, components=registered))
+    case, grid_faults = faults.registry_case(district, registered, spare, per_shape=3, seed=4)
+    faults.write_into(path, case, grid_faults, district.grid)
+    return cg.open_registry(path), case, grid_faults, district.grid
+
+
+def _assert_on_target(table: pd.DataFrame) -> None:
+    low = table[(table["recall"] < TARGET) | (table["precision"] < TARGET)]
+    assert low.empty, "\n" + table.to_string()
+
+
+def test_a_batch_against_the_registry(batch_case):
+    reg, case = batch_case
+    report = cg.validate(case.frame, registry=reg)
+    table = faults.score(report.issues, case.truth)
+    _assert_on_target(table)
+    clean = {r for f in case.truth if not f["rules"] and not f["maybe"] for r in f["rows"]}
+    assert not clean & set(report.issues["row"].dropna().astype(int)), "a clean row was reported"
+
+
+def test_an_ingest_decides_as_validate_does(batch_case):
+    reg, case = batch_case
+    dry = reg.ingest(case.frame, source="faulty survey", dry_run=True)
+    assert not dry.accepted
+    plain = cg.validate(case.frame, registry=reg).issues
+    assert sorted(zip(dry.report.issues["rule"], dry.report.issues["row"])) == \
+        sorted(zip(plain["rule"], plain["row"]))
+
+
+def test_the_batch_read_back_from_a_file(batch_case, tmp_path):
+    """The same batch through a GeoPackage file: no crash, the same faults found."""
+    reg, case = batch_case
+    path = tmp_path / "batch.gpkg"
+    frame = case.frame.copy()
+    for column in ("survey_date", "change_date"):
+        frame[column] = pd.to_datetime(frame[column], errors="coerce")
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # GDAL: mixed geometry types in one layer
+        frame.to_file(path, layer="batch", engine="pyogrio")
+    report = cg.validate(path, registry=reg)
+    found = set(report.issues["rule"])
+    expected = {r for f in case.truth for r in f["rules"]}
+    assert expected - found <= {"schema.bad_value"}, expected - found  # unparseable dates became empty
+
+
+def test_whole_batches_for_the_crs_rules(batch_case):
+    reg, case = batch_case
+    table = faults.score_batches(case.batch_level, lambda frame, **o: cg.validate(frame, registry=reg, **o))
+    assert set(table["rule"]) == {"crs.missing", "crs.axis_swapped", "crs.gcj02_suspected"}
+    _assert_on_target(table)
+
+
+def test_a_registry_edited_by_another_program(registry_case):
+    reg, case, grid_faults, grid = registry_case
+    issues = reg.validate().issues
+    components = issues[~issues["rule"].str.startswith("grid.")]
+    _assert_on_target(faults.score(components, case.truth, key="ids"))
+    _assert_on_target(faults.score_grid(issues, grid_faults, grid))
+
+
+def test_every_rule_meets_a_fault(batch_case, registry_case):
+    _, case = batch_case
+    _, reg_case, grid_faults, _ = registry_case
+    exercised = {r for f in case.truth + reg_case.truth for r in f["rules"]}
+    exercised |= {r for _, _, rules in case.batch_level for r in rules}
+    exercised |= {r for f in grid_faults for r in f["rules"]}
+    assert exercised == set(cg.RULES)
