@@ -331,6 +331,91 @@ def case_validate_batch_10k(n: int) -> dict:
     return {"_seconds": time.perf_counter() - start, "rows": len(batch), "issues": len(report)}
 
 
+# --- validation on faults it did not make (tests/faults.py) -------------------------------
+
+FAULTS_PER_SHAPE = 20
+
+
+def _faults_files(n: int) -> dict[str, Path]:
+    return {"batch_registry": WORK / f"faults_batch_{n}.gpkg", "faulty": WORK / f"faulty_{n}.gpkg",
+            "truth": WORK / f"faults_{n}.pkl"}
+
+
+def _prepare_faults(n: int) -> None:
+    """A registry with retired components and a faulty batch for it; a registry edited with faults."""
+    import pickle
+
+    from citygrid import synth
+    from citygrid.registry import Registry
+
+    files = _faults_files(n)
+    if all(f.exists() for f in files.values()):
+        return
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import faults
+
+    d = synth.make_district(seed=0, n_components=n, reserve=40_000)  # spare rows of every kind to perturb
+    reg = Registry.create(files["batch_registry"], district=d, overwrite=True)
+    gone = d.components.sample(100, random_state=0).assign(action="retire")
+    reg.ingest(gone, source="retired before the survey")
+    current = d.components[~d.components["component_id"].isin(gone["component_id"])]
+    batch = faults.batch_case(d, current, d.reserve, list(gone["component_id"]), per_shape=FAULTS_PER_SHAPE)
+    Registry.create(files["faulty"], district=d, overwrite=True)
+    edited, grid_faults = faults.registry_case(d, d.components, d.reserve, per_shape=FAULTS_PER_SHAPE)
+    faults.write_into(files["faulty"], edited, grid_faults, d.grid)
+    with open(files["truth"], "wb") as out:
+        pickle.dump({"batch": batch, "registry": edited, "grid_faults": grid_faults, "grid": d.grid}, out)
+
+
+def _truth(n: int) -> dict:
+    import pickle
+
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    with open(_faults_files(n)["truth"], "rb") as f:
+        return pickle.load(f)
+
+
+def _table(frame, scenario: str) -> list[dict]:
+    return [{"scenario": scenario, **row} for row in frame.to_dict("records")]
+
+
+def case_validate_faulty_batch(n: int) -> dict:
+    import faults
+    from citygrid.registry import open_registry
+    from citygrid.validation import validate
+
+    truth = _truth(n)
+    reg = open_registry(_faults_files(n)["batch_registry"])
+    _ = reg.components, reg.district
+    case = truth["batch"]
+    start = time.perf_counter()
+    report = validate(case.frame, registry=reg)
+    seconds = time.perf_counter() - start
+    table = _table(faults.score(report.issues, case.truth), "survey batch against the registry")
+    table += _table(faults.score_batches(case.batch_level, lambda f, **o: validate(f, registry=reg, **o)),
+                    f"{len(case.batch_level)} whole batches (CRS)")
+    return {"_seconds": seconds, "rows": len(case.frame), "faults": len(case.truth), "issues": len(report),
+            "_table": table}
+
+
+def case_validate_faulty_registry(n: int) -> dict:
+    import faults
+    from citygrid.registry import open_registry
+
+    truth = _truth(n)
+    reg = open_registry(_faults_files(n)["faulty"])
+    _ = reg.components, reg.district
+    start = time.perf_counter()
+    report = reg.validate()
+    seconds = time.perf_counter() - start
+    issues = report.issues
+    components = issues[~issues["rule"].str.startswith("grid.")]
+    table = _table(faults.score(components, truth["registry"].truth, key="ids"), "registry edited by QGIS")
+    table += _table(faults.score_grid(issues, truth["grid_faults"], truth["grid"]), "registry edited by QGIS")
+    return {"_seconds": seconds, "components": len(reg.components), "faults": len(truth["registry"].truth)
+            + len(truth["grid_faults"]), "issues": len(report), "_table": table}
+
+
 def _render_seconds(path: Path) -> float:
     """Seconds until the page has drawn its features in headless Chromium."""
     import sys as _sys
@@ -554,6 +639,10 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
                           case_validate_registry, True),
     "validate_batch_10k": ("validate 10k batch against registry", "citygrid validate() after open",
                            case_validate_batch_10k, True),
+    "validate_faulty_batch": ("validate a batch of independent faults", "citygrid validate() after open",
+                              case_validate_faulty_batch, True),
+    "validate_faulty_registry": ("validate a registry edited with faults", "citygrid reg.validate() after open",
+                                 case_validate_faulty_registry, True),
     "category_map": ("largest category map (build + save)", "citygrid maps.category_map", case_category_map, True),
     "category_map_explore": ("largest category map (build + save)", "plain GeoDataFrame.explore(), same popups",
                              case_category_map_explore, True),
@@ -583,6 +672,7 @@ def _peak_mb() -> float:
 
 
 def _child(name: str, n: int) -> None:
+    sys.path.insert(0, str(HERE.parent / "tests"))  # the fault generator of the validation cases
     import fiona  # noqa: F401  (imports are not part of the timed work)
     import geopandas  # noqa: F401
     import pyogrio  # noqa: F401
@@ -644,12 +734,35 @@ def _write_results(rows: list[dict], n: int, path: Path) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        r["table"] = r["extra"].pop("_table", [])
         ratio = "" if r["group"] not in ours or r["median"] == ours[r["group"]] else \
             f"{r['median'] / ours[r['group']]:.2f}"
         facts = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in r["extra"].items())
         lines.append(f"| {r['group']} | {r['way']} | {r['repeat']} | {r['min']:.2f} | {r['median']:.2f} | "
                      f"{r['peak_mb']:.0f} | {ratio} | {facts} |")
+    scores = [row for r in rows for row in r["table"]]
+    if scores:
+        lines += [
+            "",
+            "## Validation on faults citygrid did not make",
+            "",
+            f"`tests/faults.py` perturbed real rows of this registry, {FAULTS_PER_SHAPE} times per shape "
+            "(see its docstring), and decided from the district's polygons what each fault must raise. "
+            "*found*: faults the rule reported; *false*: findings on rows that should not raise that rule. "
+            "A fault may raise several rules (a point moved 2 km: `geom.moved_far` and "
+            "`topology.grid_mismatch`).",
+            "",
+            "| rule | scenario | faults | found | findings | false | recall | precision |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for s in sorted(scores, key=lambda s: (s["rule"], s["scenario"])):
+            lines.append(f"| `{s['rule']}` | {s['scenario']} | {s['faults']} | {s['found']} | {s['findings']} | "
+                         f"{s['false']} | {_share(s['recall'])} | {_share(s['precision'])} |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _share(value: float) -> str:
+    return "–" if value != value else f"{value:.3f}"
 
 
 def main() -> None:
@@ -666,6 +779,8 @@ def main() -> None:
     names = args.only or list(CASES)
     if any(CASES[name][3] for name in names):
         _prepare(args.n)
+    if any(name.startswith("validate_faulty") for name in names):
+        _prepare_faults(args.n)
     cluster = None
     if any(name.startswith("pg_") for name in names):
         sys.path.insert(0, str(HERE.parent / "tests"))

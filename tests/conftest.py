@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from citygrid import synth
@@ -13,3 +15,18 @@ def small_district():
 def defect_district():
     """A 12,000-component district with injected faults and their ground truth."""
     return synth.make_district(seed=1, n_components=12_000, defects=True)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A throwaway PostgreSQL + PostGIS server (skipped where none can start, unless required)."""
+    from postgres import Cluster
+
+    try:
+        server = Cluster()
+    except (RuntimeError, OSError) as exc:
+        if os.environ.get("CITYGRID_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"no PostgreSQL server could be started here: {exc}")
+    yield server
+    server.stop()

@@ -63,6 +63,8 @@ class Maker:
         self.spare = spare.reset_index(drop=True)
         self.used_reg = np.zeros(len(self.registered), dtype=bool)
         self.used_spare = np.zeros(len(self.spare), dtype=bool)
+        self.categories = {id(f): f["category"].to_numpy(dtype=object) for f in (self.registered, self.spare)}
+        self.kinds = {key: pd.Series(cats).map(KIND).to_numpy(dtype=object) for key, cats in self.categories.items()}
         self.rows: list[dict] = []
         self.truth: list[dict] = []
         self.ids_in_use = set(registered["component_id"]) | set(spare["component_id"])
@@ -77,9 +79,9 @@ class Maker:
     def _pick(self, frame, used, kind: str | None, category: str | None = None) -> dict:
         mask = ~used
         if kind is not None:
-            mask &= frame["category"].map(KIND).to_numpy() == kind
+            mask &= self.kinds[id(frame)] == kind
         if category is not None:
-            mask &= frame["category"].to_numpy() == category
+            mask &= self.categories[id(frame)] == category
         pool = np.flatnonzero(mask)
         if not len(pool):
             raise ValueError(f"no {kind} row left to perturb; use a bigger district")
@@ -280,9 +282,12 @@ def batch_case(district, registered, spare, retired_ids: list[str], *, per_shape
         m.add("survey correction (clean)", [row])
         if retired_ids:
             reused = retired_ids.pop()
-            row = m.new(KIND[reused[6:10]])  # a new component of the retired one's kind of geometry
-            row["component_id"], row["category"] = reused, reused[6:10]
-            m.add("retired id reused", [row], ["id.duplicate"])
+            category = reused[6:10]
+            same = bool((m.categories[id(m.spare)][~m.used_spare] == category).any())
+            row = m.new(category=category) if same else m.new(KIND[category])
+            row["component_id"], row["category"] = reused, category
+            # a spare row given another category may lie on a registered one of that category
+            m.add("retired id reused", [row], ["id.duplicate"], [] if same else ["topology.duplicate_feature"])
         for kind in ("point", "line", "polygon"):
             original = m.update(kind)
             for factor in (0.0, 0.3, 0.9):
@@ -290,6 +295,8 @@ def batch_case(district, registered, spare, retired_ids: list[str], *, per_shape
                 copy["geometry"] = shifted(original["geometry"], factor * TOLERANCE[original["category"]], rng)
                 m.add(f"{kind} copy of a registered one at {factor:g}× tolerance", [copy],
                       ["topology.duplicate_feature"], _overlap_maybe(copy, original))
+        registered = m._pick(m.registered, m.used_reg, "polygon")  # stays as registered
+        _overlap_fault(m, registered, dict(registered, component_id=None), "a registered polygon overlapped", rng)
         row = m.update()
         row["status"] = "破损"
         m.clean([row], "status changed (clean)")
@@ -367,9 +374,8 @@ def _component_faults(m: Maker, rng, *, batch: bool) -> None:
         for coords in ((np.nan, np.nan), (np.inf, 2_500_000.0)):
             row = new("point")
             row["geometry"] = shapely.points(*coords)
-            # a GeoPackage stores an empty point as POINT(NaN NaN): read back, it is missing
-            stored_empty = not batch and np.isnan(coords).all()
-            m.add(f"point {coords}", [row], ["geom.missing" if stored_empty else "geom.invalid"])
+            # POINT (NaN NaN) is how a GeoPackage and PostGIS store an empty point
+            m.add(f"point {coords}", [row], ["geom.missing" if np.isnan(coords).all() else "geom.invalid"])
     row = new("point")
     row["geometry"] = row["geometry"].buffer(0.5)
     m.add("point category drawn as a polygon", [row], ["geom.wrong_type"])
@@ -409,15 +415,8 @@ def _component_faults(m: Maker, rng, *, batch: bool) -> None:
         m.add(f"{kind} twice in one delivery", [original, copy], ["topology.duplicate_feature"],
               _overlap_maybe(copy, original))
     original = new("polygon")
-    width = math.sqrt(shapely.area(original["geometry"]))
     copy = dict(original, component_id=None if batch else m.fresh_id(original["category"]))
-    copy["geometry"] = shifted(original["geometry"], max(0.35 * width, TOLERANCE[original["category"]] * 1.5), rng)
-    overlap = shapely.area(shapely.intersection(copy["geometry"], original["geometry"])) / shapely.area(
-        original["geometry"])
-    if overlap > 0.05:
-        m.add("polygons overlapping", [original, copy], ["topology.overlap"])
-    else:
-        m.add("polygons apart", [original, copy])
+    _overlap_fault(m, original, copy, "polygons overlapping", rng, both=True)
     row = new()
     row["owner"] = "坪山区某某物业管理有限公司"
     m.add("owner not in the unit list", [row], ["owner.unknown"])
@@ -438,6 +437,21 @@ def _component_faults(m: Maker, rng, *, batch: bool) -> None:
     row = new("point")
     row["geometry"] = shapely.Point(row["geometry"].x, row["geometry"].y, 35.2)
     m.clean([row], "point with a height (clean)")
+
+
+def _overlap_fault(m: Maker, original: dict, copy: dict, kind: str, rng, both: bool = False) -> None:
+    """`copy` moved to overlap `original` by part of it, further than the duplicate tolerance."""
+    width = math.sqrt(shapely.area(original["geometry"]))
+    copy["geometry"] = shifted(original["geometry"], max(0.35 * width, TOLERANCE[original["category"]] * 1.5), rng)
+    share = shapely.area(shapely.intersection(copy["geometry"], original["geometry"])) / shapely.area(
+        original["geometry"])
+    rows = [original, copy] if both else [copy]
+    if share > 0.05:
+        m.add(kind, rows, ["topology.overlap"])
+    elif share == 0:
+        m.add(kind.replace("overlap", "apart"), rows)
+    else:
+        m.add(kind, rows, maybe=["topology.overlap"])
 
 
 def _over_the_edge(m: Maker, row: dict, rng) -> shapely.Point:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -21,19 +20,6 @@ from citygrid.registry import Registry
 psycopg = pytest.importorskip("psycopg")
 
 from citygrid.backends import postgis  # noqa: E402
-from postgres import Cluster  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    try:
-        server = Cluster()
-    except (RuntimeError, OSError) as exc:
-        if os.environ.get("CITYGRID_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(f"no PostgreSQL server could be started here: {exc}")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

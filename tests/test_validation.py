@@ -309,7 +309,7 @@ def test_swapped_rows_are_reported_once_and_judged_where_they_belong(small_distr
     assert quiet.ok and len(quiet) == 0
 
 
-def test_non_finite_coordinates_are_invalid_and_nothing_else(small_district):
+def test_non_finite_coordinates_are_invalid_or_empty_and_nothing_else(small_district):
     batch = small_district.components[small_district.components.geom_type == "Point"].head(4).copy()
     first = batch.geometry.iloc[1]
     with np.errstate(invalid="ignore"):
@@ -318,7 +318,7 @@ def test_non_finite_coordinates_are_invalid_and_nothing_else(small_district):
                          nan_line]
     report = validate(batch, district=small_district)
     got = sorted(zip(report.issues["row"], report.issues["rule"]))
-    assert got == [(2, "geom.invalid"), (3, "geom.invalid"), (4, "geom.invalid"), (4, "geom.wrong_type")]
+    assert got == [(2, "geom.invalid"), (3, "geom.missing"), (4, "geom.invalid"), (4, "geom.wrong_type")]
 
 
 def test_registry_holding_a_duplicate_is_validated(tmp_path, small_district):

@@ -11,9 +11,17 @@ from citygrid.validation._engine import Context, Findings, rule
 
 
 def present(geoms: np.ndarray) -> np.ndarray:
-    """Geometries that exist and are not empty."""
-    isna = pd.isna(geoms)
-    return ~isna & ~shapely.is_empty(np.where(isna, shapely.Point(), geoms))
+    """Geometries that exist and are not empty.
+
+    ``POINT (NaN NaN)`` is empty too, as the GeoPackage standard and PostGIS store an empty point.
+    """
+    filled = np.where(pd.isna(geoms), shapely.Point(), geoms)
+    out = ~shapely.is_empty(filled)
+    points = np.flatnonzero(out & (shapely.get_type_id(filled) == 0))
+    if len(points):
+        xy = shapely.get_coordinates(filled[points])  # one row per point
+        out[points[np.isnan(xy).all(axis=1)]] = False
+    return out
 
 
 def located(ctx: Context) -> np.ndarray:

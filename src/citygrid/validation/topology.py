@@ -44,7 +44,7 @@ def duplicate_feature(ctx: Context) -> Findings:
     tolerance = ctx.tolerance(cats)
     ok &= np.isfinite(tolerance)
     pos = np.flatnonzero(ok)
-    geoms, ids = ctx.geoms[pos], ctx.values("component_id")[pos]
+    geoms = ctx.geoms[pos]
     found: dict[int, str] = {}
     if len(pos):
         left, right = _close_pairs(geoms, cats[pos], tolerance[pos])
@@ -54,12 +54,10 @@ def duplicate_feature(ctx: Context) -> Findings:
             found.setdefault(int(pos[a]), f"within {d:.2f} m of {other} of the same category")
     if ctx.registry is not None and len(pos):
         reg = ctx.registry  # its spatial index is cached with the registry's frame
-        current = reg["retired_at"].isna().to_numpy() if "retired_at" in reg else np.ones(len(reg), dtype=bool)
         hit_b, hit_r = reg.sindex.query(geoms, predicate="dwithin", distance=tolerance[pos])
+        keep = _standing(ctx)[hit_r] & (cats[pos][hit_b] == reg["category"].iloc[hit_r].to_numpy(dtype=object))
+        hit_b, hit_r = hit_b[keep], hit_r[keep]
         reg_ids = reg["component_id"].iloc[hit_r].to_numpy(dtype=object)
-        keep = current[hit_r] & (cats[pos][hit_b] == reg["category"].iloc[hit_r].to_numpy(dtype=object)) & \
-            (ids[hit_b] != reg_ids)
-        hit_b, hit_r, reg_ids = hit_b[keep], hit_r[keep], reg_ids[keep]
         gap = _gap(geoms[hit_b], reg.geometry.to_numpy()[hit_r])
         close = gap <= tolerance[pos][hit_b]
         for a, r, d in zip(hit_b[close], reg_ids[close], gap[close]):
@@ -67,6 +65,21 @@ def duplicate_feature(ctx: Context) -> Findings:
                              "of the same category")
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([f"suspected duplicate: {found[k]}" for k in keys], dtype=object))
+
+
+def _standing(ctx: Context) -> np.ndarray:
+    """Registered components that stay as they are after the merge: current, and not in the batch.
+
+    A component the batch updates or retires is judged by its batch row instead.
+    """
+    def compute() -> np.ndarray:
+        reg = ctx.registry
+        current = reg["retired_at"].isna().to_numpy().copy() if "retired_at" in reg else np.ones(len(reg), dtype=bool)
+        twins = ctx.twins()
+        current[twins[twins >= 0]] = False
+        return current
+
+    return ctx.memo("standing", compute)
 
 
 def _close_pairs(geoms: np.ndarray, cats: np.ndarray, tolerance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,7 +240,14 @@ def _admin_at(ctx: Context, pos: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-@rule("topology.overlap", "error", "polygons of the same category overlapping beyond tolerance")
+def _overlapping(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which pairs overlap beyond tolerance (more than `tolerance` m² and 1 % of the smaller), and by how much."""
+    shared = shapely.area(shapely.intersection(a, b))
+    smaller = np.minimum(shapely.area(a), shapely.area(b))
+    return (shared > tolerance) & (shared > 0.01 * smaller), shared
+
+
+@rule("topology.overlap", "error", "polygons of the same category overlapping beyond tolerance (batch or registry)")
 def overlap(ctx: Context) -> Findings:
     ok = _usable(ctx) & _arriving(ctx)
     cats = ctx.values("category")
@@ -239,12 +259,19 @@ def overlap(ctx: Context) -> Findings:
     left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     keep = (left > right) & (cats[pos][left] == cats[pos][right])
     left, right = left[keep], right[keep]
-    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
-    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
-    tolerance = ctx.tolerance(cats[pos][left])
-    big = (shared > tolerance) & (shared > 0.01 * smaller)
     found: dict[int, str] = {}
-    for a, other, area in zip(left[big], ctx.label(pos[right[big]]), shared[big]):
-        found.setdefault(int(pos[a]), f"overlaps {other} of the same category by {area:,.1f} m²")
+    big, area = _overlapping(geoms[left], geoms[right], ctx.tolerance(cats[pos][left]))
+    for a, other, shared in zip(left[big], ctx.label(pos[right[big]]), area[big]):
+        found.setdefault(int(pos[a]), f"overlaps {other} of the same category by {shared:,.1f} m²")
+    if ctx.registry is not None:
+        reg = ctx.registry
+        hit_b, hit_r = reg.sindex.query(geoms, predicate="intersects")
+        keep = _standing(ctx)[hit_r] & (cats[pos][hit_b] == reg["category"].iloc[hit_r].to_numpy(dtype=object))
+        hit_b, hit_r = hit_b[keep], hit_r[keep]
+        big, area = _overlapping(geoms[hit_b], reg.geometry.to_numpy()[hit_r], ctx.tolerance(cats[pos][hit_b]))
+        reg_ids = reg["component_id"].iloc[hit_r[big]].to_numpy(dtype=object)
+        for a, other, shared in zip(hit_b[big], reg_ids, area[big]):
+            found.setdefault(int(pos[a]), f"overlaps registered component {other} of the same category by "
+                                          f"{shared:,.1f} m²")
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([found[k] for k in keys], dtype=object))
