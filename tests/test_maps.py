@@ -198,3 +198,57 @@ def test_compact_encoding_is_small(reg):
     assert len(data["points"]["lon"]) == int((frame.geom_type == "Point").sum())
     size = len(json.dumps(data, ensure_ascii=False))
     assert size / len(frame) < 120  # bytes per feature, popups included
+
+
+TITLE_ATTACK = "</title><script>window.pwned=1</script>"
+
+
+def test_hostile_street_and_category_names_stay_text_in_titles(tmp_path, reg, driver):
+    """Names are data: in the page <title>, the title box and the legend they are shown, never run."""
+    import sqlite3
+
+    from citygrid.backends import gpkg
+
+    path = tmp_path / "r.gpkg"
+    with sqlite3.connect(reg.path) as source, sqlite3.connect(path) as copy:
+        source.backup(copy)
+    street = reg.district.streets["code"].iloc[0]
+    conn = gpkg.connect(path)  # as QGIS edits them: the R-tree triggers need the GeoPackage functions
+    conn.execute("UPDATE streets SET name = ? WHERE code = ?", (f"马峦{TITLE_ATTACK}", street))
+    conn.execute("UPDATE citygrid_catalog SET name_zh = ? WHERE code = ?",
+                 (f"井盖{TITLE_ATTACK}", reg.hostile_category))
+    conn.close()
+    hostile = open_registry(path)
+    pages = {"street": maps.street_map(hostile, street, **_local()),
+             "category": maps.category_map(hostile, reg.hostile_category, **_local()),
+             "grid": maps.grid_map(hostile, **_local())}
+    for kind, page in pages.items():
+        out = tmp_path / f"{kind}.html"
+        page.save(out)
+        assert "<script>window.pwned" not in out.read_text(encoding="utf-8"), kind
+        open_map(driver, out)
+        assert driver.execute_script("return window.pwned === undefined"), kind
+        assert console_errors(driver) == [], kind
+    assert TITLE_ATTACK in driver.title or "unit grid" in driver.title
+
+
+def test_csv_reports_and_exports_do_not_run_as_formulas(tmp_path, reg):
+    """A spreadsheet runs a cell starting with = + - @; citygrid's CSV files lead such text with '."""
+    import csv
+
+    import citygrid as cg
+
+    batch = reg.components.head(2).drop(columns=["retired_at", "version", "updated_at", "batch_id"]).copy()
+    batch["component_id"] = ['=HYPERLINK("http://x.invalid","点我")', "@SUM(1+1)"]
+    batch["name"] = ["+cmd|' /C calc'!A0", "-2+3"]
+    report = cg.validate(batch, registry=reg)
+    report.to_file(tmp_path / "issues.csv")
+    reg.export(tmp_path / "export.csv", category=reg.hostile_category)
+    with open(tmp_path / "issues.csv", encoding="utf-8-sig", newline="") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    assert "'=HYPERLINK(\"http://x.invalid\",\"点我\")" in cells and "'@SUM(1+1)" in cells
+    with open(tmp_path / "export.csv", encoding="utf-8-sig", newline="") as f:
+        exported = [cell for row in csv.reader(f) for cell in row]
+    assert HOSTILE in exported  # text that is no formula stays as it is
+    for cells_of_file in (cells, exported):
+        assert not [c for c in cells_of_file if c[:1] in ("=", "+", "@")], cells_of_file

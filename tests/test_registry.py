@@ -517,3 +517,17 @@ def test_a_feature_added_by_another_program_is_read(reg):
     row = again.components.set_index("component_id").loc["4403100101999991"]
     assert row["version"] == 1 and row["batch_id"] == 0 and pd.isna(row["updated_at"])
     assert len(again.components) == before + 1
+
+
+@pytest.mark.parametrize("name", ["x%20y.gpkg", "a#b.gpkg", "q?.gpkg", "50%.gpkg"])
+def test_odd_characters_in_the_path_name_that_file(tmp_path, pristine, district, name):
+    """SQLite opens files by URI: "%20", "#" and "?" in a name must not point at another file."""
+    path = tmp_path / name
+    shutil.copy(pristine, path)
+    reg = open_registry(path)
+    batch = synth.make_batch(district, new=3, updated=2, retired=0, seed=11)
+    result = reg.ingest(batch, source="odd path")
+    assert result.accepted, result.report.summary()
+    assert len(open_registry(path).components) == 3_000 + 3
+    stray = {p.name for p in tmp_path.iterdir()} - {name, f"{name}-wal", f"{name}-shm", f"{name}.snapshot"}
+    assert not stray, stray

@@ -94,3 +94,64 @@ def test_after_a_merge_the_kept_components_are_exactly_what_the_layers_hold(path
     pd.testing.assert_frame_equal(kept, from_layers)
     pd.testing.assert_frame_equal(open_registry(path).components_with_retired(), from_layers)
     assert gpkg.read_snapshot(path, reg.state) is not None  # the next process opens it warm
+
+
+def test_a_damaged_snapshot_is_never_served_and_never_fatal(path, district, tmp_path):
+    """Bytes flipped, the file cut, parts swapped or replaced, 240 times: an open gives exactly the
+    layers' components, or reads them again; it never crashes."""
+    import numpy as np
+
+    from citygrid.backends import gpkg
+
+    names_opened(path)  # the first open keeps the snapshot
+    snapshot = path.with_name(path.name + ".snapshot")
+    good = snapshot.read_bytes()
+    other = tmp_path / "other.gpkg"
+    Registry.create(other, district=synth.make_district(seed=12, n_components=300))
+    names_opened(other)
+    foreign = other.with_name(other.name + ".snapshot").read_bytes()
+    truth = gpkg.read_components_layers(path, engine="pyogrio")
+    rng = np.random.default_rng(0)
+    for case in range(240):
+        data = bytearray(good)
+        how = case % 6
+        if how == 0:  # a few bytes flipped anywhere
+            for at in rng.integers(0, len(data), size=int(rng.integers(1, 9))):
+                data[at] ^= int(rng.integers(1, 256))
+        elif how == 1:  # one byte flipped inside the Arrow data
+            at = int(rng.integers(gpkg._HEADER.size, len(data)))
+            data[at] ^= 0xFF
+        elif how == 2:  # cut short, as by a full disk
+            data = data[:int(rng.integers(0, len(data)))]
+        elif how == 3:  # the two parts' bytes swapped
+            cut = int(rng.integers(gpkg._HEADER.size, len(data)))
+            data = data[:gpkg._HEADER.size] + data[cut:] + data[gpkg._HEADER.size:cut]
+        elif how == 4:  # another registry's snapshot under this name, its header made to match
+            data = bytearray(good[:gpkg._HEADER.size]) + foreign[gpkg._HEADER.size:]
+        else:  # random garbage of the same length
+            data = bytearray(rng.integers(0, 256, size=len(data), dtype=np.uint8).tobytes())
+        snapshot.write_bytes(bytes(data))
+        read = gpkg.read_snapshot(path, open_registry(path).state)
+        assert read is None or read.equals(truth), case
+        opened = open_registry(path).components_with_retired()
+        pd.testing.assert_frame_equal(opened, truth, obj=f"case {case}")
+
+
+def test_a_layer_rewritten_by_another_program_is_seen(path, district):
+    """ogr2ogr -overwrite (here: pyogrio) drops the triggers and the unique index with the table."""
+    from citygrid.backends import gpkg
+
+    names_opened(path)  # a snapshot of the state before
+    points = pyogrio.read_dataframe(path, layer="components_point")
+    points.loc[points.index[:5], "name"] = "外部改写"
+    pyogrio.write_dataframe(points, path, layer="components_point")  # a new table: no trigger fires
+    assert gpkg.missing_guards(path)
+    pd.testing.assert_series_equal(names_opened(path), names_in_layers(path), check_dtype=False)
+    assert (names_opened(path) == "外部改写").sum() == 5
+    assert gpkg.missing_guards(path) == []  # the open put them back
+    conn = gpkg.connect(path)  # a later edit is seen again through the triggers
+    with conn:
+        conn.execute("UPDATE components_point SET name = '再改' WHERE fid IN (SELECT fid FROM components_point "
+                     "ORDER BY fid LIMIT 3 OFFSET 5)")
+    conn.close()
+    assert (names_opened(path) == "再改").sum() == 3

@@ -382,3 +382,17 @@ def test_grid_claims_tolerate_rounding_but_not_a_move(rows, small_district):
         moved["geometry"] = [shapely.Point(np.add(on.coords[0], metres * outward))]
         got = _rules(moved, small_district, ["topology.grid_mismatch"])["rule"].tolist()
         assert got == expected, metres
+
+
+def test_an_owner_code_change_is_an_ownership_change(tmp_path, small_district):
+    """Ownership is the code as much as the name: either changing needs 确权."""
+    reg = Registry.create(tmp_path / "r.gpkg", district=small_district)
+    batch = reg.components.head(3).drop(columns=["retired_at", "version", "updated_at", "batch_id"]).reset_index(
+        drop=True)
+    units = small_district.units
+    other = units.loc[units["code"] != batch.loc[0, "owner_code"], "code"].iloc[0]
+    batch.loc[0, "owner_code"] = other  # the name kept
+    batch.loc[1, ["owner", "owner_code"]] = [None, other]  # the name left blank
+    issues = validate(batch, registry=reg, rules=["owner.conflict"]).issues
+    assert issues["row"].tolist() == [1, 2]
+    assert other in issues["message"].iloc[0] and "确权" in issues["message"].iloc[0]

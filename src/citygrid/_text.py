@@ -65,3 +65,28 @@ def read_csv_table(path: str | Path, *, what: str, required: list[str]) -> pd.Da
             f"it has {list(frame.columns)[:20]}. Expected columns: {required}."
         )
     return frame.apply(lambda col: col.str.strip())
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell a spreadsheet would run as a formula led by an apostrophe.
+
+    Excel, WPS and LibreOffice show a cell starting with ``= + - @`` (or a tab or carriage
+    return) as a formula; led by ``'`` it is plain text (OWASP's advice on CSV injection).
+
+    Examples
+    --------
+    >>> spreadsheet_safe(pd.DataFrame({"a": ["=HYPERLINK(1)", "井盖"], "n": [-1, 2]}))["a"].tolist()
+    ["'=HYPERLINK(1)", '井盖']
+    """
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+            text = values.map(lambda v: v if isinstance(v, str) else "")
+            risky = text.str.startswith(_FORMULA).to_numpy(dtype=bool)
+            if risky.any():
+                out[column] = values.astype(object).where(~risky, "'" + text)
+    return out

@@ -10,6 +10,7 @@ import shapely
 
 from citygrid import settings
 from citygrid._layers import COMPONENT_LAYERS, LAYER_TYPES, as_multi, families
+from citygrid._text import spreadsheet_safe
 from citygrid._vector import write_layer
 from citygrid.errors import UsageError, writing
 from citygrid.schema import FIELD_NAMES, standard_columns
@@ -63,7 +64,7 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
         elif suffix == ".csv":
             csv = pd.DataFrame(out.drop(columns="geometry"))
             csv["wkt"] = shapely.to_wkt(out.geometry.to_numpy(), rounding_precision=3)
-            csv.to_csv(path, index=False, encoding="utf-8-sig")
+            spreadsheet_safe(csv).to_csv(path, index=False, encoding="utf-8-sig")
         elif suffix == ".geojson":
             out.to_crs(settings.web_crs).to_file(path, driver="GeoJSON", engine="pyogrio")
         elif suffix == ".gpkg":

@@ -189,7 +189,7 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
     m.default_js = []
     m.default_css = []
     root = m.get_root()
-    root.title = title
+    root.title = html.escape(title)  # a street or category name is data: it must not end the <title>
     if basemap == "osm":
         provider = xyz.OpenStreetMap.Mapnik
         folium.TileLayer(provider.build_url(), attr=provider.html_attribution, name="OpenStreetMap",

@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import os
 import secrets
 import sqlite3
 import struct
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
+from urllib.request import pathname2url
 
 import geopandas as gpd
 import numpy as np
@@ -215,7 +218,8 @@ def _register_functions(conn: sqlite3.Connection) -> None:
 
 def connect(path: Path, *, timeout: float = 10.0, readonly: bool = False) -> sqlite3.Connection:
     """An SQLite connection with the GeoPackage functions the triggers need."""
-    uri = f"file:{path}?mode={'ro' if readonly else 'rw'}"
+    # quoted: a "%20", "#" or "?" in the path is part of the file name, not of the URI
+    uri = f"file:{pathname2url(str(Path(path).absolute()))}?mode={'ro' if readonly else 'rw'}"
     conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
     _register_functions(conn)
     # WAL with synchronous=NORMAL: a killed process still leaves before-or-after (only a
@@ -296,14 +300,17 @@ def snapshot_path(path: Path) -> Path:
     return path.with_name(path.name + ".snapshot")
 
 
-_HEADER = struct.Struct("<8s32sq")  # magic, the state id, length of the points part
+_HEADER = struct.Struct("<8s32sq32s")  # magic, the state id, length of the points part, SHA-256 of the rest
+_MAGIC = b"citygrd2"
 
 
 def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
     """The components kept for the state id `state`, or None.
 
     Reading these Arrow buffers is about 2.5 times faster than reading the layers through
-    GDAL. The file beside the registry is only a cache: deleting it loses nothing.
+    GDAL. The file beside the registry is only a cache: deleting it loses nothing. Its
+    contents are checked against the SHA-256 in its header before Arrow reads a byte of
+    them: a damaged, truncated or foreign file is ignored (and replaced by the next read).
     """
     try:
         data = pa.memory_map(str(snapshot_path(path))).read_buffer()
@@ -311,8 +318,10 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
         return None
     if data.size < _HEADER.size:
         return None
-    magic, kept, first = _HEADER.unpack(data[:_HEADER.size].to_pybytes())
-    if magic != b"citygrid" or kept != state.encode("ascii") or not 0 <= first <= data.size - _HEADER.size:
+    magic, kept, first, digest = _HEADER.unpack(data[:_HEADER.size].to_pybytes())
+    if magic != _MAGIC or kept != state.encode("ascii") or not 0 <= first <= data.size - _HEADER.size:
+        return None
+    if hashlib.sha256(data[_HEADER.size:]).digest() != digest:  # damaged: never parsed, never served
         return None
     bounds = [(_HEADER.size, _HEADER.size + first), (_HEADER.size + first, data.size)]
     try:
@@ -333,12 +342,14 @@ def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> bool:
     target = snapshot_path(path)
     partial = target.with_name(f"{target.name}.{os.getpid()}")
     try:
-        with open(partial, "wb") as out:
-            out.write(_HEADER.pack(b"citygrid", state.encode("ascii"), 0))
+        with open(partial, "w+b") as out:
+            out.write(_HEADER.pack(_MAGIC, state.encode("ascii"), 0, bytes(32)))
             sizes = [_write_stream(out, part, encoding)
                      for part, encoding in ((frame.iloc[:first], "geoarrow"), (frame.iloc[first:], "WKB"))]
+            out.seek(_HEADER.size)
+            digest = hashlib.file_digest(out, "sha256").digest()
             out.seek(0)
-            out.write(_HEADER.pack(b"citygrid", state.encode("ascii"), sizes[0]))
+            out.write(_HEADER.pack(_MAGIC, state.encode("ascii"), sizes[0], digest))
         partial.replace(target)
         return True
     except OSError:
@@ -363,6 +374,34 @@ def _write_stream(out: BinaryIO, part: gpd.GeoDataFrame, encoding: str) -> int:
 def _text_table(name: str, frame: pd.DataFrame) -> str:
     cols = ", ".join(f'"{c}" TEXT' for c in frame.columns if c != "fid")
     return f'CREATE TABLE "{name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, {cols})'
+
+
+def guards() -> list[str]:
+    """Names of the triggers that give every edit a new state, and of the unique id indexes.
+
+    A layer rewritten by another program (``ogr2ogr -overwrite``) loses them.
+    """
+    layers = COMPONENT_LAYERS.values()
+    return [f"{layer}_{event}_revision" for layer in layers for event in ("insert", "update", "delete")] + \
+        [f"{layer}_component_id" for layer in layers]
+
+
+def missing_guards(path: Path) -> list[str]:
+    """The :func:`guards` that `path` lacks."""
+    have = set(read_table(path, "SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index')")["name"])
+    return [name for name in guards() if name not in have]
+
+
+def _restore_guards(conn: sqlite3.Connection) -> list[str]:
+    """Re-create the triggers and unique indexes; the indexes that duplicate ids prevent are returned."""
+    _triggers(conn)
+    failed = []
+    for layer in COMPONENT_LAYERS.values():
+        try:
+            conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{layer}_component_id" ON "{layer}" (component_id)')
+        except sqlite3.IntegrityError:
+            failed.append(layer)
+    return failed
 
 
 def _triggers(conn: sqlite3.Connection) -> None:
@@ -470,6 +509,13 @@ class GpkgStore:
         if version < SCHEMA_VERSION and os.access(self.path, os.W_OK):
             with transaction(self.path, timeout=timeout) as conn:
                 _upgrade_1_to_2(conn)
+        if missing_guards(self.path) and os.access(self.path, os.W_OK):
+            with transaction(self.path, timeout=timeout) as conn:  # its commit writes a new state
+                failed = _restore_guards(conn)
+            if failed:
+                warnings.warn(f"{self.name}: {', '.join(failed)} hold repeated component ids, so their unique "
+                              "index cannot be restored; citygrid validate reports them (id.duplicate).",
+                              stacklevel=2)
 
     def meta(self) -> dict[str, str]:
         """The key/value metadata."""
@@ -480,10 +526,13 @@ class GpkgStore:
 
         A short-lived connection (GDAL, which links its own SQLite, must never share an open
         file with this process's sqlite3); a file's modification time is too coarse to tell
-        two quick commits apart.
+        two quick commits apart. A registry whose triggers another program removed has no
+        trustworthy state: ``"unguarded:…"``, which no cache is kept for.
         """
         meta = read_meta(self.path)
-        return meta.get("state") or f"v1:{meta.get('revision')}"
+        state = meta.get("state") or f"v1:{meta.get('revision')}"
+        # without its triggers an edit leaves the state as it was: trust no cache then
+        return f"unguarded:{state}" if missing_guards(self.path) else state
 
     def read_components(self, state: str) -> gpd.GeoDataFrame:
         """Every component (retired ones too) in `state`: from the snapshot, else the layers."""

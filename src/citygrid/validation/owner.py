@@ -32,14 +32,25 @@ def unknown(ctx: Context) -> Findings:
 @rule("owner.conflict", "error",
       "existing component whose owner in the batch differs from the registry (needs 确权)", needs=("registry",))
 def conflict(ctx: Context) -> Findings:
+    """The owner is its code as much as its name: a change of either needs 确权."""
     twins = ctx.current_twins()
-    owners = ctx.values("owner")
-    pos = np.flatnonzero((twins >= 0) & ~pd.isna(owners))
-    registered = ctx.registry["owner"].iloc[twins[pos]].to_numpy(dtype=object)
-    claimed = owners[pos]
-    differs = ~pd.isna(registered) & (registered != claimed)
-    message = [f"the batch says owner {c!r}, the registry {r!r}: confirm the ownership (确权) before merging"
-               for c, r in zip(claimed[differs], registered[differs])]
+    pos = np.flatnonzero(twins >= 0)
+    differs = np.zeros(len(pos), dtype=bool)
+    said, kept = [], []
+    for column in ("owner", "owner_code"):
+        claimed = ctx.values(column)[pos]
+        registered = ctx.registry[column].iloc[twins[pos]].to_numpy(dtype=object) if column in ctx.registry \
+            else np.full(len(pos), None, dtype=object)
+        differs |= ~pd.isna(claimed) & ~pd.isna(registered) & (claimed != registered)
+        said.append(claimed)
+        kept.append(registered)
+
+    def who(name, code):
+        return " ".join(f"{v!s}" if i == 0 else f"({v})" for i, v in enumerate((name, code)) if not pd.isna(v))
+
+    message = [f"the batch says owner {who(sn, sc)!r}, the registry {who(rn, rc)!r}: confirm the ownership "
+               "(确权) before merging"
+               for sn, sc, rn, rc in zip(said[0][differs], said[1][differs], kept[0][differs], kept[1][differs])]
     return Findings(pos[differs], np.array(message, dtype=object))
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._text import spreadsheet_safe
 from citygrid.errors import UsageError, writing
 
 COLUMNS = ("rule", "severity", "component_id", "row", "message")
@@ -136,7 +137,7 @@ class Report:
                 frame["row"] = frame["row"].astype("float64")
                 frame.to_file(path, layer="issues", engine="pyogrio")
             elif suffix == ".csv":
-                self._records().to_csv(path, index=False, encoding="utf-8-sig")
+                spreadsheet_safe(self._records()).to_csv(path, index=False, encoding="utf-8-sig")
             elif suffix == ".json":
                 path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
             elif suffix in (".html", ".htm"):
