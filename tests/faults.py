@@ -436,7 +436,7 @@ def _component_faults(m: Maker, rng, *, batch: bool) -> None:
     m.clean([row], "polygon as a one-part multipolygon (clean)")
     row = new("point")
     row["geometry"] = shapely.Point(row["geometry"].x, row["geometry"].y, 35.2)
-    m.clean([row], "point with a height (clean)")
+    m.add("point with a height", [row], ["geom.flattened"])
 
 
 def _overlap_fault(m: Maker, original: dict, copy: dict, kind: str, rng, both: bool = False) -> None:

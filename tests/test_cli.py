@@ -172,3 +172,35 @@ def test_maps_stats_owner_export_history(registry, tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     result = run("--debug", "stats", "-r", tmp_path / "missing.gpkg")
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_a_registry_the_user_may_only_read(registry, tmp_path):
+    """Opened by someone without write access (here: the nobody user): reads work, a merge is refused
+    in one line, and nothing is left beside the file."""
+    import os
+    import stat
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        pytest.skip("needs root to run the command as another user")
+    folder = Path(tempfile.mkdtemp(prefix="citygrid-ro-"))
+    os.chmod(folder, 0o755)
+    path = folder / "registry.gpkg"
+    shutil.copy(registry, path)
+    os.chmod(path, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+    def as_nobody(*args):
+        return subprocess.run(["runuser", "-u", "nobody", "--", *CLI, *map(str, args)], capture_output=True,
+                              text=True, env={**os.environ, "COLUMNS": "200", "HOME": str(folder)}, cwd=folder)
+
+    probe = as_nobody("--help")
+    if probe.returncode != 0:
+        pytest.skip(f"the nobody user cannot run this Python: {probe.stderr[-200:]}")
+    stats = as_nobody("stats", "-r", path, "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert sum(row["count"] for row in json.loads(stats.stdout)) == 20_000
+    merged = as_nobody("ingest", DATA / "batch_clean.gpkg", "-r", path, "--source", "x")
+    assert merged.returncode == 2 and "read-only" in merged.stderr + merged.stdout
+    assert "Traceback" not in merged.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["registry.gpkg"]
+    shutil.rmtree(folder)

@@ -178,7 +178,8 @@ def test_empty_and_z_geometries(sample):
     batch = read_batch(frame)
     assert not shapely.has_z(batch.geometry.to_numpy()[2])
     report = validate(batch, rules=["geom"])
-    assert report.issues["row"].tolist() == [1, 2]
+    assert sorted(zip(report.issues["row"], report.issues["rule"])) == [
+        (1, "geom.missing"), (2, "geom.missing"), (3, "geom.flattened")]
 
 
 def test_dates_in_every_form(sample):
@@ -215,3 +216,36 @@ def test_rows_are_numbered_from_one(sample):
     assert batch["row"].tolist() == list(range(1, len(sample) + 1))
     assert isinstance(batch, gpd.GeoDataFrame) and np.all(batch.columns[:3] == ["component_id", "category",
                                                                                   "category_name"])
+
+
+def test_odd_coordinates_and_text_are_named(tmp_path):
+    """Decimal commas are read; coordinates that are no numbers, NUL bytes and heights are reported."""
+    import citygrid as cg
+
+    table = tmp_path / "odd.csv"
+    table.write_text(
+        "类别,经度,纬度,初始日期,状态,主管部门,所在单元网格,名称\n"
+        "0101,\"114,3512\",\"22,7013\",20261123,完好,坪山区水务局,440310001001001,甲\n"
+        "0101,114°21′,22°42′,20261123,完好,坪山区水务局,440310001001001,乙\n"
+        "0101,114.3512,22.7013,20261123,完好,坪山区水务局,440310001001001,\"丙\x00丁\"\n", encoding="utf-8")
+    batch = read_batch(table, required=())
+    assert batch.geometry.iloc[0] is not None and batch.geometry.iloc[1] is None
+    issues = cg.validate(batch).issues
+    missing = issues[issues["rule"] == "geom.missing"]
+    assert missing["row"].tolist() == [2] and "114°21′" in missing["message"].iloc[0]
+    nul = issues[(issues["rule"] == "schema.bad_value") & (issues["row"] == 3)]
+    assert "NUL" in nul["message"].iloc[0]
+    words = tmp_path / "words.csv"
+    words.write_text("类别,经度,纬度\n0101,东经114度,北纬22度\n0101,—,—\n", encoding="utf-8")
+    with pytest.raises(BatchError, match="hold no numbers.*东经114度"):
+        read_batch(words, required=())
+
+
+def test_heights_and_measures_are_dropped_with_a_warning(sample):
+    import citygrid as cg
+
+    wgs = _wgs(sample).head(3)
+    wgs["geometry"] = [shapely.Point(p.x, p.y, 12.5) for p in wgs.geometry]
+    report = cg.validate(wgs)
+    assert report.ok and report.issues["rule"].tolist() == ["geom.flattened"] * 3
+    assert (report.issues["severity"] == "warning").all()

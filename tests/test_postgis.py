@@ -147,6 +147,29 @@ def test_plain_sql_changes_are_in_history_and_deleting_is_refused(shared):
     assert shared.components.set_index("component_id").loc[ident, "name"] == "<b>新名字</b>"
 
 
+def test_a_row_inserted_by_plain_sql_gets_a_batch_and_is_read(shared):
+    """QGIS or psql inserts with the columns it knows; every client must still read the registry."""
+    before = shared.components
+    template = before[before.geom_type == "Point"].iloc[0]
+    with psycopg.connect(shared.store.url, options="-c search_path=citygrid,public") as conn:
+        conn.execute("INSERT INTO components (component_id, category, department, grid, status, owner, owner_code, "
+                     "geom) VALUES (%s, %s, %s, %s, '完好', %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4547))",
+                     ("4403100101999990", "0101", template["department"], template["grid"], template["owner"],
+                      template["owner_code"], template.geometry.x + 3.0, template.geometry.y))
+        conn.execute("UPDATE components SET status = '破损' WHERE component_id = %s", (template["component_id"],))
+        conn.commit()
+        batches = conn.execute("SELECT batch_id, source, kind FROM citygrid_batches WHERE kind = 'outside'").fetchall()
+    assert len(batches) == 1 and batches[0][1] == "outside edit"  # one per transaction
+    time.sleep(0.6)  # the registry asks the database for its state at most twice a second
+    again = open_registry(shared.store.url)
+    rows = again.components.set_index("component_id")
+    assert rows.loc["4403100101999990", "batch_id"] == batches[0][0]
+    assert rows.loc[template["component_id"], "version"] == template["version"] + 1
+    assert rows.loc[template["component_id"], "batch_id"] == batches[0][0]
+    assert again.stats(by="street")["count"].sum() == len(before) + 1
+    assert again.history("4403100101999990")["batch_id"].tolist() == [batches[0][0]]
+
+
 def _unit_role(shared, unit_code: str, name: str) -> str:
     postgis.add_unit_role(shared.store.url, name, unit_code)
     return shared.store.url.replace("postgres@", f"{name}@")
@@ -164,6 +187,15 @@ def test_a_unit_changes_only_its_own_components(shared, district):
     own = comps.loc[comps["component_id"] == mine["component_id"]].copy()
     own["status"] = "破损"
     assert as_unit.ingest(own, source="unit edit").accepted
+    new = synth.make_batch(district, new=3, updated=0, retired=0, seed=21)  # components it will own
+    new["owner_code"], new["owner"] = owner, comps.loc[comps["owner_code"] == owner, "owner"].iloc[0]
+    created = as_unit.ingest(new, source="unit survey")
+    assert created.accepted and len(created.new_ids) == 3, created.report.summary()
+    squat = synth.make_batch(district, new=1, updated=0, retired=0, seed=22)  # owned by another unit
+    squat["owner_code"], squat["owner"] = other["owner_code"], other["owner"]
+    squat["maintainer_code"], squat["maintainer"] = other["maintainer_code"], other["maintainer"]
+    with pytest.raises(PermissionError):
+        as_unit.ingest(squat, source="unit survey")
     foreign = comps.loc[comps["component_id"] == other["component_id"]].copy()
     foreign["status"] = "丢失"
     before = shared.history(other["component_id"])
@@ -241,10 +273,11 @@ def test_an_older_schema_is_named_and_upgraded(cluster, source, monkeypatch):
     monkeypatch.setattr(postgis, "MIGRATIONS", postgis.MIGRATIONS[:1])  # as an earlier citygrid left it
     copy_registry(source.path, url)
     monkeypatch.undo()
-    with pytest.raises(RegistryError, match="schema version 1, this citygrid uses 2.*upgrade"):
+    latest = len(postgis.MIGRATIONS)
+    with pytest.raises(RegistryError, match=f"schema version 1, this citygrid uses {latest}.*upgrade"):
         open_registry(url)
     with postgis.connect(url) as conn:
-        assert postgis.upgrade(conn) == 2
+        assert postgis.upgrade(conn) == len(postgis.MIGRATIONS)
     assert len(open_registry(url).components) == len(source.components)
     with postgis.connect(url) as conn:
         conn.execute("UPDATE citygrid_meta SET value = '99' WHERE key = 'schema_version'")

@@ -531,3 +531,92 @@ def test_odd_characters_in_the_path_name_that_file(tmp_path, pristine, district,
     assert len(open_registry(path).components) == 3_000 + 3
     stray = {p.name for p in tmp_path.iterdir()} - {name, f"{name}-wal", f"{name}-shm", f"{name}.snapshot"}
     assert not stray, stray
+
+
+def test_overlapping_ingests_never_merge_unchecked(tmp_path, pristine, district):
+    """Two departments send the same new components at the same moment, 120 times: each time one
+    batch is merged and the other, validated again against the state it would be merged into, is
+    rejected as duplicates — the registry never takes both."""
+    import threading
+
+    path = tmp_path / "registry.gpkg"
+    shutil.copy(pristine, path)
+    spare = district.reserve.reset_index(drop=True)
+    accepted = []
+    for turn in range(120):
+        batch = spare.iloc[[turn * 5 + k for k in range(5)]].copy()
+        batch["component_id"] = None
+        results = []
+
+        def send(who, batch=batch, results=results, turn=turn):
+            reg = open_registry(path, timeout=30)
+            results.append((who, reg.ingest(batch, source=f"turn {turn} {who}")))
+
+        threads = [threading.Thread(target=send, args=(who,)) for who in ("甲", "乙")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        merged = [r for _, r in results if r.accepted]
+        assert len(merged) == 1, [r.report.summary() for _, r in results]
+        rejected = [r for _, r in results if not r.accepted][0]
+        rules = set(rejected.report.issues["rule"])  # copied polygons also overlap
+        assert {"topology.duplicate_feature"} <= rules <= {"topology.duplicate_feature", "topology.overlap"}
+        accepted.append(merged[0])
+    reg = open_registry(path)
+    assert len(reg.components) == 3_000 + 120 * 5
+    report = reg.validate()
+    assert report.ok, report.summary()
+    batches = reg.store.read("SELECT batch_id, created FROM citygrid_batches WHERE kind = 'ingest'")
+    assert len(batches) == 120 and batches["created"].astype(int).eq(5).all()
+
+
+def test_a_full_disk_during_a_merge_is_one_clear_error(reg, district, monkeypatch):
+    """SQLite rolls back by itself when the disk fills; the error says so, not "cannot rollback"."""
+    import sqlite3
+
+    from citygrid.backends import gpkg
+    from citygrid.errors import OutputError
+
+    before = reg.state
+    batch = synth.make_batch(district, new=5, updated=5, retired=0, seed=12)
+
+    def full(conn, *args, **kwargs):
+        conn.execute("CREATE TABLE filler (x)")  # something was written before the disk filled
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(gpkg, "_insert", full)
+    with pytest.raises(OutputError, match="disk is full, so nothing was written"):
+        reg.ingest(batch, source="full disk")
+    assert reg.state == before and len(open_registry(reg.path).components) == 3_000
+    assert "filler" not in set(reg.store.read("SELECT name FROM sqlite_master")["name"])
+
+
+def test_a_registry_without_write_access_is_read_and_a_merge_says_so(reg, district, monkeypatch):
+    """Where the file and folder are read-only (a share, a CD), SQLite cannot make the -shm of a
+    WAL database: the registry is read as it is, and a merge is refused in words."""
+    import os
+    import sqlite3
+
+    from citygrid.backends import gpkg
+    from citygrid.errors import AccessDenied
+
+    path = reg.path
+    real_access, real_connect = os.access, sqlite3.connect
+
+    def no_write(target, mode, *args, **kwargs):
+        if mode == os.W_OK and os.fspath(target) in (os.fspath(path), os.fspath(path.parent)):
+            return False
+        return real_access(target, mode, *args, **kwargs)
+
+    def refusing(database, *args, **kwargs):
+        if "mode=rw" in database:  # as the OS allows: reading only
+            database = database.replace("mode=rw", "mode=ro")
+        return real_connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", no_write)
+    monkeypatch.setattr(gpkg.sqlite3, "connect", refusing)
+    opened = open_registry(path)
+    assert len(opened.components) == 3_000
+    with pytest.raises(AccessDenied, match="read-only here"):
+        opened.ingest(synth.make_batch(district, new=2, updated=0, retired=0, seed=13), source="x")

@@ -21,7 +21,7 @@ GUIDE_RULES = {
     "topology.duplicate_feature", "topology.grid_mismatch", "topology.admin_mismatch", "topology.overlap",
     "owner.unknown", "owner.conflict", "grid.gap", "grid.overlap", "grid.outside_parent",
 }
-ADDED_RULES = {"geom.moved_far", "owner.bad_code"}  # updates moved far, credit codes checked
+ADDED_RULES = {"geom.moved_far", "owner.bad_code", "geom.flattened"}  # moves, credit codes, Z/M dropped
 
 
 def test_every_rule_of_the_guide_is_registered_once():

@@ -223,6 +223,21 @@ def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
         raise BatchError(f"cannot read {path.name!r} as CSV: {_reason(exc)}") from None
 
 
+def _given(values: pd.Series) -> np.ndarray:
+    """Cells that hold something (not empty, not only spaces)."""
+    return (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Coordinates as numbers; a decimal comma (``114,3512``, as some spreadsheets write) is read too."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype(float)
+    text = values.astype("string").str.strip()
+    comma = text.str.fullmatch(r"-?\d+,\d+").fillna(False).astype(bool)
+    text = text.where(~comma, text.str.replace(",", ".", regex=False))
+    return pd.to_numeric(text.replace("", None), errors="coerce")
+
+
 def _find(columns: list[str], candidates) -> str | None:
     upper = {str(c).strip().upper(): c for c in columns}
     return next((upper[c] for c in candidates if c in upper), None)
@@ -234,19 +249,24 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
     for xname, yname in _COORDINATE_COLUMNS:
         x, y = _find(columns, [xname]), _find(columns, [yname])
         if x is not None and y is not None:
-            xs = pd.to_numeric(frame[x].replace("", None), errors="coerce")
-            ys = pd.to_numeric(frame[y].replace("", None), errors="coerce")
-            bad = (xs.isna() | ys.isna()) & frame[x].notna()
+            xs, ys = _numbers(frame[x]), _numbers(frame[y])
+            given = _given(frame[x]) | _given(frame[y])
+            bad = (xs.isna() | ys.isna()).to_numpy() & given
+            if given.any() and bad[given].all():
+                shown = ", ".join(f"{frame[x].iloc[i]!s}/{frame[y].iloc[i]!s}" for i in np.flatnonzero(bad)[:3])
+                raise BatchError(f"the coordinate columns {x}/{y} hold no numbers (e.g. {shown}); give decimal "
+                                 "degrees or metres, e.g. 114.3512/22.7013")
             notes["coordinate_columns"] = [str(x), str(y)]
-            notes["unparsed_coordinates"] = (np.flatnonzero(bad.to_numpy()) + 1).tolist()
+            notes["unparsed_coordinates"] = {int(i) + 1: f"{frame[x].iloc[i]!s}/{frame[y].iloc[i]!s}"
+                                             for i in np.flatnonzero(bad)}
             geoms = np.where(xs.notna() & ys.notna(), shapely.points(xs.to_numpy(), ys.to_numpy()), None)
             return gpd.GeoDataFrame(frame.drop(columns=[x, y]), geometry=list(geoms))
     wkt = _find(columns, _WKT_COLUMNS)
     if wkt is not None:
         text = frame[wkt].replace("", None)
         geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
-        notes["unparsed_coordinates"] = (np.flatnonzero((text.notna() & pd.isna(geoms)).to_numpy())
-                                         + 1).tolist()
+        notes["unparsed_coordinates"] = {int(i) + 1: str(text.iloc[i])
+                                         for i in np.flatnonzero((text.notna() & pd.isna(geoms)).to_numpy())}
         return gpd.GeoDataFrame(frame.drop(columns=[wkt]), geometry=list(geoms))
     raise BatchError(
         f"the table has no coordinates: expected a pair of columns such as 经度/纬度, lon/lat or "
@@ -296,6 +316,8 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
     frame = frame.reset_index(drop=True)
     frame["row"] = np.arange(1, len(frame) + 1)
     geoms = frame.geometry.to_numpy()
+    flattened = shapely.has_z(geoms) | shapely.has_m(geoms)
+    notes["flattened_rows"] = frame.loc[flattened, "row"].tolist()
     frame = frame.set_geometry(list(shapely.force_2d(geoms)), crs=frame.crs)
     if frame.crs is not None:
         notes["crs_from"], source_crs = "file", frame.crs
@@ -355,6 +377,9 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
             frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
         else:
             frame[name] = _as_text(frame[name], name, bad, frame["row"])
+            for i in np.flatnonzero(frame[name].str.contains("\x00", regex=False).fillna(False).to_numpy(bool)):
+                bad.append({"row": int(frame["row"].iloc[i]), "field": name, "value": frame[name].iloc[i][:40],
+                            "reason": "holds a NUL character, where GIS files cut the text off"})
     for name in DATE_FIELDS:
         if name not in frame.columns:
             frame[name] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")

@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     from citygrid.admin import District
     from citygrid.merge import Batch, Plan
 
-__all__ = ["Store", "Written"]
+__all__ = ["OUTSIDE_BATCH", "Store", "Written"]
+
+OUTSIDE_BATCH = 0
+"""The ``batch_id`` a component reads with when another program wrote it without one."""
 
 
 class Written(NamedTuple):

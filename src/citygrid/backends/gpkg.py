@@ -47,8 +47,8 @@ import shapely
 from citygrid import settings
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, write_layer
-from citygrid.backends import Written
-from citygrid.errors import RegistryError, RegistryLocked
+from citygrid.backends import OUTSIDE_BATCH, Written
+from citygrid.errors import AccessDenied, OutputError, RegistryError, RegistryLocked
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
 if TYPE_CHECKING:
@@ -80,10 +80,6 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS citygrid_history_component ON citygrid_history (component_id)",
     "CREATE INDEX IF NOT EXISTS citygrid_history_time ON citygrid_history (changed_at)",
 )
-
-
-OUTSIDE_BATCH = 0
-"""The ``batch_id`` of components written by another program, which records no batch."""
 
 
 class Stale(Exception):
@@ -220,6 +216,8 @@ def connect(path: Path, *, timeout: float = 10.0, readonly: bool = False) -> sql
     """An SQLite connection with the GeoPackage functions the triggers need."""
     # quoted: a "%20", "#" or "?" in the path is part of the file name, not of the URI
     uri = f"file:{pathname2url(str(Path(path).absolute()))}?mode={'ro' if readonly else 'rw'}"
+    if readonly and not (os.access(path, os.W_OK) and os.access(Path(path).absolute().parent, os.W_OK)):
+        uri += "&immutable=1"  # no -shm can be made beside a read-only registry: read it as it is
     conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
     _register_functions(conn)
     # WAL with synchronous=NORMAL: a killed process still leaves before-or-after (only a
@@ -249,18 +247,33 @@ def transaction(path: Path, *, timeout: float, state: str | None = None) -> Iter
                     f"{time.monotonic() - start:.1f} s. Try again when it is done, or open it with a "
                     "longer timeout."
                 ) from None
-            raise
+            raise _storage_error(path, exc) from None
         try:
             yield conn
             conn.execute(_BUMP)
             if state is not None:
                 conn.execute("UPDATE citygrid_meta SET value = ? WHERE key = 'state'", (state,))
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):  # SQLite has rolled back already after a full disk
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise _storage_error(path, exc) from None
             raise
     finally:
         conn.close()
+
+
+def _storage_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
+    """What a failed write means to the user; nothing of it was written either way."""
+    text = str(exc)
+    if "full" in text:
+        return OutputError(f"registry {str(path)!r}: the disk is full, so nothing was written (the registry is as "
+                           "it was). Free some space and run it again.")
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return AccessDenied(f"registry {str(path)!r} is read-only here (file or folder permissions): it can be read, "
+                            "not changed. Ask for write access to the file and its folder, or work on a copy.")
+    return RegistryError(f"registry {str(path)!r}: {text}; nothing was written.")
 
 
 def read_table(path: Path, sql: str, params: tuple = ()) -> pd.DataFrame:

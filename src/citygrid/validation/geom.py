@@ -42,7 +42,21 @@ def located(ctx: Context) -> np.ndarray:
 @rule("geom.missing", "error", "empty or null geometry")
 def missing(ctx: Context) -> Findings:
     pos = np.flatnonzero(~present(ctx.geoms))
-    return Findings(pos, np.full(len(pos), "the feature has no geometry (null or empty)", dtype=object))
+    unread = ctx.notes.get("unparsed_coordinates") or {}
+    rows = ctx.frame["row"].to_numpy()[pos]
+    message = [f"the coordinates {unread[r]!r} are not numbers (give decimal degrees or metres), so the "
+               "feature has no geometry" if r in unread else "the feature has no geometry (null or empty)"
+               for r in rows]
+    return Findings(pos, np.array(message, dtype=object))
+
+
+@rule("geom.flattened", "warning", "heights (Z) or measures (M) dropped: the registry keeps 2-D coordinates")
+def flattened(ctx: Context) -> Findings:
+    read_flat = ctx.frame["row"].isin(ctx.notes.get("flattened_rows") or []).to_numpy()
+    pos = np.flatnonzero(read_flat | shapely.has_z(ctx.geoms))  # a registry edited elsewhere may hold Z
+    message = ("the geometry has heights (Z) or measures (M); the registry keeps 2-D coordinates and drops them "
+               "(keep them in a field, e.g. remarks, if they matter)")
+    return Findings(pos, np.full(len(pos), message, dtype=object))
 
 
 @rule("geom.invalid", "error", "not OGC-valid (the message carries the reason)")
