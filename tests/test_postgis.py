@@ -215,6 +215,22 @@ def test_a_unit_changes_only_its_own_components(shared, district):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("INSERT INTO citygrid_history (component_id, action) VALUES ('x', 'forged')")
         conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # squatting the next batch numbers
+            conn.execute("INSERT INTO citygrid_batches (batch_id, source) "
+                         "SELECT n, 'squat' FROM generate_series(100, 150) AS n")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT record_batch('forged', 'x', '', '', 0, 0, 0, 0, 'ingest')")
+        conn.rollback()
+        conn.execute("SET citygrid.batch_id = '1'")  # filing an edit under the initial load
+        conn.execute("UPDATE components SET remarks = 'forged batch' WHERE component_id = %s",
+                     (mine["component_id"],))
+        conn.commit()
+    filed = shared.history(mine["component_id"]).iloc[-1]
+    assert filed["new_value"] == "forged batch" and filed["batch_id"] != 1
+    again = open_registry(url)
+    assert again.ingest(comps.loc[comps["component_id"] == mine["component_id"]].assign(status="占用"),
+                        source="after the attempts").accepted
     assert shared.components.set_index("component_id").loc[other["component_id"], "status"] == other["status"]
 
 

@@ -56,6 +56,44 @@ _SRID = 4547
 
 _FIELD_COLUMNS = ",\n    ".join(f'"{f}" {"date" if f in DATE_FIELDS else "text"}' for f in FIELD_NAMES)
 
+_SETTING = "NULLIF(current_setting('citygrid.batch_id', true), '')::bigint"
+"""The batch of the transaction as schema 1 took it: from a setting any session may set."""
+
+
+def _history_function(create: str, batch: str) -> str:
+    """The history trigger's function; `batch` is the SQL giving the transaction's batch."""
+    return f"""{create} record_history() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS $f$
+DECLARE
+    batch bigint := {batch};
+    stamp text := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US');
+    old_row jsonb; new_row jsonb; key text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO citygrid_history (batch_id, component_id, action, changed_at)
+        VALUES (batch, NEW.component_id, 'create', stamp);
+        RETURN NEW;
+    END IF;
+    old_row := to_jsonb(OLD) - ARRAY['fid', 'version', 'updated_at', 'batch_id', 'geom'];
+    new_row := to_jsonb(NEW) - ARRAY['fid', 'version', 'updated_at', 'batch_id', 'geom'];
+    FOR key IN SELECT jsonb_object_keys(new_row) LOOP
+        IF old_row -> key IS DISTINCT FROM new_row -> key THEN
+            INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, new_value, changed_at)
+            VALUES (batch, NEW.component_id,
+                    CASE WHEN key = 'retired_at' AND OLD.retired_at IS NULL THEN 'retire' ELSE 'update' END,
+                    key, old_row ->> key, new_row ->> key, stamp);
+        END IF;
+    END LOOP;
+    IF NOT ST_Equals(OLD.geom, NEW.geom) OR ST_AsBinary(OLD.geom) IS DISTINCT FROM ST_AsBinary(NEW.geom) THEN
+        INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, new_value, changed_at)
+        VALUES (batch, NEW.component_id, 'update', 'geometry', encode(ST_AsBinary(OLD.geom, 'NDR'), 'hex'),
+                encode(ST_AsBinary(NEW.geom, 'NDR'), 'hex'), stamp);
+    END IF;
+    RETURN NEW;
+END $f$;
+"""
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: tables, indexes, history trigger, row-level security
     f"""
@@ -106,36 +144,7 @@ CREATE FUNCTION read_all() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
     $f$ SELECT COALESCE((SELECT value FROM citygrid_meta WHERE key = 'units_read_all'), 'true') = 'true' $f$;
 
 -- history: every change, by whoever makes it; components are retired, never deleted
-CREATE FUNCTION record_history() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path = {SCHEMA}, public AS $f$
-DECLARE
-    batch bigint := NULLIF(current_setting('citygrid.batch_id', true), '')::bigint;
-    stamp text := to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US');
-    old_row jsonb; new_row jsonb; key text;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO citygrid_history (batch_id, component_id, action, changed_at)
-        VALUES (batch, NEW.component_id, 'create', stamp);
-        RETURN NEW;
-    END IF;
-    old_row := to_jsonb(OLD) - ARRAY['fid', 'version', 'updated_at', 'batch_id', 'geom'];
-    new_row := to_jsonb(NEW) - ARRAY['fid', 'version', 'updated_at', 'batch_id', 'geom'];
-    FOR key IN SELECT jsonb_object_keys(new_row) LOOP
-        IF old_row -> key IS DISTINCT FROM new_row -> key THEN
-            INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, new_value, changed_at)
-            VALUES (batch, NEW.component_id,
-                    CASE WHEN key = 'retired_at' AND OLD.retired_at IS NULL THEN 'retire' ELSE 'update' END,
-                    key, old_row ->> key, new_row ->> key, stamp);
-        END IF;
-    END LOOP;
-    IF NOT ST_Equals(OLD.geom, NEW.geom) OR ST_AsBinary(OLD.geom) IS DISTINCT FROM ST_AsBinary(NEW.geom) THEN
-        INSERT INTO citygrid_history (batch_id, component_id, action, field, old_value, new_value, changed_at)
-        VALUES (batch, NEW.component_id, 'update', 'geometry', encode(ST_AsBinary(OLD.geom, 'NDR'), 'hex'),
-                encode(ST_AsBinary(NEW.geom, 'NDR'), 'hex'), stamp);
-    END IF;
-    RETURN NEW;
-END $f$;
-CREATE TRIGGER components_history AFTER INSERT OR UPDATE ON components
+{_history_function('CREATE FUNCTION', _SETTING)}CREATE TRIGGER components_history AFTER INSERT OR UPDATE ON components
     FOR EACH ROW EXECUTE FUNCTION record_history();
 
 CREATE FUNCTION guard_component() RETURNS trigger LANGUAGE plpgsql AS $f$
@@ -185,14 +194,46 @@ CREATE FUNCTION reserve_serials(cat text, at_least integer, n integer) RETURNS i
 GRANT SELECT ON citygrid_serials TO citygrid_unit, citygrid_admin;
 GRANT EXECUTE ON FUNCTION reserve_serials(text, integer, integer) TO citygrid_unit, citygrid_admin;
 """,
-    # 3: an edit made outside citygrid (plain SQL, QGIS) gets a batch of its own, "outside edit",
-    # one per transaction, and an update bumps the version, so concurrent ingests see it
+    # 3: the batch of a transaction is the one its session drew from the sequence (a batch id
+    # set by hand is ignored), batches are recorded only through record_batch(), so no role
+    # files edits under another batch or squats future ids; an edit made outside citygrid
+    # (plain SQL, QGIS) gets a batch of its own, "outside edit", one per transaction, and an
+    # update bumps the version, so concurrent ingests see it
     f"""
 SET search_path = {SCHEMA}, public;
+CREATE FUNCTION drawn_batch() RETURNS bigint LANGUAGE plpgsql VOLATILE
+    SET search_path = {SCHEMA}, public AS $f$
+DECLARE
+    claimed bigint;
+BEGIN
+    claimed := NULLIF(current_setting('citygrid.batch_id', true), '')::bigint;
+    RETURN CASE WHEN claimed = currval('citygrid_batch_ids') THEN claimed END;
+EXCEPTION WHEN object_not_in_prerequisite_state OR invalid_text_representation THEN
+    RETURN NULL;  -- this session drew no batch, or the setting is not a number
+END $f$;
+{_history_function('CREATE OR REPLACE FUNCTION', 'drawn_batch()')}
+CREATE FUNCTION record_batch(source text, who text, started text, finished text, created integer,
+        updated integer, retired integer, unchanged integer, kind text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = {SCHEMA}, public AS $f$
+DECLARE
+    batch bigint := drawn_batch();
+BEGIN
+    IF batch IS NULL THEN
+        RAISE EXCEPTION 'a batch is recorded by the session that drew its number'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO citygrid_batches VALUES (batch, source, who, started, finished, created, updated, retired,
+                                         unchanged, kind);
+    RETURN batch;
+END $f$;
+REVOKE ALL ON FUNCTION record_batch(text, text, text, text, integer, integer, integer, integer, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION record_batch(text, text, text, text, integer, integer, integer, integer, text)
+    TO citygrid_unit, citygrid_admin;
+REVOKE INSERT ON citygrid_batches FROM citygrid_unit;
 CREATE FUNCTION stamp_component() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = {SCHEMA}, public AS $f$
 DECLARE
-    batch bigint := NULLIF(current_setting('citygrid.batch_id', true), '')::bigint;
+    batch bigint := drawn_batch();
     outside boolean := batch IS NULL OR coalesce(current_setting('citygrid.outside', true), '') = 'on';
 BEGIN
     IF NOT outside THEN
@@ -523,8 +564,8 @@ class PostgisStore:
                 conn.execute("UPDATE components c SET retired_at = %s, status = t.status "
                              "FROM unnest(%s::text[], %s::text[]) AS t(id, status) WHERE c.component_id = t.id",
                              (now[:19], plan.retire["component_id"].tolist(), plan.retire["status"].tolist()))
-            conn.execute("INSERT INTO citygrid_batches VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                         (batch_id, batch.source, batch.user, batch.started, now, len(plan.create),
+            conn.execute("SELECT record_batch(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                         (batch.source, batch.user, batch.started, now, len(plan.create),
                           len(plan.updated_ids), len(plan.retire), plan.unchanged, batch.kind))
         self._state = None
         return Written(int(batch_id), None, stamp)  # other departments may have committed meanwhile
