@@ -234,6 +234,22 @@ def test_a_unit_changes_only_its_own_components(shared, district):
     assert shared.components.set_index("component_id").loc[other["component_id"], "status"] == other["status"]
 
 
+def test_a_unit_that_may_not_read_all_sees_no_other_history(shared):
+    comps = shared.components
+    owner = comps["owner_code"].value_counts().index[-1]
+    mine = comps.loc[comps["owner_code"] == owner, "component_id"].iloc[0]
+    other = comps.loc[(comps["owner_code"] != owner) & (comps["maintainer_code"] != owner), "component_id"].iloc[0]
+    with psycopg.connect(shared.store.url, options="-c search_path=citygrid,public") as conn:
+        conn.execute("INSERT INTO citygrid_meta VALUES ('units_read_all', 'false') "
+                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
+    as_unit = open_registry(_unit_role(shared, owner, f"unit_{uuid.uuid4().hex[:8]}"))
+    assert len(as_unit.history(mine)) >= 1
+    assert as_unit.history(other).empty
+    seen = set(as_unit.store.read("SELECT DISTINCT component_id FROM citygrid_history")["component_id"])
+    assert other not in seen and mine in seen
+    assert len(shared.history(other)) >= 1  # the admin sees it all
+
+
 def test_two_departments_at_once(shared, district):
     comps = shared.components.reset_index(drop=True)
     first, second, third = (comps.iloc[[i]].copy() for i in (0, 1, 2))

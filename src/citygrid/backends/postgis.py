@@ -198,7 +198,7 @@ GRANT EXECUTE ON FUNCTION reserve_serials(text, integer, integer) TO citygrid_un
     # set by hand is ignored), batches are recorded only through record_batch(), so no role
     # files edits under another batch or squats future ids; an edit made outside citygrid
     # (plain SQL, QGIS) gets a batch of its own, "outside edit", one per transaction, and an
-    # update bumps the version, so concurrent ingests see it
+    # update bumps the version, so concurrent ingests see it; history follows what a unit may read
     f"""
 SET search_path = {SCHEMA}, public;
 CREATE FUNCTION drawn_batch() RETURNS bigint LANGUAGE plpgsql VOLATILE
@@ -254,6 +254,11 @@ BEGIN
 END $f$;
 CREATE TRIGGER components_stamp BEFORE INSERT OR UPDATE ON components
     FOR EACH ROW EXECUTE FUNCTION stamp_component();
+-- with units_read_all false, a unit sees the history of the components it sees, and no other
+ALTER TABLE citygrid_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY history_admin ON citygrid_history FOR ALL USING (is_admin()) WITH CHECK (is_admin());
+CREATE POLICY history_read ON citygrid_history FOR SELECT
+    USING (read_all() OR EXISTS (SELECT FROM components c WHERE c.component_id = citygrid_history.component_id));
 """,
 )
 
