@@ -106,15 +106,10 @@ class Context:
 
     def tolerance(self, categories: np.ndarray) -> np.ndarray:
         """Duplicate tolerance in metres per row (catalog value unless overridden)."""
-        table = {c.code: c.tolerance_m for c in self.catalog}
-        table.update({c.code_2026: c.tolerance_m for c in self.catalog})
+        out = self.by_category("tolerance_m", categories).astype(float)
         for key, value in self.tolerances.items():
             cat = self.catalog[key]
-            table[cat.code] = table[cat.code_2026] = float(value)
-        group, uniques = pd.factorize(np.asarray(categories, dtype=object))
-        values = pd.Series(uniques, dtype=object).map(table).to_numpy(dtype=float)
-        out = np.full(len(group), np.nan)
-        out[group >= 0] = values[group[group >= 0]]
+            out[pd.Series(categories, dtype=object).isin([cat.code, cat.code_2026]).to_numpy()] = float(value)
         return out
 
     @property

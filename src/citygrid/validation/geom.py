@@ -39,6 +39,13 @@ def located(ctx: Context) -> np.ndarray:
     return ctx.memo("located", compute)
 
 
+def arriving(ctx: Context) -> np.ndarray:
+    """Rows that will be in the registry after a merge (rows retiring a component are not)."""
+    if "action" not in ctx.frame:
+        return np.ones(len(ctx.frame), dtype=bool)
+    return (ctx.frame["action"] != "retire").fillna(True).to_numpy(dtype=bool)
+
+
 @rule("geom.missing", "error", "empty or null geometry")
 def missing(ctx: Context) -> Findings:
     pos = np.flatnonzero(~present(ctx.geoms))
@@ -118,8 +125,7 @@ def moved_far(ctx: Context) -> Findings:
     limit = ctx.by_category("move_m").astype(float)
     pos = np.flatnonzero(located(ctx) & (twins >= 0) & np.isfinite(limit)
                         & (shapely.get_type_id(ctx.geoms) == 0))
-    if "action" in ctx.frame:
-        pos = pos[(ctx.frame["action"].iloc[pos] != "retire").fillna(True).to_numpy(dtype=bool)]
+    pos = pos[arriving(ctx)[pos]]
     registered = ctx.registry.geometry.to_numpy()[twins[pos]]
     distance = shapely.distance(ctx.geoms[pos], registered)
     far = distance > limit[pos]

@@ -15,7 +15,6 @@ from citygrid.validation._engine import Context, Findings, rule
 _TEXT_FIELDS = [f.name for f in FIELDS if f.kind == "str"]
 _LABELS = {f.name: f.label_zh for f in FIELDS}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_LATIN1_HIGH = re.compile("[\u0080-\u00ff]")  # literal characters: Arrow's RE2 reads the pattern too
 
 
 def _gbk_pairs(leads: range, trails: range) -> str:
@@ -88,7 +87,8 @@ def bad_value(ctx: Context) -> Findings:
 _LOST = ("\ufffd", "锟斤拷")  # the replacement character, and the same read back as GBK
 # characters cp1252 puts where Latin-1 has control codes (UTF-8 read as Windows-1252)
 _CP1252 = "".join(bytes([b]).decode("cp1252", errors="ignore") for b in range(0x80, 0xA0))
-# text that can be such mojibake, found first by a vectorised regex
+# text that can be such mojibake, found first by a vectorised regex (literal characters, not
+# escapes: Arrow's RE2 reads the pattern too)
 _SUSPECT = "[\u0080-\u00ff" + re.escape(_CP1252) + "\ufffd锟]|" + _UTF8_READ_AS_GBK
 _WRONG_READS = (("latin-1", "utf-8"), ("latin-1", "gbk"), ("cp1252", "utf-8"), ("cp1252", "gbk"))
 

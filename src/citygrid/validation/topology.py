@@ -9,7 +9,7 @@ from scipy.spatial import cKDTree
 
 from citygrid import settings
 from citygrid.validation._engine import Context, Findings, rule
-from citygrid.validation.geom import located, present
+from citygrid.validation.geom import arriving, located, present
 
 
 def _usable(ctx: Context) -> np.ndarray:
@@ -17,13 +17,6 @@ def _usable(ctx: Context) -> np.ndarray:
     ok = located(ctx).copy()
     ok[ok] = shapely.is_valid(ctx.geoms[ok])
     return ok
-
-
-def _arriving(ctx: Context) -> np.ndarray:
-    """Features that will be in the registry after a merge (rows retiring a component are not)."""
-    if "action" not in ctx.frame:
-        return np.ones(len(ctx.frame), dtype=bool)
-    return (ctx.frame["action"] != "retire").fillna(True).to_numpy(dtype=bool)
 
 
 def _inside_district(ctx: Context, ok: np.ndarray) -> np.ndarray:
@@ -39,7 +32,7 @@ def _inside_district(ctx: Context, ok: np.ndarray) -> np.ndarray:
 @rule("topology.duplicate_feature", "error",
       "same category within the category's tolerance of another component (batch or registry)")
 def duplicate_feature(ctx: Context) -> Findings:
-    ok = _usable(ctx) & _arriving(ctx)
+    ok = _usable(ctx) & arriving(ctx)
     cats = ctx.values("category")
     tolerance = ctx.tolerance(cats)
     ok &= np.isfinite(tolerance)
@@ -249,7 +242,7 @@ def _overlapping(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray) -> tuple[n
 
 @rule("topology.overlap", "error", "polygons of the same category overlapping beyond tolerance (batch or registry)")
 def overlap(ctx: Context) -> Findings:
-    ok = _usable(ctx) & _arriving(ctx)
+    ok = _usable(ctx) & arriving(ctx)
     cats = ctx.values("category")
     polygonal = np.isin(shapely.get_type_id(ctx.geoms), (3, 6))
     pos = np.flatnonzero(ok & polygonal & (ctx.by_category("geometry") == "polygon"))
