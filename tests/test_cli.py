@@ -14,9 +14,9 @@ DATA = Path(__file__).parents[1] / "data"
 CLI = [sys.executable, "-m", "citygrid.cli"]
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, **env):
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**__import__("os").environ, "COLUMNS": "200"})
+                          env={**__import__("os").environ, "COLUMNS": "200", "CITYGRID_LANG": "en", **env})
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,64 @@ def test_help_explains_every_command_with_an_example():
     for command in ("validate", "ingest", "stats", "owner", "export", "history", "demo"):
         result = run(command, "--help")
         assert result.returncode == 0 and "Example" in result.stdout, command
-    for kind in ("category", "street", "issues"):
+    for kind in ("category", "street", "issues", "district", "grid"):
         assert "Example" in run("map", kind, "--help").stdout
+
+
+def test_every_option_has_help_in_english_and_chinese_and_flags_take_no_value(monkeypatch):
+    """Walk the command tree as click builds it, once per language."""
+    import importlib
+    import re
+
+    import typer
+
+    for lang, chinese in (("en", False), ("zh", True)):
+        monkeypatch.setattr(sys, "argv", ["citygrid", "--lang", lang])
+        import citygrid.cli as cli
+
+        cli = importlib.reload(cli)
+        commands = [typer.main.get_command(cli.app)]
+        seen = 0
+        while commands:
+            command = commands.pop()
+            commands += list(getattr(command, "commands", {}).values())
+            assert command.help, (lang, command.name)
+            for param in command.params:
+                if param.name == "help":
+                    continue
+                seen += 1
+                assert param.help, (lang, command.name, param.name)
+                if chinese:
+                    assert re.search("[\u4e00-\u9fff]", param.help), (command.name, param.name, param.help)
+                if getattr(param, "is_flag", False):
+                    assert param.metavar == "", (command.name, param.name)
+        assert seen > 60
+    monkeypatch.setattr(sys, "argv", ["citygrid"])
+    importlib.reload(cli)
+
+
+def test_no_arguments_shows_help_and_chinese_follows_the_locale():
+    bare = run()
+    assert bare.returncode == 0 and "Usage" in bare.stdout and "validate" in bare.stdout
+    chinese = run("validate", "--help", CITYGRID_LANG="", LANG="zh_CN.UTF-8")
+    assert "校验普查批次" in chinese.stdout and "<bool>" not in chinese.stdout.split("--help")[0]
+    assert "校验普查批次" in run("--lang", "zh", "validate", "--help").stdout
+    failed = run("--lang", "zh", "validate", "/nonexistent/批次.shp", CITYGRID_LANG="")
+    assert failed.returncode == 2 and failed.stderr.startswith("错误")
+
+
+def test_messages_name_the_cli_option(registry, tmp_path, monkeypatch):
+    monkeypatch.delenv("CITYGRID_TIANDITU_KEY", raising=False)
+    tiles = run("map", "category", "0101", "-r", registry, "-o", tmp_path / "t.html", "--basemap", "tianditu-vec",
+                CITYGRID_TIANDITU_KEY="")
+    assert tiles.returncode == 2 and "--tianditu-key" in tiles.stderr
+    given = run("map", "category", "0101", "-r", registry, "-o", tmp_path / "t.html", "--basemap", "tianditu-vec",
+                "--tianditu-key", "abc")
+    assert given.returncode == 0 and "tk=abc" in (tmp_path / "t.html").read_text(encoding="utf-8")
+    colour = run("map", "street", "马峦街道", "-r", registry, "-o", tmp_path / "s.html", "--column", "colour")
+    assert colour.returncode == 2 and "--column" in colour.stderr
+    missing = run("stats", "-r", tmp_path / "none.gpkg")
+    assert missing.returncode == 2 and "Registry.create" not in missing.stderr.split("(Python")[0]
 
 
 def test_validate_clean_and_defective_batches(registry, tmp_path):
@@ -150,6 +206,11 @@ def test_maps_stats_owner_export_history(registry, tmp_path):
     assert made.returncode == 0
     assert "citygrid.add" in (tmp_path / "c.html").read_text(encoding="utf-8")
     assert run("map", "street", "马峦街道", "-r", registry, "-o", tmp_path / "s.html").returncode == 0
+    assert run("map", "district", "-r", registry, "-o", tmp_path / "d.html", "--column", "owner").returncode == 0
+    assert run("map", "grid", "马峦街道", "-r", registry, "-o", tmp_path / "g.html").returncode == 0
+    for page in ("s.html", "d.html", "g.html"):  # one file each, Leaflet inside, nothing fetched from the net
+        text = (tmp_path / page).read_text(encoding="utf-8")
+        assert "window.L=" in text and "<script src=" not in text
     result = run("map", "issues", DATA / "batch_defects.gpkg", "-r", registry, "-o", tmp_path / "i.html")
     assert result.returncode == 0 and "issues written" in result.stdout
     table = run("stats", "-r", registry)

@@ -3,19 +3,16 @@ import re
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from browser import chromium, console_errors, open_map, screenshot
+from browser import chromium, console_errors, offline, open_map, requests, screenshot
 from citygrid import crs, maps, synth
 from citygrid.registry import Registry, open_registry
 
-try:
-    LEAFLET = maps.find_leaflet()
-except FileNotFoundError:
-    LEAFLET = None
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -42,9 +39,7 @@ def driver():
 
 
 def _local(**extra):
-    if LEAFLET is None:
-        pytest.skip("Debian's libjs-leaflet is not installed (.ci/run installs it)")
-    return {"basemap": "none", "assets": str(LEAFLET), **extra}
+    return {"basemap": "none", "assets": str(maps.find_leaflet()), **extra}
 
 
 def _data(path):
@@ -149,8 +144,11 @@ def test_amap_basemap_shifts_the_overlay_to_gcj02(tmp_path, reg):
     lamps = reg.query(category="0118").to_crs("EPSG:4326")
     points = lamps[lamps.geom_type == "Point"]
     lon, lat = crs.wgs84_to_gcj02(points.geometry.x.to_numpy(), points.geometry.y.to_numpy())
-    assert np.abs(np.array(data["points"]["lon"]) / 1e6 - lon).max() < 2e-6
-    assert np.abs(np.array(data["points"]["lat"]) / 1e6 - lat).max() < 2e-6
+    ids = data["table"]["values"]["component_id"]
+    drawn = [ids["dict"][k] for k in ids["idx"][:len(data["points"]["lon"])]]
+    at = pd.Series(range(len(points)), index=points["component_id"]).loc[drawn].to_numpy()
+    assert np.abs(np.array(data["points"]["lon"]) / 1e6 - lon[at]).max() < 2e-6
+    assert np.abs(np.array(data["points"]["lat"]) / 1e6 - lat[at]).max() < 2e-6
     shift = np.hypot((lon - points.geometry.x) * 102_800, (lat - points.geometry.y) * 110_800)
     assert 400 < shift.min() and shift.max() < 700
     text = path.read_text(encoding="utf-8")
@@ -160,15 +158,15 @@ def test_amap_basemap_shifts_the_overlay_to_gcj02(tmp_path, reg):
 def test_basemaps_and_their_errors(tmp_path, reg, monkeypatch):
     monkeypatch.delenv("CITYGRID_TIANDITU_KEY", raising=False)
     monkeypatch.setattr("citygrid.settings.tianditu_key", None)
-    with pytest.raises(maps.MapError, match="tiles need a user key: pass tianditu_key"):
+    with pytest.raises(maps.MapError, match="need a user key: give --tianditu-key"):
         maps.category_map(reg, "0118", basemap="tianditu-vec")
     html = maps.category_map(reg, "0118", basemap="tianditu-img", tianditu_key="abc").get_root().render()
     assert "img_w" in html and "cia_w" in html and "tk=abc" in html and "Tianditu" in html
-    osm = maps.category_map(reg, "0118").get_root().render()
+    osm = maps.category_map(reg, "0118", basemap="osm").get_root().render()
     assert "openstreetmap" in osm.lower() and "OpenStreetMap" in osm
     custom = maps.category_map(reg, "0118", basemap="http://intranet.local/tiles/{z}/{x}/{y}.png").get_root().render()
     assert "intranet.local" in custom
-    with pytest.raises(maps.MapError, match="basemap='google'"):
+    with pytest.raises(maps.MapError, match="basemap 'google' is not known.*--basemap"):
         maps.category_map(reg, "0118", basemap="google")
 
 
@@ -185,11 +183,20 @@ def test_empty_category_still_makes_a_map(reg):
     assert "citygrid.add" in html
 
 
-def test_missing_leaflet_is_a_clear_error(monkeypatch, tmp_path):
+def test_a_wrong_leaflet_folder_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("CITYGRID_LEAFLET_DIR", str(tmp_path))
-    monkeypatch.setattr(maps, "_LEAFLET_PLACES", ())
-    with pytest.raises(FileNotFoundError, match="install Debian's libjs-leaflet"):
+    with pytest.raises(FileNotFoundError, match="no leaflet.js and leaflet.css in .*unset it"):
         maps.find_leaflet()
+
+
+def test_shipped_leaflet_is_the_published_release():
+    """The shipped files are Leaflet 1.9.4 as npm publishes it, with its licence."""
+    folder = maps.find_leaflet()
+    js = (folder / "leaflet.js").read_text(encoding="utf-8")
+    assert 't.version="1.9.4"' in js
+    assert "BSD 2-Clause" in (folder / "LICENSE").read_text(encoding="utf-8")
+    for image in ("layers.png", "layers-2x.png", "marker-icon.png"):
+        assert (folder / "images" / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_compact_encoding_is_small(reg):
@@ -252,3 +259,100 @@ def test_csv_reports_and_exports_do_not_run_as_formulas(tmp_path, reg):
     assert HOSTILE in exported  # text that is no formula stays as it is
     for cells_of_file in (cells, exported):
         assert not [c for c in cells_of_file if c[:1] in ("=", "+", "@")], cells_of_file
+
+
+@pytest.fixture()
+def offline_driver(driver):
+    offline(driver)
+    requests(driver)  # forget what earlier tests asked for
+    yield driver
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+
+
+def _check_offline(driver, path, name):
+    """The page draws with the network blocked: features, outlines, names, the layer icon, no request out."""
+    open_map(driver, path)
+    time.sleep(0.3)
+    sent = [u for u in requests(driver) if not u.startswith(("file:", "data:"))]
+    assert sent == [], f"{name} asked the network for {sent[:3]}"
+    assert console_errors(driver) == [], name
+    drawn = driver.execute_script("var l = window.citygrid.layers[0]; return l.drawn + l.shapes.length")
+    assert drawn > 0, name
+    assert driver.execute_script("return document.querySelectorAll('.cg-label').length") > 0, name
+    context = driver.execute_script("return document.querySelectorAll('.leaflet-cg-context-pane canvas').length")
+    assert context == 1, name
+    icon = driver.execute_script("""var t = document.querySelector('.leaflet-control-layers-toggle');
+        return t ? getComputedStyle(t).backgroundImage : 'no control';""")
+    assert icon == "no control" or icon.startswith(('url("data:image/png', 'url("file:')), (name, icon[:60])
+    screenshot(driver, f"offline_{name}")
+
+
+def test_every_kind_of_map_draws_offline_by_default(tmp_path, reg, offline_driver):
+    """Defaults only: Leaflet inlined, no tiles; the district's outlines, roads and names give context."""
+    report = cg_validate(reg)
+    pages = {"category": maps.category_map(reg, "0104"), "street": maps.street_map(reg, "马峦街道"),
+             "grid": maps.grid_map(reg, street="坑梓街道"), "issues": maps.issues_map(report, district=reg.district),
+             "district": maps.district_map(reg),
+             "query": maps.components_map(reg, reg.query(street="马峦街道", status="完好"), column="owner")}
+    for name, page in pages.items():
+        path = tmp_path / f"{name}.html"
+        page.save(path)
+        text = path.read_text(encoding="utf-8")
+        assert "https://" not in text.split("window.citygrid.add")[0].split("leaflet.js")[0] or name, name
+        _check_offline(offline_driver, path, name)
+
+
+def cg_validate(reg):
+    import citygrid as cg
+
+    batch = reg.query(street="马峦街道").head(40).assign(owner_code="91440300MA5XXXXXXX")
+    return cg.validate(batch, registry=reg)
+
+
+def test_a_maps_folder_copied_to_another_pc_works_offline(tmp_path, reg, offline_driver):
+    """write_all links a copy of Leaflet relatively: the folder moved elsewhere still draws."""
+    import shutil
+
+    maps.write_all(reg, tmp_path / "maps")
+    moved = tmp_path / "department-pc" / "地图"
+    shutil.copytree(tmp_path / "maps", moved)
+    shutil.rmtree(tmp_path / "maps")
+    text = (moved / "street" / "440310002.html").read_text(encoding="utf-8")
+    assert 'src="../_assets/leaflet/leaflet.js"' in text and str(tmp_path) not in text
+    _check_offline(offline_driver, moved / "street" / "440310002.html", "copied_street")
+    _check_offline(offline_driver, moved / "category" / "0104.html", "copied_category")
+
+
+def test_problem_statuses_are_drawn_on_top_and_every_legend_entry_shows(reg):
+    frame = reg.query(category="0104")
+    data = maps._encode(frame, frame["status"], maps.POPUP_FIELDS, gcj02=False, colours=maps.STATUS_COLOURS,
+                        on_top=maps.PROBLEM_STATUSES)
+    names = [data["groups"][g]["name"] for g in data["points"]["group"]]
+    problem = [n in maps.PROBLEM_STATUSES for n in names]
+    assert any(problem) and problem == sorted(problem)  # all problem points come after the others
+    street = maps.street_map(reg, "马峦街道").get_root().render()
+    groups = json.loads(re.search(r'"groups":(\[.*?\]),"points"', street).group(1))
+    colours = [g["color"] for g in groups]
+    assert len(groups) > 100 and len(set(colours)) == len(colours)
+    assert [g["name"] for g in groups] == sorted(g["name"] for g in groups)
+    assert groups[0]["section"].startswith("01 公用设施")
+
+
+def test_colouring_by_an_unknown_column_names_the_choices(reg):
+    with pytest.raises(maps.MapError, match="cannot colour by 'colour'.*status, category, owner.*--column"):
+        maps.components_map(reg, reg.query(category="0104"), column="colour")
+
+
+def test_search_finds_by_name_and_by_grid_cell(tmp_path, reg, driver):
+    street = reg.components.set_index("component_id").loc[reg.hostile_id, "street_code"]
+    path = tmp_path / "street.html"
+    maps.street_map(reg, street, **_local()).save(path)
+    open_map(driver, path)
+    cell = reg.query(street=street)["grid"].iloc[0]
+    box = driver.find_element(By.CSS_SELECTOR, ".cg-search input")
+    for text in (HOSTILE, cell):
+        box.clear()
+        box.send_keys(text, Keys.ENTER)
+        time.sleep(0.3)
+        popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+        assert text in popup

@@ -3,11 +3,16 @@
 Exit codes: 0 clean (or accepted), 1 issues found (errors) or batch rejected, 2 cannot read
 input, bad usage, or the registry is busy. Errors are one line on stderr; ``--debug``
 shows the traceback.
+
+Help and the command's own messages are in Chinese with ``--lang zh`` or a Chinese locale
+(``LANG=zh_CN.UTF-8``; ``CITYGRID_LANG`` wins over the locale), in English otherwise.
+Heavy libraries are imported only by the command that needs them, so ``--help`` is quick.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -17,32 +22,98 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+
+def _language(argv: list[str]) -> str:
+    """``--lang`` if given, else ``CITYGRID_LANG``, else the locale; read before the help texts are made."""
+    for k, arg in enumerate(argv):
+        if arg == "--lang" and k + 1 < len(argv):
+            return argv[k + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    for name in ("CITYGRID_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        if os.environ.get(name):
+            return os.environ[name]
+    return "en"
+
+
+ZH = _language(sys.argv[1:]).lower().startswith("zh")
+
+
+def _t(en: str, zh: str) -> str:
+    """The English or the Chinese text, as the user's language is."""
+    return zh if ZH else en
+
+
+_ZH_HELP = {  # the Chinese help of each command; the English is its docstring
+    "validate": "校验普查批次；有错误时退出码为 1。\n\n"
+                "示例：citygrid validate batch.shp -r pingshan.gpkg --report issues.html",
+    "ingest": "校验并合并批次，全部成功或全部不写；被拒绝时退出码为 1。\n\n"
+              "示例：citygrid ingest batch.gpkg -r pingshan.gpkg --source 2026-W48承包商A",
+    "map category": "绘制一个部件类别（按状态着色）。\n\n"
+                    "示例：citygrid map category 0101 -r pingshan.gpkg -o 0101.html",
+    "map street": "绘制一个街道的全部部件（每类一个图层）。\n\n"
+                  "示例：citygrid map street 马峦街道 -r pingshan.gpkg -o maluan.html",
+    "map district": "在一个页面中绘制全区现有部件。\n\n"
+                    "示例：citygrid map district -r pingshan.gpkg -o pingshan.html",
+    "map grid": "绘制单元网格（每个社区一个图层），可按网格编码搜索。\n\n"
+                "示例：citygrid map grid 马峦街道 -r pingshan.gpkg -o grid.html",
+    "map issues": "绘制批次的校验问题。\n\n示例：citygrid map issues batch.shp -r pingshan.gpkg -o issues.html",
+    "stats": "统计部件数量。\n\n示例：citygrid stats -r pingshan.gpkg --by street",
+    "owner": "这是谁的？查询某点附近的部件及其权属、养护单位和所在网格。\n\n"
+             "示例：citygrid owner 114.3512 22.7013 -r pingshan.gpkg",
+    "export": "为其他系统导出数据。\n\n示例：citygrid export -r pingshan.gpkg --street 马峦街道 -o m.shp",
+    "history": "部件的全部变更记录。\n\n示例：citygrid history 4403100101000001 -r pingshan.gpkg",
+    "allow": "把已知例外加入白名单：该部件不再报告此规则。\n\n"
+             "示例：citygrid allow 4403100101000001 geom.moved_far -r pingshan.gpkg --note 道路改造迁移",
+    "demo": "生成示例区的登记库，校验全库并写出全部地图。\n\n示例：citygrid demo --small --out /tmp/demo",
+}
+
+
+def _zh(command: str) -> str | None:
+    """A command's help in Chinese, or None for its docstring."""
+    return _ZH_HELP[command] if ZH else None
+
+
+def _flag(name: str, en: str, zh: str):
+    """An on/off option (no value follows it)."""
+    return typer.Option(False, name, help=_t(en, zh), metavar="")
+
+
 app = typer.Typer(
-    help="Keep a district's component registry (城市部件): build, validate, ingest, map, look up.",
-    no_args_is_help=True,
+    help=_t("Keep a district's component registry (城市部件): build, validate, ingest, map, look up.",
+            "城市部件登记库：建库、校验、入库、制图、查询。"),
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-map_app = typer.Typer(help="Write an HTML map (category, street or issues).", no_args_is_help=True)
+map_app = typer.Typer(help=_t("Write an HTML map (category, street, district, grid or issues); maps work offline.",
+                              "生成 HTML 地图（类别、街道、全区、网格或校验问题），离线可用。"), no_args_is_help=True)
 app.add_typer(map_app, name="map")
 console = Console()
 errors = Console(stderr=True)
 _state = {"debug": False}
 
-REGISTRY = typer.Option(..., "--registry", "-r", help="The registry: a GeoPackage path or a postgresql:// URL.")
+REGISTRY = typer.Option(..., "--registry", "-r", help=_t("The registry: a GeoPackage path or a postgresql:// URL.",
+                                                         "登记库：GeoPackage 文件路径或 postgresql:// 地址。"))
+AS_JSON = _flag("--json", "Print the result as JSON.", "以 JSON 输出结果。")
 
 
-@app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) -> None:
+@app.callback(invoke_without_command=True)
+def main(ctx: typer.Context, debug: bool = _flag("--debug", "Show tracebacks.", "显示错误堆栈。"),
+         lang: str = typer.Option(None, "--lang", show_default=False, help=_t(
+             "Language of help and messages: en or zh (default: CITYGRID_LANG or the locale).",
+             "帮助和提示的语言：en 或 zh（默认取 CITYGRID_LANG 或系统语言）。"))) -> None:
     """citygrid: a city's component registry (城市部件)."""
     _state["debug"] = debug
+    if ctx.invoked_subcommand is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(0)
 
 
 def _fail(exc: BaseException) -> None:
     if _state["debug"]:
         raise exc
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    errors.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
+    errors.print(f"[bold red]{_t('error', '错误')}:[/] {text}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -82,20 +153,22 @@ def _read_options(crs: str | None, encoding: str | None, gcj02: bool, layer: str
 def _report_table(report) -> None:
     summary = report.summary()
     if summary.empty:
-        console.print(f"[green]clean[/]: {report.checked:,} features, no issue")
+        console.print(_t(f"[green]clean[/]: {report.checked:,} features, no issue",
+                         f"[green]通过[/]：{report.checked:,} 个要素，无问题"))
         return
-    table = Table(title=f"{report.checked:,} features checked")
-    table.add_column("rule")
-    table.add_column("errors", justify="right")
-    table.add_column("warnings", justify="right")
+    table = Table(title=_t(f"{report.checked:,} features checked", f"已检查 {report.checked:,} 个要素"))
+    table.add_column(_t("rule", "规则"))
+    table.add_column(_t("errors", "错误"), justify="right")
+    table.add_column(_t("warnings", "警告"), justify="right")
     for rule, row in summary.iterrows():
         table.add_row(str(rule), str(row["error"]), str(row["warning"]))
     console.print(table)
     for rec in report.issues.head(10).itertuples():
-        where = f"row {rec.row}" if not _missing(rec.row) else (rec.component_id or "")
+        where = _t(f"row {rec.row}", f"第 {rec.row} 行") if not _missing(rec.row) else (rec.component_id or "")
         console.print(f"  {rec.severity} {rec.rule} {where}: {rec.message}", highlight=False, markup=False)
     if len(report) > 10:
-        console.print(f"  … and {len(report) - 10:,} more (write them all with --report FILE)")
+        console.print(_t(f"  … and {len(report) - 10:,} more (write them all with --report FILE)",
+                         f"  …… 另有 {len(report) - 10:,} 条（用 --report FILE 全部写出）"))
 
 
 def _missing(value) -> bool:
@@ -104,19 +177,25 @@ def _missing(value) -> bool:
     return value is None or bool(pd.isna(value))
 
 
-BATCH_CRS = typer.Option(None, "--crs", help="CRS of a batch without one (e.g. EPSG:4326).")
-BATCH_ENCODING = typer.Option(None, "--encoding", help="Text encoding (default: .cpg or detected).")
-BATCH_GCJ02 = typer.Option(False, "--gcj02", help="The coordinates are GCJ-02 (from Amap): shift them back.")
-BATCH_LAYER = typer.Option(None, "--layer", help="Layer of a multi-layer file.")
+BATCH_CRS = typer.Option(None, "--crs", help=_t("CRS of a batch without one (e.g. EPSG:4326).",
+                                                "批次缺坐标系时指定（如 EPSG:4326）。"))
+BATCH_ENCODING = typer.Option(None, "--encoding", help=_t("Text encoding (default: .cpg or detected).",
+                                                          "文字编码（默认取 .cpg 或自动识别，如 GBK）。"))
+BATCH_GCJ02 = _flag("--gcj02", "The coordinates are GCJ-02 (from Amap): shift them back.",
+                    "坐标为 GCJ-02（高德）加偏坐标：纠偏还原。")
+BATCH_LAYER = typer.Option(None, "--layer", help=_t("Layer of a multi-layer file.", "多图层文件中的图层名。"))
 
 
-@app.command()
+@app.command(help=_zh("validate"))
 def validate(
-    batch: Path = typer.Argument(..., help="Survey batch: .shp .gpkg .geojson .csv .xlsx …"),
+    batch: Path = typer.Argument(..., help=_t("Survey batch: .shp .gpkg .geojson .csv .xlsx …",
+                                              "普查批次：.shp .gpkg .geojson .csv .xlsx ……")),
     registry: str = typer.Option(None, "--registry", "-r",
-                                 help="Check against this registry too (path or postgresql:// URL)."),
-    report: Path = typer.Option(None, "--report", help="Write every issue: .json .csv .gpkg or .html."),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+                                 help=_t("Check against this registry too (path or postgresql:// URL).",
+                                         "同时对照此登记库校验（文件路径或 postgresql:// 地址）。")),
+    report: Path = typer.Option(None, "--report", help=_t("Write every issue: .json .csv .gpkg or .html.",
+                                                          "写出全部问题：.json .csv .gpkg 或 .html。")),
+    as_json: bool = AS_JSON,
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
 ) -> None:
     """Check a survey batch; exit 1 if it has errors.
@@ -127,7 +206,7 @@ def validate(
 
     with _guard():
         reg = _open(registry) if registry else None
-        with console.status(f"Validating {batch.name}…"):
+        with console.status(_t(f"Validating {batch.name}…", f"正在校验 {batch.name}……")):
             result = run_validation(batch, registry=reg, **_read_options(crs, encoding, gcj02, layer))
         if report:
             result.to_file(report)
@@ -136,19 +215,21 @@ def validate(
         else:
             _report_table(result)
             if report:
-                console.print(f"report written to {report}")
+                console.print(_t(f"report written to {report}", f"报告已写入 {report}"))
     raise typer.Exit(0 if result.ok else 1)
 
 
-@app.command()
+@app.command(help=_zh("ingest"))
 def ingest(
-    batch: Path = typer.Argument(..., help="Survey batch to merge."),
+    batch: Path = typer.Argument(..., help=_t("Survey batch to merge.", "要合并的普查批次。")),
     registry: str = REGISTRY,
-    source: str = typer.Option(None, "--source", help="Where the batch comes from (default: its file name)."),
-    user: str = typer.Option(None, "--user", help="Who merges it."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and plan only."),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
-    wait: float = typer.Option(10.0, "--wait", help="Seconds to wait while another process writes."),
+    source: str = typer.Option(None, "--source", help=_t("Where the batch comes from (default: its file name).",
+                                                         "批次来源（默认为文件名）。")),
+    user: str = typer.Option(None, "--user", help=_t("Who merges it.", "操作人。")),
+    dry_run: bool = _flag("--dry-run", "Validate and plan only.", "只校验和预演，不写入。"),
+    as_json: bool = AS_JSON,
+    wait: float = typer.Option(10.0, "--wait", help=_t("Seconds to wait while another process writes.",
+                                                       "其他进程写入时等待的秒数。")),
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
 ) -> None:
     """Validate a batch and merge it, all or nothing; exit 1 if rejected.
@@ -157,7 +238,7 @@ def ingest(
     """
     with _guard():
         reg = _open(registry, timeout=wait)
-        with console.status(f"Ingesting {batch.name}…"):
+        with console.status(_t(f"Ingesting {batch.name}…", f"正在入库 {batch.name}……")):
             result = reg.ingest(batch, source=source or batch.name, user=user, dry_run=dry_run,
                                 **_read_options(crs, encoding, gcj02, layer))
     outcome = {"accepted": result.accepted, "batch_id": result.batch_id, "created": result.created,
@@ -166,59 +247,115 @@ def ingest(
     if as_json:
         _print_json({**outcome, "report": result.report.to_dict() if result.report is not None else None})
     elif result.accepted:
-        verb = "would merge" if dry_run else f"merged as batch {result.batch_id}"
-        console.print(f"[green]accepted[/], {verb}: {result.created:,} new, {result.updated:,} updated, "
-                      f"{result.retired:,} retired, {result.unchanged:,} unchanged ({result.seconds:.1f} s)")
+        verb = _t("would merge", "预演") if dry_run else _t(f"merged as batch {result.batch_id}",
+                                                            f"已作为第 {result.batch_id} 批合并")
+        console.print(_t(f"[green]accepted[/], {verb}: {result.created:,} new, {result.updated:,} updated, "
+                         f"{result.retired:,} retired, {result.unchanged:,} unchanged ({result.seconds:.1f} s)",
+                         f"[green]通过[/]，{verb}：新增 {result.created:,}，更新 {result.updated:,}，"
+                         f"注销 {result.retired:,}，未变 {result.unchanged:,}（{result.seconds:.1f} 秒）"))
     else:
-        console.print("[red]rejected[/]: nothing was written")
+        console.print(_t("[red]rejected[/]: nothing was written", "[red]拒绝[/]：未写入任何数据"))
         _report_table(result.report)
     raise typer.Exit(0 if result.accepted else 1)
 
 
-MAP_OUT = typer.Option(..., "--output", "-o", help="The HTML file to write.")
-MAP_BASEMAP = typer.Option("osm", "--basemap", help="osm, tianditu-vec, tianditu-img, amap, none or a tile URL.")
-MAP_ASSETS = typer.Option(None, "--assets", help="Folder or URL of leaflet.js/css (offline intranet).")
-MAP_INLINE = typer.Option(False, "--inline", help="Embed Leaflet in the file (one self-contained HTML).")
+MAP_OUT = typer.Option(..., "--output", "-o", help=_t("The HTML file to write.", "要写出的 HTML 文件。"))
+MAP_BASEMAP = typer.Option(None, "--basemap", help=_t(
+    "Background tiles: none (default, works offline; CITYGRID_BASEMAP changes it), osm, tianditu-vec, "
+    "tianditu-img, amap or an intranet tile URL with {z}/{x}/{y}.",
+    "底图：none（默认，离线可用；可用 CITYGRID_BASEMAP 修改）、osm、tianditu-vec、tianditu-img、amap，"
+    "或含 {z}/{x}/{y} 的内网瓦片地址。"))
+MAP_ASSETS = typer.Option(None, "--assets", help=_t(
+    "Link Leaflet from this folder or URL (relative to the map, or 'cdn') instead of embedding it in the file.",
+    "从此文件夹或地址（相对地图文件，或 cdn）引用 Leaflet，而不嵌入文件。"))
+MAP_INLINE = _flag("--inline", "With --assets: embed that Leaflet in the file.",
+                   "与 --assets 同用：把该 Leaflet 嵌入文件。")
+MAP_COLUMN = typer.Option(None, "--column", help=_t(
+    "Colour by status, category, owner, department, maintainer, street or community.",
+    "着色字段：status、category、owner、department、maintainer、street 或 community。"))
+MAP_KEY = typer.Option(None, "--tianditu-key", envvar="CITYGRID_TIANDITU_KEY", help=_t(
+    "Tianditu (天地图) user key, for --basemap tianditu-vec or tianditu-img.",
+    "天地图密钥，用于 --basemap tianditu-vec 或 tianditu-img。"))
 
 
-def _map_options(basemap: str, assets: str | None, inline: bool) -> dict:
-    return {"basemap": basemap, "assets": assets, "inline": inline}
+def _map_options(basemap: str | None, assets: str | None, inline: bool, key: str | None,
+                 column: str | None = None) -> dict:
+    chosen = {"basemap": basemap, "assets": assets, "inline": inline, "tianditu_key": key, "column": column}
+    return {k: v for k, v in chosen.items() if v is not None}
 
 
-@map_app.command("category")
-def map_category(code: str = typer.Argument(..., help="Category code or Chinese name."), registry: str = REGISTRY,
-                 output: Path = MAP_OUT, basemap: str = MAP_BASEMAP, assets: str = MAP_ASSETS,
-                 inline: bool = MAP_INLINE) -> None:
-    """Map one category.
+@map_app.command("category", help=_zh("map category"))
+def map_category(code: str = typer.Argument(..., help=_t("Category code or Chinese name.", "类别代码或中文名称。")),
+                 registry: str = REGISTRY,
+                 output: Path = MAP_OUT, column: str = MAP_COLUMN, basemap: str = MAP_BASEMAP,
+                 assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
+    """Map one category, coloured by status.
 
     Example: ``citygrid map category 0101 -r pingshan.gpkg -o 0101.html``
     """
     from citygrid import maps
 
     with _guard():
-        _save(maps.category_map(_open(registry), code, **_map_options(basemap, assets, inline)), output)
-    console.print(f"map written to {output}")
+        options = _map_options(basemap, assets, inline, tianditu_key, column)
+        _save(maps.category_map(_open(registry), code, **options), output)
+    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
 
 
-@map_app.command("street")
-def map_street(name: str = typer.Argument(..., help="Street name or code."), registry: str = REGISTRY,
-               output: Path = MAP_OUT, basemap: str = MAP_BASEMAP, assets: str = MAP_ASSETS,
-               inline: bool = MAP_INLINE) -> None:
-    """Map one street.
+@map_app.command("street", help=_zh("map street"))
+def map_street(name: str = typer.Argument(..., help=_t("Street name or code.", "街道名称或代码。")),
+               registry: str = REGISTRY,
+               output: Path = MAP_OUT, column: str = MAP_COLUMN, basemap: str = MAP_BASEMAP,
+               assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
+    """Map one street, a layer per category.
 
     Example: ``citygrid map street 马峦街道 -r pingshan.gpkg -o maluan.html``
     """
     from citygrid import maps
 
     with _guard():
-        _save(maps.street_map(_open(registry), name, **_map_options(basemap, assets, inline)), output)
-    console.print(f"map written to {output}")
+        options = _map_options(basemap, assets, inline, tianditu_key, column)
+        _save(maps.street_map(_open(registry), name, **options), output)
+    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
 
 
-@map_app.command("issues")
-def map_issues(batch: Path = typer.Argument(..., help="A survey batch, or a report written by --report (.gpkg)."),
+@map_app.command("district", help=_zh("map district"))
+def map_district(registry: str = REGISTRY, output: Path = MAP_OUT, column: str = MAP_COLUMN,
+                 basemap: str = MAP_BASEMAP, assets: str = MAP_ASSETS, inline: bool = MAP_INLINE,
+                 tianditu_key: str = MAP_KEY) -> None:
+    """Map every current component of the district in one page.
+
+    Example: ``citygrid map district -r pingshan.gpkg -o pingshan.html``
+    """
+    from citygrid import maps
+
+    with _guard():
+        options = _map_options(basemap, assets, inline, tianditu_key, column)
+        _save(maps.district_map(_open(registry), **options), output)
+    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
+
+
+@map_app.command("grid", help=_zh("map grid"))
+def map_grid(street: str = typer.Argument(None, help=_t("Street name or code (default: the whole district).",
+                                                       "街道名称或代码（默认全区）。")),
+             registry: str = REGISTRY, output: Path = MAP_OUT, basemap: str = MAP_BASEMAP,
+             assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
+    """Map the unit grid cells, a layer per community; the search box finds a cell by code.
+
+    Example: ``citygrid map grid 马峦街道 -r pingshan.gpkg -o grid.html``
+    """
+    from citygrid import maps
+
+    with _guard():
+        options = _map_options(basemap, assets, inline, tianditu_key)
+        _save(maps.grid_map(_open(registry), street, **options), output)
+    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
+
+
+@map_app.command("issues", help=_zh("map issues"))
+def map_issues(batch: Path = typer.Argument(..., help=_t("A survey batch, or a report written by --report (.gpkg).",
+                                                        "普查批次，或由 --report 写出的报告（.gpkg）。")),
                registry: str = REGISTRY, output: Path = MAP_OUT, basemap: str = MAP_BASEMAP,
-               assets: str = MAP_ASSETS, inline: bool = MAP_INLINE) -> None:
+               assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
     """Map the issues of a batch.
 
     Example: ``citygrid map issues batch.shp -r pingshan.gpkg -o issues.html``
@@ -230,15 +367,18 @@ def map_issues(batch: Path = typer.Argument(..., help="A survey batch, or a repo
     with _guard():
         reg = _open(registry)
         report = Report.read(batch) if batch.name.endswith(".issues.gpkg") else run_validation(batch, registry=reg)
-        _save(maps.issues_map(report, outline=reg.district.boundary, **_map_options(basemap, assets, inline)), output)
-    console.print(f"map of {len(report):,} issues written to {output}")
+        options = _map_options(basemap, assets, inline, tianditu_key)
+        _save(maps.issues_map(report, district=reg.district, **options), output)
+    console.print(_t(f"map of {len(report):,} issues written to {output}",
+                     f"{len(report):,} 个问题的地图已写入 {output}"))
 
 
-@app.command()
+@app.command(help=_zh("stats"))
 def stats(registry: str = REGISTRY,
-          by: str = typer.Option("category", "--by", help="category, street, community, owner, maintainer, "
-                                                          "department, status or grid"),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+          by: str = typer.Option("category", "--by", help=_t(
+              "Count by category, street, community, owner, maintainer, department, status or grid.",
+              "按 category、street、community、owner、maintainer、department、status 或 grid 统计。")),
+          as_json: bool = AS_JSON) -> None:
     """Count components.
 
     Example: ``citygrid stats -r pingshan.gpkg --by street``
@@ -249,7 +389,7 @@ def stats(registry: str = REGISTRY,
     if as_json:
         _print_json(rows)
         return
-    out = Table(title=f"components by {by}")
+    out = Table(title=_t(f"components by {by}", f"部件统计（按 {by}）"))
     for column in (by, *table.columns):
         out.add_column(column, justify="right" if column in ("count", "share") else "left")
     for row in rows:
@@ -257,13 +397,14 @@ def stats(registry: str = REGISTRY,
     console.print(out)
 
 
-@app.command()
-def owner(x: float = typer.Argument(..., help="Longitude (or easting)."),
-          y: float = typer.Argument(..., help="Latitude (or northing)."),
+@app.command(help=_zh("owner"))
+def owner(x: float = typer.Argument(..., help=_t("Longitude (or easting).", "经度（或东坐标）。")),
+          y: float = typer.Argument(..., help=_t("Latitude (or northing).", "纬度（或北坐标）。")),
           registry: str = REGISTRY,
-          crs: str = typer.Option("EPSG:4326", "--crs", help="CRS of x y; 'gcj02' for Amap coordinates."),
-          radius: float = typer.Option(10.0, "--radius", help="Search radius in metres."),
-          as_json: bool = typer.Option(False, "--json")) -> None:
+          crs: str = typer.Option("EPSG:4326", "--crs", help=_t("CRS of x y; 'gcj02' for Amap coordinates.",
+                                                                "x y 的坐标系；高德坐标用 gcj02。")),
+          radius: float = typer.Option(10.0, "--radius", help=_t("Search radius in metres.", "搜索半径（米）。")),
+          as_json: bool = AS_JSON) -> None:
     """Whose is this? Components near a point with owner, maintainer and grid cell.
 
     Example: ``citygrid owner 114.3512 22.7013 -r pingshan.gpkg``
@@ -274,21 +415,29 @@ def owner(x: float = typer.Argument(..., help="Longitude (or easting)."),
         _print_json({"grid": found.attrs.get("grid"), "street": found.attrs.get("street"),
                      "components": found.to_dict("records")})
     else:
-        console.print(f"grid cell at the point: {found.attrs.get('grid')} ({found.attrs.get('street')})")
+        console.print(_t(f"grid cell at the point: {found.attrs.get('grid')} ({found.attrs.get('street')})",
+                         f"该点所在网格：{found.attrs.get('grid')}（{found.attrs.get('street')}）"))
         if found.empty:
-            console.print(f"no component within {radius:g} m")
+            console.print(_t(f"no component within {radius:g} m", f"{radius:g} 米内没有部件"))
         for rec in found.itertuples():
             console.print(f"{rec.distance_m:6.1f} m  {rec.component_id} {rec.category_name}  权属 {rec.owner} · "
                           f"养护 {rec.maintainer} · 主管 {rec.department} · 网格 {rec.grid}", highlight=False)
     raise typer.Exit(0)
 
 
-@app.command()
+@app.command(help=_zh("export"))
 def export(registry: str = REGISTRY,
-           output: Path = typer.Option(..., "--output", "-o", help=".gpkg .shp .geojson .csv or .parquet"),
-           street: str = typer.Option(None, "--street"), department: str = typer.Option(None, "--department"),
-           category: str = typer.Option(None, "--category"),
-           fields: str = typer.Option("citygrid", "--fields", help="citygrid, cjt214 or gbt47678 field names")) -> None:
+           output: Path = typer.Option(..., "--output", "-o", help=_t(
+               "The file to write: .gpkg .shp .geojson .csv or .parquet.",
+               "输出文件：.gpkg .shp .geojson .csv 或 .parquet。")),
+           street: str = typer.Option(None, "--street", help=_t("Only this street (name or code).",
+                                                                "只导出此街道（名称或代码）。")),
+           department: str = typer.Option(None, "--department", help=_t(
+               "Only this responsible department (name or code).", "只导出此主管部门（名称或代码）。")),
+           category: str = typer.Option(None, "--category", help=_t("Only this category (code or name).",
+                                                                    "只导出此类别（代码或名称）。")),
+           fields: str = typer.Option("citygrid", "--fields", help=_t(
+               "Field names: citygrid, cjt214 or gbt47678.", "字段名称：citygrid、cjt214 或 gbt47678。"))) -> None:
     """Write an extract for another system.
 
     Example: ``citygrid export -r pingshan.gpkg --street 马峦街道 -o m.shp``
@@ -297,12 +446,13 @@ def export(registry: str = REGISTRY,
         files = _open(registry).export(output, street=street, department=department, category=category,
                                        fields=fields)
     for path in files:
-        console.print(f"written {path}")
+        console.print(_t(f"written {path}", f"已写出 {path}"))
 
 
-@app.command()
-def history(component_id: str = typer.Argument(..., help="Identifier (old 16-digit ids are resolved)."),
-            registry: str = REGISTRY, as_json: bool = typer.Option(False, "--json")) -> None:
+@app.command(help=_zh("history"))
+def history(component_id: str = typer.Argument(..., help=_t("Identifier (old 16-digit ids are resolved).",
+                                                            "标识码（旧的 16 位标识码也可）。")),
+            registry: str = REGISTRY, as_json: bool = AS_JSON) -> None:
     """Every change of a component.
 
     Example: ``citygrid history 4403100101000001 -r pingshan.gpkg``
@@ -322,31 +472,34 @@ def history(component_id: str = typer.Argument(..., help="Identifier (old 16-dig
                       highlight=False, markup=False)
 
 
-@app.command()
-def allow(component_id: str = typer.Argument(..., help="Identifier of the component."),
-          rule: str = typer.Argument(..., help="Rule code, e.g. geom.moved_far."),
-          registry: str = REGISTRY, note: str = typer.Option("", "--note", help="Why; kept with the entry.")) -> None:
+@app.command(help=_zh("allow"))
+def allow(component_id: str = typer.Argument(..., help=_t("Identifier of the component.", "部件标识码。")),
+          rule: str = typer.Argument(..., help=_t("Rule code, e.g. geom.moved_far.", "规则代码，如 geom.moved_far。")),
+          registry: str = REGISTRY,
+          note: str = typer.Option("", "--note", help=_t("Why; kept with the entry.", "原因，随条目保存。"))) -> None:
     """Put a known exception on the allow-list: the rule is no longer reported for the component.
 
     Example: ``citygrid allow 4403100101000001 geom.moved_far -r pingshan.gpkg --note 道路改造迁移``
     """
     with _guard():
         _open(registry).allow(component_id, rule, note)
-    console.print(f"allowed: {rule} for {component_id}", highlight=False, markup=False)
+    console.print(_t(f"allowed: {rule} for {component_id}", f"已加入白名单：{component_id} 的 {rule}"),
+                  highlight=False, markup=False)
 
 
-@app.command()
+@app.command(help=_zh("demo"))
 def demo(
-    out: Path = typer.Option(Path("citygrid-demo"), "--out", help="Folder for the results."),
-    small: bool = typer.Option(False, "--small", help="20,000 components instead of 420,000."),
-    seed: int = typer.Option(0, help="Seed of the synthetic district."),
+    out: Path = typer.Option(Path("citygrid-demo"), "--out", help=_t("Folder for the results.", "结果文件夹。")),
+    small: bool = _flag("--small", "20,000 components instead of 420,000.", "生成 2 万个部件（而非 42 万）。"),
+    seed: int = typer.Option(0, "--seed", help=_t("Seed of the synthetic district.", "示例区的随机种子。")),
 ) -> None:
     """Build the sample district registry, validate it and write every map.
 
     Example: ``citygrid demo --small --out /tmp/demo``
     """
+    from rich.progress import Progress
+
     from citygrid import maps, synth
-    from citygrid.errors import MissingFile
     from citygrid.registry import Registry
 
     n = 20_000 if small else 420_000
@@ -356,8 +509,8 @@ def demo(
         @contextmanager
         def timed():
             start = time.perf_counter()
-            with console.status(f"{label}…"):
-                yield
+            console.print(f"  {label}…")
+            yield
             steps.append((label, time.perf_counter() - start))
             console.print(f"  {label}: {steps[-1][1]:.1f} s")
         return timed()
@@ -373,12 +526,10 @@ def demo(
         with step("validate the whole registry and its grid"):
             report = reg.validate()
             report.to_file(out / "validation.html")
-        with step("write every category and street map"):
-            try:
-                assets = {"assets": str(maps.find_leaflet())}
-            except MissingFile:
-                assets = {}
-            index = maps.write_all(reg, out / "maps", **assets)
+        with step("write every category and street map"), Progress(console=console, transient=True) as bar:
+            task = bar.add_task(_t("maps", "地图"), total=None)
+            index = maps.write_all(reg, out / "maps", progress=lambda done, total, name: bar.update(
+                task, completed=done, total=total, description=f"{_t('maps', '地图')} {name}"))
     table = Table(title=f"{district.name} ({district.code}) sample registry")
     for column in ("street", "communities", "grid cells", "components"):
         table.add_column(column, justify="left" if column == "street" else "right")

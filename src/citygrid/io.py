@@ -153,7 +153,8 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
         if len(spatial) == 1:
             layer = spatial[0]
         else:
-            raise BatchError(f"{path.name!r} has several layers {names[:10]}; pass layer=NAME.")
+            raise BatchError(f"{path.name!r} has several layers {names[:10]}; choose one with --layer NAME "
+                             "(Python: layer=NAME). 文件含多个图层，请用 --layer 指定。")
     if layer is not None and layer not in names:
         raise BatchError(f"{path.name!r} has no layer {layer!r}; it has {names[:10]}.")
     try:
@@ -329,7 +330,8 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
     if source_crs is None:
         raise BatchError(
             "the batch has no CRS and its coordinates fit none of EPSG:4326/4490 "
-            "(degrees) or EPSG:4547 (metres, CM 114°E); pass crs='EPSG:…'."
+            "(degrees) or EPSG:4547 (metres, CM 114°E); give it with --crs EPSG:… (Python: crs=). "
+            "批次没有坐标系，坐标范围也不符合，请用 --crs 指定。"
         )
     frame = frame.set_crs(source_crs, allow_override=True)
     notes["crs"] = frame.crs.to_string()
@@ -346,7 +348,8 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
             frame = frame.set_geometry(list(geometries_gcj02_to_wgs84(frame.geometry.to_numpy())))
             notes["gcj02_converted"] = True
     elif gcj02:
-        raise BatchError(f"gcj02=True needs longitude/latitude coordinates; this batch is in {notes['crs']}.")
+        raise BatchError(f"--gcj02 (Python: gcj02=True) needs longitude/latitude coordinates; this batch is in "
+                         f"{notes['crs']}. GCJ-02 只适用于经纬度坐标。")
     return frame.to_crs(settings.default_crs)
 
 

@@ -1,4 +1,4 @@
-"""Folium maps: per category, per street, of validation issues and of the unit grid.
+"""Folium maps: of components (a category, a street, a query), of validation issues and of the unit grid.
 
 Large maps stay small and fast because features are not embedded as GeoJSON with a
 property dict each. A map carries one compact JSON block: coordinates as integer
@@ -9,13 +9,19 @@ with Leaflet's canvas renderer, and builds a popup only when a feature is clicke
 every value HTML-escaped. 60,000 manhole covers weigh about 3 MB and draw in well
 under a second.
 
-Basemaps: OpenStreetMap (default), Tianditu vector or imagery with annotation (needs a
-key: argument or ``CITYGRID_TIANDITU_KEY``), Amap/Gaode (GCJ-02: the overlay is shifted
-to GCJ-02 so features sit on the right street), a custom tile URL (an intranet tile
-server) or none. Offline: ``assets=DIR_OR_URL`` points Leaflet's JS/CSS at a local
-folder or intranet URL, ``inline=True`` embeds them in the HTML; the files come from an
-installed copy of Leaflet (Debian ``libjs-leaflet``, an npm install, or
-``CITYGRID_LEAFLET_DIR``), never from the repository.
+Maps work with no network by default:
+
+- Leaflet 1.9.4 ships with citygrid (``assets/leaflet``, BSD-2-Clause). A map is one
+  self-contained HTML file with Leaflet inlined; :func:`write_all` instead copies Leaflet
+  once into ``<folder>/_assets/leaflet`` and links it relatively, so the whole folder can
+  be copied to a department's PC. ``assets="cdn"`` links a public CDN instead, and
+  ``assets=FOLDER_OR_URL`` any other copy (``inline=True`` embeds that copy).
+- No background tiles unless asked for (``settings.basemap``, ``CITYGRID_BASEMAP``): the
+  map draws the district's own context instead — district, street and community
+  outlines with their names, road centre lines with theirs, and on street maps the unit
+  grid from zoom 15. Tiles on request: OpenStreetMap, Tianditu vector or imagery (needs
+  a key: argument or ``CITYGRID_TIANDITU_KEY``), Amap/Gaode (GCJ-02: the overlay is
+  shifted to GCJ-02 so features sit on the right street) or an intranet tile URL.
 
 Examples
 --------
@@ -25,13 +31,19 @@ Examples
 >>> m = category_map(reg, "0118")
 >>> "citygrid.add" in m.get_root().render()
 True
+>>> m = components_map(reg, reg.query(street="马峦街道", status="完好"), column="owner")
 """
 
 from __future__ import annotations
 
+import base64
+import colorsys
 import html
 import json
 import os
+import re
+import shutil
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,10 +61,12 @@ from citygrid.crs import geometries_wgs84_to_gcj02, wgs84_to_gcj02
 from citygrid.errors import MapError, MissingFile, writing
 
 if TYPE_CHECKING:
+    from citygrid.admin import District
     from citygrid.registry import Registry
     from citygrid.validation import Report
 
-BASEMAPS = ("osm", "tianditu-vec", "tianditu-img", "amap", "none")
+BASEMAPS = ("none", "osm", "tianditu-vec", "tianditu-img", "amap")
+COLUMNS = ("status", "category", "owner", "department", "maintainer", "street", "community")
 POPUP_FIELDS = (
     ("component_id", "标识码 id"), ("category", "类别 category"), ("category_name", "名称 type"),
     ("name", "名称 name"), ("department", "主管部门 department"), ("owner", "权属单位 owner"),
@@ -66,32 +80,62 @@ PALETTE = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f
            "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#17becf")
 STATUS_COLOURS = {"完好": "#2b8cbe", "破损": "#e34a33", "丢失": "#756bb1", "占用": "#fdae6b",
                   "废弃": "#636363", "移除": "#bdbdbd"}
-_LEAFLET_PLACES = ("/usr/share/javascript/leaflet", "node_modules/leaflet/dist")
+PROBLEM_STATUSES = ("破损", "丢失", "占用")
+CDN = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist"
 _CSS = """<style>.cg-title,.cg-legend,.cg-search{background:#fff;padding:6px 8px;border-radius:4px;
 box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.4 "Noto Sans CJK SC","Microsoft YaHei",sans-serif}
-.cg-legend{max-height:40vh;overflow:auto}.cg-popup th{text-align:left;padding-right:6px;color:#555;
-font-weight:normal}.cg-popup td{font-weight:bold}</style>"""
+.cg-legend{max-height:40vh;overflow:auto}.cg-legend h4{margin:4px 0 2px;font-size:12px;color:#555}
+.cg-popup th{text-align:left;padding-right:6px;color:#555;font-weight:normal}.cg-popup td{font-weight:bold}
+.leaflet-container.cg-plain{background:#f5f3ee}.cg-label{white-space:nowrap;pointer-events:none;
+font:12px "Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#333;text-shadow:0 0 3px #fff,0 0 3px #fff}
+.cg-label-street{font-size:15px;font-weight:bold;color:#222}.cg-label-road{color:#8a6d3b}</style>"""
+_SIMPLIFY_M = 1.0  # context outlines are drawn to a metre
 
 
 def find_leaflet() -> Path:
-    """An installed copy of Leaflet (the folder holding ``leaflet.js`` and ``leaflet.css``).
+    """The folder holding the ``leaflet.js``, ``leaflet.css`` and ``images/`` maps use.
 
-    Looked for in ``CITYGRID_LEAFLET_DIR``, Debian's ``libjs-leaflet``
-    (``/usr/share/javascript/leaflet``) and ``node_modules/leaflet/dist``.
+    citygrid ships Leaflet 1.9.4; ``CITYGRID_LEAFLET_DIR`` points at another copy.
 
     Raises
     ------
-    FileNotFoundError
-        Naming the places searched and how to install one.
+    MissingFile
+        If ``CITYGRID_LEAFLET_DIR`` names a folder without Leaflet in it.
     """
-    places = [os.environ.get("CITYGRID_LEAFLET_DIR", ""), *_LEAFLET_PLACES]
-    for place in filter(None, places):
-        folder = Path(place)
-        if (folder / "leaflet.js").is_file() and (folder / "leaflet.css").is_file():
-            return folder
-    raise MissingFile(
-        "no installed Leaflet found in " + ", ".join(p for p in places if p)
-        + "; install Debian's libjs-leaflet, run `npm install leaflet`, or set CITYGRID_LEAFLET_DIR.")
+    override = os.environ.get("CITYGRID_LEAFLET_DIR")
+    folder = Path(override) if override else Path(str(resources.files("citygrid") / "assets" / "leaflet"))
+    if not ((folder / "leaflet.js").is_file() and (folder / "leaflet.css").is_file()):
+        raise MissingFile(f"no leaflet.js and leaflet.css in {folder} (CITYGRID_LEAFLET_DIR); unset it to "
+                          "use the Leaflet citygrid ships.")
+    return folder
+
+
+def copy_assets(out_dir: str | Path) -> Path:
+    """Copy Leaflet into ``out_dir/_assets/leaflet`` for pages that link it relatively.
+
+    Returns
+    -------
+    Path
+        The folder written.
+    """
+    target = Path(out_dir) / "_assets" / "leaflet"
+    with writing(target):
+        shutil.copytree(find_leaflet(), target, dirs_exist_ok=True)
+    return target
+
+
+def _inline_leaflet(folder: Path) -> tuple[str, str]:
+    """Leaflet's CSS, with its images as data URIs, and its JS, ready to embed."""
+    def data_uri(match: re.Match) -> str:
+        image = folder / match.group(1)
+        if not image.is_file():
+            return match.group(0)
+        return f"url(data:image/png;base64,{base64.b64encode(image.read_bytes()).decode()})"
+
+    css = re.sub(r"url\((images/[\w.-]+\.png)\)", data_uri, (folder / "leaflet.css").read_text(encoding="utf-8"))
+    js = (folder / "leaflet.js").read_text(encoding="utf-8")
+    js = re.sub(r"^//# sourceMappingURL=.*$", "", js, flags=re.M).replace("</script", "<\\/script")
+    return css, js
 
 
 class _Script(Element):
@@ -109,13 +153,17 @@ class _Script(Element):
         return self.text
 
 
+def _json(value) -> str:
+    # "<" never appears raw in the script, so a hostile value cannot close it or open a tag
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
 class _CompactLayer(MacroElement):
     def __init__(self, data: dict, options: dict) -> None:
         super().__init__()
         self._name = "CitygridLayer"
-        # "<" never appears raw in the script, so a hostile value cannot close it or open a tag
-        self.data = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
-        self.options = json.dumps(options, ensure_ascii=False).replace("<", "\\u003c")
+        self.data = _json(data)
+        self.options = _json(options)
 
     def render(self, **kwargs) -> None:
         script = f"window.citygrid.add({self._parent.get_name()}, {self.data}, {self.options});"
@@ -126,36 +174,113 @@ def _layer_script() -> str:
     return (resources.files("citygrid") / "assets" / "citygrid_layer.js").read_text(encoding="utf-8")
 
 
+def _web(geoms: gpd.GeoSeries, *, gcj02: bool) -> np.ndarray:
+    """Geometries in web lon/lat, shifted to GCJ-02 for an Amap basemap."""
+    wgs = (geoms.to_crs(settings.web_crs) if geoms.crs is not None else geoms).to_numpy()
+    return geometries_wgs84_to_gcj02(wgs) if gcj02 else wgs
+
+
+def _flat_lines(geoms: np.ndarray) -> list[list[int]]:
+    """Every ring and line of ``geoms`` as a flat list of micro-degree lon, lat."""
+    geoms = geoms[~pd.isna(geoms)]
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    lines = shapely.get_parts(np.where(polygonal, shapely.boundary(geoms), geoms))
+    lines = shapely.get_parts(lines)  # the boundary of a polygon with holes is a multi-line
+    lines = lines[~shapely.is_empty(lines)]
+    if not len(lines):
+        return []
+    coords = np.rint(shapely.get_coordinates(lines) * 1e6).astype(np.int64)
+    ends = np.cumsum(shapely.get_num_coordinates(lines))[:-1]
+    return [part.ravel().tolist() for part in np.split(coords, ends)]
+
+
+def _label_points(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:
+    lines = frame.geom_type.isin(["LineString", "MultiLineString"]).to_numpy()
+    geoms = frame.geometry.to_numpy()
+    at = shapely.point_on_surface(geoms)
+    at[lines] = shapely.line_interpolate_point(shapely.line_merge(geoms[lines]), 0.5, normalized=True)
+    return gpd.GeoSeries(at, crs=frame.crs)
+
+
+def _context(district: District | None, *, outline: shapely.Geometry | None, street: str | None = None,
+             gcj02: bool) -> dict:
+    """What a map without tiles shows around its features: outlines, roads, grid and names.
+
+    The district (or the given outline), its streets, communities and roads with their
+    names; for one street, that street's communities, grid cells and road pieces.
+    """
+    crs = settings.default_crs
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    if outline is not None:
+        layers["district"] = gpd.GeoDataFrame(geometry=[outline], crs=crs)
+    if district is not None:
+        streets, communities, roads = district.streets, district.communities, district.roads
+        if street is not None:
+            streets = streets[streets["code"] == street]
+            communities = communities[communities["street_code"] == street]
+            layers["grid"] = district.grid[district.grid["street_code"] == street]
+            if roads is not None:
+                roads = roads.assign(geometry=roads.geometry.intersection(outline))
+        layers.update(street=streets, community=communities)
+        if roads is not None:
+            layers["road"] = roads[~roads.geometry.is_empty]
+    lines, labels = {}, []
+    for kind, frame in layers.items():
+        if not len(frame):
+            continue
+        simple = frame.geometry.simplify(_SIMPLIFY_M)
+        lines[kind] = _flat_lines(_web(simple, gcj02=gcj02))
+        if "name" in frame.columns and kind != "grid":
+            at = shapely.get_coordinates(_web(_label_points(frame), gcj02=gcj02))
+            labels += [[kind, str(name), round(x, 6), round(y, 6)]
+                       for name, (x, y) in zip(frame["name"], at) if pd.notna(name)]
+    return {"lines": lines, "labels": labels}
+
+
+def _hex(hue: float, lightness: float, saturation: float = 0.65) -> str:
+    r, g, b = colorsys.hls_to_rgb(hue % 1.0, lightness, saturation)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+def _colours(count: int) -> list[str]:
+    """``count`` colours, none repeated.
+
+    The palette when it is long enough, else hues spread over the circle in order (so a
+    major class keeps to one band of hue), alternating in lightness so neighbours differ.
+    """
+    if count <= len(PALETTE):
+        return list(PALETTE[:count])
+    return [_hex(k / count, (0.42, 0.58, 0.32)[k % 3]) for k in range(count)]
+
+
 def _encode(frame: gpd.GeoDataFrame, groups: pd.Series, fields: tuple[tuple[str, str], ...], *,
-            gcj02: bool, colours: dict[str, str] | None = None) -> dict:
-    """The compact JSON: micro-degree coordinates and dictionary-encoded columns."""
-    wgs = frame.to_crs(settings.web_crs) if frame.crs is not None else frame
-    geoms = wgs.geometry.to_numpy()
+            gcj02: bool, colours: dict[str, str] | None = None, sections: dict[str, str] | None = None,
+            on_top: tuple[str, ...] = ()) -> dict:
+    """The compact JSON: micro-degree coordinates and dictionary-encoded columns.
+
+    Groups are listed in the order of ``colours`` (then sorted); features of the groups in
+    ``on_top`` are drawn last, over the others.
+    """
+    geoms = _web(frame.geometry, gcj02=gcj02)
     present = ~pd.isna(geoms)
     present[present] = ~shapely.is_empty(geoms[present])
-    if gcj02:
-        geoms = geometries_wgs84_to_gcj02(geoms)
-    names = pd.Series(groups.to_numpy(dtype=object), dtype=object).fillna("—")
-    order_names = list(pd.unique(names[present]))
+    names = pd.Series(groups.to_numpy(dtype=object), dtype=object).fillna("—").astype(str)
     counts = names[present].value_counts()
+    colours = colours or {}
+    order_names = [g for g in colours if g in counts.index] + sorted(g for g in counts.index if g not in colours)
+    section_of = [(sections or {}).get(g, "") for g in order_names]
+    spread = _colours(len(order_names))
     group_index = {g: k for k, g in enumerate(order_names)}
     kinds = shapely.get_type_id(np.where(present, geoms, shapely.Point()))
     is_point = present & np.isin(kinds, (0, 4))
-    points = np.flatnonzero(is_point)
-    shapes = np.flatnonzero(present & ~is_point)
+    last = names.isin(on_top).to_numpy()
+    points = np.concatenate([np.flatnonzero(is_point & ~last), np.flatnonzero(is_point & last)])
+    shapes = np.concatenate([np.flatnonzero(present & ~is_point & ~last), np.flatnonzero(present & ~is_point & last)])
     point_geoms = shapely.point_on_surface(geoms[points]) if len(points) else np.array([])
     xy = np.rint(shapely.get_coordinates(point_geoms) * 1e6).astype(np.int64) if len(points) else \
         np.zeros((0, 2), dtype=np.int64)
-    shape_list = []
-    for pos in shapes:
-        geom = geoms[pos]
-        rings = []
-        for part in shapely.get_parts(geom):
-            lines = [part.exterior] if part.geom_type == "Polygon" else [part]
-            for line in lines:
-                rings.append(np.rint(np.asarray(line.coords)[:, :2] * 1e6).astype(np.int64).ravel().tolist())
-        shape_list.append({"g": group_index[names[pos]], "t": "polygon" if kinds[pos] in (3, 6) else "line",
-                           "c": rings})
+    shape_list = [{"g": group_index[names[pos]], "t": "polygon" if kinds[pos] in (3, 6) else "line",
+                   "c": _flat_lines(np.array([geoms[pos]]))} for pos in shapes]
     rows = np.concatenate([points, shapes])
     table = {"columns": [], "labels": [], "values": {}}
     for column, label in fields:
@@ -168,9 +293,8 @@ def _encode(frame: gpd.GeoDataFrame, groups: pd.Series, fields: tuple[tuple[str,
         table["columns"].append(column)
         table["labels"].append(label)
         table["values"][column] = {"dict": [str(u) for u in uniques], "idx": codes.tolist()}
-    colours = colours or {}
     return {
-        "groups": [{"name": str(g), "color": colours.get(g, PALETTE[k % len(PALETTE)]), "count": int(counts[g])}
+        "groups": [{"name": g, "color": colours.get(g, spread[k]), "count": int(counts[g]), "section": section_of[k]}
                    for k, g in enumerate(order_names)],
         "points": {"lon": xy[:, 0].tolist(), "lat": xy[:, 1].tolist(),
                    "group": [group_index[g] for g in names[points]]},
@@ -179,17 +303,7 @@ def _encode(frame: gpd.GeoDataFrame, groups: pd.Series, fields: tuple[tuple[str,
     }
 
 
-def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tianditu_key: str | None,
-              assets: str | Path | None, inline: bool, title: str) -> folium.Map:
-    minx, miny, maxx, maxy = bounds
-    if basemap not in BASEMAPS and "{z}" not in basemap:
-        raise MapError(f"basemap={basemap!r} is not known; use one of {BASEMAPS} or a tile URL with {{z}}/{{x}}/{{y}}.")
-    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=False,
-                   prefer_canvas=True, zoom_control=True)
-    m.default_js = []
-    m.default_css = []
-    root = m.get_root()
-    root.title = html.escape(title)  # a street or category name is data: it must not end the <title>
+def _tiles(m: folium.Map, basemap: str, tianditu_key: str | None) -> None:
     if basemap == "osm":
         provider = xyz.OpenStreetMap.Mapnik
         folium.TileLayer(provider.build_url(), attr=provider.html_attribution, name="OpenStreetMap",
@@ -197,8 +311,9 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
     elif basemap.startswith("tianditu"):
         key = tianditu_key or settings.tianditu_key
         if not key:
-            raise MapError("Tianditu (天地图) tiles need a user key: pass tianditu_key=... or set the "
-                           "CITYGRID_TIANDITU_KEY environment variable (apply at console.tianditu.gov.cn).")
+            raise MapError("Tianditu (天地图) tiles need a user key: give --tianditu-key (Python: tianditu_key=) or "
+                           "set CITYGRID_TIANDITU_KEY (apply at console.tianditu.gov.cn). "
+                           "天地图底图需要密钥：使用 --tianditu-key 或设置环境变量 CITYGRID_TIANDITU_KEY。")
         kind, note = ("vec", "cva") if basemap == "tianditu-vec" else ("img", "cia")
         for layer in (kind, note):
             url = (f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
@@ -213,114 +328,224 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
     elif basemap != "none":
         folium.TileLayer(basemap, attr="tiles: " + html.escape(basemap.split("/")[2] if "//" in basemap
                                                                 else basemap), name="tiles").add_to(m)
+
+
+def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tianditu_key: str | None,
+              assets: str | Path | None, inline: bool, title: str) -> folium.Map:
+    minx, miny, maxx, maxy = bounds
+    if basemap not in BASEMAPS and "{z}" not in basemap:
+        raise MapError(f"basemap {basemap!r} is not known; use one of {', '.join(BASEMAPS)} or a tile URL with "
+                       f"{{z}}/{{x}}/{{y}} (--basemap). 未知底图 {basemap!r}。")
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=False,
+                   prefer_canvas=True, zoom_control=True, max_zoom=20)
+    m.default_js = []
+    m.default_css = []
+    root = m.get_root()
+    root.title = html.escape(title)  # a street or category name is data: it must not end the <title>
+    _tiles(m, basemap, tianditu_key)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     header = root.header
-    if inline:
-        folder = find_leaflet() if assets is None else Path(assets)
-        css = (folder / "leaflet.css").read_text(encoding="utf-8")
-        js = (folder / "leaflet.js").read_text(encoding="utf-8")
+    if assets is None or inline:
+        css, js = _inline_leaflet(find_leaflet() if assets is None else Path(assets))
         header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css")
-        header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js")
+        header.add_child(_Script(f"<script>{js}</script>"), name="leaflet_js")
     else:
-        base = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist" if assets is None else str(assets).rstrip("/")
+        base = CDN if str(assets) == "cdn" else str(assets).rstrip("/")
         header.add_child(Element(f'<link rel="stylesheet" href="{html.escape(base)}/leaflet.css"/>'),
                          name="leaflet_css")
         header.add_child(Element(f'<script src="{html.escape(base)}/leaflet.js"></script>'), name="leaflet_js")
-    header.add_child(Element(f"<script>{_layer_script()}</script>" + _CSS), name="citygrid_js")
+    header.add_child(_Script(f"<script>{_layer_script()}</script>" + _CSS), name="citygrid_js")
     header.add_child(Element('<meta charset="utf-8">'), name="charset")
     return m
 
 
-def _outline(m: folium.Map, geom: shapely.Geometry, name: str, *, gcj02: bool, crs: str) -> None:
-    wgs = gpd.GeoSeries([geom], crs=crs).to_crs(settings.web_crs)
-    if gcj02:
-        wgs = gpd.GeoSeries(geometries_wgs84_to_gcj02(wgs.to_numpy()), crs=settings.web_crs)
-    folium.GeoJson(wgs.__geo_interface__, name=name, style_function=lambda _: {
-        "color": "#333", "weight": 2, "fill": False, "dashArray": "6 4"}, interactive=False).add_to(m)
-
-
-def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle: str, outline: shapely.Geometry,
-            outline_name: str, fields=POPUP_FIELDS, colours=None, basemap: str = "osm",
-            tianditu_key: str | None = None, assets: str | Path | None = None, inline: bool = False) -> folium.Map:
+def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle: str, extent: shapely.Geometry,
+            context: dict, fields=POPUP_FIELDS, colours=None, sections=None, on_top=(), radius: float = 1.0,
+            basemap: str | None = None, tianditu_key: str | None = None, assets: str | Path | None = None,
+            inline: bool = False) -> folium.Map:
+    basemap = basemap or settings.basemap
     gcj02 = basemap == "amap"
-    bounds = gpd.GeoSeries([outline], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
+    bounds = gpd.GeoSeries([extent], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
     if gcj02:
         (x0, x1), (y0, y1) = wgs84_to_gcj02([bounds[0], bounds[2]], [bounds[1], bounds[3]])
         bounds = (x0, y0, x1, y1)
     m = _base_map(tuple(bounds), basemap=basemap, tianditu_key=tianditu_key, assets=assets, inline=inline,
                   title=title)
-    _outline(m, outline, outline_name, gcj02=gcj02, crs=settings.default_crs)
-    data = _encode(frame, groups, fields, gcj02=gcj02, colours=colours)
-    _CompactLayer(data, {"title": title, "subtitle": subtitle}).add_to(m)
+    data = _encode(frame, groups, fields, gcj02=gcj02, colours=colours, sections=sections, on_top=on_top)
+    _CompactLayer(data, {"title": title, "subtitle": subtitle, "radius": radius, "context": context,
+                         "plain": basemap == "none"}).add_to(m)
     return m
 
 
-def category_map(reg: Registry, code: str, **options) -> folium.Map:
-    """One category's components over the district, coloured by status.
+def _groups(reg: Registry, frame: gpd.GeoDataFrame, column: str) -> tuple[pd.Series, dict, dict | None]:
+    """What colours the features: the groups, fixed colours, and sections (major classes)."""
+    if column not in COLUMNS or column not in frame.columns:
+        raise MapError(f"cannot colour by {column!r}; use one of {', '.join(COLUMNS)} (--column). "
+                       f"无法按 {column!r} 着色。")
+    if column == "status":
+        return frame["status"], STATUS_COLOURS, None
+    if column == "category":
+        names = frame["category"] + " " + frame["category_name"].fillna("")
+        majors = {}
+        for code, label in zip(frame["category"], names):
+            if label not in majors and code in reg.catalog:
+                cat = reg.catalog[code]
+                majors[label] = f"{cat.major_code} {cat.major_name_zh} {cat.major_name_en}"
+        return names, {}, majors
+    return frame[column], {}, None
+
+
+def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "status", title: str | None = None,
+                   street: str | None = None, **options) -> folium.Map:
+    """Components on a map, e.g. the result of ``reg.query(...)``, coloured by a column.
+
+    Parameters
+    ----------
+    reg : Registry
+        Gives the district drawn around them.
+    frame : geopandas.GeoDataFrame
+        Components, as ``reg.query`` or ``reg.components`` return them.
+    column : str
+        What colours them: ``"status"`` (default; 破损, 丢失, 占用 are drawn on top),
+        ``"category"`` (grouped by major class, a colour each), ``"owner"``,
+        ``"department"``, ``"maintainer"``, ``"street"`` or ``"community"``.
+    title : str, optional
+    street : str, optional
+        Street name or code: draw that street's outline, communities and grid around them.
+    **options
+        ``basemap`` ("none" by default, see ``settings.basemap``; "osm", "tianditu-vec",
+        "tianditu-img", "amap" or a tile URL), ``tianditu_key``, ``assets`` (None: Leaflet
+        inlined; "cdn"; or a folder or URL, relative to the page, holding leaflet.js/css)
+        and ``inline`` (embed the Leaflet of ``assets``).
+
+    Returns
+    -------
+    folium.Map
+
+    Examples
+    --------
+    >>> m = components_map(reg, reg.query(status="破损"), column="owner")  # doctest: +SKIP
+    >>> m.save("broken.html")  # doctest: +SKIP
+    """
+    groups, colours, sections = _groups(reg, frame, column)
+    extent = reg.district.boundary
+    if street is not None:
+        row = reg.district.street(street)
+        street, extent = row["code"], row.geometry
+    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
+    context = _context(reg.district, outline=extent, street=street, gcj02=gcj02)
+    subtitle = f"{reg.district.name} · {len(frame):,} 个部件 components"
+    return _render(frame, groups, title=title or f"{reg.district.name} 部件 components", subtitle=subtitle,
+                   extent=extent, context=context, colours=colours, sections=sections,
+                   on_top=PROBLEM_STATUSES if column == "status" else (), **options)
+
+
+def category_map(reg: Registry, code: str, *, column: str = "status", **options) -> folium.Map:
+    """One category's components over the district, coloured by status (see :func:`components_map`).
 
     Parameters
     ----------
     reg : Registry
     code : str
         Category code (either layout) or Chinese name.
+    column : str
+        What colours them (see :func:`components_map`).
     **options
-        ``basemap`` ("osm", "tianditu-vec", "tianditu-img", "amap", "none" or a tile URL),
-        ``tianditu_key``, ``assets`` (folder or URL of leaflet.js/css), ``inline``.
+        As for :func:`components_map`.
 
     Returns
     -------
     folium.Map
     """
     cat = reg.catalog[code]
-    frame = reg.query(category=code)
-    return _render(frame, frame["status"], title=f"{cat.name_zh} {cat.name_en} ({cat.code})",
-                   subtitle=f"{reg.district.name} · {len(frame):,} 个部件 components · {cat.department}",
-                   outline=reg.district.boundary, outline_name=reg.district.name, colours=STATUS_COLOURS,
-                   **options)
+    m = components_map(reg, reg.query(category=code), column=column,
+                       title=f"{cat.name_zh} {cat.name_en} ({cat.code}) · {cat.department}", **options)
+    return m
 
 
-def street_map(reg: Registry, street: str, **options) -> folium.Map:
-    """Every component of one street, a layer per category (see :func:`category_map`)."""
+def street_map(reg: Registry, street: str, *, column: str = "category", **options) -> folium.Map:
+    """Every component of one street, a layer per category grouped by major class (see :func:`components_map`)."""
     row = reg.district.street(street)
-    frame = reg.query(street=row["code"])
-    groups = frame["category"] + " " + frame["category_name"].fillna("")
-    return _render(frame, groups, title=f"{row['name']} {reg.district.name}",
-                   subtitle=f"{len(frame):,} 个部件 components in {frame['category'].nunique()} categories",
-                   outline=row.geometry, outline_name=row["name"], **options)
+    return components_map(reg, reg.query(street=row["code"]), column=column, street=row["code"],
+                          title=f"{row['name']} {reg.district.name}", **options)
+
+
+def district_map(reg: Registry, *, column: str = "category", **options) -> folium.Map:
+    """Every current component of the district in one page (see :func:`components_map`)."""
+    return components_map(reg, reg.components, column=column, title=f"{reg.district.name} 全部部件 all components",
+                          **options)
 
 
 def grid_map(reg: Registry, street: str | None = None, **options) -> folium.Map:
-    """The unit grid cells (of one street, or all), a layer per community."""
+    """The unit grid cells (of one street, or all), a layer per community; search finds a cell by code."""
     grid = reg.district.grid
-    outline = reg.district.boundary
+    extent, street_code = reg.district.boundary, None
     title = f"{reg.district.name} 单元网格 unit grid"
     if street is not None:
         row = reg.district.street(street)
-        grid = grid[grid["street_code"] == row["code"]]
-        outline, title = row.geometry, f"{row['name']} 单元网格 unit grid"
+        street_code = row["code"]
+        grid = grid[grid["street_code"] == street_code]
+        extent, title = row.geometry, f"{row['name']} 单元网格 unit grid"
     names = dict(zip(reg.district.communities["code"], reg.district.communities["name"]))
     frame = grid.assign(component_id=grid["code"], community=grid["community_code"].map(names))
-    return _render(frame, frame["community"], title=title, subtitle=f"{len(grid):,} cells",
-                   outline=outline, outline_name=title,
-                   fields=(("component_id", "网格编码 cell"), ("community", "社区 community")), **options)
+    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
+    context = _context(reg.district, outline=extent, gcj02=gcj02)
+    return _render(frame, frame["community"], title=title, subtitle=f"{len(grid):,} cells", extent=extent,
+                   context=context, fields=(("component_id", "网格编码 cell"), ("community", "社区 community")),
+                   **options)
 
 
-def issues_map(report: Report, *, outline: shapely.Geometry | None = None, **options) -> folium.Map:
-    """Validation issues located on a map, a layer per rule.
+def issues_map(report: Report, *, district: District | None = None, outline: shapely.Geometry | None = None,
+               **options) -> folium.Map:
+    """Validation issues located on a map, a layer per rule, the view fitted to them.
+
+    Parameters
+    ----------
+    report : Report
+    district : District, optional
+        Drawn around the issues (outlines, roads, names).
+    outline : shapely.Geometry, optional
+        An outline to draw when there is no district (e.g. a survey area).
+    **options
+        As for :func:`components_map`.
 
     Issues without a place are counted in the subtitle only.
     """
     issues = report.issues
     located = issues[~issues.geometry.isna() & ~issues.geometry.is_empty] if len(issues) else issues
     if outline is None:
-        outline = shapely.box(*located.total_bounds) if len(located) else shapely.Point(0, 0).buffer(1)
+        outline = district.boundary if district is not None else None
+    if len(located):
+        extent = shapely.box(*located.total_bounds).buffer(50)
+    else:
+        extent = outline if outline is not None else shapely.Point(0, 0).buffer(1)
+    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
+    context = _context(district, outline=outline, gcj02=gcj02)
     return _render(located, located["rule"], title="校验问题 validation issues",
                    subtitle=f"{report.source} · {len(issues):,} issues, {len(located):,} located",
-                   outline=outline.buffer(50), outline_name="extent", fields=ISSUE_FIELDS, **options)
+                   extent=extent, context=context, fields=ISSUE_FIELDS, radius=2.0, **options)
 
 
-def write_all(reg: Registry, out_dir: str | Path, **options) -> Path:
+def _file_name(code: str, number: int) -> str:
+    """``<code>.html`` for a plain code, else ``<number>.html``: data never steers a path."""
+    return f"{code}.html" if re.fullmatch(r"[0-9A-Za-z]{1,32}", str(code)) else f"_{number:03d}.html"
+
+
+def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, int, str], None] | None = None,
+              **options) -> Path:
     """Write every category map and every street map, and an ``index.html`` linking them.
+
+    Leaflet is copied once into ``out_dir/_assets/leaflet`` and linked relatively (unless
+    ``assets`` or ``inline`` say otherwise), so the folder works offline wherever it is copied.
+
+    Parameters
+    ----------
+    reg : Registry
+    out_dir : str or Path
+    progress : callable, optional
+        Called as ``progress(done, total, name)`` after each map (e.g. to move a progress bar).
+    **options
+        As for :func:`components_map`.
 
     Returns
     -------
@@ -336,17 +561,26 @@ def write_all(reg: Registry, out_dir: str | Path, **options) -> Path:
     with writing(out):
         (out / "category").mkdir(parents=True, exist_ok=True)
         (out / "street").mkdir(parents=True, exist_ok=True)
+        if options.get("assets") is None and not options.get("inline"):
+            copy_assets(out)
+            options = {**options, "assets": "../_assets/leaflet"}
         stats = reg.stats("category")
+        total = len(stats) + len(reg.district.streets)
         links = []
-        for code, row in stats.iterrows():
-            path = out / "category" / f"{code}.html"
+        for number, (code, row) in enumerate(stats.iterrows()):
+            path = out / "category" / _file_name(code, number)
             category_map(reg, code, **options).save(path)
-            links.append(("category", f"category/{code}.html", f"{code} {row['name_zh']}", int(row["count"])))
+            links.append(("category", path.relative_to(out).as_posix(), f"{code} {row['name_zh']}", int(row["count"])))
+            if progress:
+                progress(len(links), total, f"{code} {row['name_zh']}")
         per_street = reg.components.groupby("street_code").size()
-        for street in reg.district.streets.itertuples():
-            path = out / "street" / f"{street.code}.html"
+        for number, street in enumerate(reg.district.streets.itertuples()):
+            path = out / "street" / _file_name(street.code, number)
             street_map(reg, street.code, **options).save(path)
-            links.append(("street", f"street/{street.code}.html", street.name, int(per_street.get(street.code, 0))))
+            links.append(("street", path.relative_to(out).as_posix(), f"{street.name} ({street.code})",
+                          int(per_street.get(street.code, 0))))
+            if progress:
+                progress(len(links), total, street.name)
         rows = {kind: "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}</a> ({count:,})</li>'
                               for k, href, label, count in links if k == kind) for kind in ("street", "category")}
         index = out / "index.html"

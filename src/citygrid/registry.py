@@ -166,7 +166,9 @@ class Registry:
         if layout not in LAYOUTS:
             raise UsageError(f"layout={layout!r} is not known; use one of {sorted(LAYOUTS)}.")
         if path.exists() and not overwrite:
-            raise RegistryExists(f"{str(path)!r} exists; open it with open_registry() or pass overwrite=True.")
+            raise RegistryExists(f"{str(path)!r} exists; open it (citygrid stats -r …, Python: open_registry()) "
+                                 "or replace it "
+                                 "(Python: overwrite=True). 登记库已存在。")
         comps = district.components if district.components is not None else \
             gpd.GeoDataFrame({f: [] for f in FIELD_NAMES}, geometry=[], crs=district.crs)
         comps = to_layout(conform(comps.to_crs(settings.default_crs)), layout, catalog)
@@ -643,8 +645,9 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
         return Registry(PostgisStore(str(path), timeout=timeout))
     check_engine(engine)
     if not Path(path).is_file():
-        raise RegistryNotFound(f"registry {str(path)!r} does not exist; create it with `citygrid demo` or "
-                               "Registry.create(path, district=...).")
+        raise RegistryNotFound(f"registry {str(path)!r} does not exist; create it with `citygrid demo` "
+                               "(sample) or from a district's own files (Python: Registry.create(path, district=...)). "
+                               "登记库不存在。")
     return Registry(GpkgStore(Path(path), engine=engine, timeout=timeout))
 
 

@@ -22,6 +22,11 @@ grid_tolerance_m : float
     point stands for it.
 tianditu_key : str or None
     Tianditu (天地图) user key; environment variable ``CITYGRID_TIANDITU_KEY``.
+basemap : str
+    Background tiles of maps when none is asked for: ``"none"`` (the default: a map
+    draws with no network, over the district's own outlines, grid and roads),
+    ``"osm"``, ``"tianditu-vec"``, ``"tianditu-img"``, ``"amap"`` or an intranet tile
+    URL; environment variable ``CITYGRID_BASEMAP``.
 """
 
 from __future__ import annotations
@@ -34,3 +39,4 @@ web_crs: str = "EPSG:4326"
 gcj02_tolerance_m: float = 0.01
 grid_tolerance_m: float = 0.1
 tianditu_key: str | None = os.environ.get("CITYGRID_TIANDITU_KEY") or None
+basemap: str = os.environ.get("CITYGRID_BASEMAP") or "none"

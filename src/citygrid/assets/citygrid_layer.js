@@ -23,9 +23,56 @@
     }
     return "<table class='cg-popup'>" + rows.join("") + "</table>";
   }
+  // Context of a map without tiles: outlines, roads and the grid, under the features.
+  var CONTEXT = {
+    district: {color: "#222", weight: 3, minZoom: 0},
+    street: {color: "#555", weight: 2, dashArray: "8 4", minZoom: 0},
+    community: {color: "#888", weight: 1, dashArray: "3 3", minZoom: 12},
+    road: {color: "#d8b98a", weight: 3, minZoom: 13},
+    grid: {color: "#b0b0b0", weight: 0.6, minZoom: 15}
+  };
+  var LABELS = {street: [0, 14], community: [13, 16], road: [16, 30], district: [0, 0]};
+  function addContext(map, context) {
+    if (!context) { return; }
+    map.createPane("cg-context").style.zIndex = 350;
+    map.createPane("cg-labels").style.zIndex = 450;
+    var renderer = L.canvas({pane: "cg-context", padding: 0.2}), byZoom = [];
+    Object.keys(context.lines).forEach(function (kind) {
+      var style = CONTEXT[kind] || CONTEXT.grid;
+      var rings = context.lines[kind].map(function (flat) {
+        var pts = [];
+        for (var q = 0; q < flat.length; q += 2) { pts.push([flat[q + 1] / 1e6, flat[q] / 1e6]); }
+        return pts;
+      });
+      var line = L.polyline(rings, {renderer: renderer, interactive: false, color: style.color,
+        weight: style.weight, dashArray: style.dashArray, opacity: 0.9});
+      byZoom.push({layer: line, min: style.minZoom, max: 99});
+    });
+    var labels = {};
+    context.labels.forEach(function (l) {
+      var group = labels[l[0]] || (labels[l[0]] = L.layerGroup());
+      L.marker([l[3], l[2]], {pane: "cg-labels", interactive: false, keyboard: false,
+        icon: L.divIcon({className: "cg-label cg-label-" + l[0], html: esc(l[1]), iconSize: null})}).addTo(group);
+    });
+    Object.keys(labels).forEach(function (kind) {
+      var range = LABELS[kind] || [0, 30];
+      byZoom.push({layer: labels[kind], min: range[0], max: range[1]});
+    });
+    function show() {
+      var z = map.getZoom();
+      byZoom.forEach(function (e) {
+        var on = z >= e.min && z <= e.max;
+        if (on && !map.hasLayer(e.layer)) { e.layer.addTo(map); }
+        if (!on && map.hasLayer(e.layer)) { map.removeLayer(e.layer); }
+      });
+    }
+    map.on("zoomend", show);
+    show();
+  }
   var CompactLayer = L.Layer.extend({
-    initialize: function (data) {
+    initialize: function (data, options) {
       this.data = data;
+      this.scale = (options && options.radius) || 1;
       this.visible = data.groups.map(function () { return true; });
       var n = data.points.lon.length;
       this.n = n;
@@ -47,7 +94,7 @@
           for (var q = 0; q < flat.length; q += 2) { pts.push([flat[q + 1] / 1e6, flat[q] / 1e6]); }
           return pts;
         });
-        var style = {renderer: renderer, color: d.groups[s.g].color, weight: 3, fillOpacity: 0.35};
+        var style = {renderer: renderer, color: d.groups[s.g].color, weight: 2 * self.scale, fillOpacity: 0.35};
         var layer = s.t === "polygon" ? L.polygon(rings, style) : L.polyline(rings, style);
         layer.on("click", function (e) { self.openPopup(self.n + k, e.latlng); });
         layer.cgGroup = s.g;
@@ -65,6 +112,7 @@
       map.removeLayer(this._shapeGroup);
     },
     setGroupVisible: function (g, on) {
+      if (this.visible[g] === on) { return; }
       this.visible[g] = on;
       var group = this._shapeGroup;
       this.shapes.forEach(function (s) {
@@ -86,7 +134,7 @@
       ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
       ctx.clearRect(0, 0, size.x, size.y);
       var d = this.data, pts = d.points, zoom = map.getZoom();
-      var r = zoom >= 17 ? 4 : zoom >= 15 ? 3 : zoom >= 13 ? 2 : 1.5;
+      var r = (zoom >= 17 ? 4 : zoom >= 15 ? 3 : zoom >= 13 ? 2 : 1.5) * this.scale;
       var scale = 256 * Math.pow(2, zoom) / (2 * Math.PI);
       var origin = map.getPixelOrigin(), pane = map._getMapPanePos();
       var ox = origin.x - pane.x, oy = origin.y - pane.y;
@@ -120,27 +168,34 @@
     openPopup: function (row, latlng) {
       L.popup({maxWidth: 420}).setLatLng(latlng).setContent(popupHtml(this.data, row)).openOn(this._map);
     },
-    find: function (id) {
-      var c = this.data.table.values.component_id, k = c.dict.indexOf(id);
-      if (k < 0) { return false; }
-      var row = c.idx.indexOf(k), map = this._map;
-      if (row < this.n) {
-        var ll = [this.data.points.lat[row] / 1e6, this.data.points.lon[row] / 1e6];
-        map.setView(ll, Math.max(map.getZoom(), 18));
-        this.openPopup(row, ll);
-      } else {
-        var shape = this.shapes[row - this.n];
-        map.fitBounds(shape.getBounds(), {maxZoom: 18});
-        this.openPopup(row, shape.getBounds().getCenter());
+    _latlng: function (row) {
+      if (row < this.n) { return L.latLng(this.data.points.lat[row] / 1e6, this.data.points.lon[row] / 1e6); }
+      return this.shapes[row - this.n].getBounds().getCenter();
+    },
+    find: function (text) {
+      // by identifier, then name, then grid cell code: zoom to what matches, open the first
+      var values = this.data.table.values, keys = ["component_id", "name", "grid"];
+      for (var j = 0; j < keys.length; j++) {
+        var c = values[keys[j]], k = c ? c.dict.indexOf(text) : -1;
+        if (k < 0) { continue; }
+        var rows = [];
+        for (var i = 0; i < c.idx.length; i++) { if (c.idx[i] === k) { rows.push(i); } }
+        var bounds = L.latLngBounds(rows.map(this._latlng, this));
+        if (rows.length === 1 && rows[0] >= this.n) { bounds = this.shapes[rows[0] - this.n].getBounds(); }
+        this._map.fitBounds(bounds.pad(0.2), {maxZoom: 18});
+        this.openPopup(rows[0], this._latlng(rows[0]));
+        return true;
       }
-      return true;
+      return false;
     }
   });
   window.citygrid = {
     CompactLayer: CompactLayer,
     layers: [],
     add: function (map, data, options) {
-      var layer = new CompactLayer(data).addTo(map);
+      if (options.plain) { L.DomUtil.addClass(map.getContainer(), "cg-plain"); }
+      addContext(map, options.context);
+      var layer = new CompactLayer(data, options).addTo(map);
       window.citygrid.layers.push(layer);
       var overlays = {};
       data.groups.forEach(function (g, k) {
@@ -162,16 +217,19 @@
       var legend = L.control({position: "bottomright"});
       legend.onAdd = function () {
         var div = L.DomUtil.create("div", "cg-legend");
-        div.innerHTML = data.groups.slice(0, 30).map(function (g) {
-          return "<div><span style='color:" + g.color + "'>&#9679;</span> " + esc(g.name) + " " + g.count + "</div>";
-        }).join("") + (data.groups.length > 30 ? "<div>… " + (data.groups.length - 30) + " more</div>" : "");
+        var section = "";
+        div.innerHTML = data.groups.map(function (g) {
+          var head = g.section && g.section !== section ? "<h4>" + esc(g.section) + "</h4>" : "";
+          section = g.section;
+          return head + "<div><span style='color:" + g.color + "'>&#9679;</span> " + esc(g.name) + " " + g.count + "</div>";
+        }).join("");
         return div;
       };
       legend.addTo(map);
       var search = L.control({position: "topright"});
       search.onAdd = function () {
         var div = L.DomUtil.create("div", "cg-search");
-        div.innerHTML = "<input type='search' placeholder='标识码 component id' size='20'>";
+        div.innerHTML = "<input type='search' placeholder='标识码 / 名称 / 网格 id, name, cell' size='20'>";
         var input = div.querySelector("input");
         L.DomEvent.disableClickPropagation(div);
         input.addEventListener("keydown", function (ev) {

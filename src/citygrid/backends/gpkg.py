@@ -515,7 +515,7 @@ class GpkgStore:
             meta = read_meta(self.path)
         except (sqlite3.DatabaseError, KeyError) as exc:
             raise RegistryError(f"{self.name!r} is not a citygrid registry ({exc}); open a file made by "
-                                "Registry.create() or `citygrid demo`.") from None
+                                "`citygrid demo` or Registry.create(). 不是 citygrid 登记库。") from None
         version = int(meta.get("schema_version", 0))
         if version > SCHEMA_VERSION:
             raise RegistryError(f"{self.name!r} was made by a newer citygrid (schema {version}); upgrade citygrid.")

@@ -16,8 +16,9 @@ def missing(ctx: Context) -> Findings:
     how = ctx.notes.get("crs_from")
     if how not in ("detected", "none"):
         return Findings.none()
-    message = (f"the batch has no CRS (no .prj) and none was given; its coordinate ranges say "
-               f"{ctx.notes.get('crs')}: confirm with crs='{ctx.notes.get('crs')}'")
+    crs = ctx.notes.get("crs")
+    message = (f"the batch has no CRS (no .prj) and none was given; its coordinate ranges say {crs}: confirm with "
+               f"--crs {crs} (Python: crs='{crs}'); 批次没有坐标系（缺 .prj），请用 --crs {crs} 确认")
     return Findings(np.array([0]), np.array([message], dtype=object), geometry=np.array([None]),
                     component_id=np.array([None]), layer="batch-level")
 
@@ -65,7 +66,8 @@ def gcj02_suspected(ctx: Context) -> Findings:
     dx, dy = (shapely.get_coordinates(points) - shapely.get_coordinates(back)).mean(axis=0)
     message = (f"the batch looks shifted as GCJ-02 (Amap/Gaode coordinates): by about {np.median(shift):.0f} m "
                f"(east {dx:+.0f} m, north {dy:+.0f} m); shifted back, {what} moves from {raw:.0f} m to "
-               f"{fixed:.1f} m. Re-read it with gcj02=True")
+               f"{fixed:.1f} m. Re-read it with --gcj02 (Python: gcj02=True); "
+               f"批次疑为 GCJ-02（高德）坐标，请加 --gcj02 重新读取")
     centre = shapely.centroid(shapely.multipoints(points))
     return Findings(np.array([0]), np.array([message], dtype=object), geometry=np.array([centre], dtype=object),
                     component_id=np.array([None]), layer="batch-level")
