@@ -445,7 +445,7 @@ def case_category_map(n: int) -> dict:
     reg = open_registry(_registry_file(n))
     code = reg.components["category"].value_counts().index[0]
     start = time.perf_counter()
-    m = maps.category_map(reg, code, basemap="none", assets=str(maps.find_leaflet()))
+    m = maps.category_map(reg, code)  # the defaults: Leaflet inlined, no tiles, the district's outlines
     path = WORK / "category_map.html"
     m.save(path)
     seconds = time.perf_counter() - start
@@ -476,6 +476,36 @@ def case_category_map_explore(n: int) -> dict:
             "render s": round(_render_seconds(path), 2)}
 
 
+def case_street_map(n: int) -> dict:
+    """The street with the most components: points, lines and polygons of every category."""
+    from citygrid import maps
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    street = reg.components["street_code"].value_counts().index[0]
+    start = time.perf_counter()
+    path = WORK / "street_map.html"
+    maps.street_map(reg, street).save(path)
+    seconds = time.perf_counter() - start
+    frame = reg.query(street=street)
+    return {"_seconds": seconds, "features": len(frame), "polygons": int(frame.geom_type.str.contains("Polygon").sum()),
+            "MB": round(path.stat().st_size / 1e6, 2), "render s": round(_render_seconds(path), 2)}
+
+
+def case_district_map(n: int) -> dict:
+    """Every component of the district in one page."""
+    from citygrid import maps
+    from citygrid.registry import open_registry
+
+    reg = open_registry(_registry_file(n))
+    start = time.perf_counter()
+    path = WORK / "district_map.html"
+    maps.district_map(reg).save(path)
+    seconds = time.perf_counter() - start
+    return {"_seconds": seconds, "features": len(reg.components), "MB": round(path.stat().st_size / 1e6, 2),
+            "render s": round(_render_seconds(path), 2)}
+
+
 def case_write_all_maps(n: int) -> dict:
     from citygrid import maps
     from citygrid.registry import open_registry
@@ -483,7 +513,7 @@ def case_write_all_maps(n: int) -> dict:
     reg = open_registry(_registry_file(n))
     _ = reg.components, reg.district  # warm the caches: timed work starts after open
     start = time.perf_counter()
-    maps.write_all(reg, WORK / "maps", basemap="none", assets=str(maps.find_leaflet()))
+    maps.write_all(reg, WORK / "maps")  # the defaults: one copy of Leaflet in maps/_assets, no tiles
     size = sum(p.stat().st_size for p in (WORK / "maps").rglob("*.html")) / 1e6
     return {"_seconds": time.perf_counter() - start, "maps": len(list((WORK / "maps").rglob("*.html"))) - 1,
             "MB in all": round(size, 1)}
@@ -646,6 +676,10 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "category_map": ("largest category map (build + save)", "citygrid maps.category_map", case_category_map, True),
     "category_map_explore": ("largest category map (build + save)", "plain GeoDataFrame.explore(), same popups",
                              case_category_map_explore, True),
+    "street_map": ("largest street map (build + save; render in Chromium)", "citygrid maps.street_map",
+                   case_street_map, True),
+    "district_map": ("whole-district map (build + save; render in Chromium)", "citygrid maps.district_map",
+                     case_district_map, True),
     "write_all_maps": ("all category + street maps", "citygrid maps.write_all after open", case_write_all_maps,
                        True),
     "concurrent_gpkg": ("8 departments merging at once (10k rows)", "citygrid GeoPackage", case_concurrent_gpkg,

@@ -45,6 +45,14 @@ def test_demo_builds_registry_report_and_maps(demo):
     assert str((out / "maps" / "index.html").resolve()) in stdout.replace("\n", "")
 
 
+def test_demo_json_is_the_only_thing_on_stdout(tmp_path):
+    result = run("demo", "--small", "--out", tmp_path / "demo", "--json")
+    assert result.returncode == 0, result.stderr
+    said = json.loads(result.stdout)
+    assert said["components"] == 20_000 and said["categories"] == 136 and said["issues"] == 0
+    assert Path(said["maps"]).is_file() and "generate a district" in result.stderr
+
+
 def test_help_explains_every_command_with_an_example():
     for command in ("validate", "ingest", "stats", "owner", "export", "history", "demo"):
         result = run(command, "--help")
@@ -208,6 +216,11 @@ def test_maps_stats_owner_export_history(registry, tmp_path):
     assert run("map", "street", "马峦街道", "-r", registry, "-o", tmp_path / "s.html").returncode == 0
     assert run("map", "district", "-r", registry, "-o", tmp_path / "d.html", "--column", "owner").returncode == 0
     assert run("map", "grid", "马峦街道", "-r", registry, "-o", tmp_path / "g.html").returncode == 0
+    said = json.loads(run("map", "category", "0104", "-r", registry, "-o", tmp_path / "j.html", "--json").stdout)
+    assert said["map"] == str(tmp_path / "j.html") and said["bytes"] == (tmp_path / "j.html").stat().st_size
+    exported = run("export", "-r", registry, "--street", "马峦街道", "-o", tmp_path / "m.xlsx", "--json")
+    exported = json.loads(exported.stdout)
+    assert exported == {"files": [str(tmp_path / "m.xlsx")]}
     for page in ("s.html", "d.html", "g.html"):  # one file each, Leaflet inside, nothing fetched from the net
         text = (tmp_path / page).read_text(encoding="utf-8")
         assert "window.L=" in text and "<script src=" not in text

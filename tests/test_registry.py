@@ -136,8 +136,33 @@ def test_owner_at_in_wgs84_and_gcj02(reg):
     glon, glat = crs.wgs84_to_gcj02(wgs.x, wgs.y)
     via_amap = reg.owner_at(float(glon), float(glat), crs="gcj02", radius=5)
     assert via_amap["component_id"].iloc[0] == comp["component_id"]
-    nothing = reg.owner_at(0.0, 0.0, radius=5)
-    assert nothing.empty
+    with pytest.raises(ValueError, match="lies 1,9[0-9]{2}.[0-9] km outside 坪山区"):
+        reg.owner_at(116.397, 39.909, radius=5)  # Beijing
+    with pytest.raises(ValueError, match="swapped it lies inside: give longitude first"):
+        reg.owner_at(wgs.y, wgs.x, radius=5)
+    empty = reg.owner_at(wgs.x + 0.0003, wgs.y, radius=0.5)  # in the district, nothing within 0.5 m
+    assert empty.empty and empty.attrs["grid"] is not None
+
+
+def test_a_query_that_can_match_nothing_says_why(reg, district):
+    """Values that match nothing are errors with a hint, not empty frames."""
+    with pytest.raises(KeyError, match="no status '损坏'.*known: 完好, 破损"):
+        reg.query(status="损坏")
+    partial = district.components["owner"].iloc[0][-3:]
+    with pytest.raises(KeyError, match=f"no owner '{partial}'.*containing '{partial}': "):
+        reg.query(owner=partial)
+    with pytest.raises(KeyError, match="no grid '440310999'"):
+        reg.query(grid="440310999")
+    with pytest.raises(KeyError, match="no category '井盖'.*containing '井盖': 上水井盖, 污水井盖"):
+        reg.query(category="井盖")
+    with pytest.raises(ValueError, match="looks like longitude/latitude.*bbox_crs='EPSG:4326'"):
+        reg.query(bbox=(114.30, 22.65, 114.40, 22.75))
+    assert len(reg.query(bbox=(114.30, 22.65, 114.40, 22.75), bbox_crs="EPSG:4326"))
+    with pytest.raises(KeyError, match="no component '4403100101999999'"):
+        reg.history("4403100101999999")
+    with pytest.raises(ValueError, match="before the registry began"):
+        reg.as_of("2001-01-01")
+    assert len(reg.query(status=["完好", "破损"])) and len(reg.query(owner=district.components["owner"].iloc[0]))
 
 
 def test_ingest_creates_updates_retires_and_keeps_history(reg, district):
@@ -253,6 +278,10 @@ def test_rejected_batch_changes_nothing(reg, district):
     assert not result.accepted and result.batch_id is None
     assert set(result.report.issues["rule"]) >= {"schema.bad_value", "geom.missing", "schema.unknown_category"}
     assert reg.state == state and len(reg.batches()) == 1
+    assert "rejected, nothing written" in repr(result) and "× schema.unknown_category" in repr(result)
+    with pytest.raises(ValueError, match="rejected, nothing written: .* error.*geom.missing") as caught:
+        result.raise_for_errors()
+    assert caught.value.report is result.report
 
 
 def test_retiring_an_unknown_component_is_refused(reg, district):
@@ -299,7 +328,7 @@ def test_migration_to_the_2026_layout(reg):
         reg.migrate()
 
 
-@pytest.mark.parametrize("suffix", [".gpkg", ".shp", ".geojson", ".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".gpkg", ".shp", ".geojson", ".csv", ".xlsx", ".parquet"])
 @pytest.mark.parametrize("fields", ["citygrid", "cjt214", "gbt47678"])
 def test_exports_round_trip(tmp_path, reg, suffix, fields):
     target = tmp_path / f"extract{suffix}"
@@ -311,7 +340,7 @@ def test_exports_round_trip(tmp_path, reg, suffix, fields):
         parts = []
         for f in files:
             layers = [n for n, _ in pyogrio.list_layers(f)] if suffix == ".gpkg" else [None]
-            parts += [read_batch(f, layer=layer, crs="EPSG:4326" if suffix == ".csv" else None) for layer in layers]
+            parts += [read_batch(f, layer=layer) for layer in layers]
         back = pd.concat(parts, ignore_index=True)
     back = back.sort_values("component_id").reset_index(drop=True)
     assert back["component_id"].tolist() == expected["component_id"].tolist()
@@ -322,6 +351,14 @@ def test_exports_round_trip(tmp_path, reg, suffix, fields):
         assert all(f.with_suffix(".cpg").read_text() == "UTF-8" for f in files)
         names = [c for f in files for c in pyogrio.read_info(f)["fields"]]
         assert max(map(len, names)) <= 10
+        for f in files:  # each text field as wide as its longest value (in UTF-8 bytes), not 254
+            frame = gpd.read_file(f, engine="fiona")
+            with __import__("fiona").open(f) as source:
+                widths = {k: int(v.split(":")[1]) for k, v in source.schema["properties"].items()
+                          if v.startswith("str")}
+            for column, width in widths.items():
+                longest = frame[column].dropna().astype(str).str.encode("utf-8").str.len().max()
+                assert width == max(1, 0 if pd.isna(longest) else longest), (f.name, column)
 
 
 def test_hostile_values_survive_ingest_and_export(tmp_path, reg, district):

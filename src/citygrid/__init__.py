@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 _WHERE = {
     "AccessDenied": "citygrid.errors",
     "BatchError": "citygrid.errors",
+    "BatchRejected": "citygrid.errors",
     "Catalog": "citygrid.catalog",
     "CatalogError": "citygrid.errors",
     "Category": "citygrid.catalog",
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from citygrid.errors import (
         AccessDenied,
         BatchError,
+        BatchRejected,
         CatalogError,
         CitygridError,
         DistrictError,
@@ -108,6 +110,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessDenied",
     "BatchError",
+    "BatchRejected",
     "Catalog",
     "CatalogError",
     "Category",

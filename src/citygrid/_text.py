@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +12,27 @@ import pandas as pd
 from citygrid.errors import InputError, MissingFile
 
 ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def suggest(value: str, known: Iterable[str], *, limit: int = 5) -> str:
+    """A hint for a value that matched nothing: known values containing it, else close ones.
+
+    Examples
+    --------
+    >>> suggest("水务局", ["深圳市水务局", "坪山区水务局", "深圳供电局"])
+    "; containing '水务局': 深圳市水务局, 坪山区水务局"
+    >>> suggest("损坏", ["完好", "破损", "丢失"])
+    '; known: 完好, 破损, 丢失'
+    """
+    known = [str(k) for k in dict.fromkeys(known) if isinstance(k, str) and k]
+    value = str(value)
+    containing = [k for k in known if value and value in k][:limit]
+    if containing:
+        return f"; containing {value!r}: " + ", ".join(containing)
+    close = difflib.get_close_matches(value, known, n=limit, cutoff=0.6)
+    if close:
+        return "; did you mean " + ", ".join(close)
+    return "; known: " + ", ".join(known[:12]) + (" …" if len(known) > 12 else "")
 
 
 def decode(data: bytes, *, what: str) -> tuple[str, str]:

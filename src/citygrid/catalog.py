@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from citygrid._text import read_csv_table
+from citygrid._text import read_csv_table, suggest
 from citygrid.errors import CatalogError, NotFound
 
 GEOMETRY_KINDS = ("point", "line", "polygon")
@@ -122,7 +122,8 @@ class Catalog:
         except KeyError:
             raise NotFound(
                 f"no category {key!r} in the catalog; give a 4-digit code (e.g. '0101'), "
-                "a 5-digit GB/T 47678.5 code (e.g. '01001') or a Chinese name (e.g. '上水井盖')."
+                "a 5-digit GB/T 47678.5 code (e.g. '01001') or a Chinese name (e.g. '上水井盖')"
+                + suggest(key, [c.name_zh for c in self]) + "."
             ) from None
 
     def __repr__(self) -> str:

@@ -278,6 +278,17 @@ MAP_KEY = typer.Option(None, "--tianditu-key", envvar="CITYGRID_TIANDITU_KEY", h
     "天地图密钥，用于 --basemap tianditu-vec 或 tianditu-img。"))
 
 
+def _written(output: Path, as_json: bool, **facts) -> None:
+    """Say where a map went (as JSON with --json)."""
+    if as_json:
+        _print_json({"map": str(output), "bytes": output.stat().st_size, **facts})
+    elif "issues" in facts:
+        console.print(_t(f"map of {facts['issues']:,} issues written to {output}",
+                         f"{facts['issues']:,} 个问题的地图已写入 {output}"))
+    else:
+        console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
+
+
 def _map_options(basemap: str | None, assets: str | None, inline: bool, key: str | None,
                  column: str | None = None) -> dict:
     chosen = {"basemap": basemap, "assets": assets, "inline": inline, "tianditu_key": key, "column": column}
@@ -288,7 +299,8 @@ def _map_options(basemap: str | None, assets: str | None, inline: bool, key: str
 def map_category(code: str = typer.Argument(..., help=_t("Category code or Chinese name.", "类别代码或中文名称。")),
                  registry: str = REGISTRY,
                  output: Path = MAP_OUT, column: str = MAP_COLUMN, basemap: str = MAP_BASEMAP,
-                 assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
+                 assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY,
+                 as_json: bool = AS_JSON) -> None:
     """Map one category, coloured by status.
 
     Example: ``citygrid map category 0101 -r pingshan.gpkg -o 0101.html``
@@ -298,14 +310,15 @@ def map_category(code: str = typer.Argument(..., help=_t("Category code or Chine
     with _guard():
         options = _map_options(basemap, assets, inline, tianditu_key, column)
         _save(maps.category_map(_open(registry), code, **options), output)
-    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
+    _written(output, as_json)
 
 
 @map_app.command("street", help=_zh("map street"))
 def map_street(name: str = typer.Argument(..., help=_t("Street name or code.", "街道名称或代码。")),
                registry: str = REGISTRY,
                output: Path = MAP_OUT, column: str = MAP_COLUMN, basemap: str = MAP_BASEMAP,
-               assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
+               assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY,
+                 as_json: bool = AS_JSON) -> None:
     """Map one street, a layer per category.
 
     Example: ``citygrid map street 马峦街道 -r pingshan.gpkg -o maluan.html``
@@ -315,13 +328,13 @@ def map_street(name: str = typer.Argument(..., help=_t("Street name or code.", "
     with _guard():
         options = _map_options(basemap, assets, inline, tianditu_key, column)
         _save(maps.street_map(_open(registry), name, **options), output)
-    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
+    _written(output, as_json)
 
 
 @map_app.command("district", help=_zh("map district"))
 def map_district(registry: str = REGISTRY, output: Path = MAP_OUT, column: str = MAP_COLUMN,
                  basemap: str = MAP_BASEMAP, assets: str = MAP_ASSETS, inline: bool = MAP_INLINE,
-                 tianditu_key: str = MAP_KEY) -> None:
+                 tianditu_key: str = MAP_KEY, as_json: bool = AS_JSON) -> None:
     """Map every current component of the district in one page.
 
     Example: ``citygrid map district -r pingshan.gpkg -o pingshan.html``
@@ -331,14 +344,15 @@ def map_district(registry: str = REGISTRY, output: Path = MAP_OUT, column: str =
     with _guard():
         options = _map_options(basemap, assets, inline, tianditu_key, column)
         _save(maps.district_map(_open(registry), **options), output)
-    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
+    _written(output, as_json)
 
 
 @map_app.command("grid", help=_zh("map grid"))
 def map_grid(street: str = typer.Argument(None, help=_t("Street name or code (default: the whole district).",
                                                        "街道名称或代码（默认全区）。")),
              registry: str = REGISTRY, output: Path = MAP_OUT, basemap: str = MAP_BASEMAP,
-             assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
+             assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY,
+                 as_json: bool = AS_JSON) -> None:
     """Map the unit grid cells, a layer per community; the search box finds a cell by code.
 
     Example: ``citygrid map grid 马峦街道 -r pingshan.gpkg -o grid.html``
@@ -348,14 +362,15 @@ def map_grid(street: str = typer.Argument(None, help=_t("Street name or code (de
     with _guard():
         options = _map_options(basemap, assets, inline, tianditu_key)
         _save(maps.grid_map(_open(registry), street, **options), output)
-    console.print(_t(f"map written to {output}", f"地图已写入 {output}"))
+    _written(output, as_json)
 
 
 @map_app.command("issues", help=_zh("map issues"))
 def map_issues(batch: Path = typer.Argument(..., help=_t("A survey batch, or a report written by --report (.gpkg).",
                                                         "普查批次，或由 --report 写出的报告（.gpkg）。")),
                registry: str = REGISTRY, output: Path = MAP_OUT, basemap: str = MAP_BASEMAP,
-               assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY) -> None:
+               assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY,
+                 as_json: bool = AS_JSON) -> None:
     """Map the issues of a batch.
 
     Example: ``citygrid map issues batch.shp -r pingshan.gpkg -o issues.html``
@@ -369,8 +384,7 @@ def map_issues(batch: Path = typer.Argument(..., help=_t("A survey batch, or a r
         report = Report.read(batch) if batch.name.endswith(".issues.gpkg") else run_validation(batch, registry=reg)
         options = _map_options(basemap, assets, inline, tianditu_key)
         _save(maps.issues_map(report, district=reg.district, **options), output)
-    console.print(_t(f"map of {len(report):,} issues written to {output}",
-                     f"{len(report):,} 个问题的地图已写入 {output}"))
+    _written(output, as_json, issues=len(report))
 
 
 @app.command(help=_zh("stats"))
@@ -437,7 +451,8 @@ def export(registry: str = REGISTRY,
            category: str = typer.Option(None, "--category", help=_t("Only this category (code or name).",
                                                                     "只导出此类别（代码或名称）。")),
            fields: str = typer.Option("citygrid", "--fields", help=_t(
-               "Field names: citygrid, cjt214 or gbt47678.", "字段名称：citygrid、cjt214 或 gbt47678。"))) -> None:
+               "Field names: citygrid, cjt214 or gbt47678.", "字段名称：citygrid、cjt214 或 gbt47678。")),
+           as_json: bool = AS_JSON) -> None:
     """Write an extract for another system.
 
     Example: ``citygrid export -r pingshan.gpkg --street 马峦街道 -o m.shp``
@@ -445,6 +460,9 @@ def export(registry: str = REGISTRY,
     with _guard():
         files = _open(registry).export(output, street=street, department=department, category=category,
                                        fields=fields)
+    if as_json:
+        _print_json({"files": [str(p) for p in files]})
+        return
     for path in files:
         console.print(_t(f"written {path}", f"已写出 {path}"))
 
@@ -492,6 +510,7 @@ def demo(
     out: Path = typer.Option(Path("citygrid-demo"), "--out", help=_t("Folder for the results.", "结果文件夹。")),
     small: bool = _flag("--small", "20,000 components instead of 420,000.", "生成 2 万个部件（而非 42 万）。"),
     seed: int = typer.Option(0, "--seed", help=_t("Seed of the synthetic district.", "示例区的随机种子。")),
+    as_json: bool = AS_JSON,
 ) -> None:
     """Build the sample district registry, validate it and write every map.
 
@@ -505,14 +524,16 @@ def demo(
     n = 20_000 if small else 420_000
     steps: list[tuple[str, float]] = []
 
+    say = errors.print if as_json else console.print  # with --json, stdout holds the JSON alone
+
     def step(label: str):
         @contextmanager
         def timed():
             start = time.perf_counter()
-            console.print(f"  {label}…")
+            say(f"  {label}…")
             yield
             steps.append((label, time.perf_counter() - start))
-            console.print(f"  {label}: {steps[-1][1]:.1f} s")
+            say(f"  {label}: {steps[-1][1]:.1f} s")
         return timed()
 
     with _guard():
@@ -526,10 +547,17 @@ def demo(
         with step("validate the whole registry and its grid"):
             report = reg.validate()
             report.to_file(out / "validation.html")
-        with step("write every category and street map"), Progress(console=console, transient=True) as bar:
+        shown = errors if as_json else console
+        with step("write every category and street map"), Progress(console=shown, transient=True) as bar:
             task = bar.add_task(_t("maps", "地图"), total=None)
             index = maps.write_all(reg, out / "maps", progress=lambda done, total, name: bar.update(
                 task, completed=done, total=total, description=f"{_t('maps', '地图')} {name}"))
+    if as_json:
+        _print_json({"registry": str(path.resolve()), "report": str((out / "validation.html").resolve()),
+                     "maps": str(index.resolve()), "components": len(reg.components),
+                     "categories": int(reg.components["category"].nunique()), "issues": len(report),
+                     "steps": {label: round(seconds, 2) for label, seconds in steps}})
+        return
     table = Table(title=f"{district.name} ({district.code}) sample registry")
     for column in ("street", "communities", "grid cells", "components"):
         table.add_column(column, justify="left" if column == "street" else "right")

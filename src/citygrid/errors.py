@@ -104,6 +104,14 @@ class OutputError(CitygridError, OSError):
     """A file cannot be written where asked (no such folder, no permission, disk full …)."""
 
 
+class BatchRejected(CitygridError, ValueError):
+    """An ingest refused a batch for its errors (nothing was written); ``.report`` holds them."""
+
+    def __init__(self, message: str, report=None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class MapError(CitygridError, ValueError):
     """A map cannot be drawn as asked (unknown basemap, missing key, empty selection …)."""
 

@@ -1,4 +1,4 @@
-"""Extracts of the registry for other systems: GeoPackage, Shapefile, GeoJSON, CSV, GeoParquet."""
+"""Extracts of the registry for other systems: GeoPackage, Shapefile, GeoJSON, CSV, Excel, GeoParquet."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from citygrid.schema import FIELD_NAMES, standard_columns
 
 __all__ = ["FORMATS", "write_extract"]
 
-FORMATS = (".gpkg", ".shp", ".geojson", ".csv", ".parquet")
+FORMATS = (".gpkg", ".shp", ".geojson", ".csv", ".xlsx", ".parquet")
+_XLSX_ROWS = 1_048_575  # an Excel sheet's rows, less the header
 
 
 def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "citygrid", include_retired: bool = False,
@@ -29,8 +30,10 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
     frame : GeoDataFrame
         Components in the registry's columns.
     path : str or Path
-        ``.gpkg .shp .geojson .csv .parquet``. A Shapefile holds one geometry type, so mixed
-        extracts become ``name_point.shp``, ``name_line.shp`` …, each with a ``.cpg`` (UTF-8).
+        ``.gpkg .shp .geojson .csv .xlsx .parquet``. A Shapefile holds one geometry type, so
+        mixed extracts become ``name_point.shp``, ``name_line.shp`` …, each with a ``.cpg``
+        (UTF-8) and text fields as wide as their longest value. CSV and Excel carry the
+        geometry as WKT in EPSG:4547 plus ``lon``/``lat`` (WGS84) of a point on it.
     fields : {"citygrid", "cjt214", "gbt47678"}, default "citygrid"
         Column names: citygrid's own, or a standard's abbreviations (Shapefiles always get
         names of at most 10 characters).
@@ -46,7 +49,8 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
     Raises
     ------
     UsageError
-        For another suffix, or a Shapefile value longer than a DBF field holds.
+        For another suffix, a Shapefile value longer than a DBF field holds, or more rows
+        than an Excel sheet holds.
     OutputError
         If the file cannot be written there.
     """
@@ -61,10 +65,15 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".parquet":
             out.to_parquet(path)
-        elif suffix == ".csv":
-            csv = pd.DataFrame(out.drop(columns="geometry"))
-            csv["wkt"] = shapely.to_wkt(out.geometry.to_numpy(), rounding_precision=3)
-            spreadsheet_safe(csv).to_csv(path, index=False, encoding="utf-8-sig")
+        elif suffix in (".csv", ".xlsx"):
+            table = spreadsheet_safe(_table(out))
+            if suffix == ".csv":
+                table.to_csv(path, index=False, encoding="utf-8-sig")
+            elif len(table) > _XLSX_ROWS:
+                raise UsageError(f"{len(table):,} rows do not fit an Excel sheet ({_XLSX_ROWS:,}); "
+                                 "export to .csv or .gpkg, or narrow it with --street/--category.")
+            else:
+                table.to_excel(path, index=False, sheet_name="components", engine="openpyxl")
         elif suffix == ".geojson":
             out.to_crs(settings.web_crs).to_file(path, driver="GeoJSON", engine="pyogrio")
         elif suffix == ".gpkg":
@@ -75,6 +84,19 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
         else:
             return _write_shapefiles(out, path)
         return [path]
+
+
+def _table(frame: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Attributes, WKT and a lon/lat point, for spreadsheets."""
+    table = pd.DataFrame(frame.drop(columns="geometry"))
+    for column in table.columns:
+        if pd.api.types.is_datetime64_any_dtype(table[column]):
+            table[column] = table[column].dt.strftime("%Y-%m-%d")
+    geoms = frame.geometry.to_numpy()
+    table["wkt"] = shapely.to_wkt(geoms, rounding_precision=3)
+    at = gpd.GeoSeries(shapely.point_on_surface(geoms), crs=frame.crs).to_crs(settings.web_crs)
+    table["lon"], table["lat"] = at.x.round(7), at.y.round(7)
+    return table
 
 
 def _write_shapefiles(frame: gpd.GeoDataFrame, path: Path) -> list[Path]:
@@ -94,8 +116,14 @@ def _write_shapefiles(frame: gpd.GeoDataFrame, path: Path) -> list[Path]:
         part = frame[family == kind]
         part = part.set_geometry(list(as_multi(part.geometry.to_numpy())) if kind != "point" else part.geometry)
         schema = {"geometry": LAYER_TYPES[kind],
-                  "properties": {c: "date" if pd.api.types.is_datetime64_any_dtype(part[c]) else "str:254"
-                                 for c in part.columns if c != part.geometry.name}}
+                  "properties": {c: "date" if pd.api.types.is_datetime64_any_dtype(part[c])
+                                 else f"str:{_width(part[c])}" for c in part.columns if c != part.geometry.name}}
         part.to_file(target, driver="ESRI Shapefile", engine="fiona", schema=schema, encoding="UTF-8")
         files.append(target)
     return files
+
+
+def _width(values: pd.Series) -> int:
+    """Bytes of the longest value in UTF-8 (a DBF field is as wide as that, 1 to 254)."""
+    size = values.dropna().astype(str).str.encode("utf-8").str.len()
+    return int(min(254, max(1, size.max() if len(size) else 1)))

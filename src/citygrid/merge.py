@@ -19,7 +19,7 @@ import shapely
 
 from citygrid._arrays import Positions
 from citygrid._layers import as_single, families
-from citygrid.errors import RegistryError
+from citygrid.errors import BatchRejected, RegistryError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, SERIAL_MAX, make_ids, max_serials
 from citygrid.validation import Report
 
@@ -133,6 +133,33 @@ class IngestResult:
     report: Report | None = field(default=None, repr=False)
     new_ids: list[str] = field(default_factory=list, repr=False)
     seconds: float = 0.0
+
+    def why(self) -> str:
+        """Why the batch was refused (the errors per rule), or "" when it was accepted."""
+        if self.accepted or self.report is None:
+            return ""
+        errors = self.report.issues[self.report.issues["severity"] == "error"]
+        counts = errors.groupby("rule").size().sort_values(ascending=False)
+        return (f"rejected, nothing written: {len(errors):,} error(s) — "
+                + ", ".join(f"{n} × {rule}" for rule, n in counts.items()))
+
+    def __repr__(self) -> str:
+        counts = (f"created={self.created}, updated={self.updated}, retired={self.retired}, "
+                  f"unchanged={self.unchanged}")
+        if not self.accepted:
+            return f"IngestResult(accepted=False, {self.why()})"
+        return f"IngestResult(accepted=True, batch_id={self.batch_id}, {counts}, seconds={self.seconds:.2f})"
+
+    def raise_for_errors(self) -> IngestResult:
+        """Raise :class:`~citygrid.errors.BatchRejected` if the batch was refused; else return self.
+
+        Examples
+        --------
+        >>> reg.ingest("batch.shp", source="W48").raise_for_errors()  # doctest: +SKIP
+        """
+        if not self.accepted:
+            raise BatchRejected(self.why() + "; see .report", self.report)
+        return self
 
 
 def assign_ids(frame: gpd.GeoDataFrame, *, registered: dict[str, int], admin_code: str,

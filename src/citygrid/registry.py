@@ -34,6 +34,7 @@ from pyproj.exceptions import CRSError
 
 from citygrid import settings
 from citygrid._arrays import Positions
+from citygrid._text import suggest
 from citygrid._vector import check_engine
 from citygrid.admin import District
 from citygrid.backends import Store
@@ -46,7 +47,7 @@ from citygrid.history import as_of
 from citygrid.layout import migration, to_layout
 from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, make_plan, utc_now
 from citygrid.normalise import normalise
-from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, conform, max_serials
+from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, STATUSES, conform, max_serials
 from citygrid.validation import RULES, Reference, Report, validate
 
 __all__ = ["IngestResult", "Registry", "copy_registry", "open_registry"]
@@ -54,6 +55,15 @@ __all__ = ["IngestResult", "Registry", "copy_registry", "open_registry"]
 
 def _is_url(target: object) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def _known(what: str, values: list, known: Any, hints: Any = None) -> None:
+    """Raise NotFound for a value that can match nothing, with a hint of what would."""
+    known = known if isinstance(known, (set, dict)) else set(known)
+    for value in values:
+        if value not in known:
+            raise NotFound(f"no {what} {value!r} in the registry"
+                           + suggest(value, known if hints is None else hints) + ".")
 
 
 class _Loaded:
@@ -277,11 +287,11 @@ class Registry:
         grid : str or list of str, optional
             Unit grid cell code(s).
         owner, maintainer, department : str, optional
-            Unit name or unified social credit code.
+            Unit name (whole) or unified social credit code.
         status : str or list of str, optional
-            E.g. ``"破损"``.
+            E.g. ``"破损"`` (one of ``citygrid.STATUSES``).
         bbox : (minx, miny, maxx, maxy), optional
-            In `bbox_crs` (default the registry's CRS, EPSG:4547).
+            In `bbox_crs` (default the registry's CRS, EPSG:4547, in metres).
         include_retired : bool, default False
             Include retired components.
 
@@ -292,7 +302,11 @@ class Registry:
         Raises
         ------
         NotFound
-            For an unknown category or street (the message lists what is known).
+            For an unknown category, street, community, grid cell, status or unit: a value
+            that can match nothing is an error, not an empty result (the message names
+            units containing a partial name, or close matches).
+        UsageError
+            For a bbox in degrees without `bbox_crs`.
         """
         frame = self.components_with_retired() if include_retired else self.components
         mask = np.ones(len(frame), dtype=bool)
@@ -310,13 +324,20 @@ class Registry:
                 raise NotFound(f"no community {community!r}; communities are: "
                                + ", ".join(self.district.communities["name"]))
             mask &= (frame["community_code"] == hit["code"].iloc[0]).to_numpy()
-        for column, value in (("grid", grid), ("status", status)):
+        for column, value, known in (("grid", grid, self.district.grid["code"]), ("status", status, STATUSES)):
             if value is not None:
-                mask &= frame[column].isin([value] if isinstance(value, str) else list(value)).to_numpy()
+                wanted = [value] if isinstance(value, str) else list(value)
+                _known(column, wanted, known)
+                mask &= frame[column].isin(wanted).to_numpy()
         for column, value in (("owner", owner), ("maintainer", maintainer), ("department", department)):
             if value is not None:
+                known, names = self._units(column)
+                _known(column, [value], known, hints=names)
                 mask &= ((frame[column] == value) | (frame[f"{column}_code"] == value)).fillna(False).to_numpy()
         if bbox is not None:
+            if bbox_crs is None and all(abs(v) <= 180 for v in bbox):
+                raise UsageError(f"bbox={tuple(bbox)} looks like longitude/latitude, but the registry is in metres "
+                                 f"({settings.default_crs}); add bbox_crs='EPSG:4326'.")
             box = shapely.box(*bbox)
             if bbox_crs is not None:
                 box = gpd.GeoSeries([box], crs=bbox_crs).to_crs(settings.default_crs).iloc[0]
@@ -324,6 +345,13 @@ class Registry:
             inside[frame.sindex.query(box, predicate="intersects")] = True
             mask &= inside
         return frame[mask]
+
+    def _units(self, column: str) -> tuple[set[str], np.ndarray]:
+        """The names and codes of a unit column (ever registered), and the names alone."""
+        loaded = self._loaded()
+        every = loaded.all
+        return loaded.derive(f"units {column}", lambda: (
+            {*every[column].dropna(), *every[f"{column}_code"].dropna()}, every[column].dropna().unique()))
 
     def _category_code(self, key: str) -> str:
         cat = self.catalog[key]
@@ -377,6 +405,12 @@ class Registry:
             ``component_id, category, category_name, name, department, owner,
             maintainer, grid, community, street, status, distance_m``; empty when nothing
             is within `radius`. ``attrs["grid"]`` is the grid cell at the point.
+
+        Raises
+        ------
+        UsageError
+            For a point outside the district (saying so when latitude and longitude
+            look swapped), non-finite coordinates or an unknown CRS.
         """
         if not (np.isfinite(x) and np.isfinite(y)):
             raise UsageError(f"x={x!r}, y={y!r}: the location must be two finite numbers (longitude and latitude "
@@ -391,6 +425,14 @@ class Registry:
                              "'EPSG:4490', 'EPSG:4547' or 'gcj02'.") from None
         px, py = to_local.transform(x, y)
         point = shapely.Point(px, py)
+        outside = self.district.boundary.distance(point) if np.isfinite([px, py]).all() else np.inf
+        if outside > radius:
+            swapped = shapely.Point(*to_local.transform(y, x))
+            if self.district.boundary.distance(swapped) <= radius:
+                raise UsageError(f"x={x}, y={y} lies outside {self.district.name}, but swapped it lies inside: "
+                                 "give longitude first, then latitude (x y). 经纬度顺序颠倒：请先经度后纬度。")
+            raise UsageError(f"x={x}, y={y} ({crs}) lies {outside / 1000:,.1f} km outside {self.district.name}; "
+                             "check the coordinates and --crs (Python: crs=). 该点不在本区范围内。")
         loaded = self._loaded()
         frame = loaded.current
         columns = ["component_id", "category", "category_name", "name", "department", "owner",
@@ -420,6 +462,8 @@ class Registry:
         """
         aliases = self.store.read("SELECT component_id FROM citygrid_aliases WHERE alias = ?", (component_id,))
         ident = aliases["component_id"].iloc[0] if len(aliases) else component_id
+        if self.positions([ident])[0] < 0:
+            raise NotFound(f"no component {component_id!r} in the registry (current, retired or renamed).")
         return self.store.read(
             "SELECT h.change_id, h.batch_id, b.source, h.component_id, h.action, h.field, "
             "h.old_value, h.new_value, h.changed_at FROM citygrid_history h "
@@ -438,6 +482,11 @@ class Registry:
         stamp = pd.Timestamp(when)
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
+        first = self.store.read("SELECT MIN(started_at) AS first FROM citygrid_batches WHERE batch_id >= 1")
+        first = first["first"].iloc[0]
+        if first is not None and stamp < pd.to_datetime(first, utc=True).tz_localize(None):
+            raise UsageError(f"as_of({when!r}) is before the registry began ({str(first)[:19]} UTC): "
+                             "there is no state to give.")
         later = self.store.read(
             "SELECT change_id, batch_id, component_id, action, field, old_value FROM citygrid_history "
             "WHERE changed_at > ? ORDER BY change_id", (stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"),))
