@@ -278,3 +278,41 @@ def test_a_registry_the_user_may_only_read(registry, tmp_path):
     assert "Traceback" not in merged.stderr
     assert sorted(p.name for p in folder.iterdir()) == ["registry.gpkg"]
     shutil.rmtree(folder)
+
+
+def _readme_commands() -> list[str]:
+    """The citygrid commands of the README's command-line block, as written."""
+    import re
+    import shlex
+
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", text, re.S) if "citygrid-small" in b)
+    return [shlex.split(line.split("  #")[0]) for line in block.splitlines() if line.startswith("citygrid ")]
+
+
+@pytest.mark.parametrize("order", ["as written", "ingest first"])
+def test_the_readme_commands_give_what_the_readme_says(tmp_path, demo, order):
+    """Run every command of the README's block in a fresh folder, in its order and with the ingest first."""
+    commands = _readme_commands()
+    assert commands[0][:2] == ["citygrid", "demo"] and len(commands) >= 10
+    shutil.copytree(demo[0], tmp_path / "citygrid-small", ignore=shutil.ignore_patterns("maps"))  # = demo --small
+    (tmp_path / "data").symlink_to(DATA)
+    rest = commands[1:]
+    if order == "ingest first":
+        rest.sort(key=lambda c: c[1] != "ingest")
+    outcome = {}
+    for command in rest:
+        result = run(*command[1:], cwd=tmp_path)
+        outcome[command[1] + (" " + command[2] if command[1] == "map" else "")] = result
+    truth = pd.read_csv(DATA / "batch_defects_truth.csv")
+    assert outcome["validate"].returncode == 1
+    found = pd.read_csv(tmp_path / "issues.csv")
+    errors = found[found["severity"] == "error"]
+    assert sorted(zip(errors["row"], errors["rule"])) == sorted(zip(truth["row"], truth["truth"]))
+    assert outcome["ingest"].returncode == 0
+    assert "120 new, 57 updated, 19 retired" in outcome["ingest"].stdout.replace("\n", " ")
+    for name in ("map category", "map street", "map district", "map grid", "allow", "export", "history"):
+        assert outcome[name].returncode == 0, (name, outcome[name].stderr)
+    assert "4403100104000483 雨水箅子" in outcome["owner"].stdout and "坪山区水务局" in outcome["owner"].stdout
+    for page in ("0101.html", "maluan.html", "pingshan.html", "grid.html", "maluan.xlsx"):
+        assert (tmp_path / page).stat().st_size > 1000, page

@@ -24,6 +24,8 @@ Examples
 
 from __future__ import annotations
 
+import copy
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -621,12 +623,18 @@ def sample_batches(district: District, *, seed: int = 0) -> dict[str, gpd.GeoDat
     from citygrid._defects import mojibake
     from citygrid.crs import geometries_wgs84_to_gcj02
 
-    clean = make_batch(district, new=120, updated=60, retired=20, seed=seed)
+    # each batch its own third of the reserve and its own registered components, so that they
+    # can be validated and ingested in any order: merging one leaves the others' findings as they were
+    third = len(district.reserve) // 3
+    part = [copy.copy(district) for _ in range(3)]
+    for k, view in enumerate(part):
+        view.reserve = district.reserve.iloc[k * third:(k + 1) * third]
+    registered = district.components
+    clean = make_batch(part[0], registered.iloc[0::2], new=120, updated=60, retired=20, seed=seed)
     clean = clean[clean.geom_type == "Point"].reset_index(drop=True)
-    bad = make_batch(district, new=120, updated=60, retired=0, seed=seed + 1)
+    bad = make_batch(part[1], registered.iloc[1::2], new=120, updated=60, retired=0, seed=seed + 1)
     bad = bad[bad.geom_type == "Point"].reset_index(drop=True)
     bad["truth"] = None
-    registered = district.components
     rows = iter(range(len(bad)))
 
     def mark(rule: str) -> int:
@@ -651,7 +659,7 @@ def sample_batches(district: District, *, seed: int = 0) -> dict[str, gpd.GeoDat
     i = mark("owner.unknown")
     bad.loc[i, "owner"] = "某某物业公司"
     i = mark("topology.duplicate_feature")
-    twin = registered[registered.geom_type == "Point"].iloc[5]
+    twin = registered.iloc[1::2][registered.iloc[1::2].geom_type == "Point"].iloc[5]
     bad.loc[i, ["category", "category_name"]] = [twin["category"], twin["category_name"]]
     for column in ("grid", "street", "street_code", "community", "community_code"):
         bad.loc[i, column] = twin[column]
@@ -659,7 +667,7 @@ def sample_batches(district: District, *, seed: int = 0) -> dict[str, gpd.GeoDat
     i = known[0]
     bad.loc[i, "truth"] = "owner.conflict"
     bad.loc[i, "owner"] = "坑梓街道办事处" if bad.loc[i, "owner"] != "坑梓街道办事处" else "龙田街道办事处"
-    gcj = make_batch(district, new=80, updated=0, retired=0, seed=seed + 2)
+    gcj = make_batch(part[2], new=80, updated=0, retired=0, seed=seed + 2)
     gcj = gcj[gcj.geom_type == "Point"].reset_index(drop=True).to_crs(settings.web_crs)
     gcj = gcj.set_geometry(list(geometries_wgs84_to_gcj02(gcj.geometry.to_numpy())), crs=settings.web_crs)
     return {"clean": clean.to_crs(settings.web_crs), "defects": bad.to_crs(settings.web_crs), "gcj02": gcj}
