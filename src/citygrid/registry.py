@@ -463,7 +463,8 @@ class Registry:
         aliases = self.store.read("SELECT component_id FROM citygrid_aliases WHERE alias = ?", (component_id,))
         ident = aliases["component_id"].iloc[0] if len(aliases) else component_id
         if self.positions([ident])[0] < 0:
-            raise NotFound(f"no component {component_id!r} in the registry (current, retired or renamed).")
+            raise NotFound(f"no component {component_id!r} in the registry that you may read (current, retired "
+                           "or renamed).")
         return self.store.read(
             "SELECT h.change_id, h.batch_id, b.source, h.component_id, h.action, h.field, "
             "h.old_value, h.new_value, h.changed_at FROM citygrid_history h "
