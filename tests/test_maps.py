@@ -1,6 +1,7 @@
 import json
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -356,3 +357,39 @@ def test_search_finds_by_name_and_by_grid_cell(tmp_path, reg, driver):
         time.sleep(0.3)
         popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
         assert text in popup
+
+
+TRAVERSALS = ["../../../tmp/citygrid-pwn", "..\\..\\evil", "CON", "NUL.txt", "a" * 300, "x\x00y", "/etc/passwd",
+              "地图/../../逃逸"]
+
+
+def test_write_all_keeps_every_file_in_its_folder_whatever_the_codes_say(tmp_path, reg):
+    """Street and category codes are data: traversal strings, reserved Windows names, 300 characters
+    and NUL bytes in them never steer where a map is written."""
+    import sqlite3
+
+    from citygrid.backends import gpkg
+
+    path = tmp_path / "r.gpkg"
+    with sqlite3.connect(reg.path) as source, sqlite3.connect(path) as copy:
+        source.backup(copy)
+    conn = gpkg.connect(path)
+    for code, hostile in zip(reg.district.streets["code"], TRAVERSALS):
+        conn.execute("UPDATE streets SET code = ?, name = ? WHERE code = ?", (hostile, hostile, code))
+        for layer in ("components_point", "components_line", "components_polygon"):
+            conn.execute(f"UPDATE {layer} SET street_code = ? WHERE street_code = ?", (hostile, code))
+    ids = reg.components.groupby("category")["component_id"].first()
+    for component, hostile in zip(ids, TRAVERSALS):  # categories the catalog does not know
+        for layer in ("components_point", "components_line", "components_polygon"):
+            conn.execute(f"UPDATE {layer} SET category = ? WHERE component_id = ?", (hostile, component))
+    conn.close()
+    out = tmp_path / "out" / "maps"
+    index = maps.write_all(open_registry(path), out)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix == ".html"]
+    assert written and all(out in p.parents or p == index for p in written)
+    assert not any(Path(p).exists() for p in ("/tmp/citygrid-pwn.html", "/etc/passwd.html"))
+    names = [p.name for p in written]
+    assert len(names) == len(set(p.relative_to(out).as_posix() for p in written))  # no collisions
+    assert all(len(n) <= 40 and "\x00" not in n and n.split(".")[0].upper() not in ("CON", "NUL") for n in names)
+    text = index.read_text(encoding="utf-8")
+    assert text.count('href="street/') == 6 and "not in the catalog" in text

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -422,6 +423,67 @@ def test_a_killed_ingest_leaves_before_or_after(tmp_path, pristine, district):
         outcomes.append("after" if state == after else "before")
         assert len(open_registry(path).components) > 0
     assert "before" in outcomes  # some kills landed mid-ingest and were rolled back
+
+
+NO_CHECKPOINT = """
+import os, sys
+from citygrid.backends import gpkg
+from citygrid.io import read_batch
+from citygrid.registry import open_registry
+plain = gpkg.connect
+def connect(*args, **kwargs):  # no checkpoint: the merge stays in the WAL, as at a power cut
+    conn = plain(*args, **kwargs)
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    return conn
+gpkg.connect = connect
+holder = plain(sys.argv[1])  # open throughout: the last connection to close would checkpoint
+holder.execute("SELECT count(*) FROM citygrid_meta").fetchall()
+open_registry(sys.argv[1]).ingest(read_batch(sys.argv[2], layer="batch"), source="power cut?")
+print("merged", flush=True)
+sys.stdin.readline()  # the power goes: the files are taken as they are, nothing is closed
+os._exit(0)
+"""
+
+
+def test_a_power_cut_during_a_merge_leaves_before_or_after(tmp_path, pristine, district):
+    """What reaches the disk before a power cut is the file and a prefix of its WAL (frames are
+    appended in order): cut the WAL of a whole merge at 24 random bytes, and at no byte and at
+    the end; each registry opens, passes SQLite's integrity check, and is before or after."""
+    batch = synth.make_batch(district, new=300, updated=200, retired=30, seed=8)
+    batch_file = tmp_path / "batch.gpkg"
+    batch.to_file(batch_file, layer="batch", engine="pyogrio")
+    merged = tmp_path / "merged.gpkg"
+    shutil.copy(pristine, merged)
+    with sqlite3.connect(merged) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = fingerprint(pristine)
+    database = merged.read_bytes()
+    with subprocess.Popen([sys.executable, "-c", NO_CHECKPOINT, str(merged), str(batch_file)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+        assert child.stdout.readline().strip() == "merged"
+        wal = Path(f"{merged}-wal").read_bytes()
+        on_disk = merged.read_bytes()
+        child.communicate("\n")
+    assert on_disk == database and len(wal) > 100_000  # the whole merge is in the WAL
+    whole = tmp_path / "whole" / "registry.gpkg"
+    whole.parent.mkdir()
+    whole.write_bytes(database)
+    Path(f"{whole}-wal").write_bytes(wal)
+    after = fingerprint(whole)
+    rng = np.random.default_rng(1)
+    cuts = [0, len(wal), *sorted(int(c) for c in rng.integers(32, len(wal), size=24))]
+    outcomes = []
+    for k, cut in enumerate(cuts):
+        copy = tmp_path / f"cut{k}" / "registry.gpkg"
+        copy.parent.mkdir()
+        copy.write_bytes(database)
+        Path(f"{copy}-wal").write_bytes(wal[:cut])
+        with sqlite3.connect(copy) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok", cut
+        state = fingerprint(copy)
+        assert state in (before, after), f"a cut at byte {cut} of {len(wal)} left the registry in between"
+        outcomes.append(state == after)
+    assert outcomes[0] is False and outcomes[1] is True and len(outcomes) == 26
 
 
 HOLDER = """

@@ -527,8 +527,8 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
 
 
 def _file_name(code: str, number: int) -> str:
-    """``<code>.html`` for a plain code, else ``<number>.html``: data never steers a path."""
-    return f"{code}.html" if re.fullmatch(r"[0-9A-Za-z]{1,32}", str(code)) else f"_{number:03d}.html"
+    """``<code>.html`` for a code of digits, else ``_<number>.html``: data never steers a path."""
+    return f"{code}.html" if re.fullmatch(r"[0-9]{1,20}", str(code)) else f"_{number:03d}.html"
 
 
 def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, int, str], None] | None = None,
@@ -566,8 +566,11 @@ def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, in
             options = {**options, "assets": "../_assets/leaflet"}
         stats = reg.stats("category")
         total = len(stats) + len(reg.district.streets)
-        links = []
+        links, unknown = [], []
         for number, (code, row) in enumerate(stats.iterrows()):
+            if code not in reg.catalog:  # edited outside citygrid: listed, not mapped
+                unknown.append(f"<li>{html.escape(str(code))} ({int(row['count']):,})</li>")
+                continue
             path = out / "category" / _file_name(code, number)
             category_map(reg, code, **options).save(path)
             links.append(("category", path.relative_to(out).as_posix(), f"{code} {row['name_zh']}", int(row["count"])))
@@ -588,5 +591,6 @@ def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, in
 <title>{html.escape(reg.district.name)} 部件地图</title>{_CSS}</head><body style="font-family:sans-serif">
 <h1>{html.escape(reg.district.name)} 城市部件地图 component maps</h1>
 <h2>街道 streets</h2><ul>{rows['street']}</ul><h2>部件类别 categories</h2><ul>{rows['category']}</ul>
+{"<h2>不在目录中的类别 categories not in the catalog</h2><ul>" + "".join(unknown) + "</ul>" if unknown else ""}
 </body></html>""", encoding="utf-8")
     return index

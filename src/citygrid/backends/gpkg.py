@@ -48,7 +48,7 @@ from citygrid import settings
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, write_layer
 from citygrid.backends import OUTSIDE_BATCH, Written
-from citygrid.errors import AccessDenied, OutputError, RegistryError, RegistryLocked
+from citygrid.errors import AccessDenied, OutputError, RegistryError, RegistryLocked, UsageError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
 if TYPE_CHECKING:
@@ -220,10 +220,14 @@ def connect(path: Path, *, timeout: float = 10.0, readonly: bool = False) -> sql
         uri += "&immutable=1"  # no -shm can be made beside a read-only registry: read it as it is
     conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
     _register_functions(conn)
-    # WAL with synchronous=NORMAL: a killed process still leaves before-or-after (only a
-    # power cut may lose the last commit, never consistency); a bigger page cache for
-    # random updates in 400k-row tables
-    conn.execute("PRAGMA synchronous=NORMAL")
+    # WAL: a killed process or a power cut leaves the registry before or after a merge;
+    # synchronous=FULL (settings.synchronous) syncs the WAL at each commit, so a merge that
+    # returned survives a power cut; a bigger page cache for random updates in 400k-row tables
+    level = str(settings.synchronous).upper()
+    if level not in ("FULL", "NORMAL", "EXTRA"):
+        raise UsageError(f"settings.synchronous={settings.synchronous!r}: use FULL, EXTRA or NORMAL "
+                         "(CITYGRID_SYNCHRONOUS).")
+    conn.execute(f"PRAGMA synchronous={level}")
     conn.execute("PRAGMA cache_size=-65536")
     return conn
 
