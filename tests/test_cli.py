@@ -311,8 +311,21 @@ def test_the_readme_commands_give_what_the_readme_says(tmp_path, demo, order):
     assert sorted(zip(errors["row"], errors["rule"])) == sorted(zip(truth["row"], truth["truth"]))
     assert outcome["ingest"].returncode == 0
     assert "120 new, 57 updated, 19 retired" in outcome["ingest"].stdout.replace("\n", " ")
-    for name in ("map category", "map street", "map district", "map grid", "allow", "export", "history"):
+    for name in ("map category", "map street", "map district", "map grid", "allow", "export", "history", "backup",
+                 "verify"):
         assert outcome[name].returncode == 0, (name, outcome[name].stderr)
     assert "4403100104000483 雨水箅子" in outcome["owner"].stdout and "坪山区水务局" in outcome["owner"].stdout
     for page in ("0101.html", "maluan.html", "pingshan.html", "grid.html", "maluan.xlsx"):
         assert (tmp_path / page).stat().st_size > 1000, page
+
+
+def test_backup_and_verify(registry, tmp_path):
+    made = run("backup", registry, tmp_path / "copy.gpkg")
+    assert made.returncode == 0 and "backup written to" in made.stdout
+    assert run("backup", registry, tmp_path / "copy.gpkg").returncode == 2  # never over an existing file
+    checked = run("verify", tmp_path / "copy.gpkg", "--json")
+    assert checked.returncode == 0 and json.loads(checked.stdout) == {"ok": True, "problems": []}
+    with sqlite3.connect(tmp_path / "copy.gpkg") as conn:
+        conn.execute("DELETE FROM gpkg_contents WHERE table_name = 'roads'")
+    broken = run("verify", tmp_path / "copy.gpkg")
+    assert broken.returncode == 1 and "table roads is not registered in gpkg_contents" in broken.stdout

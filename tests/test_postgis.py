@@ -346,3 +346,27 @@ def test_copying_out_converts_each_column_once_not_once_per_history_row(shared, 
     local = copy_registry(shared.store.url, tmp_path / "out.gpkg")
     assert len(local.store.read("SELECT change_id FROM citygrid_history")) == rows > 2_500
     assert len(conversions) < 100  # per table or column, whatever the number of rows
+
+
+def test_backup_restores_into_another_database_whole_and_verify_names_breaks(shared, cluster, tmp_path):
+    import subprocess
+
+    assert shared.verify() == []
+    dump = shared.backup(tmp_path / "registry.dump")
+    target = cluster.create_database(f"r{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    restored = subprocess.run([str(cluster.bin / "pg_restore"), "--no-owner", f"--dbname={target}", str(dump)],
+                              capture_output=True, text=True)
+    assert restored.returncode == 0, restored.stderr
+    back = open_registry(target)
+    _same_frames(back.components_with_retired(), shared.components_with_retired())
+    assert back.verify() == [] and len(back.batches()) == len(shared.batches())
+    with pytest.raises(FileExistsError):
+        shared.backup(dump)
+    with psycopg.connect(shared.store.url, options="-c search_path=citygrid,public") as conn:
+        conn.execute("ALTER TABLE components DISABLE TRIGGER components_history")  # as the owner may
+        conn.execute("INSERT INTO citygrid_history (batch_id, component_id, action) VALUES (999, 'x', 'update')")
+    found = "\n".join(shared.verify())
+    assert "trigger missing or disabled: components_history" in found
+    assert "history: 1 change(s) in batches that are not recorded" in found

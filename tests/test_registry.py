@@ -719,3 +719,57 @@ def test_a_registry_without_write_access_is_read_and_a_merge_says_so(reg, distri
     assert len(opened.components) == 3_000
     with pytest.raises(AccessDenied, match="read-only here"):
         opened.ingest(synth.make_batch(district, new=2, updated=0, retired=0, seed=13), source="x")
+
+
+def test_verify_finds_what_breaks_a_registry_file(reg):
+    """Breaks made with plain SQL, as another program would make them; each is named."""
+    assert reg.verify() == []
+    path = reg.path
+    with sqlite3.connect(path) as conn:
+        for (key,) in conn.execute("SELECT id FROM rtree_components_point_geom LIMIT 3").fetchall():
+            conn.execute("DELETE FROM rtree_components_point_geom WHERE id = ?", (key,))
+        conn.execute("UPDATE rtree_grid_geom SET minx = minx + 500, maxx = maxx + 500 WHERE id = 1")
+        conn.execute("INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "
+                     "VALUES (77, 'x', 'update', '2026-01-01T00:00:00Z')")
+        conn.execute("DELETE FROM gpkg_contents WHERE table_name = 'roads'")
+        conn.execute("DROP TRIGGER components_line_update_revision")
+    found = "\n".join(gpkg.verify(path))
+    assert "components_point: the spatial index holds" in found
+    assert "grid: 1 box(es) of the spatial index do not cover their feature" in found
+    assert "history: 1 change(s) in 1 batch(es) that are not recorded" in found
+    assert "table roads is not registered in gpkg_contents" in found
+    assert "guard missing: components_line_update_revision" in found
+    with open(path, "r+b") as raw:  # a torn page in the middle of the file
+        raw.seek(raw.seek(0, 2) // 2)
+        raw.write(b"\xff" * 4096)
+    assert any(line.startswith(("integrity_check", "cannot read")) for line in gpkg.verify(path))
+
+
+def test_a_backup_taken_during_merges_is_before_or_after_and_restores_whole(tmp_path, pristine, district):
+    batch = synth.make_batch(district, new=400, updated=300, retired=50, seed=9)
+    batch_file = tmp_path / "batch.gpkg"
+    batch.to_file(batch_file, layer="batch", engine="pyogrio")
+    live = tmp_path / "live.gpkg"
+    shutil.copy(pristine, live)
+    before = fingerprint(live)
+    copies = []
+    with subprocess.Popen([sys.executable, "-c", CHILD, str(live), str(batch_file)], stdout=subprocess.PIPE,
+                          text=True) as child:
+        assert child.stdout.readline().strip() == "start"
+        while child.poll() is None and len(copies) < 40:
+            copies.append(open_registry(live).backup(tmp_path / f"backup{len(copies)}.gpkg"))
+        child.wait()
+    after = fingerprint(live)
+    states = [fingerprint(c) for c in copies]
+    assert copies and all(s in (before, after) for s in states)
+    assert all(gpkg.verify(c) == [] for c in copies[:3])
+    with pytest.raises(FileExistsError):
+        open_registry(live).backup(copies[0])
+    assert not list(tmp_path.glob("*.partial"))
+    # restore the first backup over the live file: the snapshot of the later state is never served
+    restored = open_registry(live)
+    _ = restored.components
+    shutil.copy(copies[0], live)
+    Path(f"{live}-wal").unlink(missing_ok=True)
+    Path(f"{live}-shm").unlink(missing_ok=True)
+    assert fingerprint(live) == states[0]

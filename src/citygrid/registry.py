@@ -594,6 +594,27 @@ class Registry:
             raise UsageError(f"rule={rule!r} is not a rule code; codes are {sorted(RULES)}.")
         self.store.allow(component_id, rule, note, utc_now())
 
+    def backup(self, dest: str | Path) -> Path:
+        """A consistent copy of the registry at `dest`, taken while others read and write.
+
+        A GeoPackage is copied with SQLite's online backup (one committed state; written
+        beside `dest` and renamed into place when whole); a PostGIS registry with ``pg_dump``.
+        A restored copy keeps its own state id, so no cache of another state is ever served for it.
+
+        Examples
+        --------
+        >>> reg.backup("backups/pingshan-2026-12-01.gpkg")  # doctest: +SKIP
+        """
+        return self.store.backup(Path(dest))
+
+    def verify(self) -> list[str]:
+        """What is wrong with the stored registry itself, one line each (empty: nothing found).
+
+        Storage, not rules: integrity, the GeoPackage structure and spatial indexes, citygrid's
+        triggers, history against batches. Rule validation of the components is :meth:`validate`.
+        """
+        return self.store.verify()
+
     def allowed(self) -> pd.DataFrame:
         """The allow-list: ``component_id, rule, note, added_at``."""
         return self.store.read("SELECT component_id, rule, note, added_at FROM citygrid_allow ORDER BY added_at")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import geopandas as gpd
     import numpy as np
     import pandas as pd
@@ -82,3 +84,9 @@ class Store(Protocol):
 
     def allow(self, component_id: str, rule: str, note: str, at: str) -> None:
         """Put a known exception on the allow-list."""
+
+    def backup(self, dest: Path) -> Path:
+        """A consistent copy of the registry at `dest`, taken while others read and write."""
+
+    def verify(self) -> list[str]:
+        """What is wrong with the stored registry itself, one line each (empty: nothing found)."""

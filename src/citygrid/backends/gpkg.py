@@ -429,6 +429,113 @@ def _triggers(conn: sqlite3.Connection) -> None:
             conn.execute(f'CREATE TRIGGER "{name}" AFTER {event} ON "{layer}" BEGIN {_BUMP}; END')
 
 
+def backup(path: Path, dest: Path) -> Path:
+    """A consistent copy of the registry at `dest`, taken while others read and write.
+
+    SQLite's online backup copies one committed state; it goes to ``<dest>.partial`` and is
+    renamed into place when whole, so an interrupted backup leaves no half file at `dest`.
+
+    Raises
+    ------
+    RegistryExists
+        If `dest` exists.
+    OutputError
+        If `dest` cannot be written.
+    """
+    from citygrid.errors import RegistryExists, writing
+
+    dest = Path(dest)
+    if dest.exists():
+        raise RegistryExists(f"{str(dest)!r} exists; back up to a new file.")
+    partial = dest.with_name(dest.name + ".partial")
+    with writing(dest):
+        partial.unlink(missing_ok=True)
+        source = connect(path, readonly=True)
+        target = sqlite3.connect(partial)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            target.close()
+            source.close()
+        with open(partial, "rb") as done:
+            os.fsync(done.fileno())
+        os.replace(partial, dest)
+    return dest
+
+
+def verify(path: Path) -> list[str]:
+    """What is wrong with the file of a registry, one line each (empty: nothing found).
+
+    SQLite's integrity and foreign-key checks; the GeoPackage rules a registry can break
+    (application id, every table registered in ``gpkg_contents``, an R-tree per geometry
+    column holding exactly the features' boxes); citygrid's triggers and unique id indexes;
+    and history against batches (every history row and component in a recorded batch, every
+    component created in the history).
+    """
+    problems: list[str] = []
+    conn = connect(path, readonly=True)
+    try:
+        checked = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
+        problems += [f"integrity_check: {line}" for line in checked if line != "ok"]
+        problems += [f"foreign key: {table} row {row} refers to a missing row of {parent}"
+                     for table, row, parent, _ in conn.execute("PRAGMA foreign_key_check")]
+        if conn.execute("PRAGMA application_id").fetchone()[0] != 0x47504B47:
+            problems.append("application_id is not 'GPKG': GIS software will not read it as a GeoPackage")
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE 'gpkg_%' AND name NOT LIKE 'rtree_%'")}
+        registered = {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")}
+        problems += [f"table {name} is not registered in gpkg_contents" for name in sorted(tables - registered)]
+        problems += [f"gpkg_contents lists {name}, which does not exist" for name in sorted(registered - tables)]
+        for table, column in conn.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall():
+            problems += _rtree_problems(conn, table, column)
+        problems += [f"guard missing: {name} (an edit by another program would not make a new state)"
+                     for name in missing_guards(path)]
+        batches = "SELECT batch_id FROM citygrid_batches"
+        orphans = conn.execute(f"SELECT count(*), count(DISTINCT batch_id) FROM citygrid_history "
+                               f"WHERE batch_id NOT IN ({batches})").fetchone()
+        if orphans[0]:
+            problems.append(f"history: {orphans[0]:,} change(s) in {orphans[1]} batch(es) that are not recorded")
+        for layer in COMPONENT_LAYERS.values():
+            stray = conn.execute(f'SELECT count(*) FROM "{layer}" WHERE batch_id IS NOT NULL '
+                                 f"AND batch_id <> {OUTSIDE_BATCH} AND batch_id NOT IN ({batches})").fetchone()[0]
+            if stray:
+                problems.append(f"{layer}: {stray:,} component(s) of a batch that is not recorded")
+            unborn = conn.execute(
+                f'SELECT count(*) FROM "{layer}" c WHERE COALESCE(c.batch_id, {OUTSIDE_BATCH}) <> {OUTSIDE_BATCH} '
+                "AND NOT EXISTS (SELECT 1 FROM citygrid_history h WHERE h.component_id = c.component_id "
+                "AND h.action = 'create')").fetchone()[0]
+            if unborn:
+                problems.append(f"{layer}: {unborn:,} component(s) without a 'create' in the history")
+    except sqlite3.DatabaseError as exc:
+        problems.append(f"cannot read the file: {exc}")
+    finally:
+        conn.close()
+    return problems
+
+
+def _rtree_problems(conn: sqlite3.Connection, table: str, column: str) -> list[str]:
+    """The R-tree of a geometry column against the features' boxes (R-trees store float32, rounded outwards)."""
+    rtree = f"rtree_{table}_{column}"
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone():
+        return [f"{table}: no spatial index ({rtree})"]
+    key = next(r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if r[5])
+    present = f'"{column}" IS NOT NULL AND NOT ST_IsEmpty("{column}")'
+    features = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {present}').fetchone()[0]
+    entries = conn.execute(f'SELECT count(*) FROM "{rtree}"').fetchone()[0]
+    wrong = conn.execute(
+        f'SELECT count(*) FROM "{table}" t JOIN "{rtree}" r ON r.id = t."{key}" WHERE '
+        f'r.minx > ST_MinX(t."{column}") + 1 OR r.maxx < ST_MaxX(t."{column}") - 1 OR '
+        f'r.miny > ST_MinY(t."{column}") + 1 OR r.maxy < ST_MaxY(t."{column}") - 1').fetchone()[0]
+    problems = []
+    if features != entries:
+        problems.append(f"{table}: the spatial index holds {entries:,} boxes for {features:,} features")
+    if wrong:
+        problems.append(f"{table}: {wrong:,} box(es) of the spatial index do not cover their feature")
+    return problems
+
+
 def create(path: Path, *, district: District, components: gpd.GeoDataFrame, catalog: pd.DataFrame,
            units: pd.DataFrame, meta: dict[str, str], batch: Batch, engine: str, timeout: float) -> None:
     """Write a new registry at `path`, beside its final name first, renamed only when complete."""
@@ -537,6 +644,14 @@ class GpkgStore:
     def meta(self) -> dict[str, str]:
         """The key/value metadata."""
         return read_meta(self.path)
+
+    def backup(self, dest: Path) -> Path:
+        """A consistent copy at `dest` (see :func:`backup`)."""
+        return backup(self.path, dest)
+
+    def verify(self) -> list[str]:
+        """What is wrong with the file (see :func:`verify`)."""
+        return verify(self.path)
 
     def state(self) -> str:
         """The state id of the committed registry, read from the file each time.

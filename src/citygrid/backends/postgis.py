@@ -30,8 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import glob
+import os
+import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -718,6 +722,76 @@ class PostgisStore:
                          "DO UPDATE SET note = EXCLUDED.note, added_at = EXCLUDED.added_at",
                          (component_id, rule, note, at))
         self._state = None
+
+    def backup(self, dest: Path) -> Path:
+        """A consistent copy of the citygrid schema at `dest` with ``pg_dump`` (custom format).
+
+        Restore it into a database with PostGIS: ``pg_restore --no-owner -d URL DEST``.
+
+        Raises
+        ------
+        MissingFile
+            If ``pg_dump`` is not installed.
+        RegistryExists
+            If `dest` exists.
+        OutputError
+            If pg_dump fails (the message is its own).
+        """
+        import subprocess
+
+        from citygrid.errors import MissingFile, OutputError, RegistryExists, writing
+
+        dest = Path(dest)
+        if dest.exists():
+            raise RegistryExists(f"{str(dest)!r} exists; back up to a new file.")
+        found = shutil.which("pg_dump") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"))[-1:]), None)
+        if found is None:
+            raise MissingFile("backing up a PostGIS registry needs pg_dump (Debian: postgresql-client).")
+        partial = dest.with_name(dest.name + ".partial")
+        with writing(dest):
+            done = subprocess.run([found, "--format=custom", f"--schema={SCHEMA}", f"--file={partial}",
+                                   f"--dbname={self.url}"], capture_output=True, text=True)
+            if done.returncode:
+                partial.unlink(missing_ok=True)
+                raise OutputError(f"pg_dump of {self.name} failed: {done.stderr.strip()[:300]}")
+            os.replace(partial, dest)
+        return dest
+
+    def verify(self) -> list[str]:
+        """What is wrong with the stored registry, one line each (empty: nothing found).
+
+        Rows breaking the rules that schema 4 checks on every write (rows written before it
+        are not re-checked there), history against batches, triggers missing or disabled.
+        """
+        checks = {
+            "components without an identifier or with one that does not fit its category":
+                "component_id IS NULL OR NOT (component_id ~ '^[0-9]+$' AND length(component_id) = "
+                "12 + length(category) AND substr(component_id, 7, length(category)) = category)",
+            "components with an empty, invalid or mixed geometry":
+                "ST_IsEmpty(geom) OR NOT ST_IsValid(geom) OR GeometryType(geom) NOT IN ('POINT', 'MULTIPOINT', "
+                "'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON')",
+            "components of a category the catalog does not know":
+                "NOT EXISTS (SELECT FROM citygrid_catalog k WHERE k.code = c.category OR k.code_2026 = c.category)",
+            "components of a batch that is not recorded":
+                f"batch_id IS NOT NULL AND batch_id <> {OUTSIDE_BATCH} AND batch_id NOT IN "
+                "(SELECT batch_id FROM citygrid_batches)",
+            "components without a 'create' in the history":
+                "NOT EXISTS (SELECT FROM citygrid_history h WHERE h.component_id = c.component_id "
+                "AND h.action = 'create')",
+        }
+        with connect(self.url, timeout=self.timeout) as conn:
+            problems = [f"{what}: {count:,}" for what, where in checks.items()
+                        if (count := conn.execute(f"SELECT count(*) FROM components c WHERE {where}").fetchone()[0])]
+            orphans = conn.execute("SELECT count(*) FROM citygrid_history WHERE batch_id IS NOT NULL AND batch_id "
+                                   "NOT IN (SELECT batch_id FROM citygrid_batches)").fetchone()[0]
+            if orphans:
+                problems.append(f"history: {orphans:,} change(s) in batches that are not recorded")
+            triggers = {r[0] for r in conn.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'components'::regclass AND tgenabled <> 'D'")}
+            problems += [f"trigger missing or disabled: {name}" for name in
+                         ("components_history", "components_guard", "components_stamp", "components_check")
+                         if name not in triggers]
+        return problems
 
 
 def _claim(conn, touched: np.ndarray, versions: list[int], stamp: str, batch_id: int) -> None:
