@@ -43,7 +43,7 @@ from citygrid.crs import geometries_gcj02_to_wgs84
 from citygrid.errors import BatchError, MissingFile
 from citygrid.schema import DATE_FIELDS, FIELDS, REQUIRED_FIELDS, column_aliases, parse_ids
 
-VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gml", ".kml"}
+VECTOR_SUFFIXES = {".shp", ".gpkg", ".gdb", ".geojson", ".json", ".fgb", ".gml", ".kml"}
 TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
 
 _COORDINATE_COLUMNS = [
@@ -124,9 +124,34 @@ def read_batch(
     return frame
 
 
+def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | None = None,
+                engine: str = "pyogrio") -> tuple[gpd.GeoDataFrame, dict]:
+    """One layer of any vector file a batch may come in, read as :func:`read_batch` reads it.
+
+    Shapefile text in GBK without a .cpg is detected; a file of one spatial layer needs no
+    `layer`. Columns are kept as they are (no mapping).
+
+    Returns
+    -------
+    (GeoDataFrame, dict)
+        The layer, and notes: ``encoding`` and, for a layer without a CRS, ``crs_guess``
+        (EPSG:4326 or EPSG:4547 from the coordinate ranges, or None).
+
+    Raises
+    ------
+    MissingFile, BatchError
+        As for :func:`read_batch`.
+    """
+    notes: dict = {}
+    frame = _read_file(Path(path), layer=layer, encoding=encoding, engine=engine, notes=notes)
+    if frame.crs is None:
+        notes["crs_guess"] = _guess_crs(frame.geometry.to_numpy())
+    return frame, notes
+
+
 def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFrame:
     if not path.exists():
-        raise MissingFile(f"batch file {str(path)!r} does not exist.")
+        raise MissingFile(f"file {str(path)!r} does not exist.")
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         return _table_geometry(_read_table(path, encoding=encoding, notes=notes), notes)

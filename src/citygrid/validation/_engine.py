@@ -165,7 +165,7 @@ class Context:
         """
         def compute() -> np.ndarray:
             twins = self.twins()
-            if "retired_at" not in self.registry:
+            if "retired_at" not in self.registry or not len(self.registry):  # an empty registry: no twins
                 return twins
             retired = self.registry["retired_at"].notna().to_numpy()
             return np.where((twins >= 0) & retired[np.maximum(twins, 0)], -1, twins)
