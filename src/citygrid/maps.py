@@ -255,11 +255,12 @@ def _colours(count: int) -> list[str]:
 
 def _encode(frame: gpd.GeoDataFrame, groups: pd.Series, fields: tuple[tuple[str, str], ...], *,
             gcj02: bool, colours: dict[str, str] | None = None, sections: dict[str, str] | None = None,
-            on_top: tuple[str, ...] = ()) -> dict:
+            on_top: tuple[str, ...] = (), as_points: bool = False) -> dict:
     """The compact JSON: micro-degree coordinates and dictionary-encoded columns.
 
     Groups are listed in the order of ``colours`` (then sorted); features of the groups in
-    ``on_top`` are drawn last, over the others.
+    ``on_top`` are drawn last, over the others. With ``as_points`` lines and polygons are
+    drawn as a point on them (a whole district's worth of shapes is too many for Leaflet).
     """
     geoms = _web(frame.geometry, gcj02=gcj02)
     present = ~pd.isna(geoms)
@@ -272,7 +273,7 @@ def _encode(frame: gpd.GeoDataFrame, groups: pd.Series, fields: tuple[tuple[str,
     spread = _colours(len(order_names))
     group_index = {g: k for k, g in enumerate(order_names)}
     kinds = shapely.get_type_id(np.where(present, geoms, shapely.Point()))
-    is_point = present & np.isin(kinds, (0, 4))
+    is_point = present & (np.isin(kinds, (0, 4)) | as_points)
     last = names.isin(on_top).to_numpy()
     points = np.concatenate([np.flatnonzero(is_point & ~last), np.flatnonzero(is_point & last)])
     shapes = np.concatenate([np.flatnonzero(present & ~is_point & ~last), np.flatnonzero(present & ~is_point & last)])
@@ -361,8 +362,8 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
 
 def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle: str, extent: shapely.Geometry,
             context: dict, fields=POPUP_FIELDS, colours=None, sections=None, on_top=(), radius: float = 1.0,
-            basemap: str | None = None, tianditu_key: str | None = None, assets: str | Path | None = None,
-            inline: bool = False) -> folium.Map:
+            as_points: bool = False, basemap: str | None = None, tianditu_key: str | None = None,
+            assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     basemap = basemap or settings.basemap
     gcj02 = basemap == "amap"
     bounds = gpd.GeoSeries([extent], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
@@ -371,7 +372,8 @@ def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle:
         bounds = (x0, y0, x1, y1)
     m = _base_map(tuple(bounds), basemap=basemap, tianditu_key=tianditu_key, assets=assets, inline=inline,
                   title=title)
-    data = _encode(frame, groups, fields, gcj02=gcj02, colours=colours, sections=sections, on_top=on_top)
+    data = _encode(frame, groups, fields, gcj02=gcj02, colours=colours, sections=sections, on_top=on_top,
+                   as_points=as_points)
     _CompactLayer(data, {"title": title, "subtitle": subtitle, "radius": radius, "context": context,
                          "plain": basemap == "none"}).add_to(m)
     return m
@@ -396,7 +398,7 @@ def _groups(reg: Registry, frame: gpd.GeoDataFrame, column: str) -> tuple[pd.Ser
 
 
 def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "status", title: str | None = None,
-                   street: str | None = None, **options) -> folium.Map:
+                   street: str | None = None, as_points: bool | None = None, **options) -> folium.Map:
     """Components on a map, e.g. the result of ``reg.query(...)``, coloured by a column.
 
     Parameters
@@ -412,6 +414,9 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
     title : str, optional
     street : str, optional
         Street name or code: draw that street's outline, communities and grid around them.
+    as_points : bool, optional
+        Draw lines and polygons as a point on them; default when more than 100,000
+        components are drawn (a whole district), where they are points at that zoom anyway.
     **options
         ``basemap`` ("none" by default, see ``settings.basemap``; "osm", "tianditu-vec",
         "tianditu-img", "amap" or a tile URL), ``tianditu_key``, ``assets`` (None: Leaflet
@@ -437,7 +442,8 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
     subtitle = f"{reg.district.name} · {len(frame):,} 个部件 components"
     return _render(frame, groups, title=title or f"{reg.district.name} 部件 components", subtitle=subtitle,
                    extent=extent, context=context, colours=colours, sections=sections,
-                   on_top=PROBLEM_STATUSES if column == "status" else (), **options)
+                   on_top=PROBLEM_STATUSES if column == "status" else (),
+                   as_points=len(frame) > 100_000 if as_points is None else as_points, **options)
 
 
 def category_map(reg: Registry, code: str, *, column: str = "status", **options) -> folium.Map:
