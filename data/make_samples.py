@@ -52,6 +52,9 @@ def main() -> None:
     truth = batches["defects"][["truth"]].assign(row=range(1, len(batches["defects"]) + 1)).dropna()
     truth[["row", "truth"]].to_csv(HERE / "batch_defects_truth.csv", index=False)
     as_contractor_table(batches["gcj02"]).to_csv(HERE / "batch_gcj02.csv", index=False, encoding="utf-8-sig")
+    events, truth = synth.make_events(synth.sample_district(), n=2_000, seed=0)
+    events.to_csv(HERE / "events_gcj02.csv", index=False, encoding="utf-8-sig")
+    truth.to_csv(HERE / "events_truth.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,8 @@ _ZH_HELP = {  # the Chinese help of each command; the English is its docstring
     "history": "部件的全部变更记录。\n\n示例：citygrid history 4403100101000001 -r pingshan.gpkg",
     "allow": "把已知例外加入白名单：该部件不再报告此规则。\n\n"
              "示例：citygrid allow 4403100101000001 geom.moved_far -r pingshan.gpkg --note 道路改造迁移",
+    "dispatch": "把每个热线事件派给应处置的部件及其责任单位，或说明无法派遣的原因。\n\n"
+                "示例：citygrid dispatch events.csv -r pingshan.gpkg -o dispatch.csv --map dispatch.html",
     "init": "由本区自己的文件建登记库：区界、街道、社区、单元网格、单位名录和部件。\n\n"
             "示例：citygrid init pingshan.gpkg --streets 街道.shp --communities 社区.geojson --grid 网格.gdb "
             "--units 单位.csv --components 部件.shp",
@@ -509,6 +511,77 @@ def allow(component_id: str = typer.Argument(..., help=_t("Identifier of the com
         _open(registry).allow(component_id, rule, note)
     console.print(_t(f"allowed: {rule} for {component_id}", f"已加入白名单：{component_id} 的 {rule}"),
                   highlight=False, markup=False)
+
+
+DISPATCH_COLUMNS = ("row", "event_id", "component_id", "distance_m", "candidates", "owner", "owner_code", "maintainer",
+                    "maintainer_code", "department", "category", "category_name", "grid", "community", "street",
+                    "reason", "event_type", "channel", "created_at", "closed_at")
+
+
+@app.command(help=_zh("dispatch"))
+def dispatch(
+    events: Path = typer.Argument(..., help=_t("Hotline events: CSV or XLSX export (id, time, type, lon/lat …).",
+                                               "热线事件：CSV 或 XLSX 导出（编号、时间、类型、经纬度……）。")),
+    registry: str = REGISTRY,
+    output: Path = typer.Option(..., "--output", "-o", help=_t("One row per event: .csv or .xlsx.",
+                                                              "每个事件一行：.csv 或 .xlsx。")),
+    map_file: Path = typer.Option(None, "--map", help=_t("Also write a map of the events (HTML).",
+                                                        "同时写出事件地图（HTML）。")),
+    gcj02: bool = _flag("--gcj02", "Locations are GCJ-02 (WeChat, Amap).", "坐标为 GCJ-02（微信、高德）。"),
+    bd09: bool = _flag("--bd09", "Locations are BD-09 (Baidu).", "坐标为 BD-09（百度）。"),
+    radius: float = typer.Option(10.0, "--radius", help=_t("Metres searched around each event.",
+                                                           "每个事件周围的搜索半径（米）。")),
+    event_types: Path = typer.Option(None, "--event-types", help=_t(
+        "Your own event type → category table (CSV: code, name_zh, categories).",
+        "自定义事件类型→部件类别对照表（CSV：code、name_zh、categories）。")),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Send each hotline event to the component and the unit that must act, or say why there is none.
+
+    Example: ``citygrid dispatch events.csv -r pingshan.gpkg -o dispatch.csv --map dispatch.html``
+    """
+    from citygrid import maps
+    from citygrid._text import spreadsheet_safe
+    from citygrid.errors import UsageError, writing
+
+    with _guard():
+        if gcj02 and bd09:
+            raise UsageError("give --gcj02 or --bd09, not both.")
+        if output.suffix.lower() not in (".csv", ".xlsx"):
+            raise UsageError(f"--output {output.name!r}: write .csv or .xlsx.")
+        reg = _open(registry)
+        with console.status(_t(f"Dispatching {events.name}…", f"正在派遣 {events.name}……")):
+            result = reg.dispatch(events, radius=radius, coords="gcj02" if gcj02 else "bd09" if bd09 else "auto",
+                                  event_types=event_types)
+        table = spreadsheet_safe(_plain(result, DISPATCH_COLUMNS))
+        with writing(output):
+            if output.suffix.lower() == ".csv":
+                table.to_csv(output, index=False, encoding="utf-8-sig")
+            else:
+                table.to_excel(output, index=False, sheet_name="dispatch", engine="openpyxl")
+        if map_file is not None:
+            _save(maps.events_map(reg, result), map_file)
+    matched = int(result["component_id"].notna().sum())
+    reasons = result.loc[result["reason"] != "", "reason"].str.replace(r"^no .* within", "no component within",
+                                                                        regex=True).value_counts()
+    if as_json:
+        _print_json({"events": len(result), "matched": matched, "coordinates": result.attrs["coordinates"],
+                     "reasons": reasons.to_dict(), "output": str(output),
+                     **({"map": str(map_file)} if map_file else {})})
+        return
+    console.print(_t(f"{len(result):,} events, {matched:,} sent to a component's unit "
+                     f"(coordinates read as {result.attrs['coordinates']}); written to {output}",
+                     f"共 {len(result):,} 个事件，{matched:,} 个已派至部件责任单位"
+                     f"（坐标按 {result.attrs['coordinates']} 读取）；已写入 {output}"))
+    for why, count in reasons.items():
+        console.print(f"  {count:,} × {why}", highlight=False, markup=False)
+
+
+def _plain(frame, columns: tuple[str, ...]):
+    """The given columns of a frame, without its geometry, as a plain DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame({c: frame[c] for c in columns})
 
 
 def _layer_option(name: str, en: str, zh: str, required: bool = False):

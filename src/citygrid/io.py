@@ -149,6 +149,19 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
     return frame, notes
 
 
+def table_points(frame: pd.DataFrame) -> tuple[gpd.GeoDataFrame, dict]:
+    """Points from a table's coordinate columns (经度/纬度, lon/lat, x/y) or WKT, as :func:`read_batch` makes them.
+
+    Returns
+    -------
+    (GeoDataFrame, dict)
+        The rows with a geometry (None where the coordinates are not numbers) and notes:
+        ``unparsed_coordinates`` maps 1-based row numbers to the text that was not read.
+    """
+    notes: dict = {}
+    return _table_geometry(frame, notes), notes
+
+
 def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFrame:
     if not path.exists():
         raise MissingFile(f"file {str(path)!r} does not exist.")

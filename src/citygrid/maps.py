@@ -532,6 +532,81 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
                    extent=extent, context=context, fields=ISSUE_FIELDS, radius=2.0, **options)
 
 
+EVENT_FIELDS = (("event_id", "工单编号 event"), ("event_type", "事件类型 type"), ("description", "描述 description"),
+                ("created_at", "上报时间 reported"), ("component_id", "标识码 component"),
+                ("category_name", "部件 component type"), ("distance_m", "距离 m"),
+                ("maintainer", "养护单位 maintainer"),
+                ("owner", "权属单位 owner"), ("grid", "单元网格 grid cell"), ("reason", "说明 why not"))
+MATCH_COLOURS = {"已找到部件 matched": "#1a9850", "无部件 no component": "#d73027", "区外 outside": "#7b3294",
+                 "非部件事件 not a component event": "#bababa", "其他 other": "#fdae61",
+                 "连线 link to component": "#636363"}
+_LINKS_MAX = 20_000  # lines from events to their components, beyond which a map grows heavy
+
+
+def _match_group(reason: pd.Series) -> pd.Series:
+    text = reason.fillna("").astype(str)
+    return pd.Series(np.select(
+        [text == "", text.str.startswith("no ") & ~text.str.startswith("no location"), text == "outside the district",
+         text == "not a component event"],
+        list(MATCH_COLOURS)[:4], default="其他 other"), index=reason.index)
+
+
+def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match", **options) -> folium.Map:
+    """Dispatched hotline events: coloured by outcome (or unit), each linked to its component.
+
+    Parameters
+    ----------
+    reg : Registry
+    result : GeoDataFrame
+        What :func:`citygrid.dispatch.dispatch` returned.
+    column : {"match", "maintainer", "owner", "department", "event_type"}
+        What colours the events: the outcome (matched, no component, outside, not a
+        component event) or the unit that must act.
+    **options
+        As for :func:`components_map`.
+    """
+    if column != "match" and column not in result.columns:
+        raise MapError(f"cannot colour events by {column!r}; use match, maintainer, owner, department or event_type "
+                       "(--column).")
+    events = result[result.geometry.notna()]
+    groups = _match_group(events["reason"]) if column == "match" else events[column].fillna("—")
+    matched = events[events["component_id"].notna()].head(_LINKS_MAX)
+    parts = reg.components.set_index("component_id").geometry
+    ends = shapely.point_on_surface(parts.reindex(matched["component_id"]).to_numpy())
+    links = gpd.GeoDataFrame(matched.drop(columns="geometry"),
+                             geometry=shapely.linestrings(np.stack([
+                                 np.column_stack([shapely.get_x(matched.geometry.to_numpy()), shapely.get_x(ends)]),
+                                 np.column_stack([shapely.get_y(matched.geometry.to_numpy()), shapely.get_y(ends)])],
+                                 axis=2)), crs=events.crs)
+    frame = pd.concat([events, links], ignore_index=True)
+    names = pd.concat([groups, pd.Series("连线 link to component", index=links.index)], ignore_index=True)
+    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
+    context = _context(reg.district, outline=reg.district.boundary, gcj02=gcj02)
+    counts = groups.value_counts()
+    return _render(frame, names, title="热线事件派遣 hotline events to the unit that must act",
+                   subtitle=" · ".join(f"{k} {v:,}" for k, v in counts.items()), extent=reg.district.boundary,
+                   context=context, fields=EVENT_FIELDS, colours=MATCH_COLOURS if column == "match" else None,
+                   radius=1.5, **options)
+
+
+def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.Map:
+    """Grid cells coloured by the component events that found no registered component: gaps in the registry."""
+    from citygrid.dispatch import unmatched_cells
+
+    cells = unmatched_cells(result, reg)
+    bins = pd.cut(cells["unmatched"], [0, 1, 3, 9, np.inf], labels=["1", "2–3", "4–9", "10+"])
+    colours = {"1": "#fee5d9", "2–3": "#fcae91", "4–9": "#fb6a4a", "10+": "#cb181d"}
+    frame = cells.assign(component_id=cells["grid"], name=cells["community"])
+    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
+    return _render(frame, bins.astype(str), title="无部件可派的事件 events with no registered component",
+                   subtitle=f"{int(cells['unmatched'].sum()):,} events in {len(cells):,} grid cells",
+                   extent=reg.district.boundary,
+                   context=_context(reg.district, outline=reg.district.boundary, gcj02=gcj02),
+                   fields=(("component_id", "网格编码 cell"), ("community", "社区 community"),
+                           ("street", "街道 street"), ("unmatched", "事件 events")),
+                   colours={k: colours[k] for k in colours}, **options)
+
+
 def _file_name(code: str, number: int) -> str:
     """``<code>.html`` for a code of digits, else ``_<number>.html``: data never steers a path."""
     return f"{code}.html" if re.fullmatch(r"[0-9]{1,20}", str(code)) else f"_{number:03d}.html"

@@ -594,6 +594,17 @@ class Registry:
             raise UsageError(f"rule={rule!r} is not a rule code; codes are {sorted(RULES)}.")
         self.store.allow(component_id, rule, note, utc_now())
 
+    def dispatch(self, events: str | Path | pd.DataFrame, **options: Any) -> gpd.GeoDataFrame:
+        """Hotline events to the component and the unit that must act (see :func:`citygrid.dispatch.dispatch`).
+
+        Examples
+        --------
+        >>> result = reg.dispatch("events.csv")  # doctest: +SKIP
+        """
+        from citygrid.dispatch import dispatch
+
+        return dispatch(self, events, **options)
+
     def backup(self, dest: str | Path) -> Path:
         """A consistent copy of the registry at `dest`, taken while others read and write.
 

@@ -671,3 +671,97 @@ def sample_batches(district: District, *, seed: int = 0) -> dict[str, gpd.GeoDat
     gcj = gcj[gcj.geom_type == "Point"].reset_index(drop=True).to_crs(settings.web_crs)
     gcj = gcj.set_geometry(list(geometries_wgs84_to_gcj02(gcj.geometry.to_numpy())), crs=settings.web_crs)
     return {"clean": clean.to_crs(settings.web_crs), "defects": bad.to_crs(settings.web_crs), "gcj02": gcj}
+
+
+EVENT_CHANNELS = ("12345热线", "@坪山微信", "网上信箱", "城管通")
+"""Where synthetic events come from; 城管通 is the collectors' app, which names the category."""
+
+
+def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: float = 3.0,
+                coords: str = "gcj02", unregistered: float = 0.05, outside: float = 0.01,
+                hostile: float = 0.01) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A hotline event stream as a 12345 system exports it, with the truth of each event.
+
+    Event types follow the shipped event type table with a skew like a real hotline's (a
+    few types make most events). A component event lies at a registered component of one
+    of its type's categories (a point on a line or polygon) with GPS noise of `gps_m`
+    metres (standard deviation per axis); a share `unregistered` lies at a component the
+    registry lacks (``district.reserve`` when there is one, else a random place in the
+    district); other events lie anywhere in the district; a share `outside` lies 5–20 km
+    outside it. Events from the collectors' app (城管通) name their category. Locations are
+    GCJ-02 (as WeChat and Amap give them), or ``coords="bd09"``/``"wgs84"``.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The export (Chinese headers: 工单编号, 上报时间, 来源渠道, 事件类型代码, 事件类型,
+        部件类别, 问题描述, 经度, 纬度, 办结时间, 处置单位) and the truth: ``event_id,
+        component_id`` (None when none is registered) and ``kind`` (``component``,
+        ``unregistered``, ``not_component``, ``outside``).
+    """
+    from citygrid.crs import transformer, wgs84_to_bd09, wgs84_to_gcj02
+    from citygrid.dispatch import load_event_types
+
+    rng = np.random.default_rng(seed)
+    table = load_event_types()
+    weights = 1.0 / np.arange(1, len(table) + 1) ** 0.9
+    types = table.iloc[rng.choice(len(table), size=n, p=weights / weights.sum())].reset_index(drop=True)
+    comps = district.components
+    spare = district.reserve if getattr(district, "reserve", None) is not None else None
+    at_comp = shapely.point_on_surface(comps.geometry.to_numpy())
+    by_cat = {c: np.flatnonzero(comps["category"].to_numpy() == c) for c in comps["category"].unique()}
+    spare_by_cat = {} if spare is None else {c: np.flatnonzero(spare["category"].to_numpy() == c)
+                                             for c in spare["category"].unique()}
+    minx, miny, maxx, maxy = district.boundary.bounds
+    x, y = np.empty(n), np.empty(n)
+    truth_id = np.full(n, None, dtype=object)
+    kind = np.full(n, "not_component", dtype=object)
+    category = np.full(n, None, dtype=object)
+    roll = rng.random(n)
+    for k, cats in enumerate(types["categories"]):
+        cats = [c for c in cats if len(by_cat.get(c, ())) or len(spare_by_cat.get(c, ()))]
+        place = None
+        if roll[k] < outside:
+            kind[k] = "outside"
+        elif cats and roll[k] < outside + unregistered:
+            kind[k] = "unregistered"
+            pool = [c for c in cats if len(spare_by_cat.get(c, ()))]
+            if pool:
+                row = spare.iloc[rng.choice(spare_by_cat[pool[rng.integers(len(pool))]])]
+                place = shapely.point_on_surface(row.geometry)
+        elif cats:
+            sizes = np.array([len(by_cat.get(c, ())) for c in cats], dtype=float)
+            if sizes.sum():
+                cat = cats[rng.choice(len(cats), p=sizes / sizes.sum())]
+                pos = by_cat[cat][rng.integers(len(by_cat[cat]))]
+                place, truth_id[k], kind[k] = at_comp[pos], comps["component_id"].iloc[pos], "component"
+                category[k] = cat
+        while place is None or not district.boundary.contains(place):
+            place = shapely.Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        x[k], y[k] = place.x, place.y
+        if kind[k] == "outside":
+            angle, far = rng.uniform(0, 2 * np.pi), rng.uniform(5_000, 20_000)
+            x[k], y[k] = x[k] + far * np.cos(angle), y[k] + far * np.sin(angle)
+            while district.boundary.contains(shapely.Point(x[k], y[k])):
+                x[k] += 5_000
+    x, y = x + rng.normal(0, gps_m, n), y + rng.normal(0, gps_m, n)
+    lon, lat = transformer(settings.default_crs, settings.web_crs).transform(x, y)
+    lon, lat = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}.get(coords, lambda a, b: (a, b))(lon, lat)
+    created = pd.Timestamp("2026-11-01") + pd.to_timedelta(rng.uniform(0, 30 * 24 * 3600, n).round(), unit="s")
+    hours = rng.lognormal(np.log(20), 0.9, n)
+    closed = created + pd.to_timedelta(hours.round(3), unit="h")
+    open_ = rng.random(n) < 0.08
+    channel = np.array(EVENT_CHANNELS)[rng.choice(4, size=n, p=[0.55, 0.25, 0.08, 0.12])]
+    named = (channel == "城管通") & (kind == "component")
+    text = np.array([f"{t}，请尽快处理" for t in types["name_zh"]], dtype=object)
+    text[rng.random(n) < hostile] = "<img src=x onerror=alert(1)> 井盖"
+    ids = np.array([f"PS2026{k:07d}" for k in range(1, n + 1)], dtype=object)
+    export = pd.DataFrame({
+        "工单编号": ids, "上报时间": created.strftime("%Y-%m-%d %H:%M:%S"), "来源渠道": channel,
+        "事件类型代码": types["code"].to_numpy(), "事件类型": types["name_zh"].to_numpy(),
+        "部件类别": np.where(named, category, None), "问题描述": text,
+        "经度": np.round(lon, 7), "纬度": np.round(lat, 7),
+        "办结时间": np.where(open_, None, closed.strftime("%Y-%m-%d %H:%M:%S")),
+        "处置单位": None})
+    truth = pd.DataFrame({"event_id": ids, "component_id": truth_id, "kind": kind})
+    return export, truth

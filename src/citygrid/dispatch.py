@@ -1,0 +1,380 @@
+"""Hotline events (12345, WeChat, web mailbox) to the component and the unit that must act.
+
+An event batch is a CSV or XLSX export of a hotline system: an id, a time, a channel, a
+description, an event type, a location (often GCJ-02 from WeChat or Amap, sometimes BD-09
+from Baidu), perhaps the closing time and unit. :func:`dispatch` finds, for every event, the
+nearest registered component of the categories its type concerns (the event type table,
+``data/event_types.csv``, or a category the event already names), with its owner,
+maintainer, department, grid cell, community and street, or says why there is none. The
+figures a district reports follow: events per unit, street and category, closed within one
+and three days, median time to close; components reported again and again; events that fall
+on no registered component, per grid cell.
+
+Examples
+--------
+>>> result = dispatch(reg, "events.csv")  # doctest: +SKIP
+>>> result[["event_id", "component_id", "distance_m", "maintainer", "reason"]].head()  # doctest: +SKIP
+>>> closing_figures(result, by="maintainer")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from citygrid import settings
+from citygrid._text import read_csv_table
+from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
+from citygrid.errors import BatchError, UsageError
+from citygrid.io import read_vector, table_points
+
+if TYPE_CHECKING:
+    from citygrid.registry import Registry
+
+__all__ = ["COORDINATES", "EVENT_COLUMNS", "closing_figures", "dispatch", "load_event_types", "read_events",
+           "repeated_components", "unmatched_cells"]
+
+EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "event_id": ("event_id", "事件编号", "工单编号", "工单号", "案件编号", "编号", "id"),
+    "created_at": ("created_at", "上报时间", "受理时间", "创建时间", "发生时间", "created", "time"),
+    "channel": ("channel", "来源渠道", "来源", "渠道"),
+    "description": ("description", "问题描述", "事件描述", "诉求内容", "描述", "text"),
+    "event_type_code": ("event_type_code", "事件类型代码", "小类代码", "类型代码", "type_code"),
+    "event_type": ("event_type", "事件类型", "小类名称", "事件小类", "类型", "type"),
+    "category": ("category", "部件类别", "部件小类", "部件类型"),
+    "address": ("address", "地址", "事发地址", "事发地点"),
+    "closed_at": ("closed_at", "办结时间", "结案时间", "关闭时间", "closed"),
+    "closing_unit": ("closing_unit", "处置单位", "办理单位", "承办单位"),
+}
+"""Headers read as each event field (case-insensitive)."""
+
+COORDINATES = ("auto", "wgs84", "gcj02", "bd09")
+"""How event locations are given; ``auto`` picks the one that puts events closest to the registry."""
+
+REASONS = {
+    "none": "no {what} within {radius:g} m",
+    "outside": "outside the district",
+    "not_component": "not a component event",
+    "unknown_type": "event type {type!r} is not in the event type table",
+    "unknown_category": "category {category!r} is not in the catalog",
+    "no_location": "no location: {where}",
+}
+
+
+def load_event_types(path: str | Path | None = None) -> pd.DataFrame:
+    """The event type → component category table (``code, name_zh, name_en, categories, note``).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A district's own table in the same columns; default the shipped one
+        (``data/event_types.csv``: 32 component event types and 10 others, codes provisional).
+        ``categories`` holds 4-digit codes separated by spaces, empty for events that concern
+        no component.
+    """
+    source = path if path is not None else resources.files("citygrid") / "data" / "event_types.csv"
+    table = read_csv_table(Path(str(source)), what="event type table",
+                           required=["code", "name_zh", "categories"])
+    table["categories"] = table["categories"].fillna("").map(str.split)
+    return table
+
+
+def _column(frame: pd.DataFrame, field: str) -> str | None:
+    lower = {str(c).strip().lower(): c for c in frame.columns if c != "geometry"}
+    return next((lower[a.lower()] for a in EVENT_COLUMNS[field] if a.lower() in lower), None)
+
+
+def _times(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values.astype("string").str.strip(), errors="coerce", format="mixed")
+
+
+def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
+    """An event batch with its columns named as :data:`EVENT_COLUMNS` says, locations as given.
+
+    Every input row is kept, in order, with ``row`` (1-based as in the file); a row whose
+    location cannot be read keeps no geometry and says why in ``problem``; unreadable
+    times are left empty and named in ``problem`` too.
+
+    Raises
+    ------
+    BatchError
+        If the file has no location columns at all, or no event id column.
+    """
+    if isinstance(events, gpd.GeoDataFrame):
+        frame, notes = events, {}
+    elif isinstance(events, pd.DataFrame):
+        frame, notes = table_points(events)
+    else:
+        frame, notes = read_vector(events)
+    out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
+    for field in EVENT_COLUMNS:
+        found = _column(frame, field)
+        out[field] = frame[found].astype("string").str.strip().replace("", pd.NA).to_numpy() \
+            if found is not None else pd.NA
+    if out["event_id"].isna().all():
+        raise BatchError(f"the events have no id column (one of {list(EVENT_COLUMNS['event_id'][:5])} …); "
+                         f"they have {[str(c) for c in frame.columns if c != 'geometry'][:15]}.")
+    problem = pd.Series("", index=out.index, dtype=object)
+    for row, text in notes.get("unparsed_coordinates", {}).items():
+        problem.iloc[row - 1] = REASONS["no_location"].format(where=f"coordinates {text!r}")
+    for field in ("created_at", "closed_at"):
+        raw = out[field]
+        out[field] = _times(raw)
+        bad = raw.notna() & out[field].isna()
+        problem[bad & (problem == "")] = [f"unreadable {field.replace('_', ' ')} {v!r}" for v in raw[bad]]
+    out["problem"] = problem.to_numpy()
+    return gpd.GeoDataFrame(out, geometry=frame.geometry.to_numpy(), crs=frame.crs)
+
+
+def _to_local(lon: np.ndarray, lat: np.ndarray, coords: str) -> np.ndarray:
+    """Points in the registry's CRS from longitude/latitude given as `coords`."""
+    if coords == "gcj02":
+        lon, lat = gcj02_to_wgs84(lon, lat)
+    elif coords == "bd09":
+        lon, lat = bd09_to_wgs84(lon, lat)
+    x, y = transformer(settings.web_crs, settings.default_crs).transform(lon, lat)
+    return shapely.points(x, y)
+
+
+def _choose_coordinates(lon: np.ndarray, lat: np.ndarray, index) -> str:
+    """WGS84, GCJ-02 or BD-09: whichever puts a sample of events nearest the registered components."""
+    if not len(lon):
+        return "wgs84"
+    pick = np.random.default_rng(0).choice(len(lon), size=min(len(lon), 2000), replace=False)
+    medians = {}
+    for coords in COORDINATES[1:]:
+        points = _to_local(lon[pick], lat[pick], coords)
+        _, distance = index.nearest(points, return_distance=True, return_all=False)
+        medians[coords] = float(np.median(distance))
+    return min(medians, key=medians.get)
+
+
+def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float = 10.0, coords: str = "auto",
+             event_types: str | Path | pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """For each event, the component and the unit that must act, or why there is none.
+
+    Parameters
+    ----------
+    reg : Registry
+    events : path or DataFrame
+        CSV/XLSX export of a hotline system (see :func:`read_events`).
+    radius : float, default 10.0
+        Metres around the event's location searched for a component of its categories. A
+        phone's fix in a city is good to a few metres; a wider radius finds more of the
+        right components but also takes a neighbour for a component the registry lacks
+        (measured in ``benchmarks/RESULTS.md``).
+    coords : {"auto", "wgs84", "gcj02", "bd09"}
+        How locations are given; ``auto`` picks the one that puts the events nearest the
+        registered components (``result.attrs["coordinates"]`` says which).
+    event_types : path or DataFrame, optional
+        The event type table (default the shipped one, see :func:`load_event_types`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per event, in input order: ``row, event_id, created_at, closed_at, channel,
+        event_type, categories`` (those searched), ``component_id, category, category_name,
+        distance_m, candidates`` (components of those categories within `radius`),
+        ``owner, owner_code, maintainer, department``, ``grid, community, street`` (of the
+        event's location), ``reason`` (empty when a component was found) and the event's
+        point (EPSG:4547).
+
+    Raises
+    ------
+    UsageError
+        For an unknown `coords`.
+    BatchError
+        If the events cannot be read.
+    """
+    if coords not in COORDINATES:
+        raise UsageError(f"coords={coords!r}: use one of {', '.join(COORDINATES)} (--coords).")
+    frame = read_events(events)
+    table = event_types if isinstance(event_types, pd.DataFrame) else load_event_types(event_types)
+    current = reg.components
+    tree = current.sindex
+    located = ~(frame.geometry.isna() | frame.geometry.is_empty).to_numpy()
+    lon = np.full(len(frame), np.nan)
+    lat = np.full(len(frame), np.nan)
+    lon[located] = shapely.get_x(frame.geometry.to_numpy()[located])
+    lat[located] = shapely.get_y(frame.geometry.to_numpy()[located])
+    if coords == "auto":
+        coords = _choose_coordinates(lon[located], lat[located], tree)
+    points = np.full(len(frame), None, dtype=object)
+    points[located] = _to_local(lon[located], lat[located], coords)
+    wanted, reason = _wanted(frame, table, reg)
+    reason = np.where(frame["problem"].to_numpy(dtype=object) != "", frame["problem"].to_numpy(dtype=object),
+                      reason)
+    inside = np.zeros(len(frame), dtype=bool)
+    inside[located] = shapely.contains_xy(reg.district.boundary, shapely.get_x(points[located]),
+                                          shapely.get_y(points[located]))
+    # outside the district says more than "not a component event" or an unknown type: no unit here acts
+    reason = np.where(located & ~inside & (frame["problem"].to_numpy(dtype=object) == ""), REASONS["outside"],
+                      reason)
+    out = _match(frame, points, wanted, reason, current, tree, radius, reg)
+    out.attrs["coordinates"], out.attrs["radius_m"] = coords, radius
+    return out
+
+
+def _wanted(frame: gpd.GeoDataFrame, table: pd.DataFrame, reg: Registry) -> tuple[list[list[str]], np.ndarray]:
+    """The registry category codes each event concerns, and a reason where there are none."""
+    by_code = dict(zip(table["code"], table["categories"]))
+    by_name = dict(zip(table["name_zh"], table["categories"]))
+    layout_2026 = reg.layout == "gbt47678"
+    wanted: list[list[str]] = []
+    reason = np.full(len(frame), "", dtype=object)
+    for k, (named, code, name) in enumerate(zip(frame["category"], frame["event_type_code"], frame["event_type"])):
+        cats: list[str] | None = None
+        if isinstance(named, str) and named:
+            try:
+                cat = reg.catalog[named]
+                cats = [cat.code]
+            except KeyError:
+                reason[k] = REASONS["unknown_category"].format(category=named)
+        elif isinstance(code, str) and code in by_code:
+            cats = by_code[code]
+        elif isinstance(name, str) and name in by_name:
+            cats = by_name[name]
+        else:
+            reason[k] = REASONS["unknown_type"].format(type=code if isinstance(code, str) else name)
+        if cats is not None and not cats:
+            reason[k] = REASONS["not_component"]
+        cats = cats or []
+        wanted.append([reg.catalog[c].code_2026 if layout_2026 else c for c in cats if c in reg.catalog])
+    return wanted, reason
+
+
+def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]], reason: np.ndarray,
+           current: gpd.GeoDataFrame, tree, radius: float, reg: Registry) -> gpd.GeoDataFrame:
+    """Nearest component of the wanted categories within `radius`, for the events still in question."""
+    ask = np.flatnonzero((reason == "") & np.array([bool(w) for w in wanted]))
+    codes = {c: k for k, c in enumerate(pd.unique(current["category"].to_numpy(dtype=object)))}
+    pairs = np.array([(e, codes[c]) for e in ask for c in wanted[e] if c in codes], dtype=np.int64).reshape(-1, 2)
+    keys = pairs[:, 0] * len(codes) + pairs[:, 1]
+    ev, comp = tree.query(points[ask], predicate="dwithin", distance=radius) if len(ask) else (np.array([], int),) * 2
+    ev = ask[ev]
+    comp_code = np.array([codes[c] for c in current["category"].to_numpy(dtype=object)], dtype=np.int64)
+    keep = np.isin(ev * len(codes) + comp_code[comp], keys)
+    ev, comp = ev[keep], comp[keep]
+    distance = shapely.distance(points[ev], current.geometry.to_numpy()[comp])
+    order = np.lexsort((distance, ev))
+    ev, comp, distance = ev[order], comp[order], distance[order]
+    first = np.r_[True, ev[1:] != ev[:-1]] if len(ev) else np.array([], bool)
+    found = np.full(len(frame), -1)
+    found[ev[first]] = comp[first]
+    near = np.full(len(frame), np.nan)
+    near[ev[first]] = distance[first]
+    candidates = np.bincount(ev, minlength=len(frame))
+    names = reg.catalog.to_frame().set_index("code")["name_zh"]
+    for e in ask[found[ask] < 0]:
+        what = "、".join(names.get(c, c) for c in wanted[e][:3]) + ("…" if len(wanted[e]) > 3 else "")
+        reason[e] = REASONS["none"].format(what=what, radius=radius)
+    out = pd.DataFrame({
+        "row": frame["row"].to_numpy(), "event_id": frame["event_id"].to_numpy(dtype=object),
+        "created_at": frame["created_at"].to_numpy(), "closed_at": frame["closed_at"].to_numpy(),
+        "channel": frame["channel"].to_numpy(dtype=object), "event_type": frame["event_type"].to_numpy(dtype=object),
+        "description": frame["description"].to_numpy(dtype=object),
+        "closing_unit": frame["closing_unit"].to_numpy(dtype=object),
+        "categories": [" ".join(w) for w in wanted]})
+    hit = found >= 0
+    for column in ("component_id", "category", "category_name", "owner", "owner_code", "maintainer",
+                   "maintainer_code", "department"):
+        values = np.full(len(frame), None, dtype=object)
+        values[hit] = current[column].to_numpy(dtype=object)[found[hit]]
+        out[column] = values
+    out["distance_m"] = np.round(near, 2)
+    out["candidates"] = candidates
+    placed = np.array([p is not None for p in points])
+    cells = reg.district.locate(points[placed]) if placed.any() else pd.DataFrame()
+    for column in ("grid", "community", "street"):
+        values = np.full(len(frame), None, dtype=object)
+        if placed.any():
+            values[placed] = cells[column].to_numpy(dtype=object)
+        out[column] = values
+    out["reason"] = reason
+    return gpd.GeoDataFrame(out, geometry=list(points), crs=settings.default_crs)
+
+
+def closing_figures(result: pd.DataFrame, *, by: str = "maintainer") -> pd.DataFrame:
+    """Events received, closed within one and three days, and the median time to close, per group.
+
+    Parameters
+    ----------
+    result : DataFrame
+        What :func:`dispatch` returned.
+    by : {"maintainer", "owner", "department", "street", "category_name", "event_type"}
+        The group; events without one (no component found, no location) are counted under "—".
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``events, closed, within_1d, within_3d, share_1d, share_3d, median_hours`` per group,
+        most events first; shares are of the closed events.
+    """
+    groups = ("maintainer", "owner", "department", "street", "category_name", "event_type")
+    if by not in groups:
+        raise UsageError(f"by={by!r}: use one of {', '.join(groups)}.")
+    hours = (pd.to_datetime(result["closed_at"]) - pd.to_datetime(result["created_at"])).dt.total_seconds() / 3600
+    frame = pd.DataFrame({"group": result[by].fillna("—"), "hours": hours})
+    table = frame.groupby("group").agg(events=("hours", "size"), closed=("hours", "count"),
+                                       within_1d=("hours", lambda h: int((h <= 24).sum())),
+                                       within_3d=("hours", lambda h: int((h <= 72).sum())),
+                                       median_hours=("hours", "median"))
+    table["share_1d"] = (table["within_1d"] / table["closed"].where(table["closed"] > 0)).round(4)
+    table["share_3d"] = (table["within_3d"] / table["closed"].where(table["closed"] > 0)).round(4)
+    table["median_hours"] = table["median_hours"].round(1)
+    return table.sort_values("events", ascending=False)[
+        ["events", "closed", "within_1d", "within_3d", "share_1d", "share_3d", "median_hours"]].rename_axis(by)
+
+
+def repeated_components(result: pd.DataFrame, *, min_events: int = 5, days: int = 30) -> pd.DataFrame:
+    """Components reported at least `min_events` times within `days` days (the same cover, again and again).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``component_id, category_name, maintainer, events, first, last`` for the busiest
+        window of each such component, most events first.
+    """
+    hits = result[result["component_id"].notna() & result["created_at"].notna()]
+    hits = hits.sort_values(["component_id", "created_at"])
+    rows = []
+    for component, group in hits.groupby("component_id", sort=False):
+        times = group["created_at"].to_numpy()
+        if len(times) < min_events:
+            continue
+        ends = np.searchsorted(times, times + np.timedelta64(days, "D"), side="right")
+        counts = ends - np.arange(len(times))
+        best = int(np.argmax(counts))
+        if counts[best] >= min_events:
+            rows.append({"component_id": component, "category_name": group["category_name"].iloc[0],
+                         "maintainer": group["maintainer"].iloc[0], "events": int(counts[best]),
+                         "first": times[best], "last": times[ends[best] - 1]})
+    columns = ["component_id", "category_name", "maintainer", "events", "first", "last"]
+    return pd.DataFrame(rows, columns=columns).sort_values("events", ascending=False, ignore_index=True)
+
+
+def unmatched_cells(result: pd.DataFrame, reg: Registry) -> gpd.GeoDataFrame:
+    """Grid cells with component events that found no registered component: gaps in the registry.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``grid, community, street, unmatched`` and the cell polygon, most first.
+    """
+    missed = result[result["reason"].astype(str).str.startswith("no ") & result["grid"].notna()
+                    & ~result["reason"].astype(str).str.startswith("no location")]
+    counts = missed.groupby("grid").size().rename("unmatched")
+    cells = reg.district.grid.set_index("code").join(counts, how="inner")
+    names = dict(zip(reg.district.communities["code"], reg.district.communities["name"]))
+    streets = dict(zip(reg.district.streets["code"], reg.district.streets["name"]))
+    out = gpd.GeoDataFrame({"grid": cells.index, "community": cells["community_code"].map(names).to_numpy(),
+                            "street": cells["street_code"].map(streets).to_numpy(),
+                            "unmatched": cells["unmatched"].to_numpy()},
+                           geometry=cells.geometry.to_numpy(), crs=reg.district.crs)
+    return out.sort_values("unmatched", ascending=False, ignore_index=True)

@@ -1,0 +1,172 @@
+"""Hotline events to the unit that must act: reading, BD-09, matching against the truth, figures, CLI, maps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import citygrid as cg
+from citygrid import crs
+from citygrid import dispatch as dp
+from citygrid.errors import BatchError
+
+
+@pytest.fixture(scope="module")
+def district():
+    return cg.synth.make_district(seed=11, n_components=20_000, reserve=600)
+
+
+@pytest.fixture(scope="module")
+def reg(district, tmp_path_factory):
+    return cg.Registry.create(tmp_path_factory.mktemp("dispatch") / "r.gpkg", district=district)
+
+
+@pytest.fixture(scope="module")
+def stream(district):
+    return cg.synth.make_events(district, n=6_000, seed=5)
+
+
+def test_bd09_against_published_points():
+    """Published by the coordtransform library and Baidu's own examples; the inverse is exact, not the closed form."""
+    lon, lat = crs.gcj02_to_bd09(116.404, 39.915)
+    assert abs(lon - 116.41036949371029) < 1e-9 and abs(lat - 39.92133699351021) < 1e-9
+    back = crs.bd09_to_gcj02(116.41036949371029, 39.92133699351021)
+    assert abs(back[0] - 116.404) * 102_000 < 0.01 and abs(back[1] - 39.915) * 111_000 < 0.01
+    station = crs.bd09_to_gcj02(116.43351, 39.90851)  # Beijing railway station, published to 5 decimals
+    assert abs(station[0] - 116.42703) * 85_000 < 1.2 and abs(station[1] - 39.90245) * 111_000 < 1.2
+    rng = np.random.default_rng(0)
+    lon, lat = rng.uniform(100, 125, 500), rng.uniform(20, 45, 500)
+    round_trip = crs.bd09_to_wgs84(*crs.wgs84_to_bd09(lon, lat))
+    assert np.abs(round_trip[0] - lon).max() * 111_000 < 0.01 and np.abs(round_trip[1] - lat).max() * 111_000 < 0.01
+
+
+def _score(result, truth):
+    m = truth.merge(result[["event_id", "component_id", "reason"]], on="event_id", suffixes=("_true", ""))
+    has = m[m["kind"] == "component"]
+    lacks = m[m["kind"] == "unregistered"]
+    return {"right": float((has["component_id_true"] == has["component_id"]).mean()),
+            "none_flagged": float(lacks["component_id"].isna().mean()),
+            "outside": float((m.loc[m["kind"] == "outside", "reason"] == "outside the district").mean()),
+            "not_component": float((m.loc[m["kind"] == "not_component", "reason"] == "not a component event").mean())}
+
+
+def test_dispatch_finds_the_component_each_event_was_made_from(reg, stream):
+    events, truth = stream
+    result = reg.dispatch(events)
+    assert result.attrs["coordinates"] == "gcj02"
+    assert result["event_id"].tolist() == events["工单编号"].tolist()  # one row per event, in order
+    score = _score(result, truth)
+    assert score["right"] >= 0.98, score
+    assert score["outside"] >= 0.98 and score["not_component"] == 1.0, score
+    # a component the registry lacks is taken for a registered neighbour within the radius now and
+    # then: measured, not hidden (benchmarks/RESULTS.md has it for 100k events at 420k components)
+    assert score["none_flagged"] >= 0.93, score
+    matched = result[result["component_id"].notna()]
+    assert (matched["distance_m"] <= 10.0).all() and matched["maintainer"].notna().all()
+    registered = reg.components.set_index("component_id")
+    assert (matched["maintainer"].to_numpy() == registered.loc[matched["component_id"], "maintainer"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("coords", ["wgs84", "bd09"])
+def test_the_coordinates_are_recognised(district, reg, coords):
+    events, truth = cg.synth.make_events(district, n=1_500, seed=6, coords=coords)
+    result = reg.dispatch(events)
+    assert result.attrs["coordinates"] == coords
+    assert _score(result, truth)["right"] >= 0.98
+    wrong = reg.dispatch(events, coords="gcj02" if coords == "wgs84" else "wgs84")
+    assert _score(wrong, truth)["right"] < 0.2  # read as the wrong system, ~500 m off
+
+
+def test_bad_rows_are_named_by_row_and_nothing_crashes(reg, tmp_path):
+    comp = reg.components.iloc[[0]].to_crs("EPSG:4326").geometry.iloc[0]
+    glon, glat = crs.wgs84_to_gcj02(comp.x, comp.y)
+    rows = pd.DataFrame({
+        "工单编号": ["A1", "A2", "A3", "A4", "A5", "A6"],
+        "上报时间": ["2026-11-02 08:00:00", "yesterday", "2026-11-02 09:00:00", "", "2026-11-02 10:00:00",
+                 "2026-11-02 11:00:00"],
+        "事件类型": ["井盖破损", "井盖破损", "占道经营", "未知类型", "井盖破损", "井盖破损"],
+        "部件类别": [reg.components["category_name"].iloc[0], None, None, None, "不存在的部件", None],
+        "问题描述": ["<img src=x onerror=alert(1)>", "=HYPERLINK(\"http://x\")", "", "", "", ""],
+        "经度": [glon, glon, glon, glon, glon, "abc"], "纬度": [glat, glat, glat, glat, glat, glat]})
+    path = tmp_path / "events.csv"
+    rows.to_csv(path, index=False, encoding="utf-8-sig")
+    result = reg.dispatch(path, coords="gcj02")
+    assert result["row"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert result["component_id"].iloc[0] == reg.components["component_id"].iloc[0]  # its category, named
+    reasons = result["reason"].tolist()
+    assert reasons[1] == "unreadable created at 'yesterday'"
+    assert reasons[2] == "not a component event"
+    assert reasons[3] == "event type '未知类型' is not in the event type table"
+    assert reasons[4] == "category '不存在的部件' is not in the catalog"
+    assert reasons[5].startswith("no location: coordinates 'abc/")
+    pd.DataFrame({"编号x": [1]}).assign(经度=[114.3], 纬度=[22.7]).to_csv(tmp_path / "noid.csv", index=False)
+    with pytest.raises(BatchError, match="no id column"):
+        reg.dispatch(tmp_path / "noid.csv")
+
+
+def test_closing_figures_and_repeated_components_agree_with_a_count_by_hand(reg, stream):
+    events, _ = stream
+    result = reg.dispatch(events)
+    figures = dp.closing_figures(result, by="maintainer")
+    assert figures["events"].sum() == len(events)
+    unit = figures.index[0]
+    mine = result[result["maintainer"] == unit]
+    hours = (pd.to_datetime(mine["closed_at"]) - pd.to_datetime(mine["created_at"])).dt.total_seconds() / 3600
+    assert figures.loc[unit, "within_1d"] == int((hours <= 24).sum())
+    assert figures.loc[unit, "within_3d"] == int((hours <= 72).sum())
+    assert figures.loc[unit, "median_hours"] == round(float(hours.median()), 1)
+    one = result[result["component_id"].notna()].iloc[0]
+    again = pd.concat([result] + [result.iloc[[one.name]].assign(
+        created_at=pd.Timestamp("2026-11-10") + pd.Timedelta(days=k)) for k in range(6)], ignore_index=True)
+    repeated = dp.repeated_components(again, min_events=6, days=30)
+    assert one["component_id"] in set(repeated["component_id"])
+    cells = dp.unmatched_cells(result, reg)
+    expected = result["reason"].str.match(r"no (?!location)").sum()
+    assert cells["unmatched"].sum() == expected and cells.geometry.notna().all()
+
+
+def test_cli_dispatch_writes_one_row_per_event_and_a_map_that_escapes_text(reg, tmp_path, stream):
+    events, _ = stream
+    path = tmp_path / "events.csv"
+    events.head(800).to_csv(path, index=False, encoding="utf-8-sig")
+    out, page = tmp_path / "dispatch.csv", tmp_path / "dispatch.html"
+    done = subprocess.run([sys.executable, "-m", "citygrid.cli", "dispatch", str(path), "-r", str(reg.path),
+                           "-o", str(out), "--map", str(page), "--json"], capture_output=True, text=True,
+                          env={"CITYGRID_LANG": "en", "PATH": "/usr/bin"})
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    assert said["events"] == 800 and said["coordinates"] == "gcj02"
+    table = pd.read_csv(out, dtype=str)
+    assert table["event_id"].tolist() == events["工单编号"].head(800).tolist()
+    for column in ("event_id", "component_id", "distance_m", "owner", "maintainer", "department", "grid", "reason"):
+        assert column in table.columns
+    html = page.read_text(encoding="utf-8")
+    assert "<img src=x" not in html and "onerror" in html  # the hostile description is there, as text
+
+
+def test_the_events_map_draws_offline(reg, stream, tmp_path):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from browser import chromium, console_errors, offline, open_map, requests, screenshot
+
+    result = reg.dispatch(stream[0].head(2_000))
+    pages = {"events": cg.maps.events_map(reg, result), "gaps": cg.maps.unmatched_map(reg, result),
+             "by_unit": cg.maps.events_map(reg, result, column="maintainer")}
+    driver = chromium()
+    try:
+        offline(driver)
+        for name, page in pages.items():
+            path = tmp_path / f"{name}.html"
+            page.save(path)
+            open_map(driver, path)
+            assert console_errors(driver) == [], name
+            assert [u for u in requests(driver) if not u.startswith(("file:", "data:"))] == []
+            drawn = driver.execute_script("var l = window.citygrid.layers[0]; return l.drawn + l.shapes.length")
+            assert drawn > 0, name
+            screenshot(driver, f"dispatch_{name}")
+    finally:
+        driver.quit()
