@@ -90,8 +90,15 @@ def _column(frame: pd.DataFrame, field: str) -> str | None:
     return next((lower[a.lower()] for a in EVENT_COLUMNS[field] if a.lower() in lower), None)
 
 
+def _clean(values: pd.Series) -> np.ndarray:
+    """Text with blanks stripped, None where empty (object dtype: no per-value Arrow conversion)."""
+    text = values.astype(object).where(values.notna(), None)
+    text = text.map(lambda v: v.strip() if isinstance(v, str) else (None if v is None else str(v)))
+    return text.where(text != "", None).to_numpy(dtype=object)
+
+
 def _times(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values.astype("string").str.strip(), errors="coerce", format="mixed")
+    return pd.to_datetime(values, errors="coerce", format="mixed")
 
 
 def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
@@ -115,8 +122,7 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
     for field in EVENT_COLUMNS:
         found = _column(frame, field)
-        out[field] = frame[found].astype("string").str.strip().replace("", pd.NA).to_numpy() \
-            if found is not None else pd.NA
+        out[field] = _clean(frame[found]) if found is not None else None
     if out["event_id"].isna().all():
         raise BatchError(f"the events have no id column (one of {list(EVENT_COLUMNS['event_id'][:5])} …); "
                          f"they have {[str(c) for c in frame.columns if c != 'geometry'][:15]}.")
@@ -226,39 +232,45 @@ def _wanted(frame: gpd.GeoDataFrame, table: pd.DataFrame, reg: Registry) -> tupl
     by_code = dict(zip(table["code"], table["categories"]))
     by_name = dict(zip(table["name_zh"], table["categories"]))
     layout_2026 = reg.layout == "gbt47678"
+    decided: dict[tuple, tuple[list[str], str]] = {}  # the same (category, type code, type) decides alike
     wanted: list[list[str]] = []
     reason = np.full(len(frame), "", dtype=object)
-    for k, (named, code, name) in enumerate(zip(frame["category"], frame["event_type_code"], frame["event_type"])):
-        cats: list[str] | None = None
-        if isinstance(named, str) and named:
-            try:
-                cat = reg.catalog[named]
-                cats = [cat.code]
-            except KeyError:
-                reason[k] = REASONS["unknown_category"].format(category=named)
-        elif isinstance(code, str) and code in by_code:
-            cats = by_code[code]
-        elif isinstance(name, str) and name in by_name:
-            cats = by_name[name]
-        else:
-            reason[k] = REASONS["unknown_type"].format(type=code if isinstance(code, str) else name)
-        if cats is not None and not cats:
-            reason[k] = REASONS["not_component"]
-        cats = cats or []
-        wanted.append([reg.catalog[c].code_2026 if layout_2026 else c for c in cats if c in reg.catalog])
+    for k, key in enumerate(zip(frame["category"], frame["event_type_code"], frame["event_type"])):
+        if key not in decided:
+            decided[key] = _decide(*key, by_code, by_name, reg.catalog, layout_2026)
+        wanted.append(decided[key][0])
+        reason[k] = decided[key][1]
     return wanted, reason
+
+
+def _decide(named, code, name, by_code: dict, by_name: dict, catalog, layout_2026: bool) -> tuple[list[str], str]:
+    """The registry codes an event of this category or type concerns, and why none when so."""
+    if isinstance(named, str):
+        try:
+            cats = [catalog[named].code]
+        except KeyError:
+            return [], REASONS["unknown_category"].format(category=named)
+    elif isinstance(code, str) and code in by_code:
+        cats = by_code[code]
+    elif isinstance(name, str) and name in by_name:
+        cats = by_name[name]
+    else:
+        return [], REASONS["unknown_type"].format(type=code if isinstance(code, str) else name)
+    if not cats:
+        return [], REASONS["not_component"]
+    return [catalog[c].code_2026 if layout_2026 else c for c in cats if c in catalog], ""
 
 
 def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]], reason: np.ndarray,
            current: gpd.GeoDataFrame, tree, radius: float, reg: Registry) -> gpd.GeoDataFrame:
     """Nearest component of the wanted categories within `radius`, for the events still in question."""
     ask = np.flatnonzero((reason == "") & np.array([bool(w) for w in wanted]))
-    codes = {c: k for k, c in enumerate(pd.unique(current["category"].to_numpy(dtype=object)))}
+    comp_code, uniques = pd.factorize(current["category"])
+    codes = {c: k for k, c in enumerate(uniques)}
     pairs = np.array([(e, codes[c]) for e in ask for c in wanted[e] if c in codes], dtype=np.int64).reshape(-1, 2)
     keys = pairs[:, 0] * len(codes) + pairs[:, 1]
     ev, comp = tree.query(points[ask], predicate="dwithin", distance=radius) if len(ask) else (np.array([], int),) * 2
     ev = ask[ev]
-    comp_code = np.array([codes[c] for c in current["category"].to_numpy(dtype=object)], dtype=np.int64)
     keep = np.isin(ev * len(codes) + comp_code[comp], keys)
     ev, comp = ev[keep], comp[keep]
     distance = shapely.distance(points[ev], current.geometry.to_numpy()[comp])
@@ -285,7 +297,7 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     for column in ("component_id", "category", "category_name", "owner", "owner_code", "maintainer",
                    "maintainer_code", "department"):
         values = np.full(len(frame), None, dtype=object)
-        values[hit] = current[column].to_numpy(dtype=object)[found[hit]]
+        values[hit] = current[column].take(found[hit]).to_numpy(dtype=object)
         out[column] = values
     out["distance_m"] = np.round(near, 2)
     out["candidates"] = candidates
