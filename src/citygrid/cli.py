@@ -67,6 +67,8 @@ _ZH_HELP = {  # the Chinese help of each command; the English is its docstring
              "示例：citygrid allow 4403100101000001 geom.moved_far -r pingshan.gpkg --note 道路改造迁移",
     "dispatch": "把每个热线事件派给应处置的部件及其责任单位，或说明无法派遣的原因。\n\n"
                 "示例：citygrid dispatch events.csv -r pingshan.gpkg -o dispatch.csv --map dispatch.html",
+    "check": "校验整个登记库或数据集；有错误时退出码为 1。\n\n"
+             "示例：citygrid check shenzhen-dataset/ --engine sedona --json",
     "init": "由本区自己的文件建登记库：区界、街道、社区、单元网格、单位名录和部件。\n\n"
             "示例：citygrid init pingshan.gpkg --streets 街道.shp --communities 社区.geojson --grid 网格.gdb "
             "--units 单位.csv --components 部件.shp",
@@ -448,7 +450,9 @@ def owner(x: float = typer.Argument(..., help=_t("Longitude (or easting).", "经
 
 
 @app.command(help=_zh("export"))
-def export(registry: str = REGISTRY,
+def export(registry: list[str] = typer.Option(..., "--registry", "-r", help=_t(
+               "The registry: a GeoPackage path or a postgresql:// URL (several with --partitioned).",
+               "登记库：GeoPackage 文件路径或 postgresql:// 地址（--partitioned 时可多个）。")),
            output: Path = typer.Option(..., "--output", "-o", help=_t(
                "The file to write: .gpkg .shp .geojson .csv or .parquet.",
                "输出文件：.gpkg .shp .geojson .csv 或 .parquet。")),
@@ -460,14 +464,27 @@ def export(registry: str = REGISTRY,
                                                                     "只导出此类别（代码或名称）。")),
            fields: str = typer.Option("citygrid", "--fields", help=_t(
                "Field names: citygrid, cjt214 or gbt47678.", "字段名称：citygrid、cjt214 或 gbt47678。")),
+           partitioned: bool = _flag("--partitioned", "Write a folder of GeoParquet 1.1 partitioned by admin_code, "
+                                     "street_code and category, for Sedona/Spark (-r may be given several times).",
+                                     "写出按 admin_code、street_code、category 分区的 GeoParquet 1.1 文件夹，供 "
+                                     "Sedona/Spark 使用（-r 可重复）。"),
            as_json: bool = AS_JSON) -> None:
     """Write an extract for another system.
 
     Example: ``citygrid export -r pingshan.gpkg --street 马峦街道 -o m.shp``
     """
     with _guard():
-        files = _open(registry).export(output, street=street, department=department, category=category,
-                                       fields=fields)
+        if partitioned:
+            from citygrid.scale import export_dataset
+
+            files = [export_dataset([_open(r) for r in registry], output)]
+        else:
+            if len(registry) > 1:
+                from citygrid.errors import UsageError
+
+                raise UsageError("one --registry for an extract; several only with --partitioned.")
+            files = _open(registry[0]).export(output, street=street, department=department, category=category,
+                                              fields=fields)
     if as_json:
         _print_json({"files": [str(p) for p in files]})
         return
@@ -654,6 +671,34 @@ def init(
                      f"登记库 {registry} 已建立：{facts['district']}，街道 {facts['streets']} 个，"
                      f"社区 {facts['communities']} 个，单元网格 {facts['grid_cells']:,} 个，"
                      f"部件 {facts['components']:,} 个"))
+
+
+@app.command(help=_zh("check"))
+def check(target: str = typer.Argument(..., help=_t("A registry (.gpkg or postgresql:// URL) or a dataset folder.",
+                                                    "登记库（.gpkg 或 postgresql:// 地址）或数据集文件夹。")),
+          engine: str = typer.Option("local", "--engine", help=_t(
+              "local (this machine, every rule) or sedona (Spark, the rules that join, any number of districts).",
+              "local（本机，全部规则）或 sedona（Spark，需要连接的规则，任意多个区）。")),
+          master: str = typer.Option(None, "--master", help=_t("Spark master URL for --engine sedona (default local).",
+                                                               "--engine sedona 的 Spark master 地址（默认本机）。")),
+          report: Path = typer.Option(None, "--report", help=_t("Write every issue: .json .csv .gpkg or .html.",
+                                                                "写出全部问题：.json .csv .gpkg 或 .html。")),
+          as_json: bool = AS_JSON) -> None:
+    """Validate a whole registry or dataset; exit 1 if it has errors.
+
+    Example: ``citygrid check shenzhen-dataset/ --engine sedona --json``
+    """
+    from citygrid.scale import check as run_check
+
+    with _guard():
+        result = run_check(target, engine=engine, master=master)
+        if report:
+            result.to_file(report)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        _report_table(result)
+    raise typer.Exit(0 if result.ok else 1)
 
 
 @app.command(help=_zh("backup"))

@@ -726,6 +726,10 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
 
         return Registry(PostgisStore(str(path), timeout=timeout))
     check_engine(engine)
+    if Path(path).is_dir() and (Path(path) / "_citygrid.json").is_file():
+        from citygrid.scale import DatasetStore
+
+        return Registry(DatasetStore(path))
     if not Path(path).is_file():
         raise RegistryNotFound(f"registry {str(path)!r} does not exist; create it with `citygrid demo` "
                                "(sample) or from a district's own files (Python: Registry.create(path, district=...)). "

@@ -1,0 +1,569 @@
+"""City and national scale: registries as partitioned GeoParquet, validated on Apache Sedona (Spark).
+
+A district holds 420k components; a city's ten districts about 5 million; the national
+platform hundreds of millions. :func:`export_dataset` writes one or many registries
+(GeoPackage or PostGIS) as **GeoParquet 1.1**, Hive-partitioned by ``admin_code=`` /
+``street_code=`` / ``category=``, with the bbox covering column, and each district's
+hierarchy, units and catalog beside them (``_district/``). :func:`read_dataset` reads it
+back; ``open_registry(folder)`` opens a one-district dataset read-only. :func:`check`
+validates a registry or dataset with the local engine or on Sedona, and gives the same
+:class:`~citygrid.validation.Report` and rule codes for the rules that need a join
+(:data:`SEDONA_RULES`).
+
+On Sedona the same-category duplicate search does **not** put ``a.category = b.category``
+into the distance join: the planner would then fall back to a hash join on the category
+with the distance as a mere filter, quadratic within a category (over 250 s at 1M points).
+Points are hashed on a grid of their category's tolerance (the duplicate-node approach of
+JOSM): each point meets the points of its own and the neighbouring cells through an
+equi-join on (category, cell), and the exact distance decides. Lines and polygons go
+through Sedona's spatial join, the category filtered after it. A test reads the plans.
+
+Sedona needs its jars (``org.apache.sedona:sedona-spark-shaded-3.5_2.12`` and
+``org.datasyslab:geotools-wrapper`` from Maven Central): ``CITYGRID_SEDONA_JARS`` names a
+folder holding them (``.ci/run`` fetches them with Maven), else ``spark.jars.packages``
+asks Maven Central at start.
+
+Examples
+--------
+>>> export_dataset(["pingshan.gpkg", "longgang.gpkg"], "shenzhen/")  # doctest: +SKIP
+>>> check("shenzhen/", engine="sedona").summary()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from citygrid import settings
+from citygrid.errors import AccessDenied, MissingFile, RegistryError, UsageError, writing
+from citygrid.validation import Report
+
+if TYPE_CHECKING:
+    from citygrid.admin import District
+    from citygrid.registry import Registry
+
+__all__ = ["PARTITIONS", "SEDONA_RULES", "DatasetStore", "check", "duplicate_plans", "export_dataset",
+           "read_dataset", "sedona_session"]
+
+PARTITIONS = ("admin_code", "street_code", "category")
+"""The Hive partition columns of a dataset, in folder order."""
+SEDONA_RULES = ("id.duplicate", "id.malformed", "id.category_mismatch", "geom.wrong_type", "geom.outside_district",
+                "topology.duplicate_feature", "topology.grid_mismatch", "topology.admin_mismatch", "owner.unknown")
+"""The rules :func:`check` runs on Sedona: those that join components with each other or the district."""
+SEDONA_VERSION = "1.8.1"
+"""The Sedona release the jars and the Python package are pinned to (for Spark 3.5, Scala 2.12)."""
+_META = "_citygrid.json"
+
+
+def _registry(target: Any) -> Registry:
+    from citygrid.registry import Registry, open_registry
+
+    return target if isinstance(target, Registry) else open_registry(target)
+
+
+def export_dataset(registries: Any, out_dir: str | Path) -> Path:
+    """Write registries as one Hive-partitioned GeoParquet 1.1 dataset (current components).
+
+    Parameters
+    ----------
+    registries : Registry, path, URL, or a list of them
+        GeoPackage paths, ``postgresql://`` URLs or open registries (one per district).
+    out_dir : str or Path
+        A new or empty folder.
+
+    Returns
+    -------
+    Path
+        The folder: ``admin_code=…/street_code=…/category=…/part-0.parquet`` with the
+        components (a ``bbox`` covering column, EPSG:4547), ``_district/<admin_code>/`` with the
+        boundary, streets, communities and grid as GeoParquet and the units and catalog as
+        CSV, and ``_citygrid.json`` (districts, layouts, counts).
+
+    Raises
+    ------
+    UsageError
+        If `out_dir` holds files already, or two registries are of one district.
+    OutputError
+        If it cannot be written.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{str(out)!r} is not empty; export into a new folder (-o).")
+    regs = [_registry(r) for r in (registries if isinstance(registries, (list, tuple)) else [registries])]
+    codes = [r.admin_code for r in regs]
+    if len(set(codes)) < len(codes):
+        raise UsageError(f"two registries of one district ({codes}); a dataset holds each district once.")
+    meta = {"format": "citygrid dataset", "geoparquet": "1.1.0", "partitions": list(PARTITIONS), "districts": {}}
+    with writing(out):
+        for reg in regs:
+            comps = reg.components.reset_index(drop=True)
+            comps = comps.assign(row=np.arange(1, len(comps) + 1), admin_code=reg.admin_code)
+            comps = comps.drop(columns=["retired_at"], errors="ignore")
+            for (street, category), part in comps.groupby(["street_code", "category"], dropna=False, sort=False):
+                folder = out / f"admin_code={reg.admin_code}" / f"street_code={_value(street)}" / \
+                    f"category={_value(category)}"
+                folder.mkdir(parents=True, exist_ok=True)
+                part.drop(columns=list(PARTITIONS)).to_parquet(folder / "part-0.parquet", write_covering_bbox=True,
+                                                               schema_version="1.1.0")
+            _write_district(reg, out / "_district" / reg.admin_code)
+            meta["districts"][reg.admin_code] = {"name": reg.district.name, "layout": reg.layout,
+                                                 "components": len(comps), "source": reg.name}
+        (out / _META).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    return out
+
+
+def _value(value: Any) -> str:
+    """A partition value: the text, or Hive's name for a missing one."""
+    return "__HIVE_DEFAULT_PARTITION__" if pd.isna(value) or str(value) == "" else str(value)
+
+
+def _write_district(reg: Registry, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, layer in reg.district.layers().items():
+        if name in ("boundary", "streets", "communities", "grid", "roads"):
+            layer.to_parquet(folder / f"{name}.parquet", write_covering_bbox=True, schema_version="1.1.0")
+    reg.district.units.to_csv(folder / "units.csv", index=False)
+    reg.catalog.to_frame().to_csv(folder / "catalog.csv", index=False)
+
+
+def _dataset_meta(path: Path) -> dict:
+    file = path / _META
+    if not file.is_file():
+        raise MissingFile(f"{str(path)!r} is not a citygrid dataset (no {_META}); write one with "
+                          "`citygrid export -r REG -o DIR --partitioned`.")
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def read_dataset(path: str | Path, *, admin_code: str | None = None) -> gpd.GeoDataFrame:
+    """The components of a dataset (of one district, or all), partition columns as text.
+
+    Raises
+    ------
+    MissingFile
+        If `path` is not a citygrid dataset.
+    """
+    path = Path(path)
+    meta = _dataset_meta(path)
+    codes = [admin_code] if admin_code else list(meta["districts"])
+    parts = []
+    for code in codes:
+        for file in sorted(glob.glob(str(path / f"admin_code={code}" / "*" / "*" / "*.parquet"))):
+            frame = gpd.read_parquet(file)
+            street, category = (Path(file).parent.parent.name.split("=", 1)[1], Path(file).parent.name.split("=", 1)[1])
+            frame["admin_code"], frame["street_code"] = code, None if street.startswith("__HIVE") else street
+            frame["category"] = None if category.startswith("__HIVE") else category
+            parts.append(frame)
+    if not parts:
+        return gpd.GeoDataFrame({"component_id": []}, geometry=[], crs=settings.default_crs)
+    out = pd.concat(parts, ignore_index=True).sort_values(["admin_code", "row"], ignore_index=True)
+    return gpd.GeoDataFrame(out.drop(columns="bbox", errors="ignore"), geometry="geometry", crs=settings.default_crs)
+
+
+def _read_district(path: Path, code: str, name: str) -> District:
+    from citygrid.admin import District
+
+    folder = path / "_district" / code
+    layers = {p.stem: gpd.read_parquet(p) for p in folder.glob("*.parquet")}
+    boundary = layers["boundary"].geometry.iloc[0]
+    units = pd.read_csv(folder / "units.csv", dtype=str, keep_default_na=False)
+    return District(code=code, name=name, boundary=boundary, streets=layers["streets"],
+                    communities=layers["communities"], grid=layers["grid"], units=units, roads=layers.get("roads"))
+
+
+class DatasetStore:
+    """A one-district dataset as a read-only registry store (``open_registry(folder)``).
+
+    Reads components and the district from the dataset; history, batches and the
+    allow-list are empty (a dataset holds one state); every write raises
+    :class:`~citygrid.errors.AccessDenied`.
+    """
+
+    kind = "GeoParquet dataset"
+    engine = "pyogrio"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.name = str(self.path)
+        meta = _dataset_meta(self.path)
+        if len(meta["districts"]) != 1:
+            raise RegistryError(f"{self.name} holds {len(meta['districts'])} districts; open_registry takes one. "
+                                "Check the whole dataset with `citygrid check` (Python: citygrid.scale.check).")
+        (self.admin_code, self._info), = meta["districts"].items()
+
+    def meta(self) -> dict[str, str]:
+        """The district's code and name and the identifier layout."""
+        return {"layout": self._info["layout"], "admin_code": self.admin_code, "district_name": self._info["name"],
+                "crs": settings.default_crs}
+
+    def state(self) -> str:
+        """A digest of the part files' names, times and sizes: a new export is a new state."""
+        files = sorted(glob.glob(str(self.path / "**" / "*.parquet"), recursive=True))
+        stamp = [f"{f}:{os.stat(f).st_mtime_ns}:{os.stat(f).st_size}" for f in files]
+        import hashlib
+
+        return "dataset:" + hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:32]
+
+    def read_components(self, state: str) -> gpd.GeoDataFrame:
+        """The components (current: a dataset holds no retired ones)."""
+        from citygrid.schema import conform
+
+        frame = read_dataset(self.path, admin_code=self.admin_code).drop(columns=["row", "admin_code"])
+        frame["retired_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
+        return conform(frame) if "version" not in frame else frame
+
+    def read_district(self) -> District:
+        """The district kept in ``_district/<admin_code>/``."""
+        return _read_district(self.path, self.admin_code, self._info["name"])
+
+    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        """The catalog and units kept beside the components; history, batches and allow-list are empty."""
+        if "citygrid_catalog" in sql:
+            return pd.read_csv(self.path / "_district" / self.admin_code / "catalog.csv", dtype=str,
+                               keep_default_na=False)
+        if "citygrid_units" in sql:
+            return pd.read_csv(self.path / "_district" / self.admin_code / "units.csv", dtype=str,
+                               keep_default_na=False).rename(columns={"name": "name_zh"})
+        columns = {"citygrid_batches": ["batch_id", "source", "user", "started_at", "finished_at", "created",
+                                        "updated", "retired", "unchanged", "kind"],
+                   "citygrid_allow": ["component_id", "rule", "note", "added_at"]}
+        for table, names in columns.items():
+            if table in sql:
+                return pd.DataFrame(columns=names)
+        return pd.DataFrame()
+
+    def _refuse(self, *args, **kwargs):
+        raise AccessDenied(f"{self.name} is a GeoParquet dataset, read-only: change the registries it was "
+                           "exported from, then export again.")
+
+    reserve_serials = write = keep = write_migration = allow = _refuse
+
+    def backup(self, dest: Path) -> Path:
+        """A copy of the dataset folder."""
+        with writing(dest):
+            shutil.copytree(self.path, dest)
+        return Path(dest)
+
+    def verify(self) -> list[str]:
+        """Every part file readable as GeoParquet; nothing else is kept in a dataset."""
+        problems = []
+        for file in sorted(glob.glob(str(self.path / "**" / "*.parquet"), recursive=True)):
+            try:
+                import pyarrow.parquet as pq
+
+                pq.read_metadata(file)
+            except Exception as exc:  # any damage to a part file is a finding
+                problems.append(f"{file}: {exc}")
+        return problems
+
+
+# --- Sedona ---------------------------------------------------------------------------------
+
+def sedona_session(master: str | None = None, *, memory: str = "4g"):
+    """A SparkSession with Sedona registered: local (``local[*]``) unless `master` names a cluster.
+
+    Raises
+    ------
+    ImportError
+        If pyspark or apache-sedona are not installed (``pip install 'citygrid[scale]'``).
+    """
+    try:
+        from sedona.spark import SedonaContext
+    except ImportError:
+        raise ImportError("Sedona needs pyspark and apache-sedona: pip install 'citygrid[scale]'.") from None
+    builder = SedonaContext.builder().master(master or "local[*]").appName("citygrid")
+    jars = sorted(glob.glob(os.path.join(os.environ.get("CITYGRID_SEDONA_JARS", ""), "*.jar")))
+    if jars:
+        builder = builder.config("spark.jars", ",".join(jars))
+    else:
+        builder = builder.config("spark.jars.packages",
+                                 f"org.apache.sedona:sedona-spark-shaded-3.5_2.12:{SEDONA_VERSION},"
+                                 f"org.datasyslab:geotools-wrapper:{SEDONA_VERSION}-33.1")
+    session = (builder.config("spark.ui.enabled", "false").config("spark.driver.memory", memory)
+               .config("spark.sql.shuffle.partitions", "16")
+               .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+               .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    return SedonaContext.create(session)
+
+
+def check(target: Any, *, engine: str = "local", spark: Any = None, master: str | None = None) -> Report:
+    """Validate a whole registry or dataset, on this machine or on Sedona.
+
+    Parameters
+    ----------
+    target : Registry, path or URL
+        A ``.gpkg``, a ``postgresql://`` URL or a dataset folder (:func:`export_dataset`).
+    engine : {"local", "sedona"}
+        ``local`` runs every rule of registry validation (one district);
+        ``sedona`` runs :data:`SEDONA_RULES` on Spark for any number of districts.
+    spark : SparkSession, optional
+        The user's session (a cluster); default a local one, or `master`.
+    master : str, optional
+        Spark master URL for a new session (``spark://…``, ``yarn``, ``local[4]``).
+
+    Returns
+    -------
+    Report
+        Rule codes and messages as registry validation gives them; ``component_id`` and
+        ``row`` (position in the registry's components) name each finding.
+    """
+    if engine not in ("local", "sedona"):
+        raise UsageError(f"engine={engine!r}: use local or sedona (--engine).")
+    if engine == "local":
+        return _registry(target).validate()
+    folder = Path(str(target)) if not hasattr(target, "store") else None
+    temporary = None
+    if folder is None or not (folder.is_dir() and (folder / _META).is_file()):
+        import tempfile
+
+        temporary = Path(tempfile.mkdtemp(prefix="citygrid-dataset-")) / "dataset"
+        folder = export_dataset(target, temporary)
+    try:
+        return _sedona_report(folder, spark or sedona_session(master))
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary.parent, ignore_errors=True)
+
+
+def _sedona_report(folder: Path, spark) -> Report:
+    meta = _dataset_meta(folder)
+    views = _views(spark, folder, meta)
+    issues = [frame for frame in (sql(spark) for sql in _RULE_SQL.values()) if len(frame)]
+    for view in views:
+        spark.catalog.dropTempView(view)
+    checked = sum(d["components"] for d in meta["districts"].values())
+    columns = ["rule", "severity", "component_id", "row", "message", "admin_code", "wkb"]
+    table = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=columns)
+    wkb = [bytes(b) if b is not None else None for b in table.pop("wkb")]  # Spark gives bytearrays
+    geometry = shapely.from_wkb(np.array(wkb, dtype=object)) if len(table) else []
+    table["row"] = table["row"].astype("Int64")
+    table = table.sort_values(["admin_code", "row", "rule"], ignore_index=True)
+    return Report(gpd.GeoDataFrame(table, geometry=list(geometry), crs=settings.default_crs),
+                  source=str(folder), checked=checked)
+
+
+def _views(spark, folder: Path, meta: dict) -> list[str]:
+    """Temporary views: c (components), grid, streets, communities, boundary, catalog, units, meta."""
+    components = spark.read.format("geoparquet").load(str(folder)).drop("bbox")
+    components.createOrReplaceTempView("cg_c")
+    layers = {"grid": "cg_grid", "streets": "cg_streets", "communities": "cg_communities", "boundary": "cg_boundary"}
+    for layer, view in layers.items():
+        frames = [spark.read.format("geoparquet").load(str(folder / "_district" / code / f"{layer}.parquet"))
+                  .selectExpr(f"'{code}' AS admin_code", "*") for code in meta["districts"]]
+        union = frames[0]
+        for frame in frames[1:]:
+            union = union.unionByName(frame, allowMissingColumns=True)
+        union.createOrReplaceTempView(view)
+    tables = {"cg_catalog": "catalog.csv", "cg_units": "units.csv"}
+    for view, name in tables.items():
+        rows = pd.concat([pd.read_csv(folder / "_district" / code / name, dtype=str, keep_default_na=False)
+                          .assign(admin_code=code) for code in meta["districts"]], ignore_index=True)
+        spark.createDataFrame(rows).createOrReplaceTempView(view)
+    spark.createDataFrame(pd.DataFrame(
+        [{"admin_code": code, "layout": d["layout"], "id_length": 17 if d["layout"] == "gbt47678" else 16,
+          "name": d["name"]} for code, d in meta["districts"].items()])).createOrReplaceTempView("cg_meta")
+    return ["cg_c", *layers.values(), *tables, "cg_meta"]
+
+
+def _finding(rule: str, where: str, message: str, joins: str = "", geometry: str = "c.geometry") -> str:
+    return (f"SELECT '{rule}' AS rule, 'error' AS severity, c.component_id, c.row, {message} AS message, "
+            f"c.admin_code, ST_AsBinary({geometry}) AS wkb FROM cg_c c {joins} WHERE {where}")
+
+
+def _q(spark, sql: str) -> pd.DataFrame:
+    return spark.sql(sql).toPandas()
+
+
+# a geometry with finite coordinates (Spark orders NaN above every number, so NaN fails these)
+_LOCATED = ("c.geometry IS NOT NULL AND NOT ST_IsEmpty(c.geometry) AND abs(ST_XMin(c.geometry)) < 1e15 "
+            "AND abs(ST_XMax(c.geometry)) < 1e15 AND abs(ST_YMin(c.geometry)) < 1e15 "
+            "AND abs(ST_YMax(c.geometry)) < 1e15")
+_PROBE = "CASE WHEN GeometryType(c.geometry) = 'POINT' THEN c.geometry ELSE ST_PointOnSurface(c.geometry) END"
+
+
+def _duplicate_ids(spark) -> pd.DataFrame:
+    return _q(spark, "SELECT 'id.duplicate' AS rule, 'error' AS severity, component_id, row, "
+                     "concat('identifier ', component_id, ' repeats row ', first_row) AS message, admin_code, "
+                     "ST_AsBinary(geometry) AS wkb FROM (SELECT *, row_number() OVER w AS k, first(row) OVER w "
+                     "AS first_row FROM cg_c WHERE component_id IS NOT NULL "
+                     "WINDOW w AS (PARTITION BY admin_code, component_id ORDER BY row)) WHERE k > 1")
+
+
+def _malformed_ids(spark) -> pd.DataFrame:
+    reason = ("CASE WHEN c.component_id IS NULL THEN 'is empty or not text' "
+              "WHEN NOT c.component_id RLIKE '^[0-9]+$' THEN 'has characters other than digits' "
+              "WHEN length(c.component_id) NOT IN (16, 17) THEN concat('has ', length(c.component_id), "
+              "' characters, expected 16 or 17 digits') "
+              "WHEN length(c.component_id) <> m.id_length THEN concat('is not in the layout of ', m.layout) "
+              "WHEN left(c.component_id, 6) <> c.admin_code THEN concat('starts with division code ', "
+              "left(c.component_id, 6), ', not the district''s ', c.admin_code) END")
+    return _q(spark, f"SELECT * FROM ({_finding('id.malformed', 'true', reason, 'JOIN cg_meta m USING (admin_code)')}) "
+                     "WHERE message IS NOT NULL")
+
+
+def _category_digits(spark) -> pd.DataFrame:
+    digits = "substr(c.component_id, 7, length(c.component_id) - 12)"
+    where = (f"c.component_id RLIKE '^[0-9]+$' AND length(c.component_id) = m.id_length "
+             f"AND left(c.component_id, 6) = c.admin_code AND length(c.category) = length({digits}) "
+             f"AND c.category <> {digits}")
+    return _q(spark, _finding("id.category_mismatch", where,
+                              f"concat('id says category ', {digits}, ', the category field says ', c.category)",
+                              "JOIN cg_meta m USING (admin_code)"))
+
+
+def _wrong_type(spark) -> pd.DataFrame:
+    family = ("CASE WHEN GeometryType(c.geometry) = 'POINT' THEN 'point' "
+              "WHEN GeometryType(c.geometry) IN ('LINESTRING', 'MULTILINESTRING') THEN 'line' "
+              "WHEN GeometryType(c.geometry) IN ('POLYGON', 'MULTIPOLYGON') THEN 'polygon' ELSE 'other' END")
+    joins = "JOIN cg_catalog k ON k.admin_code = c.admin_code AND (k.code = c.category OR k.code_2026 = c.category)"
+    return _q(spark, _finding("geom.wrong_type", f"{_LOCATED} AND {family} <> k.geometry",
+                              "concat(GeometryType(c.geometry), ' for ', k.name_zh, ' (', c.category, "
+                              "'), which takes a ', k.geometry)", joins))
+
+
+def _outside(spark) -> pd.DataFrame:
+    return _q(spark, _finding("geom.outside_district", f"{_LOCATED} AND ST_Distance(b.geometry, c.geometry) > 0",
+                              "concat(format_number(ST_Distance(b.geometry, c.geometry), 0), ' m outside ', m.name, "
+                              "'; check the coordinates and their CRS')",
+                              "JOIN cg_boundary b USING (admin_code) JOIN cg_meta m USING (admin_code)"))
+
+
+_POINT_PAIRS = """SELECT 'topology.duplicate_feature' AS rule, 'error' AS severity, a.component_id, a.row,
+    concat('within ', format_number(ST_Distance(a.geometry, b.geometry), 2), ' m of ',
+           coalesce(b.component_id, concat('row ', b.row)), ' of the same category') AS message,
+    a.admin_code, ST_AsBinary(a.geometry) AS wkb
+    FROM cg_pt a JOIN (SELECT p.*, dx, dy FROM cg_pt p
+        LATERAL VIEW explode(array(-1, 0, 1)) x AS dx LATERAL VIEW explode(array(-1, 0, 1)) y AS dy) b
+      ON a.admin_code = b.admin_code AND a.category = b.category AND a.gx = b.gx + b.dx AND a.gy = b.gy + b.dy
+    WHERE a.row > b.row AND ST_Distance(a.geometry, b.geometry) <= a.tol"""
+"""Point pairs: an equi-join on (district, category, tolerance cell) with the 8 neighbouring cells."""
+
+_SHAPE_JOIN = """SELECT a.component_id, a.row, a.admin_code, a.category, a.tol, a.geometry,
+    b.component_id AS b_id, b.row AS b_row, b.admin_code AS b_admin, b.category AS b_category, b.geometry AS b_geometry
+    FROM (SELECT * FROM cg_tol WHERE GeometryType(geometry) <> 'POINT') a
+    JOIN (SELECT * FROM cg_tol WHERE GeometryType(geometry) <> 'POINT') b
+      ON ST_DWithin(a.geometry, b.geometry, {reach})"""
+"""Line and polygon pairs near each other: Sedona's distance join, nothing else in its condition."""
+
+_SHAPE_PAIRS = """SELECT 'topology.duplicate_feature' AS rule, 'error' AS severity, component_id, row,
+    concat('within ', format_number(ST_HausdorffDistance(geometry, b_geometry), 2), ' m of ',
+           coalesce(b_id, concat('row ', b_row)), ' of the same category') AS message,
+    admin_code, ST_AsBinary(geometry) AS wkb FROM cg_near
+    WHERE admin_code = b_admin AND category = b_category AND row > b_row
+      AND ST_HausdorffDistance(geometry, b_geometry) <= tol"""
+"""The same category, compared after the join (in the join Spark would make it a hash key)."""
+
+
+def _tolerances(spark) -> float:
+    """Views cg_tol and cg_pt; the largest tolerance.
+
+    cg_tol: usable components with their category's tolerance; cg_pt: its points with their
+    cell on the tolerance grid. The largest tolerance is the reach of the shapes' distance join.
+    """
+    spark.sql(f"""SELECT c.*, CAST(k.tolerance_m AS DOUBLE) AS tol FROM cg_c c
+        JOIN cg_catalog k ON k.admin_code = c.admin_code AND (k.code = c.category OR k.code_2026 = c.category)
+        WHERE {_LOCATED} AND ST_IsValid(c.geometry)
+          AND CAST(k.tolerance_m AS DOUBLE) > 0""").createOrReplaceTempView("cg_tol")
+    spark.sql("""SELECT *, CAST(floor(ST_X(geometry) / tol) AS BIGINT) AS gx,
+        CAST(floor(ST_Y(geometry) / tol) AS BIGINT) AS gy FROM cg_tol
+        WHERE GeometryType(geometry) = 'POINT'""").createOrReplaceTempView("cg_pt")
+    return float(spark.sql("SELECT max(tol) FROM cg_tol").first()[0] or 0.0)
+
+
+def duplicate_plans(spark, folder: str | Path) -> dict[str, str]:
+    """The physical plans Spark makes for the duplicate search of a dataset (``EXPLAIN``), by kind.
+
+    ``points`` must be a hash join on the tolerance cells, ``shapes`` Sedona's distance join,
+    never a hash join on the category with the distance as a filter.
+    """
+    folder = Path(folder)
+    _views(spark, folder, _dataset_meta(folder))
+    reach = _tolerances(spark)
+    return {kind: spark.sql(sql)._jdf.queryExecution().executedPlan().toString()
+            for kind, sql in (("points", _POINT_PAIRS), ("shapes", _SHAPE_JOIN.format(reach=reach)))}
+
+
+def _duplicates(spark) -> pd.DataFrame:
+    """Same category within its tolerance: points hashed on a tolerance grid, shapes by a spatial join."""
+    reach = _tolerances(spark)
+    # checkpointed: the category filter cannot be pushed back into the spatial join's condition
+    spark.sql(_SHAPE_JOIN.format(reach=reach)).localCheckpoint().createOrReplaceTempView("cg_near")
+    found = pd.concat([_q(spark, _POINT_PAIRS), _q(spark, _SHAPE_PAIRS)], ignore_index=True)
+    return found.sort_values(["admin_code", "row"]).drop_duplicates(["admin_code", "row"], ignore_index=True)
+
+
+def _grid_mismatch(spark) -> pd.DataFrame:
+    tolerance = settings.grid_tolerance_m
+    share = ("CASE WHEN GeometryType(c.geometry) IN ('LINESTRING', 'MULTILINESTRING') "
+             "THEN ST_Length(ST_Intersection(c.geometry, g.geometry)) / ST_Length(c.geometry) "
+             "WHEN GeometryType(c.geometry) IN ('POLYGON', 'MULTIPOLYGON') "
+             "THEN ST_Area(ST_Intersection(c.geometry, g.geometry)) / ST_Area(c.geometry) ELSE 0 END")
+    where = (f"c.grid IS NOT NULL AND {_LOCATED} AND ST_IsValid(c.geometry) "
+             f"AND ST_Intersects(b.geometry, c.geometry) AND (g.code IS NULL OR (ST_Distance(g.geometry, {_PROBE}) > "
+             f"{tolerance} AND {share} < 0.5))")
+    message = ("CASE WHEN g.code IS NULL THEN concat('claims grid cell ', c.grid, ', which does not exist') "
+               f"ELSE concat('is ', format_number(ST_Distance(g.geometry, {_PROBE}), 1), ' m outside its grid cell ', "
+               "c.grid) END")
+    joins = ("JOIN cg_boundary b USING (admin_code) "
+             "LEFT JOIN cg_grid g ON g.admin_code = c.admin_code AND g.code = c.grid")
+    return _q(spark, _finding("topology.grid_mismatch", where, message, joins))
+
+
+def _admin_mismatch(spark) -> pd.DataFrame:
+    spark.sql(f"""SELECT c.admin_code, c.row, c.component_id, c.street, c.street_code, c.community,
+        c.community_code, c.geometry, {_PROBE} AS probe FROM cg_c c JOIN cg_boundary b USING (admin_code)
+        WHERE {_LOCATED} AND ST_IsValid(c.geometry)
+          AND ST_Intersects(b.geometry, c.geometry)""").createOrReplaceTempView("cg_probe")
+    found = []
+    for layer, level in (("cg_streets", "street"), ("cg_communities", "community")):
+        found.append(_q(spark, f"""SELECT p.admin_code, p.row, p.component_id, p.{level} AS claimed_name,
+            p.{level}_code AS claimed_code, s.code AS code, s.name AS name, ST_AsBinary(p.geometry) AS wkb,
+            '{level}' AS level
+            FROM cg_probe p JOIN {layer} s ON ST_Intersects(s.geometry, p.probe)
+            WHERE s.admin_code = p.admin_code""").drop_duplicates(["admin_code", "row", "level"]))
+    table = pd.concat(found, ignore_index=True)
+    rows = []
+    for (code, row), group in table.groupby(["admin_code", "row"], sort=False):
+        problems = []
+        for rec in group.itertuples():
+            for claimed, actual in ((rec.claimed_name, rec.name), (rec.claimed_code, rec.code)):
+                text = f"claims {rec.level} {claimed} but lies in {actual}"
+                if pd.notna(claimed) and pd.notna(actual) and claimed != actual and text.split(" but")[0] not in \
+                        "; ".join(problems):
+                    problems.append(text)
+        if problems:
+            rows.append({"rule": "topology.admin_mismatch", "severity": "error",
+                         "component_id": group["component_id"].iloc[0], "row": row, "message": "; ".join(problems),
+                         "admin_code": code, "wkb": group["wkb"].iloc[0]})
+    return pd.DataFrame(rows)
+
+
+def _owner_unknown(spark) -> pd.DataFrame:
+    checks = []
+    for column, label in (("department", "department"), ("owner", "owner"), ("maintainer", "maintainer")):
+        checks.append(f"""SELECT c.admin_code, c.row, c.component_id, ST_AsBinary(c.geometry) AS wkb,
+            concat('{label} ', c.{column}, ' is not in the unit list') AS text FROM cg_c c
+            LEFT ANTI JOIN (SELECT admin_code, name AS v FROM cg_units UNION SELECT admin_code, code FROM cg_units) u
+              ON u.admin_code = c.admin_code AND u.v = c.{column} WHERE c.{column} IS NOT NULL""")
+    found = _q(spark, " UNION ALL ".join(checks))
+    if not len(found):
+        return found
+    grouped = found.groupby(["admin_code", "row"], sort=False).agg(
+        component_id=("component_id", "first"), wkb=("wkb", "first"), message=("text", "; ".join)).reset_index()
+    grouped["message"] += " (add it to the units, or correct the name)"
+    return grouped.assign(rule="owner.unknown", severity="error")
+
+
+_RULE_SQL = {"id.duplicate": _duplicate_ids, "id.malformed": _malformed_ids, "id.category_mismatch": _category_digits,
+             "geom.wrong_type": _wrong_type, "geom.outside_district": _outside,
+             "topology.duplicate_feature": _duplicates, "topology.grid_mismatch": _grid_mismatch,
+             "topology.admin_mismatch": _admin_mismatch, "owner.unknown": _owner_unknown}

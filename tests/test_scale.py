@@ -1,0 +1,120 @@
+"""City and national scale: partitioned GeoParquet, and validation on Sedona agreeing with the local engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+import citygrid as cg
+import faults
+from citygrid import scale, synth
+from citygrid.errors import AccessDenied, UsageError
+from citygrid.registry import Registry
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    """A registry into which another program wrote faulty components and grid cells (tests/faults.py)."""
+    district = synth.make_district(seed=3, n_components=8_000)
+    registered, spare = faults.split(district, 0.25, seed=3)
+    path = tmp_path_factory.mktemp("scale") / "registry.gpkg"
+    Registry.create(path, district=dataclasses.replace(district, components=registered))
+    case, grid_faults = faults.registry_case(district, registered, spare, per_shape=3, seed=4)
+    faults.write_into(path, case, grid_faults, district.grid)
+    return cg.open_registry(path)
+
+
+@pytest.fixture(scope="module")
+def dataset(faulty, tmp_path_factory):
+    return scale.export_dataset(faulty, tmp_path_factory.mktemp("dataset") / "pingshan")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    required = bool(os.environ.get("CITYGRID_REQUIRE_SEDONA"))  # .ci/run sets it: never skipped there
+    try:
+        import sedona.spark  # noqa: F401
+    except ImportError:
+        (pytest.fail if required else pytest.skip)("pip install 'citygrid[scale]' (.ci/run installs it)")
+    if required and not os.environ.get("CITYGRID_SEDONA_JARS"):
+        pytest.fail("CITYGRID_SEDONA_JARS is not set: .ci/run fetches Sedona's jars with Maven")
+    session = scale.sedona_session("local[2]")
+    yield session
+    session.stop()
+
+
+def test_the_dataset_is_hive_partitioned_geoparquet_1_1_with_a_bbox_covering(faulty, dataset):
+    parts = sorted(dataset.glob("admin_code=440310/street_code=*/category=*/part-0.parquet"))
+    assert len(parts) >= 100
+    geo = json.loads(pq.read_schema(parts[0]).metadata[b"geo"])
+    assert geo["version"] == "1.1.0" and "bbox" in geo["columns"]["geometry"]["covering"]
+    back = scale.read_dataset(dataset)
+    current = faulty.components.reset_index(drop=True)
+    assert back["component_id"].tolist() == current["component_id"].tolist()  # rows in registry order
+    wkt = [shapely.to_wkt(g.geometry.to_numpy(), rounding_precision=-1) for g in (back, current)]
+    assert (wkt[0] == wkt[1]).all()  # faulty ones too: NaN, empty, bow-ties
+    assert set(back["street_code"].dropna()) <= set(faulty.district.streets["code"])
+    with pytest.raises(UsageError, match="not empty"):
+        scale.export_dataset(faulty, dataset)
+    with pytest.raises(UsageError, match="two registries of one district"):
+        scale.export_dataset([faulty, faulty], dataset.parent / "twice")
+
+
+def test_a_dataset_opens_as_a_read_only_registry(dataset, faulty):
+    reg = cg.open_registry(dataset)
+    assert reg.admin_code == "440310" and len(reg.components) == len(faulty.components)
+    assert len(reg.query(category="0104")) == len(faulty.query(category="0104"))
+    with pytest.raises(AccessDenied, match="read-only"):
+        reg.ingest(faulty.components.head(1), source="x")
+
+
+def test_sedona_finds_what_the_local_engine_finds_on_faults_it_did_not_make(faulty, dataset, spark):
+    local = faulty.validate().issues
+    local = local[local["rule"].isin(scale.SEDONA_RULES)]
+    report = scale.check(dataset, engine="sedona", spark=spark)
+    expected = set(zip(local["rule"], local["component_id"].astype(str)))
+    found = set(zip(report.issues["rule"], report.issues["component_id"].astype(str)))
+    assert expected and found == expected
+    assert set(report.issues["rule"]) <= set(scale.SEDONA_RULES) and report.checked == len(faulty.components)
+    assert not report.ok and report.issues.geometry.notna().all()
+
+
+def test_the_duplicate_search_uses_a_spatial_or_cell_join_not_a_hash_join_on_the_category(dataset, spark):
+    """A category equality inside the distance join makes Spark hash-join on it with the distance as a
+    filter: quadratic within a category. The plans must show the tolerance cells and Sedona's join."""
+    plans = scale.duplicate_plans(spark, dataset)
+    points = plans["points"]
+    assert "SortMergeJoin [admin_code" in points or "BroadcastHashJoin [admin_code" in points
+    assert "gx" in points.split("Join", 1)[1].split("]", 1)[0]  # the cell is a join key
+    assert "DistanceJoin" in plans["shapes"] or "RangeJoin" in plans["shapes"]
+    assert "category" not in plans["shapes"].split("Join", 1)[1].split("\n", 1)[0]
+
+
+def test_cli_export_partitioned_and_check(faulty, tmp_path, spark):
+    out = tmp_path / "dataset"
+    env = {**os.environ, "CITYGRID_LANG": "en"}
+    made = subprocess.run([sys.executable, "-m", "citygrid.cli", "export", "-r", str(faulty.path), "-o", str(out),
+                           "--partitioned", "--json"], capture_output=True, text=True, env=env)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["files"] == [str(out)]
+    local = subprocess.run([sys.executable, "-m", "citygrid.cli", "check", str(out), "--json"],
+                           capture_output=True, text=True, env=env)
+    assert local.returncode == 1 and json.loads(local.stdout)["issues"]
+    on_sedona = subprocess.run([sys.executable, "-m", "citygrid.cli", "check", str(out), "--engine", "sedona",
+                                "--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert on_sedona.returncode == 1, on_sedona.stderr[-2000:]
+    said = json.loads(on_sedona.stdout)
+    rules = {i["rule"] for i in said["issues"]}
+    assert rules <= set(scale.SEDONA_RULES) and "topology.duplicate_feature" in rules
+    wrong = subprocess.run([sys.executable, "-m", "citygrid.cli", "check", str(out), "--engine", "hadoop"],
+                           capture_output=True, text=True, env=env)
+    assert wrong.returncode == 2 and "--engine" in wrong.stderr
+    assert Path(out / "_citygrid.json").is_file()
