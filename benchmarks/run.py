@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -582,6 +583,44 @@ def case_dispatch_plain(n: int) -> dict:
     return {"_seconds": time.perf_counter() - start, "matched": len(joined)}
 
 
+def _dataset(n: int) -> Path:
+    """The 420k registry as a partitioned GeoParquet dataset (made once)."""
+    from citygrid.registry import open_registry
+    from citygrid.scale import export_dataset
+
+    folder = WORK / f"dataset_{n}"
+    if not (folder / "_citygrid.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        export_dataset(open_registry(_registry_file(n)), folder)
+    return folder
+
+
+def case_check_sedona(n: int) -> dict:
+    """Sedona on local[2], session start included (what a user pays), on the partitioned dataset."""
+    from citygrid.scale import check, sedona_session
+
+    folder = _dataset(n)
+    start = time.perf_counter()
+    spark = sedona_session("local[2]")
+    started = time.perf_counter() - start
+    report = check(folder, engine="sedona", spark=spark)
+    seconds = time.perf_counter() - start
+    spark.stop()
+    return {"_seconds": seconds, "session start s": round(started, 1), "issues": len(report),
+            "components": report.checked}
+
+
+def case_check_local(n: int) -> dict:
+    """The in-memory validator, the same nine rules, registry opened first."""
+    from citygrid.registry import open_registry
+    from citygrid.scale import SEDONA_RULES
+
+    start = time.perf_counter()
+    reg = open_registry(_registry_file(n))
+    report = reg.validate(rules=list(SEDONA_RULES))
+    return {"_seconds": time.perf_counter() - start, "issues": len(report), "components": len(reg.components)}
+
+
 def _client(source: str, n: int, part: int, parts: int, barrier, results) -> None:
     """One department: open the registry, wait for the others, merge its share of the 10k batch."""
     from citygrid.io import read_batch
@@ -746,6 +785,10 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "dispatch_100k": ("dispatch 100k hotline events", "citygrid reg.dispatch()", case_dispatch_100k, True),
     "dispatch_plain": ("dispatch 100k hotline events", "plain geopandas: sjoin_nearest per category",
                        case_dispatch_plain, True),
+    "check_local": ("validate the 9 join rules, whole registry", "citygrid in memory (open + validate)",
+                    case_check_local, True),
+    "check_sedona": ("validate the 9 join rules, whole registry", "citygrid on Sedona local[2] (session + check)",
+                     case_check_sedona, True),
     "write_all_maps": ("all category + street maps", "citygrid maps.write_all after open", case_write_all_maps,
                        True),
     "concurrent_gpkg": ("8 departments merging at once (10k rows)", "citygrid GeoPackage", case_concurrent_gpkg,

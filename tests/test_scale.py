@@ -21,20 +21,33 @@ from citygrid.registry import Registry
 
 
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory):
-    """A registry into which another program wrote faulty components and grid cells (tests/faults.py)."""
-    district = synth.make_district(seed=3, n_components=8_000)
-    registered, spare = faults.split(district, 0.25, seed=3)
-    path = tmp_path_factory.mktemp("scale") / "registry.gpkg"
-    Registry.create(path, district=dataclasses.replace(district, components=registered))
-    case, grid_faults = faults.registry_case(district, registered, spare, per_shape=3, seed=4)
-    faults.write_into(path, case, grid_faults, district.grid)
-    return cg.open_registry(path)
+def city(tmp_path_factory):
+    """Two districts, into each of which another program wrote faulty components and grid cells
+    (tests/faults.py, which knows nothing of either engine)."""
+    regs = []
+    for k, district in enumerate(synth.make_city(2, 10_000, seed=3)):
+        registered, spare = faults.split(district, 0.25, seed=3 + k)
+        path = tmp_path_factory.mktemp(f"district{k}") / "registry.gpkg"
+        Registry.create(path, district=dataclasses.replace(district, components=registered))
+        case, grid_faults = faults.registry_case(district, registered, spare, per_shape=3, seed=4 + k)
+        faults.write_into(path, case, grid_faults, district.grid)
+        regs.append(cg.open_registry(path))
+    return regs
+
+
+@pytest.fixture(scope="module")
+def faulty(city):
+    return city[0]
 
 
 @pytest.fixture(scope="module")
 def dataset(faulty, tmp_path_factory):
     return scale.export_dataset(faulty, tmp_path_factory.mktemp("dataset") / "pingshan")
+
+
+@pytest.fixture(scope="module")
+def city_dataset(city, tmp_path_factory):
+    return scale.export_dataset(city, tmp_path_factory.mktemp("dataset") / "shenzhen")
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +89,24 @@ def test_a_dataset_opens_as_a_read_only_registry(dataset, faulty):
         reg.ingest(faulty.components.head(1), source="x")
 
 
-def test_sedona_finds_what_the_local_engine_finds_on_faults_it_did_not_make(faulty, dataset, spark):
-    local = faulty.validate().issues
-    local = local[local["rule"].isin(scale.SEDONA_RULES)]
-    report = scale.check(dataset, engine="sedona", spark=spark)
-    expected = set(zip(local["rule"], local["component_id"].astype(str)))
-    found = set(zip(report.issues["rule"], report.issues["component_id"].astype(str)))
-    assert expected and found == expected
-    assert set(report.issues["rule"]) <= set(scale.SEDONA_RULES) and report.checked == len(faulty.components)
-    assert not report.ok and report.issues.geometry.notna().all()
+def test_sedona_finds_what_the_local_engine_finds_row_by_row_in_a_two_district_city(city, city_dataset, spark):
+    expected = set()
+    for reg in city:
+        local = reg.validate().issues
+        local = local[local["rule"].isin(scale.SEDONA_RULES)]
+        expected |= {(reg.admin_code, rule, str(i)) for rule, i in zip(local["rule"], local["component_id"])}
+    report = scale.check(city_dataset, engine="sedona", spark=spark)
+    issues = report.issues
+    found = set(zip(issues["admin_code"], issues["rule"], issues["component_id"].astype(str)))
+    assert {a for a, _, _ in expected} == {"440310", "440307"}
+    assert found == expected
+    rows = issues.set_index(["admin_code", "component_id", "rule"])["row"]  # the row named is the component's
+    for reg in city:
+        positions = dict(zip(reg.components["component_id"], range(1, len(reg.components) + 1)))
+        mine = rows.loc[reg.admin_code]
+        assert all(positions[cid] == row for (cid, rule), row in mine.items()
+                   if cid in positions and rule != "id.duplicate")  # a repeated id: the later row
+    assert report.checked == sum(len(r.components) for r in city) and not report.ok
 
 
 def test_the_duplicate_search_uses_a_spatial_or_cell_join_not_a_hash_join_on_the_category(dataset, spark):

@@ -765,3 +765,56 @@ def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: fl
         "处置单位": None})
     truth = pd.DataFrame({"event_id": ids, "component_id": truth_id, "kind": kind})
     return export, truth
+
+
+SHENZHEN = (("440310", "坪山区"), ("440307", "龙岗区"), ("440309", "龙华区"), ("440311", "光明区"),
+            ("440306", "宝安区"), ("440305", "南山区"), ("440304", "福田区"), ("440303", "罗湖区"),
+            ("440308", "盐田区"), ("440343", "大鹏新区"))
+"""Division codes and names given to the districts of a synthetic city, Pingshan first."""
+
+
+def make_city(n_districts: int = 2, n_components: int = 25_000, *, seed: int = 0,
+              spacing_m: float = 40_000.0) -> list[District]:
+    """A synthetic city: several districts made by the same generator.
+
+    Each is a copy of Pingshan's outline shifted `spacing_m` further east, under its own
+    division code (:data:`SHENZHEN`). Every code that carries the district's (streets,
+    communities, grid cells, component identifiers) is rewritten, so the districts share no
+    identifier.
+
+    Examples
+    --------
+    >>> city = make_city(2, 1_000)
+    >>> [d.code for d in city]
+    ['440310', '440307']
+    """
+    if not 1 <= n_districts <= len(SHENZHEN):
+        raise ValueError(f"n_districts={n_districts}: 1 to {len(SHENZHEN)}.")
+    city = []
+    for k, (code, name) in enumerate(SHENZHEN[:n_districts]):
+        d = make_district(seed=seed + k, n_components=n_components)
+        city.append(d if k == 0 else _moved(d, code, name, k * spacing_m))
+    return city
+
+
+def _moved(d: District, code: str, name: str, dx: float) -> District:
+    """`d` shifted `dx` metres east under the division code `code`."""
+    import dataclasses
+
+    def recode(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+        frame = frame.copy()
+        for column in columns:
+            if column in frame:
+                text = frame[column].astype(object)
+                frame[column] = text.where(text.isna(), code + text.str.slice(len(d.code)))
+        geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+        if geometry is not None:
+            frame[geometry] = frame.geometry.translate(dx, 0)
+        return frame
+
+    codes = ("code", "street_code", "community_code", "grid", "component_id")
+    return dataclasses.replace(
+        d, code=code, name=name, boundary=shapely.affinity.translate(d.boundary, dx, 0),
+        streets=recode(d.streets, codes), communities=recode(d.communities, codes), grid=recode(d.grid, codes),
+        roads=None if d.roads is None else recode(d.roads, ()), components=recode(d.components, codes),
+        defects=None, reserve=None)
