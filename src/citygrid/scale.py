@@ -290,7 +290,8 @@ def sedona_session(master: str | None = None, *, memory: str = "4g"):
     session = (builder.config("spark.ui.enabled", "false").config("spark.driver.memory", memory)
                .config("spark.sql.shuffle.partitions", "16")
                .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-               .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     return SedonaContext.create(session)
 
@@ -523,27 +524,34 @@ def _admin_mismatch(spark) -> pd.DataFrame:
         c.community_code, c.geometry, {_PROBE} AS probe FROM cg_c c JOIN cg_boundary b USING (admin_code)
         WHERE {_LOCATED} AND ST_IsValid(c.geometry)
           AND ST_Intersects(b.geometry, c.geometry)""").createOrReplaceTempView("cg_probe")
-    found = []
     for layer, level in (("cg_streets", "street"), ("cg_communities", "community")):
-        found.append(_q(spark, f"""SELECT p.admin_code, p.row, p.component_id, p.{level} AS claimed_name,
-            p.{level}_code AS claimed_code, s.code AS code, s.name AS name, ST_AsBinary(p.geometry) AS wkb,
-            '{level}' AS level
+        spark.sql(f"""SELECT admin_code, row, code AS {level}_at, name AS {level}_name_at FROM (
+            SELECT p.admin_code, p.row, s.code, s.name, row_number() OVER (PARTITION BY p.admin_code, p.row
+                ORDER BY s.code) AS k
             FROM cg_probe p JOIN {layer} s ON ST_Intersects(s.geometry, p.probe)
-            WHERE s.admin_code = p.admin_code""").drop_duplicates(["admin_code", "row", "level"]))
-    table = pd.concat(found, ignore_index=True)
+            WHERE s.admin_code = p.admin_code) WHERE k = 1""").createOrReplaceTempView(f"cg_{level}_at")
+    differs = " OR ".join(f"({claimed} IS NOT NULL AND {actual} IS NOT NULL AND {claimed} <> {actual})"
+                          for claimed, actual in (("p.street", "s.street_name_at"), ("p.street_code", "s.street_at"),
+                                                  ("p.community", "m.community_name_at"),
+                                                  ("p.community_code", "m.community_at")))
+    table = _q(spark, f"""SELECT p.admin_code, p.row, p.component_id, p.street, p.street_code, p.community,
+        p.community_code, s.street_at, s.street_name_at, m.community_at, m.community_name_at,
+        ST_AsBinary(p.geometry) AS wkb
+        FROM cg_probe p LEFT JOIN cg_street_at s USING (admin_code, row) LEFT JOIN cg_community_at m
+          USING (admin_code, row) WHERE {differs}""")
     rows = []
-    for (code, row), group in table.groupby(["admin_code", "row"], sort=False):
+    for rec in table.itertuples():
         problems = []
-        for rec in group.itertuples():
-            for claimed, actual in ((rec.claimed_name, rec.name), (rec.claimed_code, rec.code)):
-                text = f"claims {rec.level} {claimed} but lies in {actual}"
-                if pd.notna(claimed) and pd.notna(actual) and claimed != actual and text.split(" but")[0] not in \
-                        "; ".join(problems):
+        for level, pairs in (("street", ((rec.street, rec.street_name_at), (rec.street_code, rec.street_at))),
+                             ("community", ((rec.community, rec.community_name_at),
+                                            (rec.community_code, rec.community_at)))):
+            for claimed, actual in pairs:
+                text = f"claims {level} {claimed} but lies in {actual}"
+                if pd.notna(claimed) and pd.notna(actual) and claimed != actual and \
+                        text.split(" but")[0] not in "; ".join(problems):
                     problems.append(text)
-        if problems:
-            rows.append({"rule": "topology.admin_mismatch", "severity": "error",
-                         "component_id": group["component_id"].iloc[0], "row": row, "message": "; ".join(problems),
-                         "admin_code": code, "wkb": group["wkb"].iloc[0]})
+        rows.append({"rule": "topology.admin_mismatch", "severity": "error", "component_id": rec.component_id,
+                     "row": rec.row, "message": "; ".join(problems), "admin_code": rec.admin_code, "wkb": rec.wkb})
     return pd.DataFrame(rows)
 
 
