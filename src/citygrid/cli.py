@@ -328,7 +328,7 @@ def map_street(name: str = typer.Argument(..., help=_t("Street name or code.", "
                registry: str = REGISTRY,
                output: Path = MAP_OUT, column: str = MAP_COLUMN, basemap: str = MAP_BASEMAP,
                assets: str = MAP_ASSETS, inline: bool = MAP_INLINE, tianditu_key: str = MAP_KEY,
-                 as_json: bool = AS_JSON) -> None:
+               as_json: bool = AS_JSON) -> None:
     """Map one street, a layer per category.
 
     Example: ``citygrid map street 马峦街道 -r pingshan.gpkg -o maluan.html``
@@ -557,6 +557,8 @@ def dispatch(
 
     Example: ``citygrid dispatch events.csv -r pingshan.gpkg -o dispatch.csv --map dispatch.html``
     """
+    import pandas as pd
+
     from citygrid import maps
     from citygrid._text import spreadsheet_safe
     from citygrid.errors import UsageError, writing
@@ -570,7 +572,7 @@ def dispatch(
         with console.status(_t(f"Dispatching {events.name}…", f"正在派遣 {events.name}……")):
             result = reg.dispatch(events, radius=radius, coords="gcj02" if gcj02 else "bd09" if bd09 else "auto",
                                   event_types=event_types)
-        table = spreadsheet_safe(_plain(result, DISPATCH_COLUMNS))
+        table = spreadsheet_safe(pd.DataFrame(result[list(DISPATCH_COLUMNS)]))
         with writing(output):
             if output.suffix.lower() == ".csv":
                 table.to_csv(output, index=False, encoding="utf-8-sig")
@@ -592,13 +594,6 @@ def dispatch(
                      f"（坐标按 {result.attrs['coordinates']} 读取）；已写入 {output}"))
     for why, count in reasons.items():
         console.print(f"  {count:,} × {why}", highlight=False, markup=False)
-
-
-def _plain(frame, columns: tuple[str, ...]):
-    """The given columns of a frame, without its geometry, as a plain DataFrame."""
-    import pandas as pd
-
-    return pd.DataFrame({c: frame[c] for c in columns})
 
 
 def _layer_option(name: str, en: str, zh: str, required: bool = False):

@@ -361,7 +361,8 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
 
 
 def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle: str, extent: shapely.Geometry,
-            context: dict, fields=POPUP_FIELDS, colours=None, sections=None, on_top=(), radius: float = 1.0,
+            district: District | None, outline: shapely.Geometry | None, street: str | None = None,
+            fields=POPUP_FIELDS, colours=None, sections=None, on_top=(), radius: float = 1.0,
             as_points: bool = False, basemap: str | None = None, tianditu_key: str | None = None,
             assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     basemap = basemap or settings.basemap
@@ -372,6 +373,7 @@ def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle:
         bounds = (x0, y0, x1, y1)
     m = _base_map(tuple(bounds), basemap=basemap, tianditu_key=tianditu_key, assets=assets, inline=inline,
                   title=title)
+    context = _context(district, outline=outline, street=street, gcj02=gcj02)
     data = _encode(frame, groups, fields, gcj02=gcj02, colours=colours, sections=sections, on_top=on_top,
                    as_points=as_points)
     _CompactLayer(data, {"title": title, "subtitle": subtitle, "radius": radius, "context": context,
@@ -437,11 +439,10 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
     if street is not None:
         row = reg.district.street(street)
         street, extent = row["code"], row.geometry
-    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
-    context = _context(reg.district, outline=extent, street=street, gcj02=gcj02)
     subtitle = f"{reg.district.name} · {len(frame):,} 个部件 components"
     return _render(frame, groups, title=title or f"{reg.district.name} 部件 components", subtitle=subtitle,
-                   extent=extent, context=context, colours=colours, sections=sections,
+                   extent=extent, district=reg.district, outline=extent, street=street, colours=colours,
+                   sections=sections,
                    on_top=PROBLEM_STATUSES if column == "status" else (),
                    as_points=len(frame) > 100_000 if as_points is None else as_points, **options)
 
@@ -494,11 +495,9 @@ def grid_map(reg: Registry, street: str | None = None, **options) -> folium.Map:
         extent, title = row.geometry, f"{row['name']} 单元网格 unit grid"
     names = dict(zip(reg.district.communities["code"], reg.district.communities["name"]))
     frame = grid.assign(component_id=grid["code"], community=grid["community_code"].map(names))
-    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
-    context = _context(reg.district, outline=extent, gcj02=gcj02)
     return _render(frame, frame["community"], title=title, subtitle=f"{len(grid):,} cells", extent=extent,
-                   context=context, fields=(("component_id", "网格编码 cell"), ("community", "社区 community")),
-                   **options)
+                   district=reg.district, outline=extent,
+                   fields=(("component_id", "网格编码 cell"), ("community", "社区 community")), **options)
 
 
 def issues_map(report: Report, *, district: District | None = None, outline: shapely.Geometry | None = None,
@@ -525,11 +524,9 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
         extent = shapely.box(*located.total_bounds).buffer(50)
     else:
         extent = outline if outline is not None else shapely.Point(0, 0).buffer(1)
-    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
-    context = _context(district, outline=outline, gcj02=gcj02)
     return _render(located, located["rule"], title="校验问题 validation issues",
                    subtitle=f"{report.source} · {len(issues):,} issues, {len(located):,} located",
-                   extent=extent, context=context, fields=ISSUE_FIELDS, radius=2.0, **options)
+                   extent=extent, district=district, outline=outline, fields=ISSUE_FIELDS, radius=2.0, **options)
 
 
 EVENT_FIELDS = (("event_id", "工单编号 event"), ("event_type", "事件类型 type"), ("description", "描述 description"),
@@ -580,13 +577,11 @@ def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match"
                                  axis=2)), crs=events.crs)
     frame = pd.concat([events, links], ignore_index=True)
     names = pd.concat([groups, pd.Series("连线 link to component", index=links.index)], ignore_index=True)
-    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
-    context = _context(reg.district, outline=reg.district.boundary, gcj02=gcj02)
     counts = groups.value_counts()
     return _render(frame, names, title="热线事件派遣 hotline events to the unit that must act",
                    subtitle=" · ".join(f"{k} {v:,}" for k, v in counts.items()), extent=reg.district.boundary,
-                   context=context, fields=EVENT_FIELDS, colours=MATCH_COLOURS if column == "match" else None,
-                   radius=1.5, **options)
+                   district=reg.district, outline=reg.district.boundary, fields=EVENT_FIELDS,
+                   colours=MATCH_COLOURS if column == "match" else None, radius=1.5, **options)
 
 
 def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.Map:
@@ -597,11 +592,10 @@ def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.
     bins = pd.cut(cells["unmatched"], [0, 1, 3, 9, np.inf], labels=["1", "2–3", "4–9", "10+"])
     colours = {"1": "#fee5d9", "2–3": "#fcae91", "4–9": "#fb6a4a", "10+": "#cb181d"}
     frame = cells.assign(component_id=cells["grid"], name=cells["community"])
-    gcj02 = (options.get("basemap") or settings.basemap) == "amap"
     return _render(frame, bins.astype(str), title="无部件可派的事件 events with no registered component",
                    subtitle=f"{int(cells['unmatched'].sum()):,} events in {len(cells):,} grid cells",
                    extent=reg.district.boundary,
-                   context=_context(reg.district, outline=reg.district.boundary, gcj02=gcj02),
+                   district=reg.district, outline=reg.district.boundary,
                    fields=(("component_id", "网格编码 cell"), ("community", "社区 community"),
                            ("street", "街道 street"), ("unmatched", "事件 events")),
                    colours={k: colours[k] for k in colours}, **options)
