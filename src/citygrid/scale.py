@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -208,8 +209,6 @@ class DatasetStore:
         """A digest of the part files' names, times and sizes: a new export is a new state."""
         files = sorted(glob.glob(str(self.path / "**" / "*.parquet"), recursive=True))
         stamp = [f"{f}:{os.stat(f).st_mtime_ns}:{os.stat(f).st_size}" for f in files]
-        import hashlib
-
         return "dataset:" + hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:32]
 
     def read_components(self, state: str) -> gpd.GeoDataFrame:
