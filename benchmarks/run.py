@@ -632,12 +632,13 @@ def _client(source: str, n: int, part: int, parts: int, barrier, results) -> Non
     _ = reg.components, reg.district
     barrier.wait()
     start = time.perf_counter()
+    created = 0
     try:
         result = reg.ingest(share, source=f"department {part}")
-        error = None if result.accepted else "rejected"
+        error, created = (None, result.created) if result.accepted else ("rejected", 0)
     except Exception as exc:  # reported in the results table
         error = f"{type(exc).__name__}: {exc}"
-    results.put((time.perf_counter() - start, len(share), error))
+    results.put((time.perf_counter() - start, len(share), error, created))
 
 
 def _concurrent(n: int, source: str, clients: int = 8) -> dict:
@@ -646,6 +647,9 @@ def _concurrent(n: int, source: str, clients: int = 8) -> dict:
 
     import numpy as np
 
+    from citygrid.registry import open_registry
+
+    before = len(open_registry(source).components_with_retired())
     spawn = multiprocessing.get_context("spawn")
     barrier, results = spawn.Barrier(clients + 1), spawn.Queue()
     workers = [spawn.Process(target=_client, args=(source, n, i, clients, barrier, results))
@@ -660,9 +664,12 @@ def _concurrent(n: int, source: str, clients: int = 8) -> dict:
         w.join()
     latency = np.array([d[0] for d in done])
     failed = [d[2] for d in done if d[2]]
+    after = open_registry(source).components_with_retired()  # every row counted, retired ones too
     return {"_seconds": seconds, "clients": clients,
             "merged rows per s": round(sum(d[1] for d in done if not d[2]) / seconds),
             "p95 merge s": round(float(np.percentile(latency, 95)), 2), "failed": len(failed),
+            "rows lost": before + sum(d[3] for d in done) - len(after),
+            "ids unique": bool(after["component_id"].is_unique),
             **({"first failure": failed[0][:120]} if failed else {})}
 
 

@@ -633,41 +633,130 @@ def test_odd_characters_in_the_path_name_that_file(tmp_path, pristine, district,
 
 
 def test_overlapping_ingests_never_merge_unchecked(tmp_path, pristine, district):
-    """Two departments send the same new components at the same moment, 120 times: each time one
-    batch is merged and the other, validated again against the state it would be merged into, is
-    rejected as duplicates — the registry never takes both."""
+    """Two departments merge at the same moment, 120 times. On even turns they send the same new
+    components: one batch is merged, and the other, validated again against the state it would
+    go into, is rejected as duplicates. On odd turns they send different components: both are
+    merged (the later one on top of the other). The registry never takes an unchecked row."""
     import threading
 
     path = tmp_path / "registry.gpkg"
     shutil.copy(pristine, path)
     spare = district.reserve.reset_index(drop=True)
-    accepted = []
+    used = 0
     for turn in range(120):
-        batch = spare.iloc[[turn * 5 + k for k in range(5)]].copy()
-        batch["component_id"] = None
+        same = turn % 2 == 0
+        size = 5 if same else 3
+        batches = [spare.iloc[used + (0 if same else size * who):][:size].copy() for who in range(2)]
+        used += size if same else 2 * size
+        for batch in batches:
+            batch["component_id"] = None
         results = []
 
-        def send(who, batch=batch, results=results, turn=turn):
+        def send(who, turn=turn, results=results, batches=batches):
             reg = open_registry(path, timeout=30)
-            results.append((who, reg.ingest(batch, source=f"turn {turn} {who}")))
+            results.append(reg.ingest(batches[who], source=f"turn {turn} {'甲乙'[who]}"))
 
-        threads = [threading.Thread(target=send, args=(who,)) for who in ("甲", "乙")]
+        threads = [threading.Thread(target=send, args=(who,)) for who in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        merged = [r for _, r in results if r.accepted]
-        assert len(merged) == 1, [r.report.summary() for _, r in results]
-        rejected = [r for _, r in results if not r.accepted][0]
-        rules = set(rejected.report.issues["rule"])  # copied polygons also overlap
-        assert {"topology.duplicate_feature"} <= rules <= {"topology.duplicate_feature", "topology.overlap"}
-        accepted.append(merged[0])
+        merged = [r for r in results if r.accepted]
+        assert len(merged) == (1 if same else 2), [r.report.summary() for r in results]
+        if same:
+            rejected = [r for r in results if not r.accepted][0]
+            rules = set(rejected.report.issues["rule"])  # copied polygons also overlap
+            assert {"topology.duplicate_feature"} <= rules <= {"topology.duplicate_feature", "topology.overlap"}
     reg = open_registry(path)
-    assert len(reg.components) == 3_000 + 120 * 5
+    assert len(reg.components) == 3_000 + used
+    assert reg.components["component_id"].is_unique
     report = reg.validate()
     assert report.ok, report.summary()
     batches = reg.store.read("SELECT batch_id, created FROM citygrid_batches WHERE kind = 'ingest'")
-    assert len(batches) == 120 and batches["created"].astype(int).eq(5).all()
+    assert len(batches) == 180 and batches["created"].astype(int).sum() == used
+
+
+def _spare(district, start, count):
+    """New components (no identifier) from the district's spare ones."""
+    batch = district.reserve.iloc[start:start + count].copy()
+    batch["component_id"] = None
+    return batch
+
+
+def _reads(reg, monkeypatch):
+    """Counts the registry's full reads of its components."""
+    reads = []
+    real = reg.store.read_components
+    monkeypatch.setattr(reg.store, "read_components", lambda state: reads.append(state) or real(state))
+    return reads
+
+
+def test_a_merge_is_written_on_top_of_merges_that_touch_none_of_its_rows(reg, district, monkeypatch):
+    """A department that read the registry before two others merged is not made to read it all
+    again when their merges changed nothing its batch is checked against; its new identifiers
+    come after theirs."""
+    late = open_registry(reg.path)
+    _ = late.components
+    reads = _reads(late, monkeypatch)
+    first = open_registry(reg.path).ingest(_spare(district, 0, 6), source="first")
+    second = open_registry(reg.path).ingest(synth.make_batch(district, new=0, updated=5, retired=2, seed=31),
+                                            source="second")
+    assert first.accepted and second.accepted
+    mine = _spare(district, 100, 6)
+    result = late.ingest(mine, source="late")
+    assert result.accepted and result.created == 6, result.report.summary()
+    assert reads == []  # the state read before was enough
+    fresh = open_registry(reg.path)
+    ids = fresh.components_with_retired()["component_id"]
+    assert ids.is_unique and len(ids) == 3_000 + 12
+    assert not set(result.new_ids) & set(first.new_ids)
+    assert fresh.validate().ok
+    assert len(fresh.history(result.new_ids[0])) and len(fresh.batches()) == 4
+
+
+def test_a_merge_on_an_old_state_is_checked_again_when_others_touched_its_components(reg, district):
+    """Another department retired a component that a late batch updates: the late batch is
+    validated again against the state it would go into, and rejected."""
+    late = open_registry(reg.path)
+    current = late.components
+    target = current[current.geom_type == "Point"].iloc[[7]]
+    open_registry(reg.path).ingest(target.assign(action="retire"), source="retire it")
+    result = late.ingest(target.assign(status="破损"), source="late update")
+    assert not result.accepted
+    assert "retired" in " ".join(result.report.issues["message"])
+    assert open_registry(reg.path).components_with_retired().set_index("component_id").loc[
+        target["component_id"].iloc[0], "status"] != "破损"
+
+
+def test_a_merge_on_an_old_state_is_checked_again_when_others_added_a_duplicate_nearby(reg, district):
+    late = open_registry(reg.path)
+    _ = late.components
+    near = _spare(district, 0, 1)
+    near = near[near.geom_type == "Point"] if (near.geom_type == "Point").any() else near
+    assert open_registry(reg.path).ingest(near, source="first").accepted
+    copy = near.copy()
+    copy["geometry"] = copy.geometry.translate(0.2, 0.0)
+    result = late.ingest(copy, source="late copy")
+    assert not result.accepted
+    assert set(result.report.issues["rule"]) <= {"topology.duplicate_feature", "topology.overlap"}
+
+
+def test_an_edit_by_another_program_makes_a_late_merge_read_everything_again(reg, district, monkeypatch):
+    """QGIS adds a component beside one a late batch brings: no chain of citygrid merges explains
+    the new state, so the batch is validated again from the layers, and the duplicate found."""
+    late = open_registry(reg.path)
+    _ = late.components
+    reads = _reads(late, monkeypatch)
+    mine = _spare(district, 0, 3)
+    point = mine[mine.geom_type == "Point"].head(1)
+    outside = point.drop(columns=[c for c in ("action",) if c in point]).assign(component_id="4403100101999991")
+    outside = outside.assign(category=point["category"].iloc[0])
+    outside = outside[["component_id", "category", "geometry"]]
+    pyogrio.write_dataframe(outside.set_crs(late.components.crs, allow_override=True),
+                            reg.path, layer="components_point", append=True)
+    result = late.ingest(point, source="late")
+    assert len(reads) == 1
+    assert not result.accepted and "topology.duplicate_feature" in set(result.report.issues["rule"])
 
 
 def test_a_full_disk_during_a_merge_is_one_clear_error(reg, district, monkeypatch):
@@ -739,6 +828,8 @@ def test_verify_finds_what_breaks_a_registry_file(reg):
     assert "history: 1 change(s) in 1 batch(es) that are not recorded" in found
     assert "table roads is not registered in gpkg_contents" in found
     assert "guard missing: components_line_update_revision" in found
+    with sqlite3.connect(path) as conn:  # else the WAL's newer copies of pages would hide the torn one
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     with open(path, "r+b") as raw:  # a torn page in the middle of the file
         raw.seek(raw.seek(0, 2) // 2)
         raw.write(b"\xff" * 4096)

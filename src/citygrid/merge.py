@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from citygrid._arrays import Positions
+from citygrid._arrays import Positions, isin
 from citygrid._layers import as_single, families
 from citygrid.errors import BatchRejected, RegistryError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, SERIAL_MAX, make_ids, max_serials
 from citygrid.validation import Report
 
-__all__ = ["Batch", "IngestResult", "Plan", "apply_plan", "assign_ids", "field_text", "make_plan", "utc_now"]
+__all__ = ["Batch", "IngestResult", "Plan", "apply_plan", "assign_ids", "field_text", "make_plan", "still_holds",
+           "utc_now"]
 
 
 def utc_now() -> str:
@@ -249,6 +250,48 @@ def make_plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndar
     versions = versions[~versions.index.duplicated()].reindex(changed)
     return Plan(create=creates, update=table, updated_ids=updated_ids, retire=retirements,
                 unchanged=len(rows) - len(touched), versions=versions)
+
+
+def still_holds(frame: gpd.GeoDataFrame, changed: gpd.GeoDataFrame, before: gpd.GeoDataFrame,
+                positions: Positions, tolerance: dict[str, float]) -> bool:
+    """Whether a batch validated and planned on one state holds after other merges `changed` components.
+
+    The rules that look at the registry (identifiers in use or retired, ownership, moves,
+    duplicates and overlaps within a category's tolerance) see a batch row's own component
+    and components of its category within the tolerance. So the report and the plan hold
+    when no row of `frame` names a changed component, and no changed component, as it is
+    now or as it was in `before` (found there by `positions`), lies within the `tolerance`
+    (metres per category code; the largest for other codes) of a row of its category.
+
+    Examples
+    --------
+    >>> before = gpd.GeoDataFrame({"component_id": ["a"], "category": ["0101"]}, geometry=[shapely.Point(0, 0)])
+    >>> changed = before.assign(geometry=[shapely.Point(50, 0)])
+    >>> batch = gpd.GeoDataFrame({"component_id": [None], "category": ["0101"]}, geometry=[shapely.Point(0, 1)])
+    >>> still_holds(batch, changed, before, Positions(["a"]), {"0101": 2.0})  # "a" was 1 m away
+    False
+    >>> still_holds(batch, changed, before, Positions(["a"]), {"0101": 0.5})
+    True
+    >>> still_holds(batch.assign(category="0102"), changed, before, Positions(["a"]), {"0101": 2.0})
+    True
+    """
+    ids = changed["component_id"].to_numpy(dtype=object)
+    if isin(frame["component_id"].to_numpy(dtype=object), ids).any():
+        return False
+    at = positions(ids)
+    at = at[at >= 0]
+    near = np.concatenate([changed.geometry.to_numpy(), before.geometry.to_numpy()[at]])
+    near_cats = np.concatenate([changed["category"].to_numpy(dtype=object),
+                                before["category"].to_numpy(dtype=object)[at]])
+    rows, cats = frame.geometry.to_numpy(), frame["category"].to_numpy(dtype=object)
+    usable = ~shapely.is_missing(rows) & ~shapely.is_empty(rows)
+    rows, cats = rows[usable], cats[usable]
+    if not len(near) or not len(rows):
+        return True
+    largest = max(tolerance.values(), default=0.0)
+    reach = np.array([tolerance.get(c, largest) for c in cats], dtype=float)
+    hit, other = shapely.STRtree(near).query(rows, predicate="dwithin", distance=reach)
+    return not (cats[hit] == near_cats[other]).any()
 
 
 def apply_plan(frame: gpd.GeoDataFrame, plan: Plan, *, positions: Positions, batch_id: int,

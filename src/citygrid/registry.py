@@ -37,15 +37,15 @@ from citygrid._arrays import Positions
 from citygrid._text import suggest
 from citygrid._vector import check_engine
 from citygrid.admin import District
-from citygrid.backends import Store
-from citygrid.backends.gpkg import GpkgStore, Stale
+from citygrid.backends import Stale, Store
+from citygrid.backends.gpkg import GpkgStore
 from citygrid.catalog import Catalog, _check_rows
 from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.errors import NotFound, RegistryConflict, RegistryError, RegistryExists, RegistryNotFound, UsageError
 from citygrid.exports import write_extract
 from citygrid.history import as_of
 from citygrid.layout import migration, to_layout
-from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, make_plan, utc_now
+from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, make_plan, still_holds, utc_now
 from citygrid.normalise import normalise
 from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, STATUSES, conform, max_serials
 from citygrid.validation import RULES, Reference, Report, validate
@@ -226,8 +226,13 @@ class Registry:
             self._district = self.store.read_district()
         return self._district
 
-    def _loaded(self) -> _Loaded:
-        """The components of the committed state (read once per state) and what is derived from them."""
+    def _loaded(self, *, latest: bool = True) -> _Loaded:
+        """The components of the committed state (read once per state) and what is derived from them.
+
+        With ``latest=False``, the state read last, even if others have committed since.
+        """
+        if self._cache is not None and not latest:
+            return self._cache
         state = self.state
         if self._cache is None or self._cache.state != state:
             self._cache = _Loaded(state, self.store.read_components(state))
@@ -504,8 +509,11 @@ class Registry:
         retire/删除/注销/作废 or status 移除 retire their component. Grid cell, street and
         community left empty are filled from the location. Every change goes to history.
 
-        The batch is validated against the very state the merge is written into: if another
-        writer commits in between, the batch is validated and planned again.
+        The batch is validated against the very state the merge is written into. If another
+        writer commits in between, the batch is validated and planned again, unless only
+        citygrid merges came in that touch none of its components and nothing within a
+        category's duplicate tolerance of its rows (then the report would be the same; new
+        identifiers are given again after theirs).
 
         Parameters
         ----------
@@ -548,8 +556,14 @@ class Registry:
         return result
 
     def _merge(self, frame: gpd.GeoDataFrame, info: Batch, *, dry_run: bool) -> IngestResult:
-        """Validate, plan and write a normalised batch against one state of the registry."""
-        loaded = self._loaded()
+        """Validate, plan and write a normalised batch against one state of the registry.
+
+        Where the store checks the state on writing, a merge starts from the state read last:
+        when others merged since, the store says what they changed, and the plan is written on
+        top of them, or the cache is dropped and :class:`Stale` raised, so that the next try
+        reads the latest state.
+        """
+        loaded = self._loaded(latest=dry_run or not self.store.checks_state)
         ref = self._reference(loaded)
         report = validate(frame, registry=ref)
         found = ref.positions(frame["component_id"].to_numpy(dtype=object))
@@ -559,20 +573,33 @@ class Registry:
         frame = frame.copy(deep=False)
         frame.attrs = {}  # read notes, which pandas would deep-copy at every step from here
         registered = loaded.derive("serials", lambda: max_serials(loaded.all["component_id"], self.admin_code))
-        frame = assign_ids(frame, registered=registered, admin_code=self.admin_code,
-                           reserve=self.store.reserve_serials)
-        plan = make_plan(frame, ref.components, found, retire)
-        result = IngestResult(True, None, created=len(plan.create), updated=len(plan.updated_ids),
-                              retired=len(plan.retire), unchanged=plan.unchanged, report=report,
-                              new_ids=plan.create["component_id"].tolist())
-        if not dry_run:
-            written = self.store.write(plan, info, expected=ref.state)
-            result.batch_id = written.batch_id
-            self._cache = None
-            if written.state is not None:  # this commit alone made that state: the next open need not read it
-                self._cache = _Loaded(written.state, apply_plan(loaded.all, plan, positions=loaded.positions(),
-                                                                batch_id=written.batch_id, stamp=written.at))
-                self.store.keep(written.state, self._cache.all)
+        expected, on_top = ref.state, False
+        while True:  # other merges that touch nothing of this batch: write on top of them
+            plan = make_plan(assign_ids(frame, registered=registered, admin_code=self.admin_code,
+                                        reserve=self.store.reserve_serials), ref.components, found, retire)
+            result = IngestResult(True, None, created=len(plan.create), updated=len(plan.updated_ids),
+                                  retired=len(plan.retire), unchanged=plan.unchanged, report=report,
+                                  new_ids=plan.create["component_id"].tolist())
+            if dry_run:
+                return result
+            try:
+                written = self.store.write(plan, info, expected=expected)
+                break
+            except Stale as stale:
+                tolerance = {code: c.tolerance_m for c in self.catalog for code in (c.code, c.code_2026)}
+                if stale.changed is None or not still_holds(frame, stale.changed, ref.components, ref.positions,
+                                                            tolerance):
+                    self._cache = None
+                    raise
+                new = max_serials(stale.changed["component_id"], self.admin_code)  # new ids come after theirs
+                registered = {c: max(registered.get(c, 0), new.get(c, 0)) for c in registered.keys() | new.keys()}
+                expected, on_top = stale.state, True
+        result.batch_id = written.batch_id
+        self._cache = None
+        if written.state is not None and not on_top:  # this commit alone made that state: no need to read it
+            self._cache = _Loaded(written.state, apply_plan(loaded.all, plan, positions=loaded.positions(),
+                                                            batch_id=written.batch_id, stamp=written.at))
+            self.store.keep(written.state, self._cache.all)
         return result
 
     # --- validation -------------------------------------------------------------------------

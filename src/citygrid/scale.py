@@ -189,6 +189,7 @@ class DatasetStore:
     """
 
     kind = "GeoParquet dataset"
+    checks_state = False
     engine = "pyogrio"
 
     def __init__(self, path: str | Path) -> None:

@@ -19,10 +19,29 @@ if TYPE_CHECKING:
     from citygrid.admin import District
     from citygrid.merge import Batch, Plan
 
-__all__ = ["OUTSIDE_BATCH", "Store", "Written"]
+__all__ = ["OUTSIDE_BATCH", "Stale", "Store", "Written"]
 
 OUTSIDE_BATCH = 0
 """The ``batch_id`` a component reads with when another program wrote it without one."""
+
+
+class Stale(Exception):
+    """The registry's state changed between reading it and writing a plan made from it.
+
+    Parameters
+    ----------
+    state : str
+        The state the writer found.
+    changed : GeoDataFrame, optional
+        ``component_id, category, geometry`` as they are now, of every component that
+        citygrid's own merges changed since the plan's state. None when that is not known
+        (another program edited the layers, a migration ran …): the batch must then be
+        validated and planned again from scratch.
+    """
+
+    def __init__(self, state: str, changed: gpd.GeoDataFrame | None = None) -> None:
+        super().__init__(state)
+        self.state, self.changed = state, changed
 
 
 class Written(NamedTuple):
@@ -45,10 +64,14 @@ class Store(Protocol):
         The registry's path or URL (without password), for messages.
     kind : str
         ``"GeoPackage"``, ``"PostGIS"`` ….
+    checks_state : bool
+        Whether :meth:`write` refuses a plan made on a state that is gone (raising
+        :class:`Stale`): then a merge may start from the state read last.
     """
 
     name: str
     kind: str
+    checks_state: bool
 
     def meta(self) -> dict[str, str]:
         """Key/value metadata: ``layout``, ``admin_code``, ``district_name``, ``created_at`` …."""
@@ -71,7 +94,7 @@ class Store(Protocol):
     def write(self, plan: Plan, batch: Batch, *, expected: str) -> Written:
         """Write `plan` all or nothing (under the store's write lock), planned on state `expected`.
 
-        Raises ``citygrid.backends.gpkg.Stale`` when the plan no longer fits, and
+        Raises :class:`Stale` when the registry is no longer in state `expected`, and
         :class:`~citygrid.errors.RegistryLocked` when another writer holds the lock too long.
         """
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import os
 import secrets
 import sqlite3
@@ -47,7 +48,7 @@ import shapely
 from citygrid import settings
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, write_layer
-from citygrid.backends import OUTSIDE_BATCH, Written
+from citygrid.backends import OUTSIDE_BATCH, Stale, Written
 from citygrid.errors import AccessDenied, OutputError, RegistryError, RegistryLocked, UsageError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
@@ -79,11 +80,10 @@ _BUMP = "UPDATE citygrid_meta SET value = lower(hex(randomblob(16))) WHERE key =
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS citygrid_history_component ON citygrid_history (component_id)",
     "CREATE INDEX IF NOT EXISTS citygrid_history_time ON citygrid_history (changed_at)",
+    "CREATE INDEX IF NOT EXISTS citygrid_history_batch ON citygrid_history (batch_id)",
 )
-
-
-class Stale(Exception):
-    """The registry's state changed between reading it and writing a plan made from it."""
+CHAIN_LENGTH = 64
+"""How many of citygrid's last commits ``citygrid_meta`` remembers as ``parent state → state, batch``."""
 
 
 # --- values as the GeoPackage standard writes them ----------------------------------------
@@ -602,6 +602,59 @@ def _upgrade_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE citygrid_meta SET value = '2' WHERE key = 'schema_version'")
 
 
+# --- the chain of citygrid's own commits -----------------------------------------------------
+
+def _chain(conn: sqlite3.Connection) -> list[list]:
+    """The last commits citygrid made, oldest first, as ``[parent state, state, batch id]``."""
+    row = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'chain'").fetchone()
+    try:
+        links = json.loads(row[0]) if row and row[0] else []
+    except ValueError:  # edited by hand: no link can be trusted
+        return []
+    ok = isinstance(links, list) and all(isinstance(link, list) and len(link) == 3 for link in links)
+    return links if ok else []
+
+
+def _link(conn: sqlite3.Connection, parent: str, state: str, batch_id: int) -> None:
+    """Remember that the commit under way turns `parent` into `state` with batch `batch_id`."""
+    links = [*_chain(conn), [parent, state, batch_id]][-CHAIN_LENGTH:]
+    conn.execute("INSERT INTO citygrid_meta (key, value) VALUES ('chain', ?) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(links),))
+
+
+def _changed_since(conn: sqlite3.Connection, expected: str, found: str) -> gpd.GeoDataFrame | None:
+    """The components citygrid's merges changed from state `expected` to `found`, as they are now.
+
+    None unless every commit in between was one of citygrid's merges: an edit by another
+    program, a migration or an allow-list entry leaves no link, and then nothing is known.
+    """
+    parents = {state: (parent, batch) for parent, state, batch in _chain(conn)}
+    batches = []
+    while found != expected:
+        if found not in parents or len(batches) > CHAIN_LENGTH:
+            return None
+        found, batch = parents[found]
+        batches.append(int(batch))
+    marks = ", ".join("?" * len(batches))
+    ids, cats, blobs = [], [], []
+    for layer in COMPONENT_LAYERS.values():
+        column = geometry_column(conn, layer)
+        for cid, cat, blob in conn.execute(
+                f'SELECT component_id, category, "{column}" FROM "{layer}" WHERE component_id IN '
+                f"(SELECT component_id FROM citygrid_history WHERE batch_id IN ({marks}))", batches):
+            ids.append(cid), cats.append(cat), blobs.append(blob)
+    return gpd.GeoDataFrame({"component_id": ids, "category": cats},
+                            geometry=[_geometry(blob) for blob in blobs])
+
+
+def _geometry(blob: bytes | None) -> shapely.Geometry | None:
+    """The geometry of a GeoPackage blob (None when there is none, or it is not one)."""
+    if blob is None or len(blob) < 8 or blob[:2] != b"GP":
+        return None
+    envelope = (0, 32, 48, 48, 64)[min((blob[3] >> 1) & 0x07, 4)]
+    return shapely.from_wkb(blob[8 + envelope:], on_invalid="ignore")
+
+
 # --- the store ----------------------------------------------------------------------------
 
 class GpkgStore:
@@ -618,6 +671,7 @@ class GpkgStore:
     """
 
     kind = "GeoPackage"
+    checks_state = True
 
     def __init__(self, path: Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> None:
         self.path, self.engine, self.timeout = Path(path), engine, timeout
@@ -705,7 +759,8 @@ class GpkgStore:
         Raises
         ------
         Stale
-            If another writer committed since `expected` was read.
+            If another writer committed since `expected` was read; it carries the components
+            that citygrid's merges changed since, when only they came in between.
         """
         state = secrets.token_hex(16)
         now = batch.finished()
@@ -713,8 +768,9 @@ class GpkgStore:
         with transaction(self.path, timeout=self.timeout, state=state) as conn:
             (found,) = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'state'").fetchone()
             if found != expected:
-                raise Stale()
+                raise Stale(found, _changed_since(conn, expected, found))
             (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
+            _link(conn, expected, state, int(batch_id))
             srs = srs_ids(conn)
             _insert(conn, srs, plan.create.assign(version=1, updated_at=stamp, batch_id=batch_id))
             _update(conn, srs, plan.update, stamp, batch_id)

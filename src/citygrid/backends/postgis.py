@@ -598,6 +598,7 @@ class PostgisStore:
     """
 
     kind = "PostGIS"
+    checks_state = False
     engine = "pyogrio"  # extracts are written with it
     _STATE_TTL = 0.5  # seconds a state read is trusted before asking the database again
 
