@@ -140,3 +140,32 @@ def test_cli_export_partitioned_and_check(faulty, tmp_path, spark):
                            capture_output=True, text=True, env=env)
     assert wrong.returncode == 2 and "--engine" in wrong.stderr
     assert Path(out / "_citygrid.json").is_file()
+
+
+def test_the_readme_spark_submit_script_runs_as_written(dataset, faulty, tmp_path):
+    """The README's script for a cluster, run by spark-submit (local[2], the jars .ci/run fetched)."""
+    import re
+
+    import geopandas as gpd
+    import pyspark
+
+    jars = sorted(Path(os.environ.get("CITYGRID_SEDONA_JARS", "/nonexistent")).glob("*.jar"))
+    if not jars:
+        (pytest.fail if os.environ.get("CITYGRID_REQUIRE_SEDONA") else pytest.skip)("CITYGRID_SEDONA_JARS has no jars")
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    script = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "# check_city.py" in b)
+    submit = next(b for b in re.findall(r"```\n(spark-submit.*?)```", readme, re.S))
+    assert "--packages org.apache.sedona:sedona-spark-shaded-3.5_2.12:1.8.1" in submit
+    report = tmp_path / "city-report.gpkg"
+    (tmp_path / "check_city.py").write_text(
+        script.replace("/mnt/share/city-report.gpkg", str(report)).replace("/mnt/share/city", str(dataset)),
+        encoding="utf-8")
+    command = [str(Path(pyspark.__file__).parent / "bin" / "spark-submit"), "--master", "local[2]",
+               "--jars", ",".join(map(str, jars)), "check_city.py"]  # --jars for --packages: no network in CI
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = gpd.read_file(report)
+    expected = faulty.validate(rules=list(scale.SEDONA_RULES)).issues
+    assert sorted(zip(found["component_id"], found["rule"])) == sorted(zip(expected["component_id"], expected["rule"]))
+    assert "topology.duplicate_feature" in done.stdout
