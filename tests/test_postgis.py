@@ -251,6 +251,27 @@ def test_a_unit_that_may_not_read_all_sees_no_other_history(shared):
     assert len(shared.history(other)) >= 1  # the admin sees it all
 
 
+def test_an_ingest_reads_only_the_components_near_its_batch_and_finds_the_same(cluster, tmp_path, monkeypatch):
+    """A department's client does not read the whole registry to merge a batch: it reads the
+    components the batch names and those within the largest tolerance, and its report is the
+    one the GeoPackage gives from every component. The faults come from tests/faults.py."""
+    import faults
+
+    district = synth.make_district(seed=7, n_components=2_500, reserve=900)
+    local = Registry.create(tmp_path / "local.gpkg", district)
+    shared = copy_registry(local.path, cluster.create_database(f"r{uuid.uuid4().hex[:12]}"))
+    case = faults.batch_case(district, local.components, district.reserve.reset_index(drop=True), [],
+                             per_shape=2, seed=9)
+    whole = []
+    monkeypatch.setattr(shared.store, "read_components", lambda state: whole.append(state))
+    near = shared.ingest(case.frame, source="survey", dry_run=True).report.issues
+    everything = local.ingest(case.frame, source="survey", dry_run=True).report.issues
+    assert whole == []
+    columns = ["row", "rule", "message"]
+    assert len(near) > 20 and near[columns].sort_values(columns).values.tolist() == \
+        everything[columns].sort_values(columns).values.tolist()
+
+
 def test_two_departments_at_once(shared, district):
     comps = shared.components.reset_index(drop=True)
     first, second, third = (comps.iloc[[i]].copy() for i in (0, 1, 2))
@@ -275,9 +296,9 @@ def test_two_departments_at_once(shared, district):
     assert now.loc[second["component_id"].iloc[0], "status"] == "丢失"
 
     stale = [open_registry(shared.store.url) for _ in range(2)]
-    for r in stale:
-        _ = r.components
-    stale[1].store._STATE_TTL = 3600  # it plans on what it read before the other's commit, as in a race
+    rows = stale[1].store.read_near(third["component_id"].to_numpy(dtype=object), third.geometry.to_numpy(),
+                                    third["category"].to_numpy(dtype=object), [10.0])
+    stale[1].store.read_near = lambda *_: rows  # it plans on what it read before the other's commit, as in a race
     a, b = third.copy(), third.copy()
     a["status"], b["status"] = "破损", "丢失"
     stale[0].ingest(a, source="first")
@@ -291,9 +312,9 @@ def test_concurrent_ingests_of_new_components_get_distinct_identifiers(shared, d
     first = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)
     second = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)  # same categories
     planners = [open_registry(shared.store.url) for _ in range(2)]
-    for r in planners:
-        _ = r.components
-        r.store._STATE_TTL = 3600  # both plan on the same snapshot, as in a race
+    rows = planners[1].store.read_near(second["component_id"].to_numpy(dtype=object), second.geometry.to_numpy(),
+                                       second["category"].to_numpy(dtype=object), [10.0] * len(second))
+    planners[1].store.read_near = lambda *_: rows  # both plan on the same state, as in a race
     a = planners[0].ingest(first, source="one")
     b = planners[1].ingest(second, source="two")
     assert set(a.new_ids).isdisjoint(b.new_ids) and len(set(a.new_ids) | set(b.new_ids)) == 12

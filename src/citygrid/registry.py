@@ -561,9 +561,16 @@ class Registry:
         Where the store checks the state on writing, a merge starts from the state read last:
         when others merged since, the store says what they changed, and the plan is written on
         top of them, or the cache is dropped and :class:`Stale` raised, so that the next try
-        reads the latest state.
+        reads the latest state. Where the store finds components by place (PostGIS), the batch
+        is checked against those it names and those of a row's category within its duplicate
+        tolerance: all that the rules on the registry look at.
         """
-        loaded = self._loaded(latest=dry_run or not self.store.checks_state)
+        tolerance = {code: c.tolerance_m for c in self.catalog for code in (c.code, c.code_2026)}
+        cats = frame["category"].to_numpy(dtype=object)
+        near = self.store.read_near(frame["component_id"].to_numpy(dtype=object), frame.geometry.to_numpy(), cats,
+                                    np.array([tolerance.get(c, 0.0) for c in cats]))
+        loaded = self._loaded(latest=dry_run or not self.store.checks_state) if near is None else \
+            _Loaded(self.state, near)
         ref = self._reference(loaded)
         report = validate(frame, registry=ref)
         found = ref.positions(frame["component_id"].to_numpy(dtype=object))
@@ -586,7 +593,6 @@ class Registry:
                 written = self.store.write(plan, info, expected=expected)
                 break
             except Stale as stale:
-                tolerance = {code: c.tolerance_m for c in self.catalog for code in (c.code, c.code_2026)}
                 if stale.changed is None or not still_holds(frame, stale.changed, ref.components, ref.positions,
                                                             tolerance):
                     self._cache = None
@@ -596,7 +602,7 @@ class Registry:
                 expected, on_top = stale.state, True
         result.batch_id = written.batch_id
         self._cache = None
-        if written.state is not None and not on_top:  # this commit alone made that state: no need to read it
+        if written.state is not None and not on_top and near is None:  # this commit alone made that state
             self._cache = _Loaded(written.state, apply_plan(loaded.all, plan, positions=loaded.positions(),
                                                             batch_id=written.batch_id, stamp=written.at))
             self.store.keep(written.state, self._cache.all)

@@ -220,6 +220,9 @@ class DatasetStore:
         frame["retired_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
         return conform(frame) if "version" not in frame else frame
 
+    def read_near(self, ids: Any, geoms: Any, categories: Any, reach: Any) -> None:
+        """Nothing: a dataset takes no merges."""
+
     def read_district(self) -> District:
         """The district kept in ``_district/<admin_code>/``."""
         return _read_district(self.path, self.admin_code, self._info["name"])

@@ -82,6 +82,15 @@ class Store(Protocol):
     def read_components(self, state: str) -> gpd.GeoDataFrame:
         """Every component of `state`, retired ones too, in canonical columns."""
 
+    def read_near(self, ids: np.ndarray, geoms: np.ndarray, categories: np.ndarray,
+                  reach: np.ndarray) -> gpd.GeoDataFrame | None:
+        """The components named by `ids`, or of a row's category within its `reach` of its geometry.
+
+        Retired ones too: what a batch with these identifiers, geometries and categories is
+        validated against (`reach`: metres per row). None where the store has no faster way
+        than :meth:`read_components`.
+        """
+
     def read_district(self) -> District:
         """The district: boundary, streets, communities, grid, roads and units."""
 

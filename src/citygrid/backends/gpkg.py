@@ -729,6 +729,9 @@ class GpkgStore:
                 store_snapshot(self.path, state, frame)
         return frame
 
+    def read_near(self, ids: np.ndarray, geoms: np.ndarray, categories: np.ndarray, reach: np.ndarray) -> None:
+        """Nothing: a merge checks against the components in memory (see :meth:`read_components`)."""
+
     def read_district(self) -> District:
         """The district layers and the unit list."""
         from citygrid.admin import District
