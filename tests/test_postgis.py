@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from citygrid import copy_registry, open_registry, synth
-from citygrid.errors import RegistryError
+from citygrid.errors import RegistryError, RegistryUnavailable
 from citygrid.registry import Registry
 
 psycopg = pytest.importorskip("psycopg")
@@ -343,8 +343,10 @@ def test_an_older_schema_is_named_and_upgraded(cluster, source, monkeypatch):
 def test_bad_urls_give_clear_errors(cluster):
     with pytest.raises(RegistryError, match="holds no citygrid registry"):
         open_registry(cluster.create_database(f"e{uuid.uuid4().hex[:12]}"))
-    with pytest.raises(RegistryError, match="cannot open the PostGIS registry"):
+    with pytest.raises(RegistryUnavailable, match='cannot reach .*database "no_such_db" does not exist'):
         open_registry(f"postgresql://postgres@127.0.0.1:{cluster.port}/no_such_db")
+    with pytest.raises(RegistryUnavailable, match="Check that the server runs"):
+        open_registry("postgresql://postgres@127.0.0.1:1/registry")
     with pytest.raises(ValueError, match="letters, digits"):
         postgis.add_unit_role(cluster.url(), "x; DROP TABLE y", "1")
 
@@ -391,3 +393,59 @@ def test_backup_restores_into_another_database_whole_and_verify_names_breaks(sha
     found = "\n".join(shared.verify())
     assert "trigger missing or disabled: components_history" in found
     assert "history: 1 change(s) in batches that are not recorded" in found
+
+
+def test_the_server_dying_mid_ingest_loses_nothing_and_says_so(tmp_path):
+    """`pg_ctl stop -m immediate` while `citygrid ingest` is inserting: a clear one-line error,
+    nothing of the batch in the registry after the server recovers, and the same batch merges then."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psycopg
+
+    from postgres import Cluster
+
+    district = synth.make_district(seed=4, n_components=2_500, reserve=1_500)
+    local = Registry.create(tmp_path / "local.gpkg", district)
+    batch = district.reserve.copy()
+    batch["component_id"] = None
+    batch.to_file(tmp_path / "batch.gpkg", layer="batch")
+    server = Cluster()
+    try:
+        url = server.create_database("crash")
+        copy_registry(local.path, url)
+        command = [str(Path(sys.executable).with_name("citygrid")), "ingest", str(tmp_path / "batch.gpkg"),
+                   "--registry", url, "--source", "crash"]
+        for _ in range(5):  # until the crash lands inside the merge's transaction
+            ingest = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            inside = False
+            with psycopg.connect(server.url(), autocommit=True) as conn:
+                while ingest.poll() is None and not inside:
+                    inside = any("INTO components" in q or "arriving" in q for (q,) in conn.execute(
+                        "SELECT query FROM pg_stat_activity WHERE datname = 'crash' AND state = 'active'"))
+            if inside:
+                break
+            ingest.wait()
+            server.crash()  # it merged before the crash: start again on a fresh copy
+            server.start()
+            with psycopg.connect(server.url(), autocommit=True) as conn:
+                conn.execute('DROP DATABASE "crash"')
+            url = server.create_database("crash")
+            copy_registry(local.path, url)
+        assert inside, "the merge never was inside its transaction when looked at"
+        server.crash()
+        out, err = ingest.communicate(timeout=120)
+        assert ingest.returncode == 2 and "Traceback" not in err, err
+        assert "broke" in err and "Nothing of this merge was written" in err
+        with pytest.raises(RegistryUnavailable, match="cannot reach the registry's database"):
+            open_registry(url)
+        server.start()
+        after = open_registry(url)
+        assert len(after.components_with_retired()) == 2_500 and len(after.batches()) == 1
+        assert after.validate().ok
+        again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert len(open_registry(url).components) == 2_500 + 1_500
+    finally:
+        server.stop()

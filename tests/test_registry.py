@@ -780,6 +780,49 @@ def test_a_full_disk_during_a_merge_is_one_clear_error(reg, district, monkeypatc
     assert "filler" not in set(reg.store.read("SELECT name FROM sqlite_master")["name"])
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a tmpfs mount of a given size (mounting needs root, as .ci/run has here)."""
+    mounts = []
+
+    def make(size: int) -> Path:
+        folder = tmp_path / f"disk{len(mounts)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                              capture_output=True, text=True)
+        if done.returncode:  # test_a_full_disk_during_a_merge_is_one_clear_error still runs
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounts.append(folder)
+        return folder
+
+    yield make
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_really_full_disk_during_a_merge_leaves_the_registry_as_before(pristine, district, small_disk):
+    """The registry on a disk with room for 256 KB more: the merge of 800 new components fills
+    it. One clear error; the registry opens as before, whole, and a merge fits once there is room."""
+    disk = small_disk(pristine.stat().st_size + 256 * 1024)
+    path = disk / "registry.gpkg"
+    shutil.copy(pristine, path)
+    reg = open_registry(path)
+    before = reg.state
+    batch = district.reserve.iloc[:800].copy()
+    batch["component_id"] = None
+    from citygrid.errors import OutputError
+
+    with pytest.raises(OutputError, match="the disk is full, so nothing was written"):
+        reg.ingest(batch, source="full disk")
+    again = open_registry(path)
+    assert again.state == before and len(again.components) == 3_000
+    assert again.verify() == []
+    assert {p.name for p in disk.iterdir()} <= {"registry.gpkg", "registry.gpkg-wal", "registry.gpkg-shm"}
+    roomy = small_disk(64 * 2**20)
+    shutil.copy(path, roomy / "registry.gpkg")
+    assert open_registry(roomy / "registry.gpkg").ingest(batch, source="room").created == 800
+
+
 def test_a_registry_without_write_access_is_read_and_a_merge_says_so(reg, district, monkeypatch):
     """Where the file and folder are read-only (a share, a CD), SQLite cannot make the -shm of a
     WAL database: the registry is read as it is, and a merge is refused in words."""

@@ -50,6 +50,7 @@ _WHERE = {
     "RegistryExists": "citygrid.errors",
     "RegistryLocked": "citygrid.errors",
     "RegistryNotFound": "citygrid.errors",
+    "RegistryUnavailable": "citygrid.errors",
     "Report": "citygrid.validation",
     "RULES": "citygrid.validation",
     "settings": "citygrid.settings",
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
         RegistryExists,
         RegistryLocked,
         RegistryNotFound,
+        RegistryUnavailable,
         UsageError,
     )
     from citygrid.io import read_batch
@@ -133,6 +135,7 @@ __all__ = [
     "RegistryExists",
     "RegistryLocked",
     "RegistryNotFound",
+    "RegistryUnavailable",
     "Report",
     "STATUSES",
     "Store",

@@ -37,6 +37,7 @@ __all__ = [
     "RegistryExists",
     "RegistryLocked",
     "RegistryNotFound",
+    "RegistryUnavailable",
     "UsageError",
 ]
 
@@ -94,6 +95,10 @@ class RegistryLocked(CitygridError, TimeoutError):
 
 class RegistryConflict(CitygridError, RuntimeError):
     """Other writers changed the registry under this merge; nothing was written, merge again."""
+
+
+class RegistryUnavailable(CitygridError, ConnectionError):
+    """The shared registry's database cannot be reached, or the connection broke."""
 
 
 class AccessDenied(CitygridError, PermissionError):

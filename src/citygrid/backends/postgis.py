@@ -49,7 +49,7 @@ from citygrid import settings
 from citygrid._layers import DISTRICT_LAYERS
 from citygrid.admin import District
 from citygrid.backends import OUTSIDE_BATCH, Written
-from citygrid.errors import AccessDenied, RegistryConflict, RegistryError, UsageError
+from citygrid.errors import AccessDenied, RegistryConflict, RegistryError, RegistryUnavailable, UsageError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
 if TYPE_CHECKING:
@@ -394,11 +394,15 @@ REVOKE CREATE ON SCHEMA {SCHEMA} FROM PUBLIC;
 )
 
 
-def connect(url: str, *, timeout: float = 10.0):
-    """A psycopg connection with ``search_path`` on the citygrid schema.
+@contextlib.contextmanager
+def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
+    """A psycopg connection with ``search_path`` on the citygrid schema (committed on leaving).
 
     Raises
     ------
+    RegistryUnavailable
+        If the server cannot be reached, or the connection breaks (the server stopped):
+        what the server had not committed is rolled back, so nothing is half-written.
     ImportError
         If psycopg is not installed.
     """
@@ -406,9 +410,26 @@ def connect(url: str, *, timeout: float = 10.0):
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
         raise ImportError("a PostGIS registry needs psycopg: pip install 'psycopg[binary]'") from None
-    conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)),
-                           options=f"-c search_path={SCHEMA},public -c lock_timeout={int(timeout * 1000)}")
-    return conn
+    try:
+        conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)),
+                               options=f"-c search_path={SCHEMA},public -c lock_timeout={int(timeout * 1000)}")
+    except psycopg.OperationalError as exc:
+        raise RegistryUnavailable(f"cannot reach the registry's database {redacted(url)}: {_reason(exc)}. Check "
+                                  "that the server runs and that host, port, database and user are right.") from None
+    try:
+        with conn:
+            yield conn
+    except psycopg.OperationalError as exc:
+        if not conn.broken:
+            raise
+        raise RegistryUnavailable(f"the connection to {redacted(url)} broke ({_reason(exc)}); the server "
+                                  "rolls back what it had not committed. Run it again when the server is "
+                                  "back.") from None
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of a driver's message."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def schema_version(conn) -> int:
@@ -556,12 +577,18 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
     import psycopg
     from psycopg import errors
 
-    conn = connect(url, timeout=timeout)
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-    start = time.monotonic()
+    start, committing = time.monotonic(), False
     try:
-        with conn.transaction():
-            yield conn
+        with connect(url, timeout=timeout) as conn:
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.transaction():
+                yield conn
+                committing = True
+    except RegistryUnavailable as exc:
+        if committing:  # the server may have committed before the connection broke
+            raise RegistryUnavailable(f"{exc} The connection broke while the merge was committing: look at "
+                                      "`citygrid history` for the batch before merging it again.") from None
+        raise RegistryUnavailable(f"{exc} Nothing of this merge was written.") from None
     except (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable,
             errors.UniqueViolation) as exc:
         raise RegistryConflict(
@@ -571,8 +598,6 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
     except errors.InsufficientPrivilege as exc:
         raise AccessDenied(f"the database refused the change: {exc.diag.message_primary}. "
                            "A unit changes only the components it owns or maintains.") from None
-    finally:
-        conn.close()
 
 
 def redacted(url: str) -> str:
@@ -608,12 +633,14 @@ class PostgisStore:
     _STATE_TTL = 0.5  # seconds a state read is trusted before asking the database again
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        import psycopg
+
         self.url, self.timeout, self.name = url, timeout, redacted(url)
         try:
             with connect(url, timeout=timeout) as conn:
                 version = schema_version(conn)
-        except Exception as exc:  # psycopg.OperationalError and kin
-            raise RegistryError(f"cannot open the PostGIS registry {self.name}: {exc}".strip()) from None
+        except psycopg.Error as exc:  # reached, but refused: no access to the schema …
+            raise RegistryError(f"cannot open the PostGIS registry {self.name}: {_reason(exc)}") from None
         if version == 0:
             raise RegistryError(f"{self.name} holds no citygrid registry; copy one in with "
                                 "citygrid.copy_registry(gpkg_path, url).")
