@@ -155,3 +155,17 @@ def test_a_layer_rewritten_by_another_program_is_seen(path, district):
                      "ORDER BY fid LIMIT 3 OFFSET 5)")
     conn.close()
     assert (names_opened(path) == "再改").sum() == 3
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_reading_leaves_garbage_collection_as_it_was(path, before):
+    """Reads switch the cyclic collector off while they make geometries, and back as it was."""
+    import gc
+
+    (gc.enable if before else gc.disable)()
+    try:
+        open_registry(path).components_with_retired()  # the layers, then the snapshot
+        assert len(open_registry(path).components) == 1_500
+        assert gc.isenabled() is before
+    finally:
+        gc.enable()

@@ -23,18 +23,20 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 from numpy.typing import ArrayLike, NDArray
-from pandera.engines.geopandas_engine import Geometry
 from stdnum.cn import uscc
 
 from citygrid import settings
 from citygrid.catalog import Catalog
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 
 @dataclass(frozen=True)
@@ -558,6 +560,9 @@ def component_schema(catalog: Catalog, *, layout: str = CJT214.name) -> pa.DataF
     >>> "status" in schema.columns
     True
     """
+    import pandera.pandas as pa  # here: importing pandera costs half a second (it imports pyspark.pandas)
+    from pandera.engines.geopandas_engine import Geometry
+
     lay = _layout(layout)
     codes = [c.code if lay is CJT214 else c.code_2026 for c in catalog]
     columns: dict[str, pa.Column] = {}

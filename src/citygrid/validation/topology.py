@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.spatial import cKDTree
 
 from citygrid import settings
 from citygrid.validation._engine import Context, Findings, rule
@@ -81,6 +80,8 @@ def _close_pairs(geoms: np.ndarray, cats: np.ndarray, tolerance: np.ndarray) -> 
     Points go through a k-d tree per category (a million point pairs cost GEOS seconds,
     the tree milliseconds); lines and polygons through an STRtree ``dwithin`` query.
     """
+    from scipy.spatial import cKDTree  # here: scipy.spatial takes a quarter second to import
+
     points = shapely.get_type_id(geoms) == 0
     parts = []
     xy = np.full((len(geoms), 2), np.nan)
