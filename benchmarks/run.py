@@ -207,6 +207,28 @@ def case_cli_stats_after_ingest(n: int) -> dict:
     return {"_seconds": _cli("stats", "--registry", str(target), "--by", "street")}
 
 
+def case_cli_validate_1m(n: int) -> dict:
+    """``citygrid validate`` of a batch of a million rows against the registry, end to end, with --json.
+
+    The batch is another synthetic district's million components (made once, not timed): every
+    row is checked against the registry, and about two million issues are found.
+    """
+    batch = WORK / "batch_1m.gpkg"
+    if not batch.exists():
+        from citygrid import synth
+
+        synth.make_district(seed=7, n_components=1_000_000).components.to_file(batch, layer="batch",
+                                                                             engine="pyogrio")
+    start = time.perf_counter()
+    out = subprocess.run([str(Path(sys.executable).with_name("citygrid")), "validate", str(batch), "--registry",
+                          str(_registry_file(n)), "--json"], capture_output=True, check=False)
+    seconds = time.perf_counter() - start
+    summary = json.loads(out.stdout)["summary"]
+    return {"_seconds": seconds, "rows": summary["checked"], "issues": summary["errors"] + summary["warnings"],
+            "issues listed": summary["listed"], "JSON KB": round(len(out.stdout) / 1024),
+            "CLI peak MB": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)}
+
+
 def case_cli_help(n: int) -> dict:
     return {"_seconds": _cli("--help")}
 
@@ -786,6 +808,8 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "cli_stats_after_ingest": ("`citygrid stats` right after `citygrid ingest`", "end to end",
                                case_cli_stats_after_ingest, True),
     "cli_help": ("`citygrid --help`", "end to end", case_cli_help, False),
+    "cli_validate_1m": ("validate a 1M-row batch against the registry", "`citygrid validate --json` end to end",
+                        case_cli_validate_1m, True),
     "validate_registry": ("validate whole registry + grid", "citygrid reg.validate() after open",
                           case_validate_registry, True),
     "validate_batch_10k": ("validate 10k batch against registry", "citygrid validate() after open",

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
 import pytest
 
@@ -133,6 +134,34 @@ def test_validate_clean_and_defective_batches(registry, tmp_path):
     assert gcj.returncode == 1 and "crs.gcj02_suspected" in gcj.stdout
     fixed = run("validate", DATA / "batch_gcj02.csv", "-r", registry, "--crs", "EPSG:4326", "--gcj02")
     assert fixed.returncode == 0, fixed.stdout
+
+
+def test_json_output_lists_at_most_max_issues_errors_first_and_counts_all(registry, tmp_path):
+    full = json.loads(run("validate", DATA / "batch_defects_gbk.shp", "-r", registry, "--json",
+                          "--max-issues", "0").stdout)
+    capped = json.loads(run("validate", DATA / "batch_defects_gbk.shp", "-r", registry, "--json",
+                            "--max-issues", "3").stdout)
+    total = full["summary"]["errors"] + full["summary"]["warnings"]
+    assert len(full["issues"]) == full["summary"]["listed"] == total > 3
+    assert len(capped["issues"]) == capped["summary"]["listed"] == 3
+    assert {i["severity"] for i in capped["issues"]} == {"error"}
+    assert {k: v for k, v in capped["summary"].items() if k != "listed"} == \
+        {k: v for k, v in full["summary"].items() if k != "listed"}
+    page = tmp_path / "issues.html"
+    from citygrid.validation import report as report_module
+
+    big = report_module.Report(gpd.GeoDataFrame(
+        {"rule": ["schema.bad_value"] * 12_000, "severity": ["warning"] * 11_999 + ["error"],
+         "component_id": [None] * 12_000, "row": list(range(1, 12_001)), "message": ["<b>x</b>"] * 12_000},
+        geometry=[None] * 12_000, crs="EPSG:4547"))
+    big.to_file(page)
+    text = page.read_text(encoding="utf-8")
+    assert text.count("<tr><td>schema.bad_value") == report_module.HTML_ROWS + 1  # + the summary row
+    assert "<td>error</td>" in text and "for all 12,000" in text and "<b>x</b>" not in text
+    streamed = tmp_path / "issues.json"
+    big.to_file(streamed)
+    data = json.loads(streamed.read_text(encoding="utf-8"))
+    assert len(data["issues"]) == data["summary"]["listed"] == 12_000 and data["issues"][-1]["row"] == 12_000
 
 
 @pytest.mark.parametrize(("args", "message"), [

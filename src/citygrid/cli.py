@@ -105,6 +105,9 @@ _state = {"debug": False}
 REGISTRY = typer.Option(..., "--registry", "-r", help=_t("The registry: a GeoPackage path or a postgresql:// URL.",
                                                          "登记库：GeoPackage 文件路径或 postgresql:// 地址。"))
 AS_JSON = _flag("--json", "Print the result as JSON.", "以 JSON 输出结果。")
+MAX_ISSUES = typer.Option(1000, "--max-issues", min=0, help=_t(
+    "With --json, list at most this many issues, errors first (0: all); the summary counts all.",
+    "配合 --json 最多列出的问题条数，错误优先（0 为全部）；汇总统计全部。"))
 
 
 @app.callback(invoke_without_command=True)
@@ -205,7 +208,7 @@ def validate(
                                          "同时对照此登记库校验（文件路径或 postgresql:// 地址）。")),
     report: Path = typer.Option(None, "--report", help=_t("Write every issue: .json .csv .gpkg or .html.",
                                                           "写出全部问题：.json .csv .gpkg 或 .html。")),
-    as_json: bool = AS_JSON,
+    as_json: bool = AS_JSON, max_issues: int = MAX_ISSUES,
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
 ) -> None:
     """Check a survey batch; exit 1 if it has errors.
@@ -221,7 +224,7 @@ def validate(
         if report:
             result.to_file(report)
         if as_json:
-            _print_json(result.to_dict())
+            _print_json(result.to_dict(limit=max_issues or None))
         else:
             _report_table(result)
             if report:
@@ -237,7 +240,7 @@ def ingest(
                                                          "批次来源（默认为文件名）。")),
     user: str = typer.Option(None, "--user", help=_t("Who merges it.", "操作人。")),
     dry_run: bool = _flag("--dry-run", "Validate and plan only.", "只校验和预演，不写入。"),
-    as_json: bool = AS_JSON,
+    as_json: bool = AS_JSON, max_issues: int = MAX_ISSUES,
     wait: float = typer.Option(10.0, "--wait", help=_t("Seconds to wait while another process writes.",
                                                        "其他进程写入时等待的秒数。")),
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
@@ -255,7 +258,8 @@ def ingest(
                "updated": result.updated, "retired": result.retired, "unchanged": result.unchanged,
                "seconds": round(result.seconds, 2), "dry_run": dry_run}
     if as_json:
-        _print_json({**outcome, "report": result.report.to_dict() if result.report is not None else None})
+        _print_json({**outcome, "report": result.report.to_dict(limit=max_issues or None)
+                                   if result.report is not None else None})
     elif result.accepted:
         verb = _t("would merge", "预演") if dry_run else _t(f"merged as batch {result.batch_id}",
                                                             f"已作为第 {result.batch_id} 批合并")
@@ -678,7 +682,7 @@ def check(target: str = typer.Argument(..., help=_t("A registry (.gpkg or postgr
                                                                "--engine sedona 的 Spark master 地址（默认本机）。")),
           report: Path = typer.Option(None, "--report", help=_t("Write every issue: .json .csv .gpkg or .html.",
                                                                 "写出全部问题：.json .csv .gpkg 或 .html。")),
-          as_json: bool = AS_JSON) -> None:
+          as_json: bool = AS_JSON, max_issues: int = MAX_ISSUES) -> None:
     """Validate a whole registry or dataset; exit 1 if it has errors.
 
     Example: ``citygrid check shenzhen-dataset/ --engine sedona --json``
@@ -690,7 +694,7 @@ def check(target: str = typer.Argument(..., help=_t("A registry (.gpkg or postgr
         if report:
             result.to_file(report)
     if as_json:
-        _print_json(result.to_dict())
+        _print_json(result.to_dict(limit=max_issues or None))
     else:
         _report_table(result)
     raise typer.Exit(0 if result.ok else 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -16,6 +17,17 @@ from citygrid._text import spreadsheet_safe
 from citygrid.errors import UsageError, writing
 
 COLUMNS = ("rule", "severity", "component_id", "row", "message")
+HTML_ROWS = 10_000
+"""Issues an HTML report lists (a page of a million rows opens in no browser); the summary counts all."""
+
+
+def _json_records(records: pd.DataFrame) -> Iterator[dict]:
+    """Issue records as JSON values (None for missing, rows as integers), 50,000 at a time."""
+    for start in range(0, len(records), 50_000):
+        for rec in records.iloc[start:start + 50_000].to_dict("records"):
+            out = {k: (None if pd.isna(v) else v) for k, v in rec.items()}
+            out["row"] = None if out["row"] is None else int(out["row"])
+            yield out
 
 
 class Report:
@@ -98,20 +110,39 @@ class Report:
         issues["row"] = issues["row"].astype("Int64")
         return cls(issues.to_crs(settings.default_crs), source=str(path))
 
-    def to_dict(self) -> dict:
-        """The JSON form: ``{"issues": [...], "summary": {...}}`` with x/y in EPSG:4326."""
-        records = self._records()
-        issues = []
-        for rec in records.to_dict("records"):
-            out = {k: (None if pd.isna(v) else v) for k, v in rec.items()}
-            out["row"] = None if out["row"] is None else int(out["row"])
-            issues.append(out)
+    def to_dict(self, limit: int | None = None) -> dict:
+        """The JSON form: ``{"issues": [...], "summary": {...}}`` with x/y in EPSG:4326.
+
+        Parameters
+        ----------
+        limit : int, optional
+            List at most this many issues, errors first (the summary counts them all, and
+            ``summary["listed"]`` says how many are listed).
+
+        Examples
+        --------
+        >>> r = Report(gpd.GeoDataFrame({"rule": ["a", "b"], "severity": ["warning", "error"],
+        ...     "component_id": [None, None], "row": [1, 2], "message": ["x", "y"]}, geometry=[None, None]))
+        >>> d = r.to_dict(limit=1)
+        >>> [i["rule"] for i in d["issues"]], d["summary"]["listed"], d["summary"]["errors"]
+        (['b'], 1, 1)
+        """
+        shown = self._first(limit)
+        return {"issues": list(_json_records(shown._records())), "summary": self._summary(listed=len(shown))}
+
+    def _first(self, limit: int | None) -> Report:
+        """The report with at most `limit` issues, errors first."""
+        if limit is None or len(self) <= limit:
+            return self
+        order = np.argsort((self.issues["severity"] != "error").to_numpy(), kind="stable")[:limit]
+        return Report(self.issues.iloc[np.sort(order)], source=self.source, checked=self.checked)
+
+    def _summary(self, *, listed: int) -> dict:
         counts = self.issues["severity"].value_counts()
-        return {"issues": issues, "summary": {
-            "source": self.source, "checked": self.checked, "ok": self.ok,
-            "errors": int(counts.get("error", 0)), "warnings": int(counts.get("warning", 0)),
-            "by_rule": {k: int(v) for k, v in self.issues["rule"].value_counts().sort_index().items()},
-        }}
+        return {"source": self.source, "checked": self.checked, "ok": self.ok,
+                "errors": int(counts.get("error", 0)), "warnings": int(counts.get("warning", 0)),
+                "by_rule": {k: int(v) for k, v in self.issues["rule"].value_counts().sort_index().items()},
+                "listed": listed}
 
     def to_file(self, path: str | Path) -> Path:
         """Write the report as GeoPackage, CSV, JSON or a standalone HTML page.
@@ -138,8 +169,13 @@ class Report:
                 frame.to_file(path, layer="issues", engine="pyogrio")
             elif suffix == ".csv":
                 spreadsheet_safe(self._records()).to_csv(path, index=False, encoding="utf-8-sig")
-            elif suffix == ".json":
-                path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+            elif suffix == ".json":  # streamed: a million issues never sit in memory as Python dicts
+                with open(path, "w", encoding="utf-8") as out:
+                    summary = json.dumps(self._summary(listed=len(self)), ensure_ascii=False)
+                    out.write(f'{{"summary": {summary},\n "issues": [')
+                    for i, record in enumerate(_json_records(self._records())):
+                        out.write(("\n  " if i == 0 else ",\n  ") + json.dumps(record, ensure_ascii=False))
+                    out.write("\n ]}\n")
             elif suffix in (".html", ".htm"):
                 path.write_text(self._html(), encoding="utf-8")
             else:
@@ -152,13 +188,17 @@ class Report:
         rows = "".join(
             f"<tr><td>{esc(str(r))}</td><td>{e}</td><td>{w}</td></tr>"
             for r, (e, w) in summary[["error", "warning"]].iterrows())
-        records = self._records()
+        shown = self._first(HTML_ROWS)
+        records = shown._records()
         body = "".join(
             "<tr>" + "".join(f"<td>{esc('' if pd.isna(v) else str(v))}</td>" for v in (
                 rec.rule, rec.severity, rec.component_id, rec.row, rec.message,
                 "" if pd.isna(rec.x) else f"{rec.x:.6f}, {rec.y:.6f}")) + "</tr>"
             for rec in records.itertuples())
         status = "通过 passed" if self.ok else "未通过 rejected"
+        more = "" if len(shown) == len(self) else (
+            f"<p>The first {len(shown):,}, errors first; write the report as .csv or .gpkg for all {len(self):,}. "
+            f"仅列出前 {len(shown):,} 条（错误优先）；全部 {len(self):,} 条请写出为 .csv 或 .gpkg。</p>")
         return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>citygrid 校验报告 {esc(self.source)}</title>
 <style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em}}
@@ -167,7 +207,7 @@ th{{background:#eee}}</style></head><body>
 <h1>校验报告 Validation report</h1>
 <p>{esc(self.source)} — {self.checked:,} features — <b>{status}</b></p>
 <h2>Summary</h2><table><tr><th>rule</th><th>errors</th><th>warnings</th></tr>{rows}</table>
-<h2>Issues ({len(records):,})</h2>
+<h2>Issues ({len(self):,})</h2>{more}
 <table><tr><th>rule</th><th>severity</th><th>component</th><th>row</th><th>message</th>
 <th>lon, lat</th></tr>{body}</table></body></html>
 """
