@@ -617,6 +617,54 @@ def _dataset(n: int) -> Path:
     return folder
 
 
+CITY_DISTRICTS = 2
+"""Districts of the synthetic city (each of n components) that shows how the two engines scale."""
+
+
+def _city(n: int) -> tuple[list[Path], Path]:
+    """A city of CITY_DISTRICTS districts: their registries and their partitioned dataset (made once)."""
+    from citygrid import synth
+    from citygrid.registry import Registry, open_registry
+    from citygrid.scale import export_dataset
+
+    paths = [WORK / f"city_{n}_{k}.gpkg" for k in range(CITY_DISTRICTS)]
+    folder = WORK / f"city_dataset_{n}"
+    if not (folder / "_citygrid.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        for path, district in zip(paths, synth.make_city(CITY_DISTRICTS, n, seed=0)):
+            Registry.create(path, district=district, overwrite=True)
+        export_dataset([open_registry(p) for p in paths], folder)
+    return paths, folder
+
+
+def case_check_city_local(n: int) -> dict:
+    """The in-memory validator on each district of the city in turn (it holds one district at a time)."""
+    from citygrid.registry import open_registry
+    from citygrid.scale import SEDONA_RULES
+
+    paths, _ = _city(n)
+    start, issues, components = time.perf_counter(), 0, 0
+    for path in paths:
+        reg = open_registry(path)
+        issues += len(reg.validate(rules=list(SEDONA_RULES)))
+        components += len(reg.components)
+    return {"_seconds": time.perf_counter() - start, "districts": len(paths), "issues": issues,
+            "components": components}
+
+
+def case_check_city_sedona(n: int) -> dict:
+    """Sedona on local[2] on the city's dataset, session start included."""
+    from citygrid.scale import check, sedona_session
+
+    _, folder = _city(n)
+    start = time.perf_counter()
+    spark = sedona_session("local[2]")
+    report = check(folder, engine="sedona", spark=spark)
+    seconds = time.perf_counter() - start
+    spark.stop()
+    return {"_seconds": seconds, "districts": CITY_DISTRICTS, "issues": len(report), "components": report.checked}
+
+
 def case_check_sedona(n: int) -> dict:
     """Sedona on local[2], session start included (what a user pays), on the partitioned dataset."""
     from citygrid.scale import check, sedona_session
@@ -832,6 +880,10 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
                     case_check_local, True),
     "check_sedona": ("validate the 9 join rules, whole registry", "citygrid on Sedona local[2] (session + check)",
                      case_check_sedona, True),
+    "check_city_local": (f"validate the 9 join rules, a city of {CITY_DISTRICTS} such districts",
+                         "citygrid in memory (one district after the other)", case_check_city_local, True),
+    "check_city_sedona": (f"validate the 9 join rules, a city of {CITY_DISTRICTS} such districts",
+                          "citygrid on Sedona local[2] (session + check)", case_check_city_sedona, True),
     "write_all_maps": ("all category + street maps", "citygrid maps.write_all after open", case_write_all_maps,
                        True),
     "concurrent_gpkg": ("8 departments merging at once (10k rows)", "citygrid GeoPackage", case_concurrent_gpkg,

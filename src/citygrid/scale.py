@@ -290,8 +290,11 @@ def sedona_session(master: str | None = None, *, memory: str = "4g"):
         builder = builder.config("spark.jars.packages",
                                  f"org.apache.sedona:sedona-spark-shaded-3.5_2.12:{SEDONA_VERSION},"
                                  f"org.datasyslab:geotools-wrapper:{SEDONA_VERSION}-33.1")
+    local = (master or "local").startswith("local")
     session = (builder.config("spark.ui.enabled", "false").config("spark.driver.memory", memory)
                .config("spark.sql.shuffle.partitions", "16")
+               # on one machine, list a dataset's hundreds of partition folders in the driver, not as Spark jobs
+               .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000" if local else "32")
                .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
@@ -357,7 +360,9 @@ def _sedona_report(folder: Path, spark) -> Report:
 
 def _views(spark, folder: Path, meta: dict) -> list[str]:
     """Temporary views: c (components), grid, streets, communities, boundary, catalog, units, meta."""
-    components = spark.read.format("geoparquet").load(str(folder)).drop("bbox")
+    # read once: a dataset is hundreds of small files per district, and every rule's query would
+    # list and open them all again
+    components = spark.read.format("geoparquet").load(str(folder)).drop("bbox").localCheckpoint()
     components.createOrReplaceTempView("cg_c")
     layers = {"grid": "cg_grid", "streets": "cg_streets", "communities": "cg_communities", "boundary": "cg_boundary"}
     for layer, view in layers.items():
@@ -366,7 +371,7 @@ def _views(spark, folder: Path, meta: dict) -> list[str]:
         union = frames[0]
         for frame in frames[1:]:
             union = union.unionByName(frame, allowMissingColumns=True)
-        union.createOrReplaceTempView(view)
+        union.localCheckpoint().createOrReplaceTempView(view)
     tables = {"cg_catalog": "catalog.csv", "cg_units": "units.csv"}
     for view, name in tables.items():
         rows = pd.concat([pd.read_csv(folder / "_district" / code / name, dtype=str, keep_default_na=False)
@@ -526,7 +531,7 @@ def _admin_mismatch(spark) -> pd.DataFrame:
     spark.sql(f"""SELECT c.admin_code, c.row, c.component_id, c.street, c.street_code, c.community,
         c.community_code, c.geometry, {_PROBE} AS probe FROM cg_c c JOIN cg_boundary b USING (admin_code)
         WHERE {_LOCATED} AND ST_IsValid(c.geometry)
-          AND ST_Intersects(b.geometry, c.geometry)""").createOrReplaceTempView("cg_probe")
+          AND ST_Intersects(b.geometry, c.geometry)""").localCheckpoint().createOrReplaceTempView("cg_probe")
     for layer, level in (("cg_streets", "street"), ("cg_communities", "community")):
         spark.sql(f"""SELECT admin_code, row, code AS {level}_at, name AS {level}_name_at FROM (
             SELECT p.admin_code, p.row, s.code, s.name, row_number() OVER (PARTITION BY p.admin_code, p.row
