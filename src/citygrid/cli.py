@@ -221,15 +221,20 @@ def validate(
         reg = _open(registry) if registry else None
         with console.status(_t(f"Validating {batch.name}…", f"正在校验 {batch.name}……")):
             result = run_validation(batch, registry=reg, **_read_options(crs, encoding, gcj02, layer))
-        if report:
-            result.to_file(report)
-        if as_json:
-            _print_json(result.to_dict(limit=max_issues or None))
-        else:
-            _report_table(result)
-            if report:
-                console.print(_t(f"report written to {report}", f"报告已写入 {report}"))
+        _show(result, report, as_json=as_json, max_issues=max_issues)
     raise typer.Exit(0 if result.ok else 1)
+
+
+def _show(result, report: Path | None, *, as_json: bool, max_issues: int) -> None:
+    """Write `result` to the --report file if given, and print it as JSON or as a table."""
+    if report:
+        result.to_file(report)
+    if as_json:
+        _print_json(result.to_dict(limit=max_issues or None))
+        return
+    _report_table(result)
+    if report:
+        console.print(_t(f"report written to {report}", f"报告已写入 {report}"))
 
 
 @app.command(help=_zh("ingest"))
@@ -691,12 +696,7 @@ def check(target: str = typer.Argument(..., help=_t("A registry (.gpkg or postgr
 
     with _guard():
         result = run_check(target, engine=engine, master=master)
-        if report:
-            result.to_file(report)
-    if as_json:
-        _print_json(result.to_dict(limit=max_issues or None))
-    else:
-        _report_table(result)
+        _show(result, report, as_json=as_json, max_issues=max_issues)
     raise typer.Exit(0 if result.ok else 1)
 
 

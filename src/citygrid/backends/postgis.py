@@ -683,7 +683,7 @@ class PostgisStore:
         What a batch is validated against, found through the GiST index: a department's
         client does not read the whole district to merge a few hundred rows.
         """
-        wkb = [None if g is None else g for g in shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True)]
+        wkb = shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True).tolist()
         cats = [c if isinstance(c, str) else None for c in np.asarray(categories, dtype=object)]
         # the spatial join first (GiST), the category after: as one join condition the planner
         # would start from the category's rows and test each against every batch row
