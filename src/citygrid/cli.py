@@ -539,9 +539,9 @@ def allow(component_id: str = typer.Argument(..., help=_t("Identifier of the com
                   highlight=False, markup=False)
 
 
-DISPATCH_COLUMNS = ("row", "event_id", "component_id", "distance_m", "candidates", "owner", "owner_code", "maintainer",
-                    "maintainer_code", "department", "category", "category_name", "grid", "community", "street",
-                    "reason", "event_type", "channel", "created_at", "closed_at")
+DISPATCH_COLUMNS = ("row", "event_id", "component_id", "distance_m", "candidates", "confidence", "owner", "owner_code",
+                    "maintainer", "maintainer_code", "department", "category", "category_name", "grid", "community",
+                    "street", "reason", "event_type", "channel", "created_at", "closed_at")
 
 
 @app.command(help=_zh("dispatch"))
@@ -557,6 +557,9 @@ def dispatch(
     bd09: bool = _flag("--bd09", "Locations are BD-09 (Baidu).", "坐标为 BD-09（百度）。"),
     radius: float = typer.Option(10.0, "--radius", help=_t("Metres searched around each event.",
                                                            "每个事件周围的搜索半径（米）。")),
+    gps_m: float = typer.Option(3.0, "--gps-m", min=0.01, help=_t(
+        "Location error of the events (metres, standard deviation per axis); it weighs the confidence column.",
+        "事件位置误差（米，每轴标准差），用于计算 confidence 列。")),
     event_types: Path = typer.Option(None, "--event-types", help=_t(
         "Your own event type → category table (CSV: code, name_zh, categories).",
         "自定义事件类型→部件类别对照表（CSV：code、name_zh、categories）。")),
@@ -579,8 +582,8 @@ def dispatch(
             raise UsageError(f"--output {output.name!r}: write .csv or .xlsx.")
         reg = _open(registry)
         with console.status(_t(f"Dispatching {events.name}…", f"正在派遣 {events.name}……")):
-            result = reg.dispatch(events, radius=radius, coords="gcj02" if gcj02 else "bd09" if bd09 else "auto",
-                                  event_types=event_types)
+            coords = "gcj02" if gcj02 else "bd09" if bd09 else "auto"
+            result = reg.dispatch(events, radius=radius, gps_m=gps_m, coords=coords, event_types=event_types)
         table = spreadsheet_safe(pd.DataFrame(result[list(DISPATCH_COLUMNS)]))
         with writing(output):
             if output.suffix.lower() == ".csv":

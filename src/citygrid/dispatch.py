@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,7 @@ EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
     "event_type_code": ("event_type_code", "事件类型代码", "小类代码", "类型代码", "type_code"),
     "event_type": ("event_type", "事件类型", "小类名称", "事件小类", "类型", "type"),
     "category": ("category", "部件类别", "部件小类", "部件类型"),
+    "component_id": ("component_id", "部件编号", "部件标识码", "部件编码", "部件代码"),
     "address": ("address", "地址", "事发地址", "事发地点"),
     "closed_at": ("closed_at", "办结时间", "结案时间", "关闭时间", "closed"),
     "closing_unit": ("closing_unit", "处置单位", "办理单位", "承办单位"),
@@ -64,6 +66,7 @@ REASONS = {
     "unknown_type": "event type {type!r} is not in the event type table",
     "unknown_category": "category {category!r} is not in the catalog",
     "no_location": "no location: {where}",
+    "unknown_component": "component {component!r} is not in the registry",
 }
 
 
@@ -161,8 +164,8 @@ def _choose_coordinates(lon: np.ndarray, lat: np.ndarray, index) -> str:
     return min(medians, key=medians.get)
 
 
-def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float = 10.0, coords: str = "auto",
-             event_types: str | Path | pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float = 10.0, gps_m: float = 3.0,
+             coords: str = "auto", event_types: str | Path | pd.DataFrame | None = None) -> gpd.GeoDataFrame:
     """For each event, the component and the unit that must act, or why there is none.
 
     Parameters
@@ -175,6 +178,9 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
         phone's fix in a city is good to a few metres; a wider radius finds more of the
         right components but also takes a neighbour for a component the registry lacks
         (measured in ``benchmarks/RESULTS.md``).
+    gps_m : float, default 3.0
+        Standard deviation, per axis, of an event location's error in metres. It weighs
+        the candidates within `radius` into ``confidence``.
     coords : {"auto", "wgs84", "gcj02", "bd09"}
         How locations are given; ``auto`` picks the one that puts the events nearest the
         registered components (``result.attrs["coordinates"]`` says which).
@@ -187,19 +193,30 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
         One row per event, in input order: ``row, event_id, created_at, closed_at, channel,
         event_type, categories`` (those searched), ``component_id, category, category_name,
         distance_m, candidates`` (components of those categories within `radius`),
-        ``owner, owner_code, maintainer, department``, ``grid, community, street`` (of the
-        event's location), ``reason`` (empty when a component was found) and the event's
-        point (EPSG:4547).
+        ``confidence`` (the chance that the nearest candidate is the one reported rather than
+        another within `radius`, from their distances and `gps_m`; 1.0 for a component the
+        event names by id), ``owner, owner_code, maintainer, department``, ``grid, community,
+        street`` (of the event's location), ``reason`` (empty when a component was found)
+        and the event's point (EPSG:4547).
+
+    Notes
+    -----
+    An event that names a component (a ``部件编号`` column, as the collectors' app fills it)
+    is sent to that component, or told that the registry has no such id; no neighbour is
+    guessed for it. A description that names one kind among the categories of the event's
+    type (``污水井盖`` of all manhole covers, as the cover is stamped) narrows the search to it.
 
     Raises
     ------
     UsageError
-        For an unknown `coords`.
+        For an unknown `coords`, or a `gps_m` that is not positive.
     BatchError
         If the events cannot be read.
     """
     if coords not in COORDINATES:
         raise UsageError(f"coords={coords!r}: use one of {', '.join(COORDINATES)} (--coords).")
+    if not gps_m > 0:
+        raise UsageError(f"gps_m={gps_m!r}: give the location error as a positive number of metres (--gps-m).")
     frame = read_events(events)
     table = event_types if isinstance(event_types, pd.DataFrame) else load_event_types(event_types)
     current = reg.components
@@ -214,6 +231,7 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     points = np.full(len(frame), None, dtype=object)
     points[located] = _to_local(lon[located], lat[located], coords)
     wanted, reason = _wanted(frame, table, reg)
+    wanted = _narrowed(wanted, frame["description"].to_numpy(dtype=object), reg.catalog)
     reason = np.where(frame["problem"].to_numpy(dtype=object) != "", frame["problem"].to_numpy(dtype=object),
                       reason)
     inside = np.zeros(len(frame), dtype=bool)
@@ -222,7 +240,7 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     # outside the district says more than "not a component event" or an unknown type: no unit here acts
     reason = np.where(located & ~inside & (frame["problem"].to_numpy(dtype=object) == ""), REASONS["outside"],
                       reason)
-    out = _match(frame, points, wanted, reason, current, tree, radius, reg)
+    out = _match(frame, points, wanted, reason, current, tree, radius, gps_m, reg)
     out.attrs["coordinates"], out.attrs["radius_m"] = coords, radius
     return out
 
@@ -261,10 +279,48 @@ def _decide(named, code, name, by_code: dict, by_name: dict, catalog, layout_202
     return [catalog[c].code_2026 if layout_2026 else c for c in cats if c in catalog], ""
 
 
+def _narrowed(wanted: list[list[str]], descriptions: np.ndarray, catalog) -> list[list[str]]:
+    """Of the categories each event's type concerns, those its description names, when it names any."""
+    words: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = {}
+    out = []
+    for cats, text in zip(wanted, descriptions):
+        if len(cats) < 2 or not isinstance(text, str):
+            out.append(cats)
+            continue
+        if tuple(cats) not in words:
+            words[tuple(cats)] = _kind_words(cats, catalog)
+        named = [c for c, said in words[tuple(cats)].items() if any(w in text for w in said)]
+        out.append(named or cats)
+    return out
+
+
+def _kind_words(cats: list[str], catalog) -> dict[str, tuple[str, ...]]:
+    """Words that tell each category of a group from the others.
+
+    Its name, and the name without the group's common ending when two characters or more
+    remain (污水 for 污水井盖 among the covers).
+    """
+    names = {c: catalog[c].name_zh for c in cats}
+    ending = len(os.path.commonprefix([n[::-1] for n in names.values()]))
+    return {c: (n, n[:len(n) - ending]) if len(n) - ending >= 2 else (n,) for c, n in names.items()}
+
+
 def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]], reason: np.ndarray,
-           current: gpd.GeoDataFrame, tree, radius: float, reg: Registry) -> gpd.GeoDataFrame:
-    """Nearest component of the wanted categories within `radius`, for the events still in question."""
-    ask = np.flatnonzero((reason == "") & np.array([bool(w) for w in wanted]))
+           current: gpd.GeoDataFrame, tree, radius: float, gps_m: float, reg: Registry) -> gpd.GeoDataFrame:
+    """The component each event names, else the nearest of the wanted categories within `radius`."""
+    found = np.full(len(frame), -1)
+    near = np.full(len(frame), np.nan)
+    confidence = np.full(len(frame), np.nan)
+    ids = frame["component_id"].to_numpy(dtype=object)
+    named = pd.notna(ids) & ~pd.Series(reason, dtype=object).str.startswith("unreadable").to_numpy(dtype=bool)
+    at = pd.Index(current["component_id"]).get_indexer(ids[named])
+    rows = np.flatnonzero(named)
+    reason[rows] = np.where(at >= 0, "", [REASONS["unknown_component"].format(component=i) for i in ids[named]])
+    rows, at = rows[at >= 0], at[at >= 0]
+    found[rows], confidence[rows] = at, 1.0
+    placed = np.array([p is not None for p in points[rows]], dtype=bool)
+    near[rows[placed]] = shapely.distance(points[rows[placed]], current.geometry.to_numpy()[at[placed]])
+    ask = np.flatnonzero((reason == "") & ~named & np.array([bool(w) for w in wanted]))
     comp_code, uniques = pd.factorize(current["category"])
     codes = {c: k for k, c in enumerate(uniques)}
     pairs = np.array([(e, codes[c]) for e in ask for c in wanted[e] if c in codes], dtype=np.int64).reshape(-1, 2)
@@ -277,11 +333,12 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     order = np.lexsort((distance, ev))
     ev, comp, distance = ev[order], comp[order], distance[order]
     first = np.r_[True, ev[1:] != ev[:-1]] if len(ev) else np.array([], bool)
-    found = np.full(len(frame), -1)
     found[ev[first]] = comp[first]
-    near = np.full(len(frame), np.nan)
     near[ev[first]] = distance[first]
     candidates = np.bincount(ev, minlength=len(frame))
+    # the likelihood of each candidate under Gaussian location error, relative to the nearest's
+    weight = np.exp(-(distance ** 2 - near[ev] ** 2) / (2 * gps_m ** 2))
+    confidence[ev[first]] = 1.0 / np.bincount(ev, weights=weight, minlength=len(frame))[ev[first]]
     names = reg.catalog.to_frame().set_index("code")["name_zh"]
     for e in ask[found[ask] < 0]:
         what = "、".join(names.get(c, c) for c in wanted[e][:3]) + ("…" if len(wanted[e]) > 3 else "")
@@ -301,6 +358,7 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
         out[column] = values
     out["distance_m"] = np.round(near, 2)
     out["candidates"] = candidates
+    out["confidence"] = np.round(confidence, 3)
     placed = np.array([p is not None for p in points])
     cells = reg.district.locate(points[placed]) if placed.any() else pd.DataFrame()
     for column in ("grid", "community", "street"):

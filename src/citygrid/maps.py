@@ -531,7 +531,7 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
 
 EVENT_FIELDS = (("event_id", "工单编号 event"), ("event_type", "事件类型 type"), ("description", "描述 description"),
                 ("created_at", "上报时间 reported"), ("component_id", "标识码 component"),
-                ("category_name", "部件 component type"), ("distance_m", "距离 m"),
+                ("category_name", "部件 component type"), ("distance_m", "距离 m"), ("confidence", "置信度 confidence"),
                 ("maintainer", "养护单位 maintainer"),
                 ("owner", "权属单位 owner"), ("grid", "单元网格 grid cell"), ("reason", "说明 why not"))
 MATCH_COLOURS = {"已找到部件 matched": "#1a9850", "无部件 no component": "#d73027", "区外 outside": "#7b3294",

@@ -362,7 +362,7 @@ def _views(spark, folder: Path, meta: dict) -> list[str]:
     """Temporary views: c (components), grid, streets, communities, boundary, catalog, units, meta."""
     # read once: a dataset is hundreds of small files per district, and every rule's query would
     # list and open them all again
-    components = spark.read.format("geoparquet").load(str(folder)).drop("bbox").localCheckpoint()
+    components = spark.read.format("geoparquet").load(str(folder)).drop("bbox").cache()
     components.createOrReplaceTempView("cg_c")
     layers = {"grid": "cg_grid", "streets": "cg_streets", "communities": "cg_communities", "boundary": "cg_boundary"}
     for layer, view in layers.items():

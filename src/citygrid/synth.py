@@ -679,7 +679,7 @@ EVENT_CHANNELS = ("12345热线", "@坪山微信", "网上信箱", "城管通")
 
 def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: float = 3.0,
                 coords: str = "gcj02", unregistered: float = 0.05, outside: float = 0.01,
-                hostile: float = 0.01) -> tuple[pd.DataFrame, pd.DataFrame]:
+                described: float = 0.5, hostile: float = 0.01) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A hotline event stream as a 12345 system exports it, with the truth of each event.
 
     Event types follow the shipped event type table with a skew like a real hotline's (a
@@ -688,14 +688,18 @@ def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: fl
     metres (standard deviation per axis); a share `unregistered` lies at a component the
     registry lacks (``district.reserve`` when there is one, else a random place in the
     district); other events lie anywhere in the district; a share `outside` lies 5–20 km
-    outside it. Events from the collectors' app (城管通) name their category. Locations are
-    GCJ-02 (as WeChat and Amap give them), or ``coords="bd09"``/``"wgs84"``.
+    outside it. Events from the collectors' app (城管通) name their category, and the
+    component's id when it is registered (the collector picks it on the app's map). A share
+    `described` of the other component events name in their description the kind of
+    component the reporter sees ("污水井盖", as the cover is stamped); the rest name only the
+    event type. Locations are GCJ-02 (as WeChat and Amap give them), or
+    ``coords="bd09"``/``"wgs84"``.
 
     Returns
     -------
     (DataFrame, DataFrame)
         The export (Chinese headers: 工单编号, 上报时间, 来源渠道, 事件类型代码, 事件类型,
-        部件类别, 问题描述, 经度, 纬度, 办结时间, 处置单位) and the truth: ``event_id,
+        部件类别, 部件编号, 问题描述, 经度, 纬度, 办结时间, 处置单位) and the truth: ``event_id,
         component_id`` (None when none is registered) and ``kind`` (``component``,
         ``unregistered``, ``not_component``, ``outside``).
     """
@@ -728,7 +732,7 @@ def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: fl
             pool = [c for c in cats if len(spare_by_cat.get(c, ()))]
             if pool:
                 row = spare.iloc[rng.choice(spare_by_cat[pool[rng.integers(len(pool))]])]
-                place = shapely.point_on_surface(row.geometry)
+                place, category[k] = shapely.point_on_surface(row.geometry), row["category"]
         elif cats:
             sizes = np.array([len(by_cat.get(c, ())) for c in cats], dtype=float)
             if sizes.sum():
@@ -754,12 +758,17 @@ def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: fl
     channel = np.array(EVENT_CHANNELS)[rng.choice(4, size=n, p=[0.55, 0.25, 0.08, 0.12])]
     named = (channel == "城管通") & (kind == "component")
     text = np.array([f"{t}，请尽快处理" for t in types["name_zh"]], dtype=object)
+    seen = ~named & (category != None) & (rng.random(n) < described)  # noqa: E711 (elementwise)
+    kinds = dict(zip(comps["category"], comps["category_name"]))
+    if spare is not None:
+        kinds.update(zip(spare["category"], spare["category_name"]))
+    text[seen] = [f"{t}（{kinds[c]}），请尽快处理" for c, t in zip(category[seen], types["name_zh"].to_numpy()[seen])]
     text[rng.random(n) < hostile] = "<img src=x onerror=alert(1)> 井盖"
     ids = np.array([f"PS2026{k:07d}" for k in range(1, n + 1)], dtype=object)
     export = pd.DataFrame({
         "工单编号": ids, "上报时间": created.strftime("%Y-%m-%d %H:%M:%S"), "来源渠道": channel,
         "事件类型代码": types["code"].to_numpy(), "事件类型": types["name_zh"].to_numpy(),
-        "部件类别": np.where(named, category, None), "问题描述": text,
+        "部件类别": np.where(named, category, None), "部件编号": np.where(named, truth_id, None), "问题描述": text,
         "经度": np.round(lon, 7), "纬度": np.round(lat, 7),
         "办结时间": np.where(open_, None, closed.strftime("%Y-%m-%d %H:%M:%S")),
         "处置单位": None})
