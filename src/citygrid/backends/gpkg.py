@@ -318,6 +318,7 @@ def snapshot_path(path: Path) -> Path:
 
 
 _HEADER = struct.Struct("<8s32sq32s")  # magic, the state id, length of the points part, SHA-256 of the rest
+_CHUNKS_KEPT = 32  # more chunks per column than this are copied into one before a snapshot is written
 _MAGIC = b"citygrd2"
 
 
@@ -383,8 +384,11 @@ def _write_stream(out: BinaryIO, part: gpd.GeoDataFrame, encoding: str) -> int:
     if len(part) == 0:
         return 0
     start = out.tell()
-    # one chunk per column (a frame put together after a merge has several): read back, it filters faster
-    table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding)).combine_chunks()
+    table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding))
+    # a frame read from the layers has a few chunks per column, and copying them into one costs a
+    # third of a cold open at 420k; a frame put together by many merges has many, which filter slower
+    if max((column.num_chunks for column in table.columns), default=0) > _CHUNKS_KEPT:
+        table = table.combine_chunks()
     with ipc.new_stream(out, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_table(table)
     return out.tell() - start
