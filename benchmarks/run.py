@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py [--n 420000] [--only NAME ...] [--repeat 3]
+    python benchmarks/run.py [--n 420000] [--only NAME ...] [--repeat 3] [--districts 2] [--out FILE]
 
 Each case runs in a fresh Python process (so its peak memory is its own), several
 times; the table in ``benchmarks/RESULTS.md`` is rewritten with min/median seconds, peak
@@ -641,8 +641,9 @@ def _dataset(n: int) -> Path:
     return folder
 
 
-CITY_DISTRICTS = 2
-"""Districts of the synthetic city (each of n components) that shows how the two engines scale."""
+CITY_DISTRICTS = int(os.environ.get("CITYGRID_BENCH_DISTRICTS", "2"))
+"""Districts of the synthetic city (each of n components) that shows how the two engines scale
+(``--districts``; 2 in the whole run, 10 for Shenzhen's ten)."""
 
 
 def _city(n: int) -> tuple[list[Path], Path]:
@@ -651,8 +652,8 @@ def _city(n: int) -> tuple[list[Path], Path]:
     from citygrid.registry import Registry, open_registry
     from citygrid.scale import export_dataset
 
-    paths = [WORK / f"city_{n}_{k}.gpkg" for k in range(CITY_DISTRICTS)]
-    folder = WORK / f"city_dataset_{n}"
+    paths = [WORK / f"city{CITY_DISTRICTS}_{n}_{k}.gpkg" for k in range(CITY_DISTRICTS)]
+    folder = WORK / f"city{CITY_DISTRICTS}_dataset_{n}"
     if not (folder / "_citygrid.json").is_file():
         shutil.rmtree(folder, ignore_errors=True)
         for path, district in zip(paths, synth.make_city(CITY_DISTRICTS, n, seed=0)):
@@ -1039,8 +1040,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(CASES), help="run only these cases")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--districts", type=int, default=CITY_DISTRICTS, help="districts of the synthetic city")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.districts != CITY_DISTRICTS:  # the cases run in child processes, which read it from there
+        os.environ["CITYGRID_BENCH_DISTRICTS"] = str(args.districts)
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     if args.case:
         _child(args.case, args.n)
         return

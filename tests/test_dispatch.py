@@ -208,6 +208,7 @@ def test_cli_dispatch_writes_one_row_per_event_and_a_map_that_escapes_text(reg, 
     said = json.loads(done.stdout)
     assert said["events"] == 800 and said["coordinates"] == "gcj02"
     table = pd.read_csv(out, dtype=str)
+    assert said["confident"] == int((table["confidence"].astype(float) >= 0.9).sum()) > 0
     assert table["event_id"].tolist() == events["工单编号"].head(800).tolist()
     for column in ("event_id", "component_id", "distance_m", "owner", "maintainer", "department", "grid", "reason"):
         assert column in table.columns

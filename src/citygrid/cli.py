@@ -595,14 +595,15 @@ def dispatch(
     matched = int(result["component_id"].notna().sum())
     reasons = result.loc[result["reason"] != "", "reason"].str.replace(r"^no .* within", "no component within",
                                                                         regex=True).value_counts()
+    sure = int((result["confidence"] >= 0.9).sum())
     if as_json:
-        _print_json({"events": len(result), "matched": matched, "coordinates": result.attrs["coordinates"],
-                     "reasons": reasons.to_dict(), "output": str(output),
+        _print_json({"events": len(result), "matched": matched, "confident": sure,
+                     "coordinates": result.attrs["coordinates"], "reasons": reasons.to_dict(), "output": str(output),
                      **({"map": str(map_file)} if map_file else {})})
         return
-    console.print(_t(f"{len(result):,} events, {matched:,} sent to a component's unit "
-                     f"(coordinates read as {result.attrs['coordinates']}); written to {output}",
-                     f"共 {len(result):,} 个事件，{matched:,} 个已派至部件责任单位"
+    console.print(_t(f"{len(result):,} events, {matched:,} sent to a component's unit, {sure:,} of them with "
+                     f"confidence ≥ 0.9 (coordinates read as {result.attrs['coordinates']}); written to {output}",
+                     f"共 {len(result):,} 个事件，{matched:,} 个已派至部件责任单位，其中 {sure:,} 个置信度 ≥ 0.9"
                      f"（坐标按 {result.attrs['coordinates']} 读取）；已写入 {output}"))
     for why, count in reasons.items():
         console.print(f"  {count:,} × {why}", highlight=False, markup=False)
