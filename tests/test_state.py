@@ -7,6 +7,7 @@ import pyogrio
 import pytest
 
 from citygrid import synth
+from citygrid.backends import gpkg
 from citygrid.registry import Registry, open_registry
 
 LAYERS = ("components_point", "components_line", "components_polygon")
@@ -50,6 +51,7 @@ def test_a_restored_backup_then_another_merge_never_serves_the_undone_state(path
     assert open_registry(path).ingest(renamed(district, 1, "甲"), source="A").accepted
     assert (names_opened(path) == "甲").sum() == 30  # the cache now holds state A
     snapshot = path.with_name(path.name + ".snapshot")
+    gpkg.settle(path)  # written in the background
     kept = snapshot.read_bytes()
     shutil.copy(backup, path)  # the user restores the backup …
     assert open_registry(path).ingest(renamed(district, 1, "乙"), source="B").accepted
@@ -66,6 +68,7 @@ def test_a_snapshot_copied_in_from_a_copy_of_the_registry_is_not_served(path, di
     assert open_registry(twin).ingest(renamed(district, 1, "乙"), source="B").accepted
     names_opened(path)  # writes path's cache
     snapshot = path.with_name(path.name + ".snapshot")
+    gpkg.settle(path)
     assert snapshot.exists()
     shutil.copy(snapshot, twin.with_name(twin.name + ".snapshot"))
     pd.testing.assert_series_equal(names_opened(twin), names_in_layers(twin), check_dtype=False)
@@ -76,8 +79,6 @@ def test_after_a_merge_the_kept_components_are_exactly_what_the_layers_hold(path
     """The merge keeps the new state in memory and as the snapshot, without reading the layers: the
     kept frame must equal GDAL's reading of the layers, value for value and dtype for dtype."""
     import shapely
-
-    from citygrid.backends import gpkg
 
     reg = open_registry(path)
     batch = synth.make_batch(district, new=60, updated=80, retired=12, seed=4).reset_index(drop=True)
@@ -96,19 +97,45 @@ def test_after_a_merge_the_kept_components_are_exactly_what_the_layers_hold(path
     assert gpkg.read_snapshot(path, reg.state) is not None  # the next process opens it warm
 
 
+def test_a_snapshot_written_in_the_background_is_whole_when_the_process_ends(path, district):
+    """The open returns before its snapshot is written; the process does not end before it is."""
+    import subprocess
+    import sys
+
+    conn = gpkg.connect(path)  # an edit by another program: the next open reads the layers
+    conn.execute("UPDATE components_point SET name = '外' WHERE fid = 1")
+    conn.close()
+    code = ("import sys; from citygrid.registry import open_registry; "
+            "reg = open_registry(sys.argv[1]); print(reg.state, len(reg.components_with_retired()))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    state, count = done.stdout.split()
+    kept = gpkg.read_snapshot(path, state)
+    assert kept is not None and len(kept) == int(count)
+    pd.testing.assert_frame_equal(kept, gpkg.read_components_layers(path, engine="pyogrio"))
+    assert [p.name for p in path.parent.iterdir() if ".snapshot." in p.name] == []  # no partial file left
+    reg = open_registry(path)  # a merge right after a cold open waits for the snapshot, then writes
+    conn = gpkg.connect(path)
+    conn.execute("UPDATE components_point SET name = '外2' WHERE fid = 1")
+    conn.close()
+    assert len(reg.components) and reg.ingest(renamed(district, 1, "丙"), source="C").accepted
+    gpkg.settle(path)
+    assert [p.name for p in path.parent.iterdir() if ".snapshot." in p.name] == []
+    assert (names_opened(path) == "丙").sum() == 30
+
+
 def test_a_damaged_snapshot_is_never_served_and_never_fatal(path, district, tmp_path):
     """Bytes flipped, the file cut, parts swapped or replaced, 240 times: an open gives exactly the
     layers' components, or reads them again; it never crashes."""
     import numpy as np
 
-    from citygrid.backends import gpkg
-
     names_opened(path)  # the first open keeps the snapshot
+    gpkg.settle(path)
     snapshot = path.with_name(path.name + ".snapshot")
     good = snapshot.read_bytes()
     other = tmp_path / "other.gpkg"
     Registry.create(other, district=synth.make_district(seed=12, n_components=300))
     names_opened(other)
+    gpkg.settle(other)
     foreign = other.with_name(other.name + ".snapshot").read_bytes()
     truth = gpkg.read_components_layers(path, engine="pyogrio")
     rng = np.random.default_rng(0)
@@ -130,6 +157,7 @@ def test_a_damaged_snapshot_is_never_served_and_never_fatal(path, district, tmp_
             data = bytearray(good[:gpkg._HEADER.size]) + foreign[gpkg._HEADER.size:]
         else:  # random garbage of the same length
             data = bytearray(rng.integers(0, 256, size=len(data), dtype=np.uint8).tobytes())
+        gpkg.settle(path)  # the snapshot an open wrote again, before it is damaged anew
         snapshot.write_bytes(bytes(data))
         read = gpkg.read_snapshot(path, open_registry(path).state)
         assert read is None or read.equals(truth), case
@@ -139,8 +167,6 @@ def test_a_damaged_snapshot_is_never_served_and_never_fatal(path, district, tmp_
 
 def test_a_layer_rewritten_by_another_program_is_seen(path, district):
     """ogr2ogr -overwrite (here: pyogrio) drops the triggers and the unique index with the table."""
-    from citygrid.backends import gpkg
-
     names_opened(path)  # a snapshot of the state before
     points = pyogrio.read_dataframe(path, layer="components_point")
     points.loc[points.index[:5], "name"] = "外部改写"

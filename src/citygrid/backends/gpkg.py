@@ -30,6 +30,7 @@ import os
 import secrets
 import sqlite3
 import struct
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -237,8 +238,10 @@ def transaction(path: Path, *, timeout: float, state: str | None = None) -> Iter
     """One all-or-nothing write: BEGIN IMMEDIATE … COMMIT, rolled back on any error.
 
     The commit writes a new state id: `state` when given (so the caller knows it), else a
-    random one.
+    random one. A snapshot still being written in the background is written first, so that
+    a write never races it for the disk.
     """
+    settle(path)
     conn = connect(path, timeout=timeout)
     try:
         start = time.monotonic()
@@ -330,6 +333,7 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
     contents are checked against the SHA-256 in its header before Arrow reads a byte of
     them: a damaged, truncated or foreign file is ignored (and replaced by the next read).
     """
+    settle(path)
     try:
         data = pa.memory_map(str(snapshot_path(path))).read_buffer()
     except OSError:
@@ -350,45 +354,72 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
-def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> bool:
+def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> None:
     """Keep `frame`, read in the state id `state`, beside the registry (atomically replaced).
 
     Points are kept as coordinates (GeoArrow), which read back far faster than WKB; the
-    rest as WKB. Returns whether it was kept: a read-only folder simply goes without.
+    rest as WKB. The frame is turned into Arrow here; a thread compresses and writes it
+    meanwhile. Every later use of the snapshot of `path` in this process, and every write
+    to the registry, waits for it (:func:`settle`), and so does the end of the process. A
+    read-only folder or a full disk simply goes without.
     """
+    settle(path)
     points = shapely.get_type_id(frame.geometry.to_numpy()) == 0
     first = int(points.sum()) if points[:points.sum()].all() else 0  # the layers put points first
+    tables = [_arrow(part, encoding) for part, encoding in ((frame.iloc[:first], "geoarrow"),
+                                                            (frame.iloc[first:], "WKB"))]
+    thread = threading.Thread(target=_write_snapshot, args=(path, state, tables), name=f"snapshot of {path.name}")
+    _WRITING[os.path.abspath(path)] = thread
+    thread.start()
+
+
+_WRITING: dict[str, threading.Thread] = {}
+"""Snapshots being written in the background, by registry path."""
+
+
+def settle(path: Path) -> None:
+    """Wait until a snapshot of `path` that this process writes in the background is written."""
+    thread = _WRITING.pop(os.path.abspath(path), None)
+    if thread is not None:
+        thread.join()
+
+
+def _write_snapshot(path: Path, state: str, tables: list[pa.Table | None]) -> None:
     target = snapshot_path(path)
-    partial = target.with_name(f"{target.name}.{os.getpid()}")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         with open(partial, "w+b") as out:
             out.write(_HEADER.pack(_MAGIC, state.encode("ascii"), 0, bytes(32)))
-            sizes = [_write_stream(out, part, encoding)
-                     for part, encoding in ((frame.iloc[:first], "geoarrow"), (frame.iloc[first:], "WKB"))]
+            sizes = [_write_stream(out, table) for table in tables]
             out.seek(_HEADER.size)
             digest = hashlib.file_digest(out, "sha256").digest()
             out.seek(0)
             out.write(_HEADER.pack(_MAGIC, state.encode("ascii"), sizes[0], digest))
         partial.replace(target)
-        return True
-    except OSError:
+    except (OSError, pa.ArrowException):  # only a cache: the next open reads the layers
         partial.unlink(missing_ok=True)
-        return False
 
 
-def _write_stream(out: BinaryIO, part: gpd.GeoDataFrame, encoding: str) -> int:
-    """Append `part` to `out` as an Arrow stream; its size in bytes (0 for no rows).
-
-    Zstandard-compressed: at 420k components half the size of LZ4 and faster to write and read.
-    """
+def _arrow(part: gpd.GeoDataFrame, encoding: str) -> pa.Table | None:
+    """`part` as an Arrow table (None for no rows)."""
     if len(part) == 0:
-        return 0
-    start = out.tell()
+        return None
     table = pa.table(part.to_arrow(index=False, geometry_encoding=encoding))
     # a frame read from the layers has a few chunks per column, and copying them into one costs a
     # third of a cold open at 420k; a frame put together by many merges has many, which filter slower
     if max((column.num_chunks for column in table.columns), default=0) > _CHUNKS_KEPT:
         table = table.combine_chunks()
+    return table
+
+
+def _write_stream(out: BinaryIO, table: pa.Table | None) -> int:
+    """Append `table` to `out` as an Arrow stream; its size in bytes (0 for none).
+
+    Zstandard-compressed: at 420k components less than half the size of LZ4, and as fast to read.
+    """
+    if table is None:
+        return 0
+    start = out.tell()
     with ipc.new_stream(out, table.schema, options=ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_table(table)
     return out.tell() - start
@@ -585,6 +616,7 @@ def create(path: Path, *, district: District, components: gpd.GeoDataFrame, cata
             conn.execute("PRAGMA journal_mode=WAL")
         finally:
             conn.close()
+        settle(path)
         snapshot_path(path).unlink(missing_ok=True)
         partial.replace(path)
     finally:
@@ -799,7 +831,10 @@ class GpkgStore:
         return Written(int(batch_id), state, stamp)
 
     def keep(self, state: str, frame: gpd.GeoDataFrame) -> None:
-        """Keep `frame` as the snapshot of `state`, so that the next open in any process is fast."""
+        """Keep `frame` as the snapshot of `state`, so that the next open in any process is fast.
+
+        Written in the background: the merge is done when it returns.
+        """
         store_snapshot(self.path, state, frame)
 
     def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
