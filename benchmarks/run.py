@@ -686,6 +686,16 @@ def case_check_city_local(n: int) -> dict:
             "components": components}
 
 
+def _jvm_peak_mb(spark) -> int | None:
+    """Peak resident memory of the session's JVM (the peak column counts only the Python process)."""
+    proc = getattr(spark.sparkContext._gateway, "proc", None)
+    status = Path(f"/proc/{proc.pid}/status") if proc is not None else None
+    if status is None or not status.exists():
+        return None
+    peak = [line.split()[1] for line in status.read_text().splitlines() if line.startswith("VmHWM:")]
+    return int(peak[0]) // 1024 if peak else None
+
+
 def case_check_city_sedona(n: int) -> dict:
     """Sedona on local[2] on the city's dataset, session start included."""
     from citygrid.scale import check, sedona_session
@@ -695,8 +705,10 @@ def case_check_city_sedona(n: int) -> dict:
     spark = sedona_session("local[2]")
     report = check(folder, engine="sedona", spark=spark)
     seconds = time.perf_counter() - start
+    jvm = _jvm_peak_mb(spark)
     spark.stop()
-    return {"_seconds": seconds, "districts": CITY_DISTRICTS, "issues": len(report), "components": report.checked}
+    return {"_seconds": seconds, "districts": CITY_DISTRICTS, "issues": len(report), "components": report.checked,
+            "JVM peak MB": jvm}
 
 
 def case_check_sedona(n: int) -> dict:
@@ -709,9 +721,10 @@ def case_check_sedona(n: int) -> dict:
     started = time.perf_counter() - start
     report = check(folder, engine="sedona", spark=spark)
     seconds = time.perf_counter() - start
+    jvm = _jvm_peak_mb(spark)
     spark.stop()
     return {"_seconds": seconds, "session start s": round(started, 1), "issues": len(report),
-            "components": report.checked}
+            "components": report.checked, "JVM peak MB": jvm}
 
 
 def case_check_local(n: int) -> dict:
