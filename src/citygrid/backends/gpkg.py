@@ -369,18 +369,21 @@ def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> None:
     tables = [_arrow(part, encoding) for part, encoding in ((frame.iloc[:first], "geoarrow"),
                                                             (frame.iloc[first:], "WKB"))]
     thread = threading.Thread(target=_write_snapshot, args=(path, state, tables), name=f"snapshot of {path.name}")
-    _WRITING[os.path.abspath(path)] = thread
     thread.start()
+    with _WRITING_LOCK:
+        _WRITING.setdefault(os.path.abspath(path), []).append(thread)
 
 
-_WRITING: dict[str, threading.Thread] = {}
-"""Snapshots being written in the background, by registry path."""
+_WRITING: dict[str, list[threading.Thread]] = {}
+"""Snapshots being written in the background, by registry path (two threads may each merge)."""
+_WRITING_LOCK = threading.Lock()
 
 
 def settle(path: Path) -> None:
-    """Wait until a snapshot of `path` that this process writes in the background is written."""
-    thread = _WRITING.pop(os.path.abspath(path), None)
-    if thread is not None:
+    """Wait until the snapshots of `path` that this process writes in the background are written."""
+    with _WRITING_LOCK:
+        threads = _WRITING.pop(os.path.abspath(path), [])
+    for thread in threads:
         thread.join()
 
 
