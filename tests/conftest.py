@@ -1,8 +1,14 @@
 import os
 
 import pytest
+from hypothesis import settings
 
 from citygrid import synth
+
+# speed is measured in benchmarks/, not by a deadline: on a busy 2-core CI machine the first
+# example of a property (imports, compiled patterns) can take longer than hypothesis's 200 ms
+settings.register_profile("citygrid", deadline=None)
+settings.load_profile("citygrid")
 
 
 @pytest.fixture(scope="session")
