@@ -123,6 +123,47 @@ def test_a_snapshot_written_in_the_background_is_whole_when_the_process_ends(pat
     assert (names_opened(path) == "丙").sum() == 30
 
 
+def test_a_command_that_ends_right_after_its_merge_leaves_the_snapshot_of_its_state(tmp_path):
+    """`citygrid ingest` ends as soon as it has merged; the thread that keeps the new state must
+    still finish. 6,000 rows: enough that pyarrow would convert the columns in its thread pool,
+    which takes no work once the interpreter shuts down."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    district = synth.make_district(seed=12, n_components=6_000, reserve=300)
+    path = tmp_path / "registry.gpkg"
+    Registry.create(path, district=district)
+    batch = tmp_path / "batch.gpkg"
+    synth.make_batch(district, new=200, updated=100, retired=10, seed=2).to_file(batch, layer="batch")
+    citygrid = Path(sys.executable).with_name("citygrid")
+    done = subprocess.run([str(citygrid), "ingest", str(batch), "--registry", str(path), "--source", "survey"],
+                          capture_output=True, text=True, check=True)
+    assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
+    reg = open_registry(path)
+    kept = gpkg.read_snapshot(path, reg.state)
+    assert kept is not None and len(kept) == 6_200  # the next command opens warm
+    pd.testing.assert_frame_equal(kept, gpkg.read_components_layers(path, engine="pyogrio"))
+
+
+def test_what_the_caller_does_to_the_frame_after_an_open_never_reaches_the_snapshot(path):
+    """The snapshot is made from the frame by a thread after the open returns; the caller may
+    already be changing that frame."""
+    conn = gpkg.connect(path)  # an edit by another program: the next open reads the layers
+    conn.execute("UPDATE components_point SET name = '外' WHERE fid = 1")
+    conn.close()
+    reg = open_registry(path)
+    frame = reg.components_with_retired()
+    frame["name"] = "改"  # right away, while the thread may still be converting it
+    frame.loc[frame.index[:5], "remarks"] = "<b>在笔记本里改的</b>"
+    frame["extra"] = 1
+    del frame["status"]
+    gpkg.settle(path)
+    kept = gpkg.read_snapshot(path, reg.state)
+    assert kept is not None
+    pd.testing.assert_frame_equal(kept, gpkg.read_components_layers(path, engine="pyogrio"))
+
+
 def test_a_damaged_snapshot_is_never_served_and_never_fatal(path, district, tmp_path):
     """Bytes flipped, the file cut, parts swapped or replaced, 240 times: an open gives exactly the
     layers' components, or reads them again; it never crashes."""

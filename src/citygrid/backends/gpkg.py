@@ -357,17 +357,16 @@ def store_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> None:
     """Keep `frame`, read in the state id `state`, beside the registry (atomically replaced).
 
     Points are kept as coordinates (GeoArrow), which read back far faster than WKB; the
-    rest as WKB. The frame is turned into Arrow here; a thread compresses and writes it
-    meanwhile. Every later use of the snapshot of `path` in this process, and every write
-    to the registry, waits for it (:func:`settle`), and so does the end of the process. A
-    read-only folder or a full disk simply goes without.
+    rest as WKB. A thread turns the frame into Arrow, compresses and writes it, off the
+    caller's path. It works on a shallow copy: with pandas' copy-on-write, whatever the
+    caller then does to `frame` leaves the copy as it was. Every later use of the snapshot
+    of `path` in this process, and every write to the registry, waits for it
+    (:func:`settle`), and so does the end of the process. A read-only folder or a full
+    disk simply goes without.
     """
     settle(path)
-    points = shapely.get_type_id(frame.geometry.to_numpy()) == 0
-    first = int(points.sum()) if points[:points.sum()].all() else 0  # the layers put points first
-    tables = [_arrow(part, encoding) for part, encoding in ((frame.iloc[:first], "geoarrow"),
-                                                            (frame.iloc[first:], "WKB"))]
-    thread = threading.Thread(target=_write_snapshot, args=(path, state, tables), name=f"snapshot of {path.name}")
+    thread = threading.Thread(target=_write_snapshot, args=(path, state, frame.copy(deep=False)),
+                              name=f"snapshot of {path.name}")
     thread.start()
     with _WRITING_LOCK:
         _WRITING.setdefault(os.path.abspath(path), []).append(thread)
@@ -386,10 +385,14 @@ def settle(path: Path) -> None:
         thread.join()
 
 
-def _write_snapshot(path: Path, state: str, tables: list[pa.Table | None]) -> None:
+def _write_snapshot(path: Path, state: str, frame: gpd.GeoDataFrame) -> None:
     target = snapshot_path(path)
     partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}")
+    points = shapely.get_type_id(frame.geometry.to_numpy()) == 0
+    first = int(points.sum()) if points[:points.sum()].all() else 0  # the layers put points first
     try:
+        tables = [_arrow(part, encoding) for part, encoding in ((frame.iloc[:first], "geoarrow"),
+                                                                (frame.iloc[first:], "WKB"))]
         with open(partial, "w+b") as out:
             out.write(_HEADER.pack(_MAGIC, state.encode("ascii"), 0, bytes(32)))
             sizes = [_write_stream(out, table) for table in tables]
@@ -398,13 +401,24 @@ def _write_snapshot(path: Path, state: str, tables: list[pa.Table | None]) -> No
             out.seek(0)
             out.write(_HEADER.pack(_MAGIC, state.encode("ascii"), sizes[0], digest))
         partial.replace(target)
-    except (OSError, pa.ArrowException):  # only a cache: the next open reads the layers
+    except (OSError, pa.ArrowException, TypeError, ValueError):  # only a cache: the next open reads the layers
         partial.unlink(missing_ok=True)
 
 
 def _arrow(part: gpd.GeoDataFrame, encoding: str) -> pa.Table | None:
-    """`part` as an Arrow table (None for no rows)."""
-    return pa.table(part.to_arrow(index=False, geometry_encoding=encoding)) if len(part) else None
+    """`part` as an Arrow table (None for no rows), made in the calling thread alone.
+
+    ``to_arrow`` hands the columns of a large frame to pyarrow's thread pool, which takes no
+    work once the interpreter shuts down, as it does while the snapshot thread of a command's
+    last merge still runs. The attributes are converted here with one thread, and the
+    geometry column on its own (one column never uses the pool).
+    """
+    if not len(part):
+        return None
+    name = part.geometry.name
+    geometry = pa.table(part[[name]].to_arrow(index=False, geometry_encoding=encoding))
+    table = pa.Table.from_pandas(pd.DataFrame(part).assign(**{name: None}), preserve_index=False, nthreads=1)
+    return table.set_column(table.schema.get_field_index(name), geometry.schema.field(0), geometry.column(0))
 
 
 def _write_stream(out: BinaryIO, table: pa.Table | None) -> int:
