@@ -136,6 +136,21 @@ def test_a_named_id_decides_and_an_unknown_one_is_not_guessed(reg):
     assert unknown["reason"].iloc[0] == "component '4403109999999999' is not in the registry"
 
 
+def test_a_named_id_needs_no_location_but_a_row_with_a_bad_time_stays_a_bad_row(reg):
+    target = reg.components.iloc[3]
+    events = pd.concat([_event_at(0.0, 0.0, 事件类型="井盖破损", 部件编号=target["component_id"])] * 3,
+                       ignore_index=True)
+    events["工单编号"] = ["E1", "E2", "E3"]
+    events = events.astype({"经度": object, "纬度": object})
+    events.loc[0, ["经度", "纬度"]] = ["abc", "def"]  # no location: the id alone decides
+    events.loc[1, "上报时间"] = "yesterday"
+    events.loc[2, ["经度", "纬度", "上报时间"]] = ["abc", "def", "last week"]
+    result = reg.dispatch(events, coords="wgs84")
+    assert result["component_id"].tolist()[0] == target["component_id"]
+    assert result["component_id"].isna().tolist() == [False, True, False]
+    assert result["reason"].iloc[1].startswith("unreadable created at")
+
+
 def _pair(comps, first: str, second: list[str], within: tuple[float, float]):
     """A component of category `first` and the nearest one of `second`, `within` metres apart,
     with nothing else of `second` or `first` within 10 m of the point between them."""

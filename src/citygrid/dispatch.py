@@ -135,8 +135,8 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     for field in ("created_at", "closed_at"):
         raw = out[field]
         out[field] = _times(raw)
-        bad = raw.notna() & out[field].isna()
-        problem[bad & (problem == "")] = [f"unreadable {field.replace('_', ' ')} {v!r}" for v in raw[bad]]
+        bad = (raw.notna() & out[field].isna() & (problem == "")).to_numpy()  # the first problem is named
+        problem[bad] = [f"unreadable {field.replace('_', ' ')} {v!r}" for v in raw[bad]]
     out["problem"] = problem.to_numpy()
     return gpd.GeoDataFrame(out, geometry=frame.geometry.to_numpy(), crs=frame.crs)
 
@@ -312,7 +312,9 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     near = np.full(len(frame), np.nan)
     confidence = np.full(len(frame), np.nan)
     ids = frame["component_id"].to_numpy(dtype=object)
-    named = pd.notna(ids) & ~pd.Series(reason, dtype=object).str.startswith("unreadable").to_numpy(dtype=bool)
+    # a named component needs no location, but a row whose times cannot be read stays a bad row
+    unplaced = np.array([p is None for p in points], dtype=bool)
+    named = pd.notna(ids) & ((frame["problem"].to_numpy(dtype=object) == "") | unplaced)
     at = pd.Index(current["component_id"]).get_indexer(ids[named])
     rows = np.flatnonzero(named)
     reason[rows] = np.where(at >= 0, "", [REASONS["unknown_component"].format(component=i) for i in ids[named]])
