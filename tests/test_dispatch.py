@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import citygrid as cg
 from citygrid import crs
@@ -115,6 +117,42 @@ def test_bad_rows_are_named_by_row_and_nothing_crashes(reg, tmp_path):
         reg.dispatch(tmp_path / "noid.csv")
 
 
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["good", "text", "empty", "nan", "inf", "huge"]),
+                          st.sampled_from(["good", "text", "empty", "1e400", "2026-13-45"]),
+                          st.sampled_from(["good", "none", "html"])), min_size=1, max_size=12))
+def test_any_mix_of_broken_fields_gives_one_row_per_event_in_order(reg, tmp_path, rows):
+    """Each row gets a location, a time and an id that may be broken independently; the output
+    keeps every row in order, and a row that cannot be placed or timed says so."""
+    comp = reg.components.iloc[[7]].to_crs("EPSG:4326").geometry.iloc[0]
+    place = {"good": comp.x, "text": "东经114度", "empty": "", "nan": "nan", "inf": "inf", "huge": "1e308"}
+    time = {"good": "2026-11-02 08:00:00", "text": "昨天下午", "empty": "", "1e400": "1e400",
+            "2026-13-45": "2026-13-45"}
+    ident = {"good": reg.components["component_id"].iloc[7], "none": "", "html": "<script>x</script>"}
+    frame = pd.DataFrame({"工单编号": [f"E{k}" for k in range(len(rows))],
+                          "上报时间": [time[t] for _, t, _ in rows],
+                          "事件类型": "井盖破损", "部件编号": [ident[i] for _, _, i in rows],
+                          "经度": [place[p] for p, _, _ in rows], "纬度": [comp.y] * len(rows)})
+    path = tmp_path / "events.csv"
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
+    if all(p in ("text", "empty", "nan", "inf") for p, _, _ in rows):  # not one number: the file, not a row, is wrong
+        with pytest.raises(BatchError, match="经度/纬度"):
+            reg.dispatch(path, coords="wgs84")
+        return
+    result = reg.dispatch(path, coords="wgs84")
+    assert result["event_id"].tolist() == frame["工单编号"].tolist()
+    for (p, t, i), (_, out) in zip(rows, result.iterrows()):
+        bad_time = t in ("text", "1e400", "2026-13-45")
+        if bad_time:  # whatever else the row holds
+            assert "unreadable created at" in out["reason"] and pd.isna(out["component_id"])
+        elif i == "good":  # the id decides, with or without a location
+            assert out["component_id"] == ident["good"], out.to_dict()
+        elif i == "html":  # named, and not registered: said so, no neighbour guessed
+            assert out["reason"] == "component '<script>x</script>' is not in the registry", out.to_dict()
+        elif p != "good":
+            assert out["reason"].startswith("no location") and pd.isna(out["component_id"]), out.to_dict()
+
+
 def _event_at(x, y, **columns):
     lon, lat = crs.transformer(cg.settings.default_crs, cg.settings.web_crs).transform(x, y)
     return pd.DataFrame({"工单编号": ["E1"], "上报时间": ["2026-11-02 08:00:00"], "经度": [lon], "纬度": [lat],
@@ -137,6 +175,7 @@ def test_a_named_id_decides_and_an_unknown_one_is_not_guessed(reg):
 
 
 def test_a_named_id_needs_no_location_but_a_row_with_a_bad_time_stays_a_bad_row(reg):
+    """Every problem of a row is named; an unreadable time keeps the row from dispatch whatever it names."""
     target = reg.components.iloc[3]
     events = pd.concat([_event_at(0.0, 0.0, 事件类型="井盖破损", 部件编号=target["component_id"])] * 3,
                        ignore_index=True)
@@ -147,8 +186,9 @@ def test_a_named_id_needs_no_location_but_a_row_with_a_bad_time_stays_a_bad_row(
     events.loc[2, ["经度", "纬度", "上报时间"]] = ["abc", "def", "last week"]
     result = reg.dispatch(events, coords="wgs84")
     assert result["component_id"].tolist()[0] == target["component_id"]
-    assert result["component_id"].isna().tolist() == [False, True, False]
-    assert result["reason"].iloc[1].startswith("unreadable created at")
+    assert result["component_id"].isna().tolist() == [False, True, True]
+    assert result["reason"].iloc[1] == "unreadable created at 'yesterday'"
+    assert result["reason"].iloc[2] == "no location: coordinates 'abc/def'; unreadable created at 'last week'"
 
 
 def _pair(comps, first: str, second: list[str], within: tuple[float, float]):

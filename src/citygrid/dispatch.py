@@ -109,7 +109,8 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
 
     Every input row is kept, in order, with ``row`` (1-based as in the file); a row whose
     location cannot be read keeps no geometry and says why in ``problem``; unreadable
-    times are left empty and named in ``problem`` too.
+    times are left empty, named in ``problem`` too (after the location's problem, if any),
+    and make ``times_ok`` false.
 
     Raises
     ------
@@ -132,12 +133,15 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     problem = pd.Series("", index=out.index, dtype=object)
     for row, text in notes.get("unparsed_coordinates", {}).items():
         problem.iloc[row - 1] = REASONS["no_location"].format(where=f"coordinates {text!r}")
+    times_ok = np.ones(len(out), dtype=bool)
     for field in ("created_at", "closed_at"):
         raw = out[field]
         out[field] = _times(raw)
-        bad = (raw.notna() & out[field].isna() & (problem == "")).to_numpy()  # the first problem is named
-        problem[bad] = [f"unreadable {field.replace('_', ' ')} {v!r}" for v in raw[bad]]
-    out["problem"] = problem.to_numpy()
+        bad = (raw.notna() & out[field].isna()).to_numpy()
+        times_ok &= ~bad
+        said = [f"unreadable {field.replace('_', ' ')} {v!r}" for v in raw[bad]]
+        problem[bad] = [f"{before}; {now}" if before else now for before, now in zip(problem[bad], said)]
+    out["problem"], out["times_ok"] = problem.to_numpy(), times_ok
     return gpd.GeoDataFrame(out, geometry=frame.geometry.to_numpy(), crs=frame.crs)
 
 
@@ -226,6 +230,12 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     lat = np.full(len(frame), np.nan)
     lon[located] = shapely.get_x(frame.geometry.to_numpy()[located])
     lat[located] = shapely.get_y(frame.geometry.to_numpy()[located])
+    off_earth = located & ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))  # NaN too (an empty point's)
+    said = [REASONS["no_location"].format(where=f"longitude/latitude {x:g}/{y:g}")
+            for x, y in zip(lon[off_earth], lat[off_earth])]
+    frame.loc[off_earth, "problem"] = [f"{now}; {before}" if before else now
+                                       for now, before in zip(said, frame["problem"][off_earth])]
+    located &= ~off_earth
     if coords == "auto":
         coords = _choose_coordinates(lon[located], lat[located], tree)
     points = np.full(len(frame), None, dtype=object)
@@ -313,8 +323,7 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     confidence = np.full(len(frame), np.nan)
     ids = frame["component_id"].to_numpy(dtype=object)
     # a named component needs no location, but a row whose times cannot be read stays a bad row
-    unplaced = np.array([p is None for p in points], dtype=bool)
-    named = pd.notna(ids) & ((frame["problem"].to_numpy(dtype=object) == "") | unplaced)
+    named = pd.notna(ids) & frame["times_ok"].to_numpy(dtype=bool)
     at = pd.Index(current["component_id"]).get_indexer(ids[named])
     rows = np.flatnonzero(named)
     reason[rows] = np.where(at >= 0, "", [REASONS["unknown_component"].format(component=i) for i in ids[named]])

@@ -268,13 +268,18 @@ def _given(values: pd.Series) -> np.ndarray:
 
 
 def _numbers(values: pd.Series) -> pd.Series:
-    """Coordinates as numbers; a decimal comma (``114,3512``, as some spreadsheets write) is read too."""
+    """Coordinates as floats, NaN where a value is not a finite number.
+
+    A decimal comma (``114,3512``, as some spreadsheets write) is read too.
+    """
     if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.astype(float)
-    text = values.astype("string").str.strip()
-    comma = text.str.fullmatch(r"-?\d+,\d+").fillna(False).astype(bool)
-    text = text.where(~comma, text.str.replace(",", ".", regex=False))
-    return pd.to_numeric(text.replace("", None), errors="coerce")
+        numbers = values.astype(float)
+    else:
+        text = values.astype("string").str.strip()
+        comma = text.str.fullmatch(r"-?\d+,\d+").fillna(False).astype(bool)
+        text = text.where(~comma, text.str.replace(",", ".", regex=False))
+        numbers = pd.to_numeric(text.replace("", None), errors="coerce").astype(float)
+    return numbers.where(np.isfinite(numbers.to_numpy()))
 
 
 def _find(columns: list[str], candidates) -> str | None:
@@ -393,7 +398,7 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
 
 def _centres(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bounds = shapely.bounds(geoms)
-    return (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+    return bounds[:, 0] / 2 + bounds[:, 2] / 2, bounds[:, 1] / 2 + bounds[:, 3] / 2  # no overflow near 1e308
 
 
 def _guess_crs(geoms: np.ndarray) -> str | None:
