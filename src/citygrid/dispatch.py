@@ -140,9 +140,14 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
         bad = (raw.notna() & out[field].isna()).to_numpy()
         times_ok &= ~bad
         said = [f"unreadable {field.replace('_', ' ')} {v!r}" for v in raw[bad]]
-        problem[bad] = [f"{before}; {now}" if before else now for before, now in zip(problem[bad], said)]
+        problem[bad] = _joined(problem[bad], said)
     out["problem"], out["times_ok"] = problem.to_numpy(), times_ok
     return gpd.GeoDataFrame(out, geometry=frame.geometry.to_numpy(), crs=frame.crs)
+
+
+def _joined(first, then) -> list[str]:
+    """Two problems of each row as one text, ``"first; then"`` (an empty one left out)."""
+    return ["; ".join(p for p in pair if p) for pair in zip(first, then)]
 
 
 def _to_local(lon: np.ndarray, lat: np.ndarray, coords: str) -> np.ndarray:
@@ -233,8 +238,7 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     off_earth = located & ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))  # NaN too (an empty point's)
     said = [REASONS["no_location"].format(where=f"longitude/latitude {x:g}/{y:g}")
             for x, y in zip(lon[off_earth], lat[off_earth])]
-    frame.loc[off_earth, "problem"] = [f"{now}; {before}" if before else now
-                                       for now, before in zip(said, frame["problem"][off_earth])]
+    frame.loc[off_earth, "problem"] = _joined(said, frame["problem"][off_earth])
     located &= ~off_earth
     if coords == "auto":
         coords = _choose_coordinates(lon[located], lat[located], tree)
