@@ -253,6 +253,40 @@ def test_invalid_polygons_are_exactly_the_invalid_ones(points):
     assert (len(issues) == 1) == (not polygon.is_empty and not polygon.is_valid)
 
 
+def _pairs_by_brute_force(xy, group, tolerance):
+    i, j = np.nonzero(np.tril(np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1)) <= tolerance[:, None], -1))
+    same = group[i] == group[j]
+    return sorted(zip(i[same].tolist(), j[same].tolist()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-12, 12), st.integers(-12, 12), st.integers(0, 2)), min_size=0, max_size=40),
+       st.sampled_from([(0.0, 0.0), (500_000.0, 2_500_000.0), (-3.7e6, 1.2e6)]),
+       st.sampled_from([0.25, 0.5, 1.0, 0.3]))
+def test_close_points_are_every_pair_within_the_tolerance(cells, origin, unit):
+    # on a lattice of quarter metres, pairs fall exactly on the tolerance and on the hashing grid's lines
+    from citygrid.validation.topology import _point_pairs
+
+    xy = np.array([(origin[0] + x / 4, origin[1] + y / 4) for x, y, _ in cells]).reshape(-1, 2)
+    group = np.array([g for *_, g in cells], dtype=int)
+    tolerance = np.array([unit, 1.0, 0.75])[group]
+    got = sorted(map(tuple, _point_pairs(xy, group, tolerance).tolist()))
+    assert got == _pairs_by_brute_force(xy, group, tolerance)
+
+
+def test_close_points_over_a_continent_at_millimetre_tolerance():
+    # a hashing grid of 40,000 km by 1 mm has no int64 key per cell: the cells grow, no pair is lost
+    from citygrid.validation.topology import _point_pairs
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(-2e7, 2e7, (300, 2))
+    xy = np.concatenate([xy, xy[:50] + rng.uniform(-7e-4, 7e-4, (50, 2))])
+    group = np.zeros(len(xy), dtype=int)
+    tolerance = np.full(len(xy), 1e-3)
+    got = sorted(map(tuple, _point_pairs(xy, group, tolerance).tolist()))
+    assert got == _pairs_by_brute_force(xy, group, tolerance) and len(got) >= 25
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.text(alphabet="0123456789x", min_size=0, max_size=18))
 def test_malformed_ids_are_exactly_those_off_layout(text):

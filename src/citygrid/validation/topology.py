@@ -77,30 +77,62 @@ def _standing(ctx: Context) -> np.ndarray:
 def _close_pairs(geoms: np.ndarray, cats: np.ndarray, tolerance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs ``(i, j)``, ``i > j``, of the same category within its tolerance of each other.
 
-    Points go through a k-d tree per category (a million point pairs cost GEOS seconds,
-    the tree milliseconds); lines and polygons through an STRtree ``dwithin`` query.
+    Points are hashed on a grid of their tolerance (:func:`_point_pairs`; a million point pairs
+    cost GEOS seconds, the grid milliseconds); lines and polygons go through an STRtree
+    ``dwithin`` query.
     """
-    from scipy.spatial import cKDTree  # here: scipy.spatial takes a quarter second to import
-
     points = shapely.get_type_id(geoms) == 0
-    parts = []
-    xy = np.full((len(geoms), 2), np.nan)
-    xy[points] = shapely.get_coordinates(geoms[points])
     at = np.flatnonzero(points)
     group, _ = pd.factorize(cats[at])
-    order = np.argsort(group, kind="stable")
-    for idx in np.split(at[order], np.flatnonzero(np.diff(group[order])) + 1):
-        if len(idx) > 1:
-            pairs = cKDTree(xy[idx]).query_pairs(float(tolerance[idx[0]]), output_type="ndarray")
-            parts.append(np.sort(idx[pairs], axis=1)[:, ::-1])
+    parts = [at[_point_pairs(shapely.get_coordinates(geoms[at]), group, tolerance[at])]]
     other = np.flatnonzero(~points)
     if len(other):
         a, b = shapely.STRtree(geoms[other]).query(geoms[other], predicate="dwithin", distance=tolerance[other])
         a, b = other[a], other[b]
         keep = (a > b) & (cats[a] == cats[b])
         parts.append(np.column_stack([a[keep], b[keep]]))
-    pairs = np.concatenate(parts) if parts else np.empty((0, 2), dtype=int)
+    pairs = np.concatenate(parts)
     return pairs[:, 0].astype(int), pairs[:, 1].astype(int)
+
+
+def _point_pairs(xy: np.ndarray, group: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """Pairs ``[i, j]``, ``i > j``, of points of one group no farther apart than the group's tolerance.
+
+    The points are hashed on a grid of tolerance-sized cells (the duplicate-node search of
+    JOSM): two points that close lie in one cell or in neighbouring ones, so only the points
+    of a cell and of its neighbours are compared, and most cells have no neighbour at all.
+
+    Examples
+    --------
+    >>> xy = np.array([[0.0, 0.0], [0.3, 0.4], [0.0, 0.2], [5.0, 5.0]])
+    >>> _point_pairs(xy, np.array([0, 0, 1, 0]), np.full(4, 0.5)).tolist()
+    [[1, 0]]
+    """
+    if len(xy) < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    cell = np.floor(xy / tolerance[:, None])
+    cell -= cell.min(axis=0)
+    width, height = (cell.max(axis=0) + 2).astype(np.int64)  # an empty cell between columns: no key runs on
+    # int64 arithmetic wraps around over a continent at millimetres; the key of a neighbouring
+    # cell is still the key plus the step, and two cells sharing a key only add candidates
+    key = (group.astype(np.int64) * width + cell[:, 0].astype(np.int64)) * height + cell[:, 1].astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    cells, start, size = np.unique(key[order], return_index=True, return_counts=True)
+    parts = []
+    for step in (0, 1, height - 1, height, height + 1):  # the cell itself, and the neighbours after it
+        found = np.searchsorted(cells, cells + step).clip(max=len(cells) - 1)
+        a = np.flatnonzero(cells[found] == cells + step)
+        b = found[a]
+        count = size[a] * size[b]
+        pair = np.repeat(np.arange(len(a)), count)
+        k = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+        i = order[start[a][pair] + k // size[b][pair]]
+        j = order[start[b][pair] + k % size[b][pair]]
+        keep = i > j if step == 0 else slice(None)  # in one cell each pair comes twice, and with itself
+        parts.append(np.column_stack([np.maximum(i, j), np.minimum(i, j)])[keep])
+    pairs = np.unique(np.concatenate(parts), axis=0)  # sorted; once each, also where cells share a key
+    a, b = pairs[:, 0], pairs[:, 1]
+    return pairs[np.hypot(*(xy[a] - xy[b]).T) <= tolerance[a]]
 
 
 def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
