@@ -1,10 +1,10 @@
-"""Text decoding shared by every reader: UTF-8 first, then GB18030 (a superset of GBK)."""
+"""Text shared by every reader: decoding (UTF-8 first, then GB18030, a superset of GBK), headers, hints."""
 
 from __future__ import annotations
 
 import difflib
 import io
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +12,20 @@ import pandas as pd
 from citygrid.errors import InputError, MissingFile
 
 ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def find_column(columns: Iterable[Hashable], names: Iterable[str]) -> Hashable | None:
+    """The first of `names` among the headers `columns`, compared without case or surrounding blanks.
+
+    Examples
+    --------
+    >>> find_column(["ID", " 经度 ", "Lat"], ["lon", "经度"])
+    ' 经度 '
+    >>> find_column(["ID"], ["lon"]) is None
+    True
+    """
+    known = {str(c).strip().casefold(): c for c in columns}
+    return next((known[key] for name in names if (key := name.strip().casefold()) in known), None)
 
 
 def suggest(value: str, known: Iterable[str], *, limit: int = 5) -> str:

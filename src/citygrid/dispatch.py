@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
-from citygrid._text import read_csv_table
+from citygrid._text import find_column, read_csv_table
 from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
 from citygrid.errors import BatchError, UsageError
 from citygrid.io import read_vector, table_points
@@ -88,11 +88,6 @@ def load_event_types(path: str | Path | None = None) -> pd.DataFrame:
     return table
 
 
-def _column(frame: pd.DataFrame, field: str) -> str | None:
-    lower = {str(c).strip().lower(): c for c in frame.columns if c != "geometry"}
-    return next((lower[a.lower()] for a in EVENT_COLUMNS[field] if a.lower() in lower), None)
-
-
 def _clean(values: pd.Series) -> np.ndarray:
     """Text with blanks stripped, None where empty (object dtype: no per-value Arrow conversion)."""
     text = values.astype(object).where(values.notna(), None)
@@ -125,7 +120,7 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
         frame, notes = read_vector(events)
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
     for field in EVENT_COLUMNS:
-        found = _column(frame, field)
+        found = find_column([c for c in frame.columns if c != "geometry"], EVENT_COLUMNS[field])
         out[field] = _clean(frame[found]) if found is not None else None
     if out["event_id"].isna().all():
         raise BatchError(f"the events have no id column (one of {list(EVENT_COLUMNS['event_id'][:5])} …); "

@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._text import find_column
 from citygrid.admin import District, load_profile, read_units
 from citygrid.errors import DistrictError
 from citygrid.io import read_vector
@@ -61,14 +62,12 @@ def _column(frame: pd.DataFrame, kind: str, field: str, given: dict[str, str], p
             raise DistrictError(f"{path}: no column {given[field]!r} for the {kind}s' {field}; it has "
                                 f"{[c for c in frame.columns if c != 'geometry']}.")
         return given[field]
-    lower = {str(c).lower(): c for c in frame.columns if c != frame.geometry.name}
-    for name in (*_OWN[kind].get(field, ()), *ALIASES[field]):
-        if name.lower() in lower:
-            return lower[name.lower()]
-    if required:
-        raise DistrictError(f"{path}: which column holds the {kind}s' {field}? It has {list(lower.values())}; "
+    columns = [c for c in frame.columns if c != frame.geometry.name]
+    found = find_column(columns, (*_OWN[kind].get(field, ()), *ALIASES[field]))
+    if found is None and required:
+        raise DistrictError(f"{path}: which column holds the {kind}s' {field}? It has {columns}; "
                             f"name it with --columns {kind}.{field}=HEADER (Python: columns={{'{kind}.{field}': …}}).")
-    return None
+    return found
 
 
 def _layer(spec: str | Path, kind: str, crs: str | None) -> gpd.GeoDataFrame:

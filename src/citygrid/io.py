@@ -37,7 +37,7 @@ import pyogrio
 import shapely
 
 from citygrid import settings
-from citygrid._text import decode
+from citygrid._text import decode, find_column
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.crs import geometries_gcj02_to_wgs84
 from citygrid.errors import BatchError, MissingFile
@@ -282,16 +282,11 @@ def _numbers(values: pd.Series) -> pd.Series:
     return numbers.where(np.isfinite(numbers.to_numpy()))
 
 
-def _find(columns: list[str], candidates) -> str | None:
-    upper = {str(c).strip().upper(): c for c in columns}
-    return next((upper[c] for c in candidates if c in upper), None)
-
-
 def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
     """Build geometries from coordinate columns or a WKT column."""
     columns = list(frame.columns)
     for xname, yname in _COORDINATE_COLUMNS:
-        x, y = _find(columns, [xname]), _find(columns, [yname])
+        x, y = find_column(columns, [xname]), find_column(columns, [yname])
         if x is not None and y is not None:
             xs, ys = _numbers(frame[x]), _numbers(frame[y])
             given = _given(frame[x]) | _given(frame[y])
@@ -305,7 +300,7 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
                                              for i in np.flatnonzero(bad)}
             geoms = np.where(xs.notna() & ys.notna(), shapely.points(xs.to_numpy(), ys.to_numpy()), None)
             return gpd.GeoDataFrame(frame.drop(columns=[x, y]), geometry=list(geoms))
-    wkt = _find(columns, _WKT_COLUMNS)
+    wkt = find_column(columns, _WKT_COLUMNS)
     if wkt is not None:
         text = frame[wkt].replace("", None)
         geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
