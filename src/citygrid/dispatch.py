@@ -119,8 +119,9 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     else:
         frame, notes = read_vector(events)
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
+    headers = [c for c in frame.columns if c != "geometry"]
     for field in EVENT_COLUMNS:
-        found = find_column([c for c in frame.columns if c != "geometry"], EVENT_COLUMNS[field])
+        found = find_column(headers, EVENT_COLUMNS[field])
         out[field] = _clean(frame[found]) if found is not None else None
     if out["event_id"].isna().all():
         raise BatchError(f"the events have no id column (one of {list(EVENT_COLUMNS['event_id'][:5])} …); "
