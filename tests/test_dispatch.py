@@ -220,6 +220,30 @@ def test_a_description_naming_the_kind_narrows_the_search(reg):
     assert lamps["categories"].iloc[0] == "0118 0119 0120"  # 路 alone is no word: all three lamps searched
 
 
+def _alone(comps, category: str, apart: list[str]):
+    """A component of `category` with no component of the `apart` categories within 10 m."""
+    mine, others = comps[comps["category"] == category], comps[comps["category"].isin(apart)]
+    _, distance = others.sindex.nearest(mine.geometry, return_distance=True)
+    return mine.iloc[int(np.argmax(distance > 10.0))]
+
+
+@pytest.mark.parametrize(("type_code", "category"), [("E0120", "0709"), ("E0122", "0134")])
+def test_the_type_s_own_name_does_not_narrow_the_search(reg, type_code, category):
+    """广告牌匾破损隐患 contains 广告牌匾 (0307) yet concerns every kind of sign board: the words of the
+    type's name, which every event of the type repeats, name no kind; a kind said besides them does."""
+    table = dp.load_event_types().set_index("code")
+    name, searched = table.loc[type_code, "name_zh"], table.loc[type_code, "categories"]
+    target = _alone(reg.components, category, [c for c in searched if c != category])
+    at = target.geometry
+    for columns in ({"事件类型": name}, {"事件类型代码": type_code}):
+        plain = reg.dispatch(_event_at(at.x + 1.0, at.y, **columns, 问题描述=f"{name}，请尽快处理"), coords="wgs84")
+        assert plain["categories"].iloc[0] == " ".join(searched), plain.to_dict()
+        assert plain["component_id"].iloc[0] == target["component_id"], plain.to_dict()
+    kind = reg.catalog[category].name_zh
+    said = reg.dispatch(_event_at(at.x + 1.0, at.y, 事件类型=name, 问题描述=f"{name}（{kind}）"), coords="wgs84")
+    assert said["categories"].iloc[0] == category and said["component_id"].iloc[0] == target["component_id"]
+
+
 def test_confidence_weighs_the_candidates_by_their_distances(reg):
     a, b = (row.geometry for row in _pair(reg.components, "0118", ["0118", "0119", "0120"], (3.0, 9.0)))
     middle = reg.dispatch(_event_at((a.x + b.x) / 2, (a.y + b.y) / 2, 事件类型="路灯不亮"), coords="wgs84")

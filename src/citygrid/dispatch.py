@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -241,7 +242,9 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     points = np.full(len(frame), None, dtype=object)
     points[located] = _to_local(lon[located], lat[located], coords)
     wanted, reason = _wanted(frame, table, reg)
-    wanted = _narrowed(wanted, frame["description"].to_numpy(dtype=object), reg.catalog)
+    named_type = frame["event_type_code"].map(dict(zip(table["code"], table["name_zh"])))
+    said_types = zip(frame["event_type"], named_type)
+    wanted = _narrowed(wanted, frame["description"].to_numpy(dtype=object), said_types, reg.catalog)
     reason = np.where(frame["problem"].to_numpy(dtype=object) != "", frame["problem"].to_numpy(dtype=object),
                       reason)
     inside = np.zeros(len(frame), dtype=bool)
@@ -289,14 +292,22 @@ def _decide(named, code, name, by_code: dict, by_name: dict, catalog, layout_202
     return [catalog[c].code_2026 if layout_2026 else c for c in cats if c in catalog], ""
 
 
-def _narrowed(wanted: list[list[str]], descriptions: np.ndarray, catalog) -> list[list[str]]:
-    """Of the categories each event's type concerns, those its description names, when it names any."""
+def _narrowed(wanted: list[list[str]], descriptions: np.ndarray, types: Iterable[tuple], catalog) -> list[list[str]]:
+    """Of the categories each event's type concerns, those its description names, when it names any.
+
+    The type's own name is no such word: 广告牌匾 in 广告牌匾破损隐患 is said of every sign board
+    the type concerns, so the type's names (the event's, and the table's for its code) are taken
+    out of the description before it is read.
+    """
     words: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = {}
     out = []
-    for cats, text in zip(wanted, descriptions):
+    for cats, text, kind in zip(wanted, descriptions, types):
         if len(cats) < 2 or not isinstance(text, str):
             out.append(cats)
             continue
+        for name in kind:
+            if isinstance(name, str) and name:
+                text = text.replace(name, " ")
         if tuple(cats) not in words:
             words[tuple(cats)] = _kind_words(cats, catalog)
         named = [c for c, said in words[tuple(cats)].items() if any(w in text for w in said)]
