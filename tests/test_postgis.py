@@ -308,9 +308,18 @@ def test_two_departments_at_once(shared, district):
         third["component_id"].iloc[0], "status"] == "破损"
 
 
+def _new_rows(rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Reserve components as a survey sends them: no identifier (see synth.make_batch)."""
+    return rows.assign(component_id=None, change_date=pd.NaT, action=None).reset_index(drop=True)
+
+
 def test_concurrent_ingests_of_new_components_get_distinct_identifiers(shared, district):
-    first = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)
-    second = synth.make_batch(district, new=6, updated=0, retired=0, seed=31)  # same categories
+    spare = district.reserve
+    twice = spare[spare["category"].duplicated(keep=False)].sort_values("category", kind="stable")
+    cats = twice["category"].unique()[:6]
+    twice = twice[twice["category"].isin(cats)].groupby("category").head(2)
+    first = _new_rows(twice.groupby("category").nth(0))  # the same categories, other places
+    second = _new_rows(twice.groupby("category").nth(1))
     planners = [open_registry(shared.store.url) for _ in range(2)]
     rows = planners[1].store.read_near(second["component_id"].to_numpy(dtype=object), second.geometry.to_numpy(),
                                        second["category"].to_numpy(dtype=object), [10.0] * len(second))
@@ -320,6 +329,76 @@ def test_concurrent_ingests_of_new_components_get_distinct_identifiers(shared, d
     assert set(a.new_ids).isdisjoint(b.new_ids) and len(set(a.new_ids) | set(b.new_ids)) == 12
     ids = open_registry(shared.store.url).components["component_id"]
     assert ids.is_unique and set(a.new_ids) | set(b.new_ids) <= set(ids)
+
+
+def _same_new_cover(district, seed: int):
+    """One new point component surveyed by two departments: the second 10 cm from the first."""
+    first = synth.make_batch(district, new=10, updated=0, retired=0, seed=seed)
+    first = first[first.geom_type == "Point"].iloc[[0]]
+    return first, first.assign(geometry=first.geometry.translate(0.1, 0.0))
+
+
+def _stale_once(reg, batch) -> None:
+    """`reg` validates its next batch against what it reads now, before another merge commits (a race)."""
+    store, real = reg.store, reg.store.read_near
+    before = real(batch["component_id"].to_numpy(dtype=object), batch.geometry.to_numpy(),
+                  batch["category"].to_numpy(dtype=object), [10.0] * len(batch))
+    calls: list[int] = []
+
+    def read_near(*args):
+        calls.append(1)
+        return before if len(calls) == 1 else real(*args)
+
+    store.read_near = read_near
+
+
+def _current_within(url: str, row, metres: float) -> int:
+    """The database's own count of current components of `row`'s category within `metres` of it."""
+    with postgis.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM components WHERE retired_at IS NULL AND category = %s AND "
+                            "ST_DWithin(geom, ST_SetSRID(ST_GeomFromText(%s), 4547), %s)",
+                            (row["category"], row.geometry.wkt, metres)).fetchone()[0]
+
+
+def test_a_component_another_merge_put_there_after_the_batch_was_read_makes_it_a_duplicate(shared, district):
+    first, second = _same_new_cover(district, seed=51)
+    planners = [open_registry(shared.store.url) for _ in range(2)]
+    _stale_once(planners[1], second)
+    assert planners[0].ingest(first, source="department A").accepted
+    late = planners[1].ingest(second, source="department B")
+    assert not late.accepted and late.report.issues["rule"].tolist() == ["topology.duplicate_feature"]
+    assert _current_within(shared.store.url, first.iloc[0], 1.0) == 1
+
+
+def test_two_merges_placing_the_same_component_at_once_are_serialised(shared, district, monkeypatch):
+    """The second waits while the first holds the place, then finds its component there."""
+    first, second = _same_new_cover(district, seed=52)
+    planners = [open_registry(shared.store.url) for _ in range(2)]
+    _stale_once(planners[1], second)
+    inside, release = threading.Event(), threading.Event()
+    write = postgis.write_components
+
+    def held(conn, rows):
+        write(conn, rows)
+        if threading.current_thread().name == "A":  # written, not yet committed
+            inside.set()
+            release.wait(30)
+
+    monkeypatch.setattr(postgis, "write_components", held)
+    results = {}
+    merges = [threading.Thread(name=who, target=lambda r=reg, b=batch, w=who: results.__setitem__(
+        w, r.ingest(b, source=f"department {w}"))) for who, reg, batch in (("A", planners[0], first),
+                                                                           ("B", planners[1], second))]
+    merges[0].start()
+    assert inside.wait(30)
+    merges[1].start()
+    merges[1].join(2.0)
+    waited = merges[1].is_alive()
+    release.set()
+    [m.join(60) for m in merges]
+    assert waited and results["A"].accepted and not results["B"].accepted, results
+    assert results["B"].report.issues["rule"].tolist() == ["topology.duplicate_feature"]
+    assert _current_within(shared.store.url, first.iloc[0], 1.0) == 1
 
 
 def test_an_older_schema_is_named_and_upgraded(cluster, source, monkeypatch):

@@ -67,6 +67,26 @@ def field_text(name: str, values: Any) -> np.ndarray:
 
 
 @dataclass
+class Checked:
+    """Where a plan puts components, and which components its batch was validated against.
+
+    A store that does not compare whole states (PostGIS) checks, while it holds a lock on
+    these places, that no other component has come within reach of them since.
+
+    Attributes
+    ----------
+    places : GeoDataFrame
+        ``category, reach`` (the category's duplicate tolerance, metres) and the geometry of
+        every component the plan creates or moves.
+    seen : ndarray
+        Identifiers of the components the batch was validated against.
+    """
+
+    places: gpd.GeoDataFrame
+    seen: np.ndarray
+
+
+@dataclass
 class Plan:
     """What a batch changes.
 
@@ -86,6 +106,9 @@ class Plan:
     versions : Series
         The version of each updated or retired component the plan was made on, by id (a
         shared store writes a change only at that version).
+    checked : Checked, optional
+        Where it puts components and what it was validated against there (set for a
+        shared store, see :func:`checked`).
     """
 
     create: gpd.GeoDataFrame
@@ -94,6 +117,7 @@ class Plan:
     retire: pd.DataFrame
     unchanged: int
     versions: pd.Series
+    checked: Checked | None = None
 
     def history(self, retired_at: str) -> Iterator[tuple]:
         """History rows ``(component_id, action, field, old_value, new_value)`` of the plan."""
@@ -250,6 +274,36 @@ def make_plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndar
     versions = versions[~versions.index.duplicated()].reindex(changed)
     return Plan(create=creates, update=table, updated_ids=updated_ids, retire=retirements,
                 unchanged=len(rows) - len(touched), versions=versions)
+
+
+def checked(plan: Plan, reference: gpd.GeoDataFrame, tolerance: dict[str, float]) -> Checked:
+    """The places `plan` creates or moves components at, and the `reference` it was validated against.
+
+    A moved component keeps its category unless the plan changes that too. `tolerance` is
+    metres per category code, the largest for other codes.
+
+    Examples
+    --------
+    >>> ref = gpd.GeoDataFrame({"component_id": ["a"], "category": ["0101"]}, geometry=[shapely.Point(0, 0)])
+    >>> new = gpd.GeoDataFrame({"component_id": ["b"], "category": ["0102"]}, geometry=[shapely.Point(9, 9)])
+    >>> moved = pd.DataFrame({"component_id": ["a"], "field": ["geometry"], "new": [shapely.Point(1, 0)]})
+    >>> plan = Plan(new, moved, np.array(["a"]), pd.DataFrame(), 0, pd.Series(dtype=int))
+    >>> done = checked(plan, ref, {"0101": 0.5, "0102": 1.0})
+    >>> done.places[["category", "reach"]].values.tolist(), done.seen.tolist()
+    ([['0102', 1.0], ['0101', 0.5]], ['a'])
+    """
+    update = plan.update
+    moved = update[update["field"] == "geometry"]
+    category = dict(zip(reference["component_id"], reference["category"]))
+    category.update(zip(update.loc[update["field"] == "category", "component_id"],
+                        update.loc[update["field"] == "category", "new"]))
+    cats = np.concatenate([plan.create["category"].to_numpy(dtype=object),
+                           [category.get(i) for i in moved["component_id"]]]).astype(object)
+    largest = max(tolerance.values(), default=0.0)
+    places = gpd.GeoDataFrame({"category": cats, "reach": [tolerance.get(c, largest) for c in cats]},
+                              geometry=np.concatenate([plan.create.geometry.to_numpy(), moved["new"].to_numpy()]),
+                              crs=getattr(plan.create, "crs", None))
+    return Checked(places, reference["component_id"].to_numpy(dtype=object))
 
 
 def still_holds(frame: gpd.GeoDataFrame, changed: gpd.GeoDataFrame, before: gpd.GeoDataFrame,

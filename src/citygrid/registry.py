@@ -45,7 +45,7 @@ from citygrid.errors import NotFound, RegistryConflict, RegistryError, RegistryE
 from citygrid.exports import write_extract
 from citygrid.history import as_of
 from citygrid.layout import migration, to_layout
-from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, make_plan, still_holds, utc_now
+from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, checked, make_plan, still_holds, utc_now
 from citygrid.normalise import normalise
 from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, STATUSES, conform, max_serials
 from citygrid.validation import RULES, Reference, Report, validate
@@ -584,6 +584,8 @@ class Registry:
         while True:  # other merges that touch nothing of this batch: write on top of them
             plan = make_plan(assign_ids(frame, registered=registered, admin_code=self.admin_code,
                                         reserve=self.store.reserve_serials), ref.components, found, retire)
+            if near is not None:  # the store checks the plan's places, not the whole state
+                plan.checked = checked(plan, ref.components, tolerance)
             result = IngestResult(True, None, created=len(plan.create), updated=len(plan.updated_ids),
                                   retired=len(plan.retire), unchanged=plan.unchanged, report=report,
                                   new_ids=plan.create["component_id"].tolist())

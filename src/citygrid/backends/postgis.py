@@ -49,12 +49,19 @@ from citygrid import settings
 from citygrid._layers import DISTRICT_LAYERS
 from citygrid._vector import without_gc
 from citygrid.admin import District
-from citygrid.backends import OUTSIDE_BATCH, Written
-from citygrid.errors import AccessDenied, RegistryConflict, RegistryError, RegistryUnavailable, UsageError
+from citygrid.backends import OUTSIDE_BATCH, Stale, Written
+from citygrid.errors import (
+    AccessDenied,
+    RegistryConflict,
+    RegistryError,
+    RegistryLocked,
+    RegistryUnavailable,
+    UsageError,
+)
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
 if TYPE_CHECKING:
-    from citygrid.merge import Batch, Plan
+    from citygrid.merge import Batch, Checked, Plan
 
 SCHEMA = "citygrid"
 _SRID = 4547
@@ -723,13 +730,17 @@ class PostgisStore:
 
         Other departments' merges of other components in between do not matter here, so
         `expected` is not compared: a component changed since planning gives
-        :class:`RegistryConflict`.
+        :class:`RegistryConflict`. Where the plan creates or moves components, the writer
+        first holds the places (:func:`places_held`): a component that another merge put
+        within a category's tolerance of them since the batch was validated raises
+        :class:`Stale`, and the batch is validated again.
         """
         now = batch.finished()
         stamp = now[:26]
         touched = plan.versions.index.to_numpy(dtype=object)
         versions = [int(v) for v in plan.versions.to_numpy()]
-        with ingest_transaction(self.url, timeout=self.timeout) as conn:
+        with places_held(self.url, plan.checked, timeout=self.timeout), \
+                ingest_transaction(self.url, timeout=self.timeout) as conn:
             (batch_id,) = conn.execute("SELECT nextval('citygrid_batch_ids')").fetchone()
             conn.execute("SELECT set_config('citygrid.batch_id', %s, true)", (str(batch_id),))
             if len(plan.create):
@@ -847,6 +858,96 @@ class PostgisStore:
                          ("components_history", "components_guard", "components_stamp", "components_check")
                          if name not in triggers]
         return problems
+
+
+_PLACE_CELL_M = 50.0
+"""Side of the cells, per category, that a writer locks around the places it puts components
+at; at least twice the category's tolerance, so that two places within it share a cell."""
+
+_NEWCOMERS = (
+    "SELECT component_id FROM (SELECT c.component_id, c.category, p.cat FROM "
+    "unnest(%s::text[], %s::float8[], %s::text[]) AS p(cat, reach, wkb) JOIN components c ON "
+    f"ST_DWithin(c.geom, ST_SetSRID(ST_GeomFromWKB(decode(p.wkb, 'hex')), {_SRID}), p.reach) "
+    "WHERE c.retired_at IS NULL OFFSET 0) AS near WHERE category = cat AND NOT component_id = ANY(%s::text[]) LIMIT 1")
+"""A current component of a place's category within its reach, other than those the batch was validated against."""
+
+
+def place_keys(places: gpd.GeoDataFrame) -> list[int]:
+    """Advisory lock keys, sorted, of the cells of each place's category within its reach.
+
+    Two places of one category within its tolerance of each other share a key (one lies
+    in the other's box grown by the tolerance); keys of other cells may collide, which only
+    makes a writer wait.
+
+    Examples
+    --------
+    >>> places = gpd.GeoDataFrame({"category": ["0101", "0101", "0101"], "reach": [1.0, 1.0, 1.0]},
+    ...                           geometry=[shapely.Point(49.5, 0), shapely.Point(50.2, 0), shapely.Point(500, 0)])
+    >>> a, b, c = (set(place_keys(places.iloc[[k]])) for k in range(3))
+    >>> bool(a & b), bool(a & c)
+    (True, False)
+    """
+    import zlib
+
+    bounds = shapely.bounds(places.geometry.to_numpy())
+    reach = places["reach"].to_numpy(dtype=float)
+    side = np.maximum(_PLACE_CELL_M, 2 * reach)[:, None]
+    usable = np.isfinite(bounds).all(axis=1)
+    low = np.floor((bounds[:, :2] - reach[:, None]) / side)[usable].astype(np.int64)
+    high = np.floor((bounds[:, 2:] + reach[:, None]) / side)[usable].astype(np.int64)
+    tags = [zlib.crc32(str(c).encode()) & 0xFFFFF for c in places["category"].to_numpy(dtype=object)[usable]]
+    keys = {1 << 61 | (x & 0xFFFFF) << 40 | (y & 0xFFFFF) << 20 | tag
+            for (x0, y0), (x1, y1), tag in zip(low.tolist(), high.tolist(), tags)
+            for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)}
+    return sorted(keys)
+
+
+@contextlib.contextmanager
+def places_held(url: str, checked: Checked | None, *, timeout: float) -> Iterator[None]:
+    """Hold the places a plan puts components at while it is written.
+
+    Session advisory locks on the cells around them (:func:`place_keys`), on a connection
+    of their own, taken in key order before the merge's transaction starts and released
+    after it ends: so that its snapshot holds every merge that held the same cells before
+    it. Then no current component of a place's category may lie within its reach but those
+    the batch was validated against.
+
+    Raises
+    ------
+    Stale
+        If another merge put a component there since the batch was validated.
+    RegistryLocked
+        If another writer held the places longer than `timeout`.
+    """
+    keys = place_keys(checked.places) if checked is not None and len(checked.places) else []
+    if not keys:
+        yield
+        return
+    from psycopg import errors
+
+    start = time.monotonic()
+    with connect(url, timeout=timeout) as conn:
+        conn.autocommit = True
+        try:
+            conn.execute("SELECT count(pg_advisory_lock(k)) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY k) AS "
+                         "cells", (keys,))
+        except errors.LockNotAvailable:
+            raise RegistryLocked(f"another writer is merging components at the same places in {redacted(url)}; "
+                                 f"waited {time.monotonic() - start:.1f} s. Nothing was written; try again when "
+                                 "it is done.") from None
+        try:
+            places = checked.places
+            usable = ~(shapely.is_missing(places.geometry.to_numpy()) | shapely.is_empty(places.geometry.to_numpy()))
+            places = places[usable]
+            came = conn.execute(_NEWCOMERS, (places["category"].tolist(), places["reach"].astype(float).tolist(),
+                                             shapely.to_wkb(places.geometry.to_numpy(), hex=True).tolist(),
+                                             [i for i in checked.seen if isinstance(i, str)])).fetchone()
+            if came is not None:
+                raise Stale(f"{came[0]} came near the batch")
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection has let its locks go with it
+                conn.execute("SELECT pg_advisory_unlock_all()")
 
 
 def _claim(conn, touched: np.ndarray, versions: list[int], stamp: str, batch_id: int) -> None:
