@@ -600,11 +600,11 @@ def _dispatch_score(reg, result, truth, events, unregistered) -> dict:
     m = truth.merge(result[["event_id", "component_id", "maintainer", "reason", "confidence"]], on="event_id",
                     suffixes=("_true", ""))
     has, lacks = m[m["kind"] == "component"], m[m["kind"] == "unregistered"]
-    units = reg.components_with_retired().set_index("component_id")["maintainer"]
-    right_unit = has["maintainer"].to_numpy() == units.reindex(has["component_id_true"]).to_numpy()
+    everyone = reg.components_with_retired().set_index("component_id")
+    right_unit = has["maintainer"].to_numpy() == everyone["maintainer"].reindex(has["component_id_true"]).to_numpy()
     right = (has["component_id_true"] == has["component_id"]).to_numpy()
     sure = (has["confidence"] >= 0.9).to_numpy()
-    bound, near_unregistered = _location_bound(reg, result, truth, events, unregistered)
+    bound, near_unregistered = _location_bound(reg.components, everyone, result, truth, events, unregistered)
     return {"events": len(result), "with a component": len(has),
             "right component": f"{right.mean():.1%}",
             "confidence >= 0.9": f"{sure.mean():.1%} of them, {right[sure].mean():.2%} right",
@@ -615,35 +615,33 @@ def _dispatch_score(reg, result, truth, events, unregistered) -> dict:
             "bound: unregistered with a registered one of its category within 10 m": f"{near_unregistered:.1%}"}
 
 
-def _location_bound(reg, result, truth, events, unregistered) -> tuple[float, float]:
+def _location_bound(current, everyone, result, truth, events, unregistered) -> tuple[float, float]:
     """What an event's place can tell at best, from the truth and the geometry alone.
 
     The share of component events whose id the event names or whose component is the
-    nearest registered one of its own category (told the category, which dispatch is not
-    unless the event names it), and the share of the components standing for the unregistered that have a
-    registered component of their category within 10 m, where a 10 m radius finds one.
+    nearest registered (`current`) one of its own category (told the category, which
+    dispatch is not unless the event names it), and the share of the components standing
+    for the unregistered that have a registered component of their category within 10 m,
+    where a 10 m radius finds one. `everyone` is every component, retired too, by id.
     """
     import numpy as np
 
-    current = reg.components
-    comps = reg.components_with_retired().set_index("component_id")
     has = truth["kind"].to_numpy() == "component"
     named = events["部件编号"].notna().to_numpy()[has]
     ids = truth["component_id"].to_numpy(dtype=object)[has]
     points = result.geometry.to_numpy()[has]
-    cats = comps["category"].reindex(ids).to_numpy()
+    cats = everyone["category"].reindex(ids).to_numpy()
     right = named.copy()
+    near = np.zeros(len(unregistered), dtype=bool)
+    spots, spot_cats = unregistered.geometry.to_numpy(), unregistered["category"].to_numpy()
     for cat, group in current.groupby("category"):
         mine = np.flatnonzero((cats == cat) & ~named)
         if len(mine):
             nearest = group.sindex.nearest(points[mine], return_all=False)[1]
             right[mine] = group["component_id"].to_numpy()[nearest] == ids[mine]
-    near = np.zeros(len(unregistered), dtype=bool)
-    spots = unregistered.geometry.to_numpy()
-    for cat, group in current.groupby("category"):
-        mine = np.flatnonzero(unregistered["category"].to_numpy() == cat)
-        if len(mine):
-            near[mine[group.sindex.query(spots[mine], predicate="dwithin", distance=10.0)[0]]] = True
+        lacking = np.flatnonzero(spot_cats == cat)
+        if len(lacking):
+            near[lacking[group.sindex.query(spots[lacking], predicate="dwithin", distance=10.0)[0]]] = True
     return float(right.mean()), float(near.mean())
 
 

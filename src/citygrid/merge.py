@@ -77,7 +77,7 @@ class Checked:
     ----------
     places : GeoDataFrame
         ``category, reach`` (the category's duplicate tolerance, metres) and the geometry of
-        every component the plan creates or moves.
+        every component the plan creates or moves (those with a geometry).
     seen : ndarray
         Identifiers of the components the batch was validated against.
     """
@@ -299,11 +299,17 @@ def checked(plan: Plan, reference: gpd.GeoDataFrame, tolerance: dict[str, float]
                         update.loc[update["field"] == "category", "new"]))
     cats = np.concatenate([plan.create["category"].to_numpy(dtype=object),
                            [category.get(i) for i in moved["component_id"]]]).astype(object)
-    largest = max(tolerance.values(), default=0.0)
-    places = gpd.GeoDataFrame({"category": cats, "reach": [tolerance.get(c, largest) for c in cats]},
-                              geometry=np.concatenate([plan.create.geometry.to_numpy(), moved["new"].to_numpy()]),
-                              crs=getattr(plan.create, "crs", None))
+    geoms = np.concatenate([plan.create.geometry.to_numpy(), moved["new"].to_numpy()])
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))  # no place: near nothing
+    places = gpd.GeoDataFrame({"category": cats[usable], "reach": _reach(cats[usable], tolerance)},
+                              geometry=geoms[usable], crs=getattr(plan.create, "crs", None))
     return Checked(places, reference["component_id"].to_numpy(dtype=object))
+
+
+def _reach(cats: np.ndarray, tolerance: dict[str, float]) -> np.ndarray:
+    """Each category's duplicate tolerance in metres; the largest for codes `tolerance` lacks."""
+    largest = max(tolerance.values(), default=0.0)
+    return np.array([tolerance.get(c, largest) for c in cats], dtype=float)
 
 
 def still_holds(frame: gpd.GeoDataFrame, changed: gpd.GeoDataFrame, before: gpd.GeoDataFrame,
@@ -342,8 +348,7 @@ def still_holds(frame: gpd.GeoDataFrame, changed: gpd.GeoDataFrame, before: gpd.
     rows, cats = rows[usable], cats[usable]
     if not len(near) or not len(rows):
         return True
-    largest = max(tolerance.values(), default=0.0)
-    reach = np.array([tolerance.get(c, largest) for c in cats], dtype=float)
+    reach = _reach(cats, tolerance)
     hit, other = shapely.STRtree(near).query(rows, predicate="dwithin", distance=reach)
     return not (cats[hit] == near_cats[other]).any()
 

@@ -66,6 +66,12 @@ if TYPE_CHECKING:
 SCHEMA = "citygrid"
 _SRID = 4547
 
+_WITHIN_REACH = ("unnest(%s::text[], %s::text[], %s::float8[]) AS b(wkb, cat, reach) JOIN components c ON "
+                 f"ST_DWithin(c.geom, ST_SetSRID(ST_GeomFromWKB(decode(b.wkb, 'hex')), {_SRID}), b.reach)")
+"""Components within each of several places' reach (hex WKB, category, metres), found through the GiST
+index; callers compare the categories after an ``OFFSET 0`` fence, or the planner would start from a
+category's rows and test each against every place."""
+
 _FIELD_COLUMNS = ",\n    ".join(f'"{f}" {"date" if f in DATE_FIELDS else "text"}' for f in FIELD_NAMES)
 
 _SETTING = "NULLIF(current_setting('citygrid.batch_id', true), '')::bigint"
@@ -692,11 +698,7 @@ class PostgisStore:
         """
         wkb = shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True).tolist()
         cats = [c if isinstance(c, str) else None for c in np.asarray(categories, dtype=object)]
-        # the spatial join first (GiST), the category after: as one join condition the planner
-        # would start from the category's rows and test each against every batch row
-        where = ("WHERE fid IN (SELECT fid FROM (SELECT c.fid, c.category, b.cat "
-                 "FROM unnest(%s::text[], %s::text[], %s::float8[]) AS b(wkb, cat, reach) JOIN components c ON "
-                 f"ST_DWithin(c.geom, ST_SetSRID(ST_GeomFromWKB(decode(b.wkb, 'hex')), {_SRID}), b.reach) "
+        where = (f"WHERE fid IN (SELECT fid FROM (SELECT c.fid, c.category, b.cat FROM {_WITHIN_REACH} "
                  "OFFSET 0) AS near WHERE category = cat "
                  "UNION SELECT fid FROM components WHERE component_id = ANY(%s))")
         ids = [i for i in pd.unique(np.asarray(ids, dtype=object)) if isinstance(i, str)]
@@ -865,9 +867,7 @@ _PLACE_CELL_M = 50.0
 at; at least twice the category's tolerance, so that two places within it share a cell."""
 
 _NEWCOMERS = (
-    "SELECT component_id FROM (SELECT c.component_id, c.category, p.cat FROM "
-    "unnest(%s::text[], %s::float8[], %s::text[]) AS p(cat, reach, wkb) JOIN components c ON "
-    f"ST_DWithin(c.geom, ST_SetSRID(ST_GeomFromWKB(decode(p.wkb, 'hex')), {_SRID}), p.reach) "
+    f"SELECT component_id FROM (SELECT c.component_id, c.category, b.cat FROM {_WITHIN_REACH} "
     "WHERE c.retired_at IS NULL OFFSET 0) AS near WHERE category = cat AND NOT component_id = ANY(%s::text[]) LIMIT 1")
 """A current component of a place's category within its reach, other than those the batch was validated against."""
 
@@ -937,10 +937,8 @@ def places_held(url: str, checked: Checked | None, *, timeout: float) -> Iterato
                                  "it is done.") from None
         try:
             places = checked.places
-            usable = ~(shapely.is_missing(places.geometry.to_numpy()) | shapely.is_empty(places.geometry.to_numpy()))
-            places = places[usable]
-            came = conn.execute(_NEWCOMERS, (places["category"].tolist(), places["reach"].astype(float).tolist(),
-                                             shapely.to_wkb(places.geometry.to_numpy(), hex=True).tolist(),
+            came = conn.execute(_NEWCOMERS, (shapely.to_wkb(places.geometry.to_numpy(), hex=True).tolist(),
+                                             places["category"].tolist(), places["reach"].astype(float).tolist(),
                                              [i for i in checked.seen if isinstance(i, str)])).fetchone()
             if came is not None:
                 raise Stale(f"{came[0]} came near the batch")
