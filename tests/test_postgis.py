@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from citygrid import copy_registry, open_registry, synth
-from citygrid.errors import RegistryError, RegistryUnavailable
+from citygrid.errors import RegistryError, RegistryLocked, RegistryUnavailable
 from citygrid.registry import Registry
 
 psycopg = pytest.importorskip("psycopg")
@@ -399,6 +399,20 @@ def test_two_merges_placing_the_same_component_at_once_are_serialised(shared, di
     assert waited and results["A"].accepted and not results["B"].accepted, results
     assert results["B"].report.issues["rule"].tolist() == ["topology.duplicate_feature"]
     assert _current_within(shared.store.url, first.iloc[0], 1.0) == 1
+
+
+def test_a_place_held_longer_than_the_timeout_is_a_clear_error_and_nothing_is_written(shared, district):
+    batch, _ = _same_new_cover(district, seed=53)
+    reg = open_registry(shared.store.url, timeout=1.0)
+    tolerance = reg.catalog[batch["category"].iloc[0]].tolerance_m
+    keys = postgis.place_keys(batch[["category", "geometry"]].assign(reach=tolerance))
+    before = len(reg.components)
+    with postgis.connect(shared.store.url) as holder:  # another writer holds the place
+        holder.autocommit = True
+        holder.execute("SELECT count(pg_advisory_lock(k)) FROM unnest(%s::bigint[]) AS k", (keys,))
+        with pytest.raises(RegistryLocked, match="merging components at the same places"):
+            reg.ingest(batch, source="held")
+    assert len(open_registry(shared.store.url).components) == before
 
 
 def test_an_older_schema_is_named_and_upgraded(cluster, source, monkeypatch):
