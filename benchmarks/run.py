@@ -552,6 +552,9 @@ def case_write_all_maps(n: int) -> dict:
             "MB in all": round(size, 1)}
 
 
+RADII = (4.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0)
+
+
 def _event_stream(n: int):
     """100k events at the 420k registry, 5,000 of its point components retired first to stand for
     components the registry lacks (real places, among registered ones)."""
@@ -596,7 +599,8 @@ def case_dispatch_sample(n: int) -> dict:
 
 
 def _dispatch_score(reg, result, truth, events, unregistered) -> dict:
-    """How often dispatch found the component each event was made from, and flagged those with none."""
+    """How often dispatch found the component each event was made from, and flagged those with none,
+    beside what an event's place and words allow at best (:func:`_what_events_tell`)."""
     m = truth.merge(result[["event_id", "component_id", "maintainer", "reason", "confidence"]], on="event_id",
                     suffixes=("_true", ""))
     has, lacks = m[m["kind"] == "component"], m[m["kind"] == "unregistered"]
@@ -604,45 +608,87 @@ def _dispatch_score(reg, result, truth, events, unregistered) -> dict:
     right_unit = has["maintainer"].to_numpy() == everyone["maintainer"].reindex(has["component_id_true"]).to_numpy()
     right = (has["component_id_true"] == has["component_id"]).to_numpy()
     sure = (has["confidence"] >= 0.9).to_numpy()
-    bound, near_unregistered = _location_bound(reg.components, everyone, result, truth, events, unregistered)
+    told, category_known, near_unregistered = _what_events_tell(reg.components, everyone, result, truth, events,
+                                                                unregistered)
+    radius = result.attrs["radius_m"]
+    told.insert(0, {"radius_m": f"{radius:g} (dispatch)", "right component": f"{right.mean():.1%}",
+                    "unregistered flagged": f"{lacks['component_id'].isna().mean():.1%}"})
     return {"events": len(result), "with a component": len(has),
             "right component": f"{right.mean():.1%}",
             "confidence >= 0.9": f"{sure.mean():.1%} of them, {right[sure].mean():.2%} right",
             "right maintainer": f"{right_unit.mean():.1%}",
             "unregistered flagged": f"{lacks['component_id'].isna().mean():.1%} of {len(lacks):,}",
             "outside flagged": f"{(m.loc[m['kind'] == 'outside', 'reason'] == 'outside the district').mean():.1%}",
-            "bound, category known: right component": f"{bound:.1%}",
-            "bound: unregistered with a registered one of its category within 10 m": f"{near_unregistered:.1%}"}
+            "bound, category known: right component": f"{category_known:.1%}",
+            "bound: unregistered with a registered one of its category within 10 m": f"{near_unregistered:.1%}",
+            "_told": told}
 
 
-def _location_bound(current, everyone, result, truth, events, unregistered) -> tuple[float, float]:
-    """What an event's place can tell at best, from the truth and the geometry alone.
+def _what_events_tell(current, everyone, result, truth, events, unregistered):
+    """What an event's place and words allow at best, from the truth, the geometry and the event type
+    table alone (none of dispatch's matching).
 
-    The share of component events whose id the event names or whose component is the
-    nearest registered (`current`) one of its own category (told the category, which
-    dispatch is not unless the event names it), and the share of the components standing
-    for the unregistered that have a registered component of their category within 10 m,
-    where a 10 m radius finds one. `everyone` is every component, retired too, by id.
+    An event tells a category when the collectors' app names it (部件类别) or the reporter writes the
+    kind in brackets (问题描述 "…（污水井盖）…"); otherwise it tells only its type, whose categories the
+    shipped table lists. Returns
+
+    - one row per radius: the share of component events whose id the event names or whose component
+      is the nearest registered (`current`) one of the categories the event tells, within the radius,
+      and the share of unregistered events with no registered one of those categories within it;
+    - the share of component events whose component is the nearest registered one of its own
+      category (told the category, which dispatch is not unless the event tells it);
+    - the share of the components standing for the unregistered (`unregistered`) that have a
+      registered component of their category within 10 m.
+
+    `everyone` is every component, retired too, by id.
     """
-    import numpy as np
+    import re
 
-    has = truth["kind"].to_numpy() == "component"
-    named = events["部件编号"].notna().to_numpy()[has]
-    ids = truth["component_id"].to_numpy(dtype=object)[has]
-    points = result.geometry.to_numpy()[has]
+    import numpy as np
+    import pandas as pd
+
+    from citygrid.catalog import load_catalog
+    from citygrid.dispatch import load_event_types
+
+    catalog = load_catalog()
+    code_of = {c.name_zh: c.code for c in catalog}
+    kind = truth["kind"].to_numpy()
+    ids = truth["component_id"].to_numpy(dtype=object)
+    named = events["部件编号"].notna().to_numpy()
+    kinds = "|".join(re.escape(name) for name in sorted(code_of, key=len, reverse=True))  # 输油（气）井盖 too
+    said = events["问题描述"].astype(str).str.extract(f"（({kinds})）")[0].map(code_of)
+    told = events["部件类别"].map(lambda v: catalog[v].code if isinstance(v, str) and v in catalog else None)
+    told = told.fillna(said)
+    by_type = load_event_types().set_index("code")["categories"]
+    wanted = [[t] if isinstance(t, str) else list(by_type.get(c, [])) for t, c in
+              zip(told, events["事件类型代码"].astype(str))]
+    asks = pd.DataFrame({"event": np.arange(len(events)), "category": wanted}).explode("category").dropna()
+    points = result.geometry.to_numpy()
+    nearest_id = np.full(len(events), None, dtype=object)
+    nearest_m = np.full(len(events), np.inf)
     cats = everyone["category"].reindex(ids).to_numpy()
-    right = named.copy()
+    own = named.copy()
     near = np.zeros(len(unregistered), dtype=bool)
     spots, spot_cats = unregistered.geometry.to_numpy(), unregistered["category"].to_numpy()
     for cat, group in current.groupby("category"):
-        mine = np.flatnonzero((cats == cat) & ~named)
+        comp_ids = group["component_id"].to_numpy()
+        ask = asks.loc[asks["category"] == cat, "event"].to_numpy()
+        if len(ask):
+            (_, j), dist = group.sindex.nearest(points[ask], return_all=False, return_distance=True)
+            closer = dist < nearest_m[ask]
+            nearest_m[ask[closer]], nearest_id[ask[closer]] = dist[closer], comp_ids[j[closer]]
+        mine = np.flatnonzero((cats == cat) & (kind == "component") & ~named)
         if len(mine):
-            nearest = group.sindex.nearest(points[mine], return_all=False)[1]
-            right[mine] = group["component_id"].to_numpy()[nearest] == ids[mine]
+            own[mine] = comp_ids[group.sindex.nearest(points[mine], return_all=False)[1]] == ids[mine]
         lacking = np.flatnonzero(spot_cats == cat)
         if len(lacking):
             near[lacking[group.sindex.query(spots[lacking], predicate="dwithin", distance=10.0)[0]]] = True
-    return float(right.mean()), float(near.mean())
+    has, lacks = kind == "component", kind == "unregistered"
+    found = named | (nearest_id == ids)
+    rows = [{"radius_m": f"{r:g}", "right component": f"{(named | (found & (nearest_m <= r)))[has].mean():.1%}",
+             "unregistered flagged": f"{(nearest_m[lacks] > r).mean():.1%}"} for r in RADII]
+    rows.append({"radius_m": "any", "right component": f"{found[has].mean():.1%}", "unregistered flagged": "–"})
+    return rows, float(own[has].mean()), float(near.mean())
 
 
 def case_dispatch_plain(n: int) -> dict:
@@ -1091,6 +1137,7 @@ def _write_results(rows: list[dict], n: int, path: Path) -> None:
     ]
     for r in rows:
         r["table"] = r["extra"].pop("_table", [])
+        r["told"] = r["extra"].pop("_told", [])
         ratio = "" if r["group"] not in ours or r["median"] == ours[r["group"]] else \
             f"{r['median'] / ours[r['group']]:.2f}"
         facts = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in r["extra"].items())
@@ -1114,6 +1161,23 @@ def _write_results(rows: list[dict], n: int, path: Path) -> None:
         for s in sorted(scores, key=lambda s: (s["rule"], s["scenario"])):
             lines.append(f"| `{s['rule']}` | {s['scenario']} | {s['faults']} | {s['found']} | {s['findings']} | "
                          f"{s['false']} | {_share(s['recall'])} | {_share(s['precision'])} |")
+    for r in rows:
+        if r["told"]:
+            lines += [
+                "",
+                f"## What an event tells: {r['group']}",
+                "",
+                "Dispatch's own figures, then what any matching by place can reach at best with what each "
+                "event tells (the id or category the collectors' app names, the kind a reporter writes, else "
+                "the categories of its event type), computed from the truth and the geometry alone: *right "
+                "component*, the share of component events whose component is the nearest of those "
+                "categories within the radius; *unregistered flagged*, the share of unregistered events with "
+                "no registered one of those categories within it.",
+                "",
+                "| radius m | right component | unregistered flagged |",
+                "|---|---|---|",
+                *(f"| {t['radius_m']} | {t['right component']} | {t['unregistered flagged']} |" for t in r["told"]),
+            ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
