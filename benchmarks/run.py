@@ -607,17 +607,17 @@ def _dispatch_score(reg, result, truth, events, unregistered) -> dict:
     everyone = reg.components_with_retired().set_index("component_id")
     right_unit = has["maintainer"].to_numpy() == everyone["maintainer"].reindex(has["component_id_true"]).to_numpy()
     right = (has["component_id_true"] == has["component_id"]).to_numpy()
+    flagged = f"{lacks['component_id'].isna().mean():.1%}"
     sure = (has["confidence"] >= 0.9).to_numpy()
     told, category_known, near_unregistered = _what_events_tell(reg.components, everyone, result, truth, events,
                                                                 unregistered)
-    radius = result.attrs["radius_m"]
-    told.insert(0, {"radius_m": f"{radius:g} (dispatch)", "right component": f"{right.mean():.1%}",
-                    "unregistered flagged": f"{lacks['component_id'].isna().mean():.1%}"})
+    told.insert(0, {"radius_m": f"{result.attrs['radius_m']:g} (dispatch)", "right component": f"{right.mean():.1%}",
+                    "unregistered flagged": flagged})
     return {"events": len(result), "with a component": len(has),
             "right component": f"{right.mean():.1%}",
             "confidence >= 0.9": f"{sure.mean():.1%} of them, {right[sure].mean():.2%} right",
             "right maintainer": f"{right_unit.mean():.1%}",
-            "unregistered flagged": f"{lacks['component_id'].isna().mean():.1%} of {len(lacks):,}",
+            "unregistered flagged": f"{flagged} of {len(lacks):,}",
             "outside flagged": f"{(m.loc[m['kind'] == 'outside', 'reason'] == 'outside the district').mean():.1%}",
             "bound, category known: right component": f"{category_known:.1%}",
             "bound: unregistered with a registered one of its category within 10 m": f"{near_unregistered:.1%}",
@@ -651,14 +651,13 @@ def _what_events_tell(current, everyone, result, truth, events, unregistered):
     from citygrid.dispatch import load_event_types
 
     catalog = load_catalog()
-    code_of = {c.name_zh: c.code for c in catalog}
     kind = truth["kind"].to_numpy()
     ids = truth["component_id"].to_numpy(dtype=object)
     named = events["部件编号"].notna().to_numpy()
-    kinds = "|".join(re.escape(name) for name in sorted(code_of, key=len, reverse=True))  # 输油（气）井盖 too
-    said = events["问题描述"].astype(str).str.extract(f"（({kinds})）")[0].map(code_of)
-    told = events["部件类别"].map(lambda v: catalog[v].code if isinstance(v, str) and v in catalog else None)
-    told = told.fillna(said)
+    names = sorted((c.name_zh for c in catalog), key=len, reverse=True)  # 输油（气）井盖 whole, not 气
+    said = catalog.normalise(events["问题描述"].astype(str).str.extract(f"（({'|'.join(map(re.escape, names))})）")[0])
+    told = catalog.normalise(events["部件类别"])
+    told = np.where(told != None, told, said)  # noqa: E711 (elementwise)
     by_type = load_event_types().set_index("code")["categories"]
     wanted = [[t] if isinstance(t, str) else list(by_type.get(c, [])) for t, c in
               zip(told, events["事件类型代码"].astype(str))]
