@@ -3,7 +3,12 @@ import os
 import pytest
 from hypothesis import settings
 
+from citygrid import settings as cg_settings
 from citygrid import synth
+
+# the library speaks the machine's language (settings.language from CITYGRID_LANG or the locale); the
+# tests read its English messages unless a test chooses Chinese (tests/test_i18n.py)
+cg_settings.language = "en"
 
 # speed is measured in benchmarks/, not by a deadline: on a busy 2-core CI machine the first
 # example of a property (imports, compiled patterns) can take longer than hypothesis's 200 ms

@@ -301,6 +301,11 @@ def batch_case(district, registered, spare, retired_ids: list[str], *, per_shape
         row["status"] = "破损"
         m.clean([row], "status changed (clean)")
         row = m.update()
+        had = row["survey_date"]
+        row["survey_date"] = pd.Timestamp("2026-11-23")  # the resurvey's own date sent as the initial one
+        m.add("initial date rewritten", [row], [] if pd.isna(had) or had.date() == row["survey_date"].date()
+              else ["schema.initial_date_changed"])
+        row = m.update()
         row["component_id"] = _to_2026(row["component_id"])
         m.clean([row], "2026-layout id in an old registry (clean)")
         swapped = m.new()

@@ -1,6 +1,7 @@
 """The citygrid command, run as a person runs it: a subprocess, its exit code and output."""
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -62,36 +63,40 @@ def test_help_explains_every_command_with_an_example():
         assert "Example" in run("map", kind, "--help").stdout
 
 
-def test_every_option_has_help_in_english_and_chinese_and_flags_take_no_value(monkeypatch):
-    """Walk the command tree as click builds it, once per language."""
-    import importlib
+WALK = """
+import json, sys
+import typer
+from citygrid.cli import app
+
+out, commands = [], [typer.main.get_command(app)]
+while commands:
+    command = commands.pop()
+    commands += list(getattr(command, "commands", {}).values())
+    out.append({"name": command.name, "help": command.help, "params": [
+        {"name": p.name, "help": p.help, "flag": bool(getattr(p, "is_flag", False)), "metavar": p.metavar}
+        for p in command.params if p.name != "help"]})
+json.dump(out, sys.stdout)
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_option_has_help_in_english_and_chinese_and_flags_take_no_value(lang):
+    """Walk the command tree as click builds it, in a process of each language."""
     import re
 
-    import typer
-
-    for lang, chinese in (("en", False), ("zh", True)):
-        monkeypatch.setattr(sys, "argv", ["citygrid", "--lang", lang])
-        import citygrid.cli as cli
-
-        cli = importlib.reload(cli)
-        commands = [typer.main.get_command(cli.app)]
-        seen = 0
-        while commands:
-            command = commands.pop()
-            commands += list(getattr(command, "commands", {}).values())
-            assert command.help, (lang, command.name)
-            for param in command.params:
-                if param.name == "help":
-                    continue
-                seen += 1
-                assert param.help, (lang, command.name, param.name)
-                if chinese:
-                    assert re.search("[\u4e00-\u9fff]", param.help), (command.name, param.name, param.help)
-                if getattr(param, "is_flag", False):
-                    assert param.metavar == "", (command.name, param.name)
-        assert seen > 60
-    monkeypatch.setattr(sys, "argv", ["citygrid"])
-    importlib.reload(cli)
+    done = subprocess.run([sys.executable, "-c", WALK, "--lang", lang], capture_output=True, text=True,
+                          env={**__import__("os").environ, "CITYGRID_LANG": ""})
+    assert done.returncode == 0, done.stderr
+    seen = 0
+    for command in json.loads(done.stdout):
+        assert command["help"], (lang, command["name"])
+        for param in command["params"]:
+            seen += 1
+            assert param["help"], (lang, command["name"], param["name"])
+            assert bool(re.search("[\u4e00-\u9fff]", param["help"])) == (lang == "zh"), (command["name"], param)
+            if param["flag"]:
+                assert param["metavar"] == "", (command["name"], param["name"])
+    assert seen > 60
 
 
 def test_no_arguments_shows_help_and_chinese_follows_the_locale():
@@ -164,7 +169,7 @@ def test_json_output_lists_at_most_max_issues_errors_first_and_counts_all(regist
     assert len(data["issues"]) == data["summary"]["listed"] == 12_000 and data["issues"][-1]["row"] == 12_000
 
 
-@pytest.mark.parametrize(("args", "message"), [
+BAD_INPUT = [
     (("validate", "nope.shp"), "does not exist"),
     (("validate", "{bad}"), "has no .dbf beside it"),
     (("stats", "-r", "missing.gpkg"), "does not exist"),
@@ -174,7 +179,18 @@ def test_json_output_lists_at_most_max_issues_errors_first_and_counts_all(regist
     (("export", "-r", "{registry}", "-o", "/proc/citygrid/x.gpkg"), "cannot write"),
     (("validate", "{clean}", "-r", "{registry}", "--report", "/proc/citygrid/x.html"), "cannot write"),
     (("map", "category", "0101", "-r", "{registry}", "-o", "/proc/citygrid/x.html"), "cannot write"),
-])
+    (("stats", "-r", "{registry}", "--by", "colour"), "--by"),
+    (("map", "street", "no such street", "-r", "{registry}", "-o", "x.html"), "no street"),
+    (("allow", "4403100101000001", "rule.none", "-r", "{registry}"), "not a rule code"),
+    (("dispatch", "{clean}", "-r", "{registry}", "-o", "x.txt"), "--output"),
+]
+"""Command lines a user gets wrong, and what the one line of error must say (in English)."""
+USAGE_ERRORS = [("ingest", "{clean}", "-r", "{registry}", "--wait"), ("owner", "x", "22.7", "-r", "{registry}"),
+                ("validate",), ("stats", "-r", "{registry}", "--nope"), ("map", "tiles")]
+"""Command lines click refuses before citygrid runs (its usage box, in the user's language too)."""
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT)
 def test_bad_input_is_one_clear_line_and_exit_2(registry, tmp_path, args, message):
     bad = tmp_path / "bad.shp"
     bad.write_bytes(b"garbage")
@@ -358,3 +374,20 @@ def test_backup_and_verify(registry, tmp_path):
         conn.execute("DELETE FROM gpkg_contents WHERE table_name = 'roads'")
     broken = run("verify", tmp_path / "copy.gpkg")
     assert broken.returncode == 1 and "table roads is not registered in gpkg_contents" in broken.stdout
+
+
+def test_history_shows_where_a_component_was_and_how_far_it_moved(registry):
+    import shapely
+
+    from citygrid.registry import open_registry
+
+    reg = open_registry(registry)
+    row = reg.components[reg.components.geom_type == "Point"].iloc[[0]]
+    moved = row.assign(geometry=shapely.transform(row.geometry.to_numpy(), lambda xy: xy + [0.6, 0.8]))
+    assert reg.ingest(moved, source="moved").accepted  # points stand 1.5 m or more inside their cell
+    english = run("history", row["component_id"].iloc[0], "-r", registry)
+    assert english.returncode == 0 and "(moved 1.00 m)" in english.stdout, english.stdout
+    assert re.search(r"geometry: 114\.\d{7}, 22\.\d{7} → 114\.\d{7}, 22\.\d{7}", english.stdout)
+    assert "0101000020" not in english.stdout  # no WKB
+    chinese = run("--lang", "zh", "history", row["component_id"].iloc[0], "-r", registry)
+    assert "（移动 1.00 米）" in chinese.stdout and "更新" in chinese.stdout

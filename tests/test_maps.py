@@ -12,6 +12,7 @@ from selenium.webdriver.common.keys import Keys
 
 from browser import chromium, console_errors, offline, open_map, requests, screenshot
 from citygrid import crs, maps, synth
+from citygrid._i18n import using
 from citygrid.registry import Registry, open_registry
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -51,7 +52,8 @@ def _data(path):
 
 def test_category_map_renders_every_feature_and_opens_a_popup(tmp_path, reg, driver):
     path = tmp_path / "category.html"
-    maps.category_map(reg, "0104", **_local()).save(path)
+    with using("zh"):  # as a Chinese analyst makes it: popups, legend and search box in Chinese
+        maps.category_map(reg, "0104", **_local()).save(path)
     open_map(driver, path)
     expected = len(reg.query(category="0104"))
     drawn = driver.execute_script("return window.citygrid.layers[0].drawn")
@@ -74,7 +76,9 @@ def test_category_map_renders_every_feature_and_opens_a_popup(tmp_path, reg, dri
         popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
         if first_id in popup:
             break
-    assert first_id in popup and "雨水箅子" in popup and "权属单位" in popup
+    assert first_id in popup and "雨水箅子" in popup and "权属单位" in popup and "owner" not in popup
+    placeholder = driver.find_element(By.CSS_SELECTOR, ".cg-search input").get_attribute("placeholder")
+    assert placeholder == "标识码、名称或网格编码"
     screenshot(driver, "category_0104")
 
 
@@ -202,7 +206,7 @@ def test_shipped_leaflet_is_the_published_release():
 
 def test_compact_encoding_is_small(reg):
     frame = reg.query(category="0104")
-    data = maps._encode(frame, frame["status"], maps.POPUP_FIELDS, gcj02=False)
+    data = maps._encode(frame, maps.Legend(frame["status"]), maps.POPUP_FIELDS, gcj02=False)
     assert len(data["points"]["lon"]) == int((frame.geom_type == "Point").sum())
     size = len(json.dumps(data, ensure_ascii=False))
     assert size / len(frame) < 120  # bytes per feature, popups included
@@ -326,17 +330,17 @@ def test_a_maps_folder_copied_to_another_pc_works_offline(tmp_path, reg, offline
 
 def test_problem_statuses_are_drawn_on_top_and_every_legend_entry_shows(reg):
     frame = reg.query(category="0104")
-    data = maps._encode(frame, frame["status"], maps.POPUP_FIELDS, gcj02=False, colours=maps.STATUS_COLOURS,
-                        on_top=maps.PROBLEM_STATUSES)
+    legend = maps.Legend(frame["status"], maps.STATUS_COLOURS, on_top=maps.PROBLEM_STATUSES)
+    data = maps._encode(frame, legend, maps.POPUP_FIELDS, gcj02=False)
     names = [data["groups"][g]["name"] for g in data["points"]["group"]]
     problem = [n in maps.PROBLEM_STATUSES for n in names]
     assert any(problem) and problem == sorted(problem)  # all problem points come after the others
     street = maps.street_map(reg, "马峦街道").get_root().render()
     groups = json.loads(re.search(r'"groups":(\[.*?\]),"points"', street).group(1))
-    colours = [g["color"] for g in groups]
-    assert len(groups) > 100 and len(set(colours)) == len(colours)
+    symbols = [(g["color"], g["shape"]) for g in groups]
+    assert len(groups) > 100 and len(set(symbols)) == len(symbols)
     assert [g["name"] for g in groups] == sorted(g["name"] for g in groups)
-    assert groups[0]["section"].startswith("01 公用设施")
+    assert groups[0]["section"] == "01 Public utilities"
 
 
 def test_colouring_by_an_unknown_column_names_the_choices(reg):
@@ -393,3 +397,39 @@ def test_write_all_keeps_every_file_in_its_folder_whatever_the_codes_say(tmp_pat
     assert all(len(n) <= 40 and "\x00" not in n and n.split(".")[0].upper() not in ("CON", "NUL") for n in names)
     text = index.read_text(encoding="utf-8")
     assert text.count('href="street/') == 6 and "not in the catalog" in text
+
+
+def test_the_district_map_tells_classes_and_kinds_apart_and_folds_its_legend(tmp_path, reg, driver):
+    """A hue family per major class, a colour and symbol per kind within it; dots grow with the zoom; the legend
+    is grouped by class, folded, and a class's box hides all its kinds."""
+    import colorsys
+
+    path = tmp_path / "district.html"
+    with using("zh"):
+        maps.district_map(reg, **_local()).save(path)
+    groups = _data(path)["groups"]
+    assert len(groups) > 100 and len({(g["color"], g["shape"]) for g in groups}) == len(groups)
+    hue = {}
+    for g in groups:
+        r, gr, b = (int(g["color"][k:k + 2], 16) / 255 for k in (1, 3, 5))
+        hue.setdefault(g["section"][:2], []).append(colorsys.rgb_to_hls(r, gr, b)[0])
+    for major, hues in hue.items():  # within a class the hues stay within 0.07 of the class's
+        centre = maps.MAJOR_HUES[major]
+        assert max(min(abs(h - centre), 1 - abs(h - centre)) for h in hues) < 0.07, major
+    assert groups[0]["section"] == "01 公用设施"
+    open_map(driver, path)
+    sizes = driver.execute_script("return [12, 14, 16, 18].map(window.citygrid.radiusAt)")
+    assert sizes == sorted(sizes) and sizes[0] >= 2 and sizes[-1] > 2 * sizes[0]
+    sections = driver.find_elements(By.CSS_SELECTOR, ".cg-legend details.cg-section")
+    assert len(sections) == len(hue) and not any(s.get_attribute("open") for s in sections)
+    legend = driver.find_element(By.CSS_SELECTOR, ".cg-legend > details > summary")
+    assert legend.text.startswith("图例")
+    legend.click()  # unfold the legend, then the first class
+    sections[0].find_element(By.TAG_NAME, "summary").click()
+    screenshot(driver, "district_by_class")
+    before = driver.execute_script("return window.citygrid.layers[0].drawn")
+    sections[0].find_element(By.CSS_SELECTOR, "input[data-section]").click()
+    after = driver.execute_script("return window.citygrid.layers[0].drawn")
+    in_first = sum(g["count"] for g in groups if g["section"] == groups[0]["section"])
+    assert 0 < before - after <= in_first
+    assert console_errors(driver) == []

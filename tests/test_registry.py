@@ -75,7 +75,7 @@ def test_create_and_open_with_both_engines(tmp_path, district):
 
 
 def test_create_refuses_bad_input(tmp_path, district, pristine):
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(FileExistsError, match="exists; open it"):
         Registry.create(pristine, district=district)
     broken = synth.make_district(seed=1, n_components=2_000, defects=True)
     with pytest.raises(RegistryError, match=r"id\.duplicate(.|\n)*no registry was made|no registry was made"):
@@ -124,7 +124,7 @@ def test_stats(reg):
     assert by_cat["count"].sum() == 3_000 and by_cat.index[0] == "0104"
     assert by_cat.loc["0104", "name_zh"] == "雨水箅子"
     assert reg.stats("street")["count"].sum() == 3_000
-    with pytest.raises(ValueError, match="by='colour'"):
+    with pytest.raises(ValueError, match="--by 'colour' is not known"):
         reg.stats("colour")
 
 
@@ -152,7 +152,7 @@ def test_a_query_that_can_match_nothing_says_why(reg, district):
     partial = district.components["owner"].iloc[0][-3:]
     with pytest.raises(KeyError, match=f"no owner '{partial}'.*containing '{partial}': "):
         reg.query(owner=partial)
-    with pytest.raises(KeyError, match="no grid '440310999'"):
+    with pytest.raises(KeyError, match="no grid cell '440310999'"):
         reg.query(grid="440310999")
     with pytest.raises(KeyError, match="no category '井盖'.*containing '井盖': 上水井盖, 污水井盖"):
         reg.query(category="井盖")
@@ -195,6 +195,49 @@ def test_ingest_creates_updates_retires_and_keeps_history(reg, district):
     assert again.accepted and again.unchanged == 40 and again.updated == 0
     batches = reg.batches()
     assert batches["source"].tolist() == ["initial load", "2026-W48 contractor A", "again"]
+
+
+def test_an_update_keeps_the_initial_date_and_says_so(reg):
+    """初始日期 is the first survey's date: a later batch that fills it in differently does not move it."""
+    rows = reg.components.iloc[:3].copy()
+    first = rows["survey_date"].tolist()
+    rows["survey_date"] = pd.Timestamp("2026-11-30")
+    rows["status"] = "破损"
+    result = reg.ingest(rows, source="resurvey")
+    assert result.accepted and result.updated == 3
+    warned = result.report.issues
+    assert warned["rule"].tolist() == ["schema.initial_date_changed"] * 3
+    assert set(warned["severity"]) == {"warning"}
+    assert all(f"{d:%Y-%m-%d}" in m and "2026-11-30" in m for d, m in zip(first, warned["message"]))
+    kept = reg.components.set_index("component_id").loc[rows["component_id"], "survey_date"]
+    assert kept.tolist() == first
+    history = reg.history(rows["component_id"].iloc[0])
+    assert "survey_date" not in set(history["field"].dropna()) and "status" in set(history["field"])
+
+
+def test_a_report_has_no_truth_value_that_reads_the_wrong_way_round(reg):
+    from citygrid.validation import validate
+
+    dirty = validate(reg.components.iloc[:2].assign(status="坏了"))
+    clean = validate(reg.components.iloc[:2])
+    assert not dirty.ok and clean.ok and len(dirty) == 2
+    for report in (dirty, clean):
+        with pytest.raises(TypeError, match=r"report\.ok"):
+            bool(report)
+
+
+def test_history_gives_positions_and_how_far_an_update_moved(reg):
+    rows = reg.components[reg.components.geom_type == "Point"].iloc[:1].copy()
+    rows["geometry"] = shapely.transform(rows.geometry.to_numpy(), lambda xy: xy + [0.3, 0.4])
+    assert reg.ingest(rows, source="moved").accepted
+    history = reg.history(rows["component_id"].iloc[0])
+    moved = history[history["field"] == "geometry"].iloc[0]
+    assert moved["moved_m"] == pytest.approx(0.5)
+    old = tuple(float(v) for v in moved["old_value"].split(", "))
+    x, y = crs.transformer("EPSG:4326", "EPSG:4547").transform(*old)
+    assert shapely.distance(shapely.Point(x, y), shapely.transform(rows.geometry.iloc[0], lambda xy: xy - [0.3, 0.4])) \
+        < 0.01
+    assert history.loc[history["field"] != "geometry", "moved_m"].isna().all()
 
 
 def test_empty_grid_street_and_community_are_filled_from_the_location(reg, district):
@@ -327,6 +370,20 @@ def test_migration_to_the_2026_layout(reg):
     assert old["component_id"].str.len().eq(16).all() and some in set(old["component_id"])
     with pytest.raises(RegistryError, match="already uses"):
         reg.migrate()
+
+
+def test_the_past_before_an_ingest_survives_a_later_migration(reg, district):
+    """Changes recorded under the old ids are undone on the components that carry new ids now."""
+    before = reg.components.sort_values("component_id").reset_index(drop=True)
+    moment = pd.Timestamp(reg.batches()["finished_at"].iloc[-1])
+    batch = synth.make_batch(district, new=30, updated=40, retired=10, seed=9)
+    assert reg.ingest(batch, source="week").accepted
+    reg.migrate()
+    past = reg.as_of(moment).sort_values("component_id").reset_index(drop=True)
+    assert past["component_id"].tolist() == before["component_id"].tolist()
+    for column in ("status", "maintainer", "category"):
+        assert past[column].astype(str).tolist() == before[column].astype(str).tolist(), column
+    assert shapely.equals_exact(past.geometry.to_numpy(), before.geometry.to_numpy(), tolerance=1e-6).all()
 
 
 @pytest.mark.parametrize("suffix", [".gpkg", ".shp", ".geojson", ".csv", ".xlsx", ".parquet"])

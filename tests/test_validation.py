@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from citygrid import crs
 from citygrid._defects import COMPONENT_RULES, mojibake
+from citygrid._i18n import using
 from citygrid.registry import Registry, open_registry
 from citygrid.validation import RULES, validate
 from citygrid.validation.report import Report
@@ -21,7 +22,8 @@ GUIDE_RULES = {
     "topology.duplicate_feature", "topology.grid_mismatch", "topology.admin_mismatch", "topology.overlap",
     "owner.unknown", "owner.conflict", "grid.gap", "grid.overlap", "grid.outside_parent",
 }
-ADDED_RULES = {"geom.moved_far", "owner.bad_code", "geom.flattened"}  # moves, credit codes, Z/M dropped
+# moves, credit codes, Z/M dropped, a first survey's date rewritten by a later one
+ADDED_RULES = {"geom.moved_far", "owner.bad_code", "geom.flattened", "schema.initial_date_changed"}
 
 
 def test_every_rule_of_the_guide_is_registered_once():
@@ -101,7 +103,10 @@ def test_schema_rules(rows, small_district):
         (1, "schema.bad_value"), (2, "schema.missing_field"), (3, "schema.unknown_category"),
         (4, "schema.mojibake"), (5, "schema.bad_value")]
     assert "probably '坪山大道'" in issues.loc[issues["rule"] == "schema.mojibake", "message"].iloc[0]
-    assert "department (主管部门)" in issues.loc[issues["rule"] == "schema.missing_field", "message"].iloc[0]
+    assert "department" in issues.loc[issues["rule"] == "schema.missing_field", "message"].iloc[0]
+    with using("zh"):
+        chinese = validate(rows.iloc[[1]])
+    assert "主管部门" in chinese.issues.loc[chinese.issues["rule"] == "schema.missing_field", "message"].iloc[0]
 
 
 def test_id_rules(rows, small_district):
@@ -177,7 +182,7 @@ def test_owner_rules(tmp_path, small_district, rows):
     other = "坪山街道办事处" if batch["owner"].iloc[0] != "坪山街道办事处" else "马峦街道办事处"
     batch.loc[batch.index[0], "owner"] = other
     report = validate(batch, registry=reg, rules=["owner.conflict"])
-    assert report.issues["row"].tolist() == [1] and "确权" in report.issues["message"].iloc[0]
+    assert report.issues["row"].tolist() == [1] and "confirm the ownership" in report.issues["message"].iloc[0]
     reg.allow(batch["component_id"].iloc[0], "owner.conflict", "transfer approved")
     assert validate(batch, registry=reg, rules=["owner.conflict"]).ok
     with pytest.raises(ValueError, match="not a rule code"):
@@ -311,7 +316,12 @@ def test_report_files(tmp_path, rows, small_district):
     assert all(114.2 < i["x"] < 114.5 and 22.6 < i["y"] < 22.8 for i in located)
     assert any(i["x"] is None for i in data["issues"])
     page = report.to_file(tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "<img src=x" not in page and "&lt;img src=x" in page and "校验报告" in page
+    assert "<img src=x" not in page and "&lt;img src=x" in page and "Validation report" in page
+    with using("zh"):
+        chinese = report.to_file(tmp_path / "zh.html").read_text(encoding="utf-8")
+        headers = list(pd.read_csv(report.to_file(tmp_path / "zh.csv")).columns)
+    assert "校验报告" in chinese and "<td>错误</td>" in chinese and "&lt;img src=x" in chinese
+    assert headers == ["规则", "级别", "部件标识码", "行", "说明", "经度", "纬度"]
     csv = pd.read_csv(report.to_file(tmp_path / "r.csv"))
     assert list(csv.columns) == ["rule", "severity", "component_id", "row", "message", "x", "y"]
     back = gpd.read_file(report.to_file(tmp_path / "r.gpkg"))
@@ -429,4 +439,4 @@ def test_an_owner_code_change_is_an_ownership_change(tmp_path, small_district):
     batch.loc[1, ["owner", "owner_code"]] = [None, other]  # the name left blank
     issues = validate(batch, registry=reg, rules=["owner.conflict"]).issues
     assert issues["row"].tolist() == [1, 2]
-    assert other in issues["message"].iloc[0] and "确权" in issues["message"].iloc[0]
+    assert other in issues["message"].iloc[0] and "confirm the ownership" in issues["message"].iloc[0]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from citygrid._i18n import _
 from citygrid.admin import District
 from citygrid.catalog import Catalog
 
@@ -46,8 +47,8 @@ class _Picker:
     def take(self, mask: np.ndarray, k: int, rule: str) -> np.ndarray:
         pool = np.flatnonzero(mask & self.free)
         if len(pool) < k:
-            raise ValueError(f"the district is too small to inject {k} '{rule}' faults; "
-                             "use more components.")
+            raise ValueError(_("the district is too small to inject {n} {rule!r} faults; use more components.").format(
+                n=k, rule=rule))
         rows = np.sort(self.rng.choice(pool, size=k, replace=False))
         self.free[rows] = False
         return rows

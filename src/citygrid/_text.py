@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from citygrid._i18n import _, list_text
 from citygrid.errors import InputError, MissingFile
 
 ENCODINGS = ("utf-8-sig", "gb18030")
@@ -42,11 +43,11 @@ def suggest(value: str, known: Iterable[str], *, limit: int = 5) -> str:
     value = str(value)
     containing = [k for k in known if value and value in k][:limit]
     if containing:
-        return f"; containing {value!r}: " + ", ".join(containing)
+        return _("; containing {value!r}: {found}").format(value=value, found=list_text(containing))
     close = difflib.get_close_matches(value, known, n=limit, cutoff=0.6)
     if close:
-        return "; did you mean " + ", ".join(close)
-    return "; known: " + ", ".join(known[:12]) + (" …" if len(known) > 12 else "")
+        return _("; did you mean {found}").format(found=list_text(close))
+    return _("; known: {found}").format(found=list_text(known[:12]) + (" …" if len(known) > 12 else ""))
 
 
 def decode(data: bytes, *, what: str) -> tuple[str, str]:
@@ -62,9 +63,8 @@ def decode(data: bytes, *, what: str) -> tuple[str, str]:
             return data.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise InputError(
-        f"{what} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 and try again."
-    )
+    raise InputError(_("{what} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 and try again.").format(
+        what=what))
 
 
 def read_csv_table(path: str | Path, *, what: str, required: list[str]) -> pd.DataFrame:
@@ -75,7 +75,7 @@ def read_csv_table(path: str | Path, *, what: str, required: list[str]) -> pd.Da
     path : str or Path
         The CSV file (UTF-8 or GBK).
     what : str
-        What the table is, for error messages ("catalog", "admin profile" ...).
+        What the table is, for error messages (``_("catalog")``, ``_("unit list")`` ...).
     required : list of str
         Columns that must be present.
 
@@ -87,20 +87,20 @@ def read_csv_table(path: str | Path, *, what: str, required: list[str]) -> pd.Da
         If it cannot be decoded or parsed, or lacks a required column.
     """
     path = Path(path)
+    named = _("{what} file {path!r}").format(what=what, path=str(path))
     if not path.is_file():
-        raise MissingFile(f"{what} file {str(path)!r} does not exist.")
-    text, _ = decode(path.read_bytes(), what=f"{what} file {str(path)!r}")
+        raise MissingFile(_("{file} does not exist.").format(file=named))
+    text = decode(path.read_bytes(), what=named)[0]
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{what} file {str(path)!r} is not a readable CSV: {exc}") from exc
+        raise InputError(_("{file} is not a readable CSV: {reason}").format(file=named, reason=exc)) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise InputError(
-            f"{what} file {str(path)!r} lacks column(s) {missing}; "
-            f"it has {list(frame.columns)[:20]}. Expected columns: {required}."
-        )
+        raise InputError(_("{file} lacks column(s) {missing}; it has {columns}. Expected columns: {required}.").format(
+            file=named, missing=", ".join(missing), columns=", ".join(list(frame.columns)[:20]),
+            required=", ".join(required)))
     return frame.apply(lambda col: col.str.strip())
 
 

@@ -11,6 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from citygrid._i18n import _
 from citygrid._layers import LAYER_TYPES, MULTI_LAYERS, as_multi
 from citygrid.errors import UsageError
 
@@ -26,7 +27,7 @@ def check_engine(engine: str) -> str:
         For another engine.
     """
     if engine not in ENGINES:
-        raise UsageError(f"engine={engine!r} is not known; use 'pyogrio' or 'fiona'.")
+        raise UsageError(_("engine={engine!r} is not known; use 'pyogrio' or 'fiona'.").format(engine=engine))
     return engine
 
 

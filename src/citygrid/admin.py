@@ -34,6 +34,7 @@ import shapely
 from numpy.typing import ArrayLike
 
 from citygrid import settings
+from citygrid._i18n import _, list_text
 from citygrid._layers import COMPONENT_LAYERS, MULTI_LAYERS, as_multi, families
 from citygrid._text import decode, read_csv_table
 from citygrid._vector import read_layer
@@ -74,17 +75,18 @@ class Profile:
 
 
 def _admin_table(path: Path) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
-    table = read_csv_table(path, what="admin profile",
-                           required=["level", "code", "name_zh", "parent_code"])
+    table = read_csv_table(path, what=_("admin profile"), required=["level", "code", "name_zh", "parent_code"])
+    named = _("admin profile {path!r}").format(path=str(path))
     problems = []
     districts = table[table["level"] == "district"]
     if len(districts) != 1:
-        problems.append(f"needs exactly one row with level 'district', found {len(districts)}")
+        problems.append(_("needs exactly one row with level 'district', found {n}").format(n=len(districts)))
     unknown = sorted(set(table["level"]) - {"district", "street", "community"})
     if unknown:
-        problems.append(f"has unknown level(s) {unknown[:5]}; use district, street, community")
+        problems.append(_("has unknown level(s) {levels}; use district, street, community").format(
+            levels=", ".join(unknown[:5])))
     if problems:
-        raise DistrictError(f"admin profile {str(path)!r} " + "; ".join(problems) + ".")
+        raise DistrictError(named + _(": ") + "; ".join(problems) + _("."))
     code, name = districts.iloc[0]["code"], districts.iloc[0]["name_zh"]
     streets = table[table["level"] == "street"][["code", "name_zh"]].rename(
         columns={"name_zh": "name"}).reset_index(drop=True)
@@ -92,15 +94,15 @@ def _admin_table(path: Path) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
     communities = table[table["level"] == "community"].rename(
         columns={"name_zh": "name", "parent_code": "street_code"}).reset_index(drop=True)
     orphan = ~communities["street_code"].isin(streets["code"])
-    for label, mask, frame, expected in (
-        ("street", bad_street, streets, f"a 9-digit code starting with {code}"),
-        ("community", orphan, communities, "a parent_code naming one of the streets"),
+    for mask, frame, problem in (
+        (bad_street, streets, _("street(s) {rows} need a 9-digit code starting with {code}.")),
+        (orphan, communities, _("community(s) {rows} need a parent_code naming one of the streets.")),
     ):
         if mask.any():
-            rows = frame.loc[mask, "name"].head(5).tolist()
-            raise DistrictError(f"admin profile {str(path)!r}: {label}(s) {rows} need {expected}.")
+            rows = list_text(frame.loc[mask, "name"].head(5).tolist())
+            raise DistrictError(named + _(": ") + problem.format(rows=rows, code=code))
     if streets.empty:
-        raise DistrictError(f"admin profile {str(path)!r} has no streets.")
+        raise DistrictError(_("{file} has no streets.").format(file=named))
     serial = communities.groupby("street_code").cumcount() + 1
     provisional = communities["code"] == ""
     assigned = communities["street_code"] + serial.astype(str).str.zfill(3)
@@ -112,12 +114,10 @@ def _admin_table(path: Path) -> tuple[str, str, pd.DataFrame, pd.DataFrame]:
         communities.index, fill_value=False)
     if (bad | dup).any():
         rows = communities.loc[bad | dup, ["name", "code"]].head(5).values.tolist()
-        raise DistrictError(
-            f"admin profile {str(path)!r}: community codes must be 12 unique digits extending "
-            f"their street's code; bad rows {rows}."
-        )
+        raise DistrictError(named + _(": ") + _("community codes must be 12 unique digits extending their street's "
+                                                "code; bad rows {rows}.").format(rows=rows))
     if communities.empty:
-        raise DistrictError(f"admin profile {str(path)!r} has no communities.")
+        raise DistrictError(_("{file} has no communities.").format(file=named))
     return code, name, streets, communities[["code", "name", "street_code", "provisional"]]
 
 
@@ -149,17 +149,18 @@ def read_boundary(path: str | Path, *, crs: str = "gcj02") -> shapely.Geometry:
     164
     """
     path = Path(path)
+    named = _("boundary file {path!r}").format(path=str(path))
     if not path.is_file():
-        raise MissingFile(f"boundary file {str(path)!r} does not exist.")
-    text, _ = decode(path.read_bytes(), what=f"boundary file {str(path)!r}")
+        raise MissingFile(_("{file} does not exist.").format(file=named))
+    text = decode(path.read_bytes(), what=named)[0]
     try:
         geom = shapely.from_geojson(text)
     except shapely.errors.GEOSException as exc:
-        raise DistrictError(f"boundary file {str(path)!r} is not GeoJSON: {str(exc)[:200]}") from exc
+        raise DistrictError(_("{file} is not GeoJSON: {reason}").format(file=named, reason=str(exc)[:200])) from exc
     parts = shapely.get_parts(geom)
     polygons = [g for g in parts if g.geom_type in ("Polygon", "MultiPolygon")]
     if not polygons:
-        raise DistrictError(f"boundary file {str(path)!r} holds no polygon (found {geom.geom_type}).")
+        raise DistrictError(_("{file} holds no polygon (found {kind}).").format(file=named, kind=geom.geom_type))
     geom = shapely.make_valid(shapely.union_all(polygons))
     if crs.lower() in ("gcj02", "gcj-02"):
         geom, crs = geometries_gcj02_to_wgs84([geom])[0], settings.web_crs
@@ -177,19 +178,20 @@ def read_units(path: str | Path) -> pd.DataFrame:
     DistrictError
         On duplicate names, unknown kinds or a maintainer that is not a unit.
     """
-    units = read_csv_table(path, what="unit list",
-                           required=["code", "name_zh", "level", "kind", "maintainer"])
+    units = read_csv_table(path, what=_("unit list"), required=["code", "name_zh", "level", "kind", "maintainer"])
     units = units.rename(columns={"name_zh": "name"})
     problems = []
     if units["name"].duplicated().any():
-        problems.append(f"repeated names {units.loc[units['name'].duplicated(), 'name'].tolist()[:5]}")
+        problems.append(_("repeated names {names}").format(
+            names=list_text(units.loc[units["name"].duplicated(), "name"].tolist()[:5])))
     if (~units["kind"].isin(UNIT_KINDS)).any():
-        problems.append(f"kinds must be one of {list(UNIT_KINDS)}")
+        problems.append(_("kinds must be one of {known}").format(known=", ".join(UNIT_KINDS)))
     loose = (units["maintainer"] != "") & ~units["maintainer"].isin(units["name"])
     if loose.any():
-        problems.append(f"maintainers {units.loc[loose, 'maintainer'].tolist()[:5]} are not units")
+        problems.append(_("maintainers {names} are not units").format(
+            names=list_text(units.loc[loose, "maintainer"].tolist()[:5])))
     if problems:
-        raise DistrictError(f"unit list {str(path)!r}: " + "; ".join(problems) + ".")
+        raise DistrictError(_("unit list {path!r}").format(path=str(path)) + _(": ") + "; ".join(problems) + _("."))
     return units[["code", "name", "level", "kind", "maintainer"]]
 
 
@@ -331,12 +333,13 @@ class District:
         """
         path = Path(path)
         if not path.is_file():
-            raise MissingFile(f"district file {str(path)!r} does not exist.")
-        found = {name for name, _ in pyogrio.list_layers(path)}
+            raise MissingFile(_("district file {path!r} does not exist.").format(path=str(path)))
+        found = {name for name, _kind in pyogrio.list_layers(path)}
         needed = {"boundary", "streets", "communities", "grid"}
         if not needed <= found:
-            raise DistrictError(f"{str(path)!r} is not a citygrid district: it lacks layers "
-                             f"{sorted(needed - found)} (has {sorted(found)}).")
+            raise DistrictError(_("{path!r} is not a citygrid district: it lacks layers {missing} (has {found}).")
+                                .format(path=str(path), missing=", ".join(sorted(needed - found)),
+                                        found=", ".join(sorted(found))))
         wanted = needed | {"roads"} | (set(COMPONENT_LAYERS.values()) if components else set())
         read = {name: read_layer(path, name, engine=engine) for name in found & wanted}
         parts = [read[n] for n in COMPONENT_LAYERS.values() if n in read]
@@ -382,8 +385,8 @@ class District:
         """
         hit = self.streets[(self.streets["code"] == key) | (self.streets["name"] == key)]
         if hit.empty:
-            known = ", ".join(self.streets["name"])
-            raise NotFound(f"no street {key!r} in {self.name}; streets are: {known}.")
+            raise NotFound(_("no street {key!r} in {district}; streets are: {known}.").format(
+                key=key, district=self.name, known=list_text(list(self.streets["name"]))))
         return hit.iloc[0]
 
     def _memo(self, name: str, frames: tuple[pd.DataFrame, ...], compute: Callable[[], Any]) -> Any:

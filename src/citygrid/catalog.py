@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from citygrid._i18n import _
 from citygrid._text import read_csv_table, suggest
 from citygrid.errors import CatalogError, NotFound
 
@@ -120,11 +121,9 @@ class Catalog:
         try:
             return self._lookup[key]
         except KeyError:
-            raise NotFound(
-                f"no category {key!r} in the catalog; give a 4-digit code (e.g. '0101'), "
-                "a 5-digit GB/T 47678.5 code (e.g. '01001') or a Chinese name (e.g. '上水井盖')"
-                + suggest(key, [c.name_zh for c in self]) + "."
-            ) from None
+            raise NotFound(_("no category {key!r} in the catalog; give a 4-digit code (e.g. '0101'), a 5-digit "
+                             "GB/T 47678.5 code (e.g. '01001') or a Chinese name (e.g. {example!r})").format(
+                key=key, example="上水井盖") + suggest(key, [c.name_zh for c in self]) + _(".")) from None
 
     def __repr__(self) -> str:
         majors = sorted({c.major_code for c in self})
@@ -165,13 +164,16 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
     problems: list[str] = []
 
     def bad(i: int, column: str, value: object, expected: str) -> None:
-        problems.append(f"line {i + 2}, column {column!r}: {str(value)[:40]!r} {expected}")
+        problems.append(_("line {line}, column {column!r}: {value!r} {problem}").format(
+            line=i + 2, column=column, value=str(value)[:40], problem=expected))
 
     formats = {
-        "code": (re.compile(r"\d{4}"), "is not a 4-digit code"),
-        "code_2026": (re.compile(r"\d{5}"), "is not a 5-digit GB/T 47678.5 code"),
-        "major_code": (re.compile(r"\d{2}"), "is not a 2-digit major class code"),
+        "code": (re.compile(r"\d{4}"), _("is not a 4-digit code")),
+        "code_2026": (re.compile(r"\d{5}"), _("is not a 5-digit GB/T 47678.5 code")),
+        "major_code": (re.compile(r"\d{2}"), _("is not a 2-digit major class code")),
     }
+    no_major, empty = _("does not start with its major class {major}"), _("is empty")
+    no_distance = _("is not a distance in metres in (0, 1000]")
     categories = []
     for i, row in enumerate(frame.to_dict("records")):
         ok = True
@@ -180,36 +182,36 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
                 bad(i, column, row[column], expected)
                 ok = False
         if ok and not row["code"].startswith(row["major_code"]):
-            bad(i, "code", row["code"], f"does not start with its major class {row['major_code']}")
+            bad(i, "code", row["code"], no_major.format(major=row["major_code"]))
         if ok and not row["code_2026"].startswith(row["major_code"]):
-            bad(i, "code_2026", row["code_2026"],
-                f"does not start with its major class {row['major_code']}")
+            bad(i, "code_2026", row["code_2026"], no_major.format(major=row["major_code"]))
         if row["geometry"] not in GEOMETRY_KINDS:
-            bad(i, "geometry", row["geometry"], f"is not one of {list(GEOMETRY_KINDS)}")
+            bad(i, "geometry", row["geometry"], _("is not one of {known}").format(known="/".join(GEOMETRY_KINDS)))
         for column in ("name_zh", "department", "major_name_zh"):
             if not row[column]:
-                bad(i, column, row[column], "is empty")
+                bad(i, column, row[column], empty)
         tolerance = _distance(row["tolerance_m"])
         if np.isnan(tolerance):
-            bad(i, "tolerance_m", row["tolerance_m"], "is not a distance in metres in (0, 1000]")
+            bad(i, "tolerance_m", row["tolerance_m"], no_distance)
         move = row.get("move_m")
         if pd.isna(move) or move == "":
             move = MOVE_M if row["geometry"] == "point" else None
         elif np.isnan(_distance(move)):
-            bad(i, "move_m", move, "is not a distance in metres in (0, 1000], or empty")
+            bad(i, "move_m", move, _("is not a distance in metres in (0, 1000], or empty"))
         fixed = {c: row[c] for c in _COLUMNS if c not in _OPTIONAL}
         categories.append(Category(**{**fixed, "tolerance_m": tolerance, "move_m": _distance(move)}))
     for column in ("code", "code_2026", "name_zh"):
         repeated = frame[column].duplicated(keep="first")
         for i in np.flatnonzero(repeated.to_numpy()):
             first = int(np.flatnonzero((frame[column] == frame[column].iloc[i]).to_numpy())[0])
-            bad(int(i), column, frame[column].iloc[i], f"repeats line {first + 2}")
+            bad(int(i), column, frame[column].iloc[i], _("repeats line {line}").format(line=first + 2))
     if problems:
         shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise CatalogError(f"catalog {source!r} has {len(problems)} bad value(s):\n  {shown}{more}")
+        more = "\n  " + _("... and {n} more").format(n=len(problems) - 20) if len(problems) > 20 else ""
+        raise CatalogError(_("catalog {source!r} has {n} bad value(s):").format(source=source, n=len(problems))
+                           + f"\n  {shown}{more}")
     if not categories:
-        raise CatalogError(f"catalog {source!r} has no categories.")
+        raise CatalogError(_("catalog {source!r} has no categories.").format(source=source))
     return categories
 
 
@@ -251,7 +253,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         with resources.as_file(resources.files("citygrid") / "data" / "catalog.csv") as p:
             return load_catalog(p)
     try:
-        frame = read_csv_table(path, what="catalog", required=[c for c in _COLUMNS if c not in _OPTIONAL])
+        frame = read_csv_table(path, what=_("catalog"), required=[c for c in _COLUMNS if c not in _OPTIONAL])
     except ValueError as exc:
         raise CatalogError(str(exc)) from exc
     return Catalog(_check_rows(frame[[c for c in _COLUMNS if c in frame.columns]], str(path)))

@@ -27,6 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 from pyproj import Transformer
 
 from citygrid import settings
+from citygrid._i18n import _
 
 _A = 6378245.0
 _EE = 0.00669342162296594323
@@ -163,7 +164,7 @@ def _invert(forward, lon: ArrayLike, lat: ArrayLike, *, what: str, max_iter: int
     glat = np.asarray(lat, dtype=float)
     wlon, wlat = glon.copy(), glat.copy()
     tol_deg = settings.gcj02_tolerance_m / _METRES_PER_DEGREE / 10.0
-    for _ in range(max_iter):
+    for _step in range(max_iter):
         flon, flat = forward(wlon, wlat)
         elon, elat = flon - glon, flat - glat
         wlon = wlon - elon
@@ -171,10 +172,8 @@ def _invert(forward, lon: ArrayLike, lat: ArrayLike, *, what: str, max_iter: int
         if np.all(np.abs(elon) < tol_deg) and np.all(np.abs(elat) < tol_deg):
             return wlon, wlat
     bad = int(np.count_nonzero(~(np.isfinite(glon) & np.isfinite(glat))))
-    raise ValueError(
-        f"{what} did not converge within {max_iter} iterations; "
-        f"{bad} coordinate(s) are not finite numbers. Drop or fix them first."
-    )
+    raise ValueError(_("{what} did not converge within {n} iterations; {bad} coordinate(s) are not finite numbers. "
+                       "Drop or fix them first.").format(what=what, n=max_iter, bad=bad))
 
 
 _X_PI = np.pi * 3000.0 / 180.0

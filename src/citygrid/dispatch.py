@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -31,6 +31,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import N_, _, list_text
 from citygrid._text import find_column, read_csv_table
 from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
 from citygrid.errors import BatchError, UsageError
@@ -61,14 +62,22 @@ COORDINATES = ("auto", "wgs84", "gcj02", "bd09")
 """How event locations are given; ``auto`` picks the one that puts events closest to the registry."""
 
 REASONS = {
-    "none": "no {what} within {radius:g} m",
-    "outside": "outside the district",
-    "not_component": "not a component event",
-    "unknown_type": "event type {type!r} is not in the event type table",
-    "unknown_category": "category {category!r} is not in the catalog",
-    "no_location": "no location: {where}",
-    "unknown_component": "component {component!r} is not in the registry",
+    "no_component": N_("no {what} within {radius:g} m"),
+    "outside": N_("outside the district"),
+    "not_component": N_("not a component event"),
+    "unknown_type": N_("event type {type!r} is not in the event type table"),
+    "unknown_category": N_("category {category!r} is not in the catalog"),
+    "no_location": N_("no location: {where}"),
+    "unknown_component": N_("component {component!r} is not in the registry"),
+    "unreadable_time": N_("unreadable {field} {value!r}"),
 }
+"""Why an event went to no component, by its ``outcome`` code (``"matched"`` when one was found)."""
+OUTCOMES = ("matched", *REASONS)
+
+
+def _reason(outcome: str, **values: Any) -> str:
+    """The words of an outcome, in the language in use."""
+    return _(REASONS[outcome]).format(**values)
 
 
 def load_event_types(path: str | Path | None = None) -> pd.DataFrame:
@@ -83,7 +92,7 @@ def load_event_types(path: str | Path | None = None) -> pd.DataFrame:
         no component.
     """
     source = path if path is not None else resources.files("citygrid") / "data" / "event_types.csv"
-    table = read_csv_table(Path(str(source)), what="event type table",
+    table = read_csv_table(Path(str(source)), what=_("event type table"),
                            required=["code", "name_zh", "categories"])
     table["categories"] = table["categories"].fillna("").map(str.split)
     return table
@@ -125,20 +134,24 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
         found = find_column(headers, EVENT_COLUMNS[field])
         out[field] = _clean(frame[found]) if found is not None else None
     if out["event_id"].isna().all():
-        raise BatchError(f"the events have no id column (one of {list(EVENT_COLUMNS['event_id'][:5])} …); "
-                         f"they have {[str(c) for c in frame.columns if c != 'geometry'][:15]}.")
+        raise BatchError(_("the events have no id column (one of {names} …); they have {columns}.").format(
+            names=", ".join(EVENT_COLUMNS["event_id"][:5]),
+            columns=", ".join([str(c) for c in frame.columns if c != "geometry"][:15])))
     problem = pd.Series("", index=out.index, dtype=object)
+    code = pd.Series("", index=out.index, dtype=object)
     for row, text in notes.get("unparsed_coordinates", {}).items():
-        problem.iloc[row - 1] = REASONS["no_location"].format(where=f"coordinates {text!r}")
+        problem.iloc[row - 1] = _reason("no_location", where=_("coordinates {text!r}").format(text=text))
+        code.iloc[row - 1] = "no_location"
     times_ok = np.ones(len(out), dtype=bool)
-    for field in ("created_at", "closed_at"):
+    for field, label in (("created_at", N_("created at")), ("closed_at", N_("closed at"))):
         raw = out[field]
         out[field] = _times(raw)
         bad = (raw.notna() & out[field].isna()).to_numpy()
         times_ok &= ~bad
-        said = [f"unreadable {field.replace('_', ' ')} {v!r}" for v in raw[bad]]
+        said = [_reason("unreadable_time", field=_(label), value=v) for v in raw[bad]]
         problem[bad] = _joined(problem[bad], said)
-    out["problem"], out["times_ok"] = problem.to_numpy(), times_ok
+        code[bad & (code == "").to_numpy()] = "unreadable_time"
+    out["problem"], out["problem_code"], out["times_ok"] = problem.to_numpy(), code.to_numpy(), times_ok
     return gpd.GeoDataFrame(out, geometry=frame.geometry.to_numpy(), crs=frame.crs)
 
 
@@ -202,8 +215,9 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
         ``confidence`` (the chance that the nearest candidate is the one reported rather than
         another within `radius`, from their distances and `gps_m`; 1.0 for a component the
         event names by id), ``owner, owner_code, maintainer, department``, ``grid, community,
-        street`` (of the event's location), ``reason`` (empty when a component was found)
-        and the event's point (EPSG:4547).
+        street`` (of the event's location), ``reason`` (empty when a component was found),
+        ``outcome`` (``"matched"`` or the code of the reason, one of :data:`REASONS`) and the
+        event's point (EPSG:4547).
 
     Notes
     -----
@@ -220,9 +234,11 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
         If the events cannot be read.
     """
     if coords not in COORDINATES:
-        raise UsageError(f"coords={coords!r}: use one of {', '.join(COORDINATES)} (--coords).")
+        raise UsageError(_("coords={coords!r}: use one of {known}.").format(coords=coords,
+                                                                          known=", ".join(COORDINATES)))
     if not gps_m > 0:
-        raise UsageError(f"gps_m={gps_m!r}: give the location error as a positive number of metres (--gps-m).")
+        raise UsageError(_("--gps-m {value!r}: give the location error as a positive number of metres.").format(
+            value=gps_m))
     frame = read_events(events)
     table = event_types if isinstance(event_types, pd.DataFrame) else load_event_types(event_types)
     current = reg.components
@@ -233,63 +249,69 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     lon[located] = shapely.get_x(frame.geometry.to_numpy()[located])
     lat[located] = shapely.get_y(frame.geometry.to_numpy()[located])
     off_earth = located & ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))  # NaN too (an empty point's)
-    said = [REASONS["no_location"].format(where=f"longitude/latitude {x:g}/{y:g}")
+    said = [_reason("no_location", where=_("longitude/latitude {x:g}/{y:g}").format(x=x, y=y))
             for x, y in zip(lon[off_earth], lat[off_earth])]
     frame.loc[off_earth, "problem"] = _joined(said, frame["problem"][off_earth])
+    frame.loc[off_earth, "problem_code"] = "no_location"
     located &= ~off_earth
     if coords == "auto":
         coords = _choose_coordinates(lon[located], lat[located], tree)
     points = np.full(len(frame), None, dtype=object)
     points[located] = _to_local(lon[located], lat[located], coords)
-    wanted, reason = _wanted(frame, table, reg)
+    wanted, reason, outcome = _wanted(frame, table, reg)
     named_type = frame["event_type_code"].map(dict(zip(table["code"], table["name_zh"])))
     said_types = zip(frame["event_type"], named_type)
     wanted = _narrowed(wanted, frame["description"].to_numpy(dtype=object), said_types, reg.catalog)
-    reason = np.where(frame["problem"].to_numpy(dtype=object) != "", frame["problem"].to_numpy(dtype=object),
-                      reason)
+    problem = frame["problem"].to_numpy(dtype=object) != ""
+    reason = np.where(problem, frame["problem"].to_numpy(dtype=object), reason)
+    outcome = np.where(problem, frame["problem_code"].to_numpy(dtype=object), outcome)
     inside = np.zeros(len(frame), dtype=bool)
     inside[located] = shapely.contains_xy(reg.district.boundary, shapely.get_x(points[located]),
                                           shapely.get_y(points[located]))
     # outside the district says more than "not a component event" or an unknown type: no unit here acts
-    reason = np.where(located & ~inside & (frame["problem"].to_numpy(dtype=object) == ""), REASONS["outside"],
-                      reason)
-    out = _match(frame, points, wanted, reason, current, tree, radius, gps_m, reg)
+    outside = located & ~inside & ~problem
+    reason = np.where(outside, _reason("outside"), reason)
+    outcome = np.where(outside, "outside", outcome)
+    out = _match(frame, points, wanted, (reason, outcome), current, tree, radius, gps_m, reg)
     out.attrs["coordinates"], out.attrs["radius_m"] = coords, radius
     return out
 
 
-def _wanted(frame: gpd.GeoDataFrame, table: pd.DataFrame, reg: Registry) -> tuple[list[list[str]], np.ndarray]:
-    """The registry category codes each event concerns, and a reason where there are none."""
+def _wanted(frame: gpd.GeoDataFrame, table: pd.DataFrame,
+            reg: Registry) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
+    """The registry category codes each event concerns, and a reason and outcome code where there are none."""
     by_code = dict(zip(table["code"], table["categories"]))
     by_name = dict(zip(table["name_zh"], table["categories"]))
     layout_2026 = reg.layout == "gbt47678"
     decided: dict[tuple, tuple[list[str], str]] = {}  # the same (category, type code, type) decides alike
     wanted: list[list[str]] = []
     reason = np.full(len(frame), "", dtype=object)
+    outcome = np.full(len(frame), "", dtype=object)
     for k, key in enumerate(zip(frame["category"], frame["event_type_code"], frame["event_type"])):
         if key not in decided:
             decided[key] = _decide(*key, by_code, by_name, reg.catalog, layout_2026)
         wanted.append(decided[key][0])
-        reason[k] = decided[key][1]
-    return wanted, reason
+        outcome[k], reason[k] = decided[key][1]
+    return wanted, reason, outcome
 
 
-def _decide(named, code, name, by_code: dict, by_name: dict, catalog, layout_2026: bool) -> tuple[list[str], str]:
-    """The registry codes an event of this category or type concerns, and why none when so."""
+def _decide(named, code, name, by_code: dict, by_name: dict, catalog,
+            layout_2026: bool) -> tuple[list[str], tuple[str, str]]:
+    """The registry codes an event of this category or type concerns, and ``(outcome, reason)`` when none."""
     if isinstance(named, str):
         try:
             cats = [catalog[named].code]
         except KeyError:
-            return [], REASONS["unknown_category"].format(category=named)
+            return [], ("unknown_category", _reason("unknown_category", category=named))
     elif isinstance(code, str) and code in by_code:
         cats = by_code[code]
     elif isinstance(name, str) and name in by_name:
         cats = by_name[name]
     else:
-        return [], REASONS["unknown_type"].format(type=code if isinstance(code, str) else name)
+        return [], ("unknown_type", _reason("unknown_type", type=code if isinstance(code, str) else name))
     if not cats:
-        return [], REASONS["not_component"]
-    return [catalog[c].code_2026 if layout_2026 else c for c in cats if c in catalog], ""
+        return [], ("not_component", _reason("not_component"))
+    return [catalog[c].code_2026 if layout_2026 else c for c in cats if c in catalog], ("", "")
 
 
 def _narrowed(wanted: list[list[str]], descriptions: np.ndarray, types: Iterable[tuple], catalog) -> list[list[str]]:
@@ -326,9 +348,13 @@ def _kind_words(cats: list[str], catalog) -> dict[str, tuple[str, ...]]:
     return {c: (n, n[:len(n) - ending]) if len(n) - ending >= 2 else (n,) for c, n in names.items()}
 
 
-def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]], reason: np.ndarray,
+def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]], why: tuple[np.ndarray, np.ndarray],
            current: gpd.GeoDataFrame, tree, radius: float, gps_m: float, reg: Registry) -> gpd.GeoDataFrame:
-    """The component each event names, else the nearest of the wanted categories within `radius`."""
+    """The component each event names, else the nearest of the wanted categories within `radius`.
+
+    `why` holds the reason and outcome code of each event decided so far ("" where undecided).
+    """
+    reason, outcome = why
     found = np.full(len(frame), -1)
     near = np.full(len(frame), np.nan)
     confidence = np.full(len(frame), np.nan)
@@ -337,7 +363,8 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     named = pd.notna(ids) & frame["times_ok"].to_numpy(dtype=bool)
     at = pd.Index(current["component_id"]).get_indexer(ids[named])
     rows = np.flatnonzero(named)
-    reason[rows] = np.where(at >= 0, "", [REASONS["unknown_component"].format(component=i) for i in ids[named]])
+    reason[rows] = np.where(at >= 0, "", [_reason("unknown_component", component=i) for i in ids[named]])
+    outcome[rows] = np.where(at >= 0, "matched", "unknown_component")
     rows, at = rows[at >= 0], at[at >= 0]
     found[rows], confidence[rows] = at, 1.0
     placed = np.array([p is not None for p in points[rows]], dtype=bool)
@@ -363,8 +390,9 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     confidence[ev[first]] = 1.0 / np.bincount(ev, weights=weight, minlength=len(frame))[ev[first]]
     names = reg.catalog.to_frame().set_index("code")["name_zh"]
     for e in ask[found[ask] < 0]:
-        what = "、".join(names.get(c, c) for c in wanted[e][:3]) + ("…" if len(wanted[e]) > 3 else "")
-        reason[e] = REASONS["none"].format(what=what, radius=radius)
+        what = list_text([names.get(c, c) for c in wanted[e][:3]]) + ("…" if len(wanted[e]) > 3 else "")
+        reason[e] = _reason("no_component", what=what, radius=radius)
+        outcome[e] = "no_component"
     out = pd.DataFrame({
         "row": frame["row"].to_numpy(), "event_id": frame["event_id"].to_numpy(dtype=object),
         "created_at": frame["created_at"].to_numpy(), "closed_at": frame["closed_at"].to_numpy(),
@@ -389,6 +417,7 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
             values[placed] = cells[column].to_numpy(dtype=object)
         out[column] = values
     out["reason"] = reason
+    out["outcome"] = np.where(found >= 0, "matched", outcome)
     return gpd.GeoDataFrame(out, geometry=list(points), crs=settings.default_crs)
 
 
@@ -410,7 +439,7 @@ def closing_figures(result: pd.DataFrame, *, by: str = "maintainer") -> pd.DataF
     """
     groups = ("maintainer", "owner", "department", "street", "category_name", "event_type")
     if by not in groups:
-        raise UsageError(f"by={by!r}: use one of {', '.join(groups)}.")
+        raise UsageError(_("--by {by!r}: use one of {known}.").format(by=by, known=", ".join(groups)))
     hours = (pd.to_datetime(result["closed_at"]) - pd.to_datetime(result["created_at"])).dt.total_seconds() / 3600
     frame = pd.DataFrame({"group": result[by].fillna("—"), "hours": hours})
     table = frame.groupby("group").agg(events=("hours", "size"), closed=("hours", "count"),
@@ -459,8 +488,7 @@ def unmatched_cells(result: pd.DataFrame, reg: Registry) -> gpd.GeoDataFrame:
     geopandas.GeoDataFrame
         ``grid, community, street, unmatched`` and the cell polygon, most first.
     """
-    missed = result[result["reason"].astype(str).str.startswith("no ") & result["grid"].notna()
-                    & ~result["reason"].astype(str).str.startswith("no location")]
+    missed = result[(result["outcome"] == "no_component") & result["grid"].notna()]
     counts = missed.groupby("grid").size().rename("unmatched")
     cells = reg.district.grid.set_index("code").join(counts, how="inner")
     names = dict(zip(reg.district.communities["code"], reg.district.communities["name"]))

@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import N_, _
 from citygrid._text import find_column
 from citygrid.admin import District, load_profile, read_units
 from citygrid.errors import DistrictError
@@ -52,6 +53,11 @@ _OWN = {
              "name": ()},
     "district": {"code": ("区县代码", "区代码", "qxdm"), "name": ("区县名称", "区名称", "qxmc")},
 }
+_KINDS = {"street": N_("street"), "community": N_("community"), "grid": N_("grid cell"), "district": N_("district"),
+          "road": N_("road")}
+_FIELDS = {"code": N_("code"), "name": N_("name"), "street_code": N_("street code"),
+           "community_code": N_("community code")}
+_LEVELS = {"error": N_("error"), "warning": N_("warning")}
 _ERROR_SHARE = 0.001  # a gap or overlap over 0.1 % of the parent's area is an error; smaller ones are noted
 
 
@@ -59,31 +65,35 @@ def _column(frame: pd.DataFrame, kind: str, field: str, given: dict[str, str], p
             required: bool = True) -> str | None:
     if field in given:
         if given[field] not in frame.columns:
-            raise DistrictError(f"{path}: no column {given[field]!r} for the {kind}s' {field}; it has "
-                                f"{[c for c in frame.columns if c != 'geometry']}.")
+            raise DistrictError(_("{path}: no column {header!r} for the {kind} {field}; it has {columns}.").format(
+                path=path, header=given[field], kind=_(_KINDS[kind]), field=_(_FIELDS[field]),
+                columns=", ".join(str(c) for c in frame.columns if c != "geometry")))
         return given[field]
     columns = [c for c in frame.columns if c != frame.geometry.name]
     found = find_column(columns, (*_OWN[kind].get(field, ()), *ALIASES[field]))
     if found is None and required:
-        raise DistrictError(f"{path}: which column holds the {kind}s' {field}? It has {columns}; "
-                            f"name it with --columns {kind}.{field}=HEADER (Python: columns={{'{kind}.{field}': …}}).")
+        raise DistrictError(_("{path}: which column holds the {kind} {field}? It has {columns}; name it with "
+                              "--columns {key}=HEADER.").format(
+            path=path, kind=_(_KINDS[kind]), field=_(_FIELDS[field]), columns=", ".join(map(str, columns)),
+            key=f"{kind}.{field}"))
     return found
 
 
 def _layer(spec: str | Path, kind: str, crs: str | None) -> gpd.GeoDataFrame:
     """A layer (``FILE`` or ``FILE#LAYER``) in the registry's CRS."""
     text = str(spec)
-    path, _, layer = text.partition("#")
+    path, _hash, layer = text.partition("#")
     frame, notes = read_vector(Path(path), layer=layer or None)
     if frame.crs is None:
         guess = crs or notes.get("crs_guess")
         if guess is None:
-            raise DistrictError(f"{path}: the {kind} layer has no CRS (no .prj) and its coordinates fit none "
-                                "citygrid knows; give it with --crs (Python: crs=).")
+            raise DistrictError(_("{path}: the {kind} layer has no CRS (no .prj) and its coordinates fit none "
+                                  "citygrid knows; give it with --crs.").format(path=path, kind=_(_KINDS[kind])))
         frame = frame.set_crs(guess)
     frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
     if frame.empty:
-        raise DistrictError(f"{path}: the {kind} layer has no features with a geometry.")
+        raise DistrictError(_("{path}: the {kind} layer has no features with a geometry.").format(
+            path=path, kind=_(_KINDS[kind])))
     frame = frame.to_crs(settings.default_crs)
     return frame.set_geometry(shapely.make_valid(frame.geometry.to_numpy()), crs=settings.default_crs)
 
@@ -146,10 +156,11 @@ def read_district(*, streets: str | Path, communities: str | Path, grid: str | P
     """
     given: dict[str, dict[str, str]] = {}
     for key, header in (columns or {}).items():
-        kind, _, field = key.partition(".")
+        kind, _dot, field = key.partition(".")
         if kind not in _OWN or field not in ALIASES:
-            raise DistrictError(f"columns: {key!r} is not KIND.FIELD with KIND one of {sorted(_OWN)} and FIELD one "
-                                f"of {sorted(ALIASES)}.")
+            raise DistrictError(_("--columns {key!r} is not KIND.FIELD with KIND one of {kinds} and FIELD one of "
+                                  "{fields}.").format(key=key, kinds=", ".join(sorted(_OWN)),
+                                                      fields=", ".join(sorted(ALIASES))))
         given.setdefault(kind, {})[field] = header
     layers = {"street": _layer(streets, "street", crs), "community": _layer(communities, "community", crs),
               "grid": _layer(grid, "grid", crs)}
@@ -193,8 +204,12 @@ def read_district(*, streets: str | Path, communities: str | Path, grid: str | P
                     units=read_units(units) if units is not None else load_profile().units, roads=road_frame)
 
 
-def _tiling(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, what: str, of: str, link: str) -> list[str]:
-    """Where `children` do not tile their parent: gaps, parts outside, overlaps (m² and share)."""
+def _tiling(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, texts: tuple[str, str, str],
+            link: str) -> list[tuple[str, str]]:
+    """Where `children` do not tile their parent: gaps, parts outside, overlaps (m² and share).
+
+    `texts` say each of the three of a parent, with ``{parent}`` and ``{amount}``.
+    """
     problems = []
     for parent in parents.itertuples():
         mine = children[children[link] == parent.code].geometry.to_numpy()
@@ -203,13 +218,53 @@ def _tiling(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, what: str, of
         gap = shapely.difference(parent.geometry, union).area
         outside = shapely.difference(union, parent.geometry).area
         overlap = float(shapely.area(mine).sum()) - union.area if len(mine) else 0.0
-        for amount, says in ((gap, f"is not covered by its {what}"), (outside, f"has {what} reaching outside it"),
-                             (overlap, f"has {what} overlapping each other")):
+        name = f"{parent.code} {getattr(parent, 'name', '') or ''}".rstrip()
+        for amount, says in zip((gap, outside, overlap), texts):
             if amount > 1.0:  # m²: slivers below a square metre are digitising noise
                 level = "error" if amount > _ERROR_SHARE * area else "warning"
-                problems.append(f"{level}: {of} {parent.code} {getattr(parent, 'name', '') or ''}".rstrip()
-                                + f" {says}: {amount:,.0f} m² ({amount / area:.2%})")
+                problems.append((level, says.format(parent=name, amount=f"{amount:,.0f} m² ({amount / area:.2%})")))
     return problems
+
+
+def _problems(district: District) -> list[tuple[str, str]]:
+    """``(level, text)`` of each problem of the hierarchy, level ``"error"`` or ``"warning"``."""
+    problems = []
+    for what, frame in (("street", district.streets), ("community", district.communities),
+                        ("grid", district.grid)):
+        kind = _(_KINDS[what])
+        if frame["code"].isna().any():
+            problems.append(("error", _("{n} {kind}(s) without a code").format(
+                n=int(frame["code"].isna().sum()), kind=kind)))
+        repeated = frame["code"].dropna()[frame["code"].dropna().duplicated()].unique().tolist()
+        if repeated:
+            problems.append(("error", _("{kind} codes repeated: {codes}").format(
+                kind=kind, codes=", ".join(map(str, repeated[:10])))))
+    loose = ~district.communities["street_code"].isin(district.streets["code"])
+    if loose.any():
+        problems.append(("error", _("communities in no known street: {codes}").format(
+            codes=", ".join(district.communities.loc[loose, "code"].astype(str)[:10]))))
+    stray = ~district.grid["community_code"].isin(district.communities["code"])
+    if stray.any():
+        problems.append(("error", _("{n:,} grid cell(s) in no known community, e.g. {codes}").format(
+            n=int(stray.sum()), codes=", ".join(district.grid.loc[stray, "code"].astype(str)[:5]))))
+    problems += _tiling(district.grid, district.communities, (
+        _("community {parent} is not covered by its grid cells: {amount}"),
+        _("community {parent} has grid cells reaching outside it: {amount}"),
+        _("community {parent} has grid cells overlapping each other: {amount}")), "community_code")
+    problems += _tiling(district.communities, district.streets, (
+        _("street {parent} is not covered by its communities: {amount}"),
+        _("street {parent} has communities reaching outside it: {amount}"),
+        _("street {parent} has communities overlapping each other: {amount}")), "street_code")
+    whole = gpd.GeoDataFrame({"code": [district.code], "name": [district.name], "parent": [district.code]},
+                             geometry=[district.boundary], crs=district.crs)
+    problems += _tiling(district.streets.assign(parent=district.code), whole, (
+        _("district {parent} is not covered by its streets: {amount}"),
+        _("district {parent} has streets reaching outside it: {amount}"),
+        _("district {parent} has streets overlapping each other: {amount}")), "parent")
+    if district.units["code"].duplicated().any():
+        problems.append(("error", _("unit codes repeated: {codes}").format(
+            codes=", ".join(district.units.loc[district.units["code"].duplicated(), "code"][:5]))))
+    return sorted(problems, key=lambda problem: problem[0] != "error")
 
 
 def check_district(district: District) -> list[str]:
@@ -218,33 +273,10 @@ def check_district(district: District) -> list[str]:
     Codes present and unique; every community in a known street and every cell in a known
     community; cells tile their community, communities their street and streets the
     district, without gaps, parts outside or overlaps (over 0.1 % of the area an error,
-    above 1 m² a warning); unit codes unique.
+    above 1 m² a warning); unit codes unique. Each line starts with its level, ``error:``
+    or ``warning:`` (in the language in use).
     """
-    problems = []
-    for what, frame in (("street", district.streets), ("community", district.communities),
-                        ("grid cell", district.grid)):
-        if frame["code"].isna().any():
-            problems.append(f"error: {int(frame['code'].isna().sum())} {what}(s) without a code")
-        repeated = frame["code"].dropna()[frame["code"].dropna().duplicated()].unique().tolist()
-        if repeated:
-            problems.append(f"error: {what} codes repeated: {', '.join(map(str, repeated[:10]))}")
-    loose = ~district.communities["street_code"].isin(district.streets["code"])
-    if loose.any():
-        problems.append(f"error: communities in no known street: "
-                        f"{', '.join(district.communities.loc[loose, 'code'].astype(str)[:10])}")
-    stray = ~district.grid["community_code"].isin(district.communities["code"])
-    if stray.any():
-        problems.append(f"error: {int(stray.sum()):,} grid cell(s) in no known community, e.g. "
-                        f"{', '.join(district.grid.loc[stray, 'code'].astype(str)[:5])}")
-    problems += _tiling(district.grid, district.communities, "grid cells", "community", "community_code")
-    problems += _tiling(district.communities, district.streets, "communities", "street", "street_code")
-    whole = gpd.GeoDataFrame({"code": [district.code], "name": [district.name], "parent": [district.code]},
-                             geometry=[district.boundary], crs=district.crs)
-    problems += _tiling(district.streets.assign(parent=district.code), whole, "streets", "district", "parent")
-    if district.units["code"].duplicated().any():
-        problems.append("error: unit codes repeated: "
-                        + ", ".join(district.units.loc[district.units["code"].duplicated(), "code"][:5]))
-    return sorted(problems, key=lambda line: not line.startswith("error"))
+    return [_(_LEVELS[level]) + _(": ") + text for level, text in _problems(district)]
 
 
 def init_registry(path: str | Path, *, components: str | Path | None = None, source: str = "initial load",
@@ -282,11 +314,12 @@ def init_registry(path: str | Path, *, components: str | Path | None = None, sou
     from citygrid.registry import Registry
 
     district = read_district(**district_files)
-    problems = check_district(district)
-    errors = [p for p in problems if p.startswith("error")]
+    found = _problems(district)
+    errors = [text for level, text in found if level == "error"]
     if errors:
-        raise DistrictError(f"the district's files have {len(errors)} error(s), so no registry was made: "
-                            + "; ".join(errors[:8]) + ("; …" if len(errors) > 8 else ""))
+        raise DistrictError(_("the district's files have {n} error(s), so no registry was made: {errors}").format(
+            n=len(errors), errors="; ".join(errors[:8]) + ("; …" if len(errors) > 8 else "")))
+    problems = check_district(district)
     path = Path(path)
     reg = Registry.create(path, district=district, source="district")
     if components is not None:

@@ -18,8 +18,11 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator
 from pathlib import Path
+
+from citygrid._i18n import N_, _
 
 __all__ = [
     "AccessDenied",
@@ -134,6 +137,27 @@ def writing(path: str | Path) -> Iterator[None]:
         raise
     except Exception as exc:
         if isinstance(exc, OSError) or type(exc).__module__.startswith(("pyogrio", "fiona")):
-            raise OutputError(f"cannot write {str(path)!r}: {str(exc).strip() or type(exc).__name__}; "
-                              "choose a folder you may write to.") from exc
+            raise OutputError(_("cannot write {path!r}: {reason}; choose a folder you may write to.").format(
+                path=str(path), reason=os_reason(exc))) from exc
         raise
+
+
+_ERRNO = {errno.ENOENT: N_("no such file or folder"), errno.EACCES: N_("permission denied"),
+          errno.EPERM: N_("operation not permitted"), errno.ENOSPC: N_("the disk is full"),
+          errno.EROFS: N_("the file system is read-only"), errno.EISDIR: N_("it is a folder"),
+          errno.ENOTDIR: N_("a part of the path is not a folder"), errno.EEXIST: N_("it exists already"),
+          errno.ENAMETOOLONG: N_("the name is too long"), errno.EDQUOT: N_("the disk quota is used up")}
+"""The operating system's reasons a person meets, in the language in use."""
+
+
+def os_reason(exc: BaseException) -> str:
+    """Why a file operation failed, in the language in use where the operating system's errno says it.
+
+    Examples
+    --------
+    >>> os_reason(FileNotFoundError(2, "No such file or directory"))
+    'no such file or folder'
+    """
+    if isinstance(exc, OSError) and exc.errno in _ERRNO:
+        return _(_ERRNO[exc.errno])
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -9,6 +9,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import _
 from citygrid._layers import COMPONENT_LAYERS, LAYER_TYPES, as_multi, families
 from citygrid._text import spreadsheet_safe
 from citygrid._vector import write_layer
@@ -57,7 +58,7 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
-        raise UsageError(f"cannot export to {suffix!r}; use {', '.join(FORMATS)}.")
+        raise UsageError(_("cannot export to {suffix!r}; use {known}.").format(suffix=suffix, known=", ".join(FORMATS)))
     names = standard_columns(fields if fields != "citygrid" or suffix != ".shp" else "shapefile")
     keep = list(FIELD_NAMES) + (["retired_at"] if include_retired else [])
     out = gpd.GeoDataFrame(frame[keep].rename(columns=names), geometry=frame.geometry.to_numpy(), crs=frame.crs)
@@ -70,8 +71,8 @@ def write_extract(frame: gpd.GeoDataFrame, path: str | Path, *, fields: str = "c
             if suffix == ".csv":
                 table.to_csv(path, index=False, encoding="utf-8-sig")
             elif len(table) > _XLSX_ROWS:
-                raise UsageError(f"{len(table):,} rows do not fit an Excel sheet ({_XLSX_ROWS:,}); "
-                                 "export to .csv or .gpkg, or narrow it with --street/--category.")
+                raise UsageError(_("{n:,} rows do not fit an Excel sheet ({most:,}); export to .csv or .gpkg, or "
+                                   "narrow it with --street/--category.").format(n=len(table), most=_XLSX_ROWS))
             else:
                 table.to_excel(path, index=False, sheet_name="components", engine="openpyxl")
         elif suffix == ".geojson":
@@ -95,7 +96,7 @@ def _table(frame: gpd.GeoDataFrame) -> pd.DataFrame:
     geoms = frame.geometry.to_numpy()
     table["wkt"] = shapely.to_wkt(geoms, rounding_precision=3)
     at = gpd.GeoSeries(shapely.point_on_surface(geoms), crs=frame.crs).to_crs(settings.web_crs)
-    table["lon"], table["lat"] = at.x.round(7), at.y.round(7)
+    table["lon"], table["lat"] = at.x.round(7).to_numpy(), at.y.round(7).to_numpy()  # by position: labels differ
     return table
 
 
@@ -105,9 +106,9 @@ def _write_shapefiles(frame: gpd.GeoDataFrame, path: Path) -> list[Path]:
     for column in text:
         size = frame[column].dropna().astype(str).str.encode("utf-8").str.len()
         if (size > 254).any():
-            raise UsageError(
-                f"{int((size > 254).sum())} value(s) of {column!r} are longer than the 254 bytes a Shapefile "
-                "field holds; export to .gpkg or .geojson instead so that nothing is cut.")
+            raise UsageError(_("{n} value(s) of {column!r} are longer than the 254 bytes a Shapefile field holds; "
+                               "export to .gpkg or .geojson instead so that nothing is cut.").format(
+                n=int((size > 254).sum()), column=column))
     family = families(frame.geometry.to_numpy())
     kinds = [k for k in COMPONENT_LAYERS if (family == k).any()]
     files = []

@@ -37,7 +37,9 @@ import pyogrio
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import _
 from citygrid._text import decode, find_column
+from citygrid._vector import check_engine
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.crs import geometries_gcj02_to_wgs84
 from citygrid.errors import BatchError, MissingFile
@@ -164,7 +166,7 @@ def table_points(frame: pd.DataFrame) -> tuple[gpd.GeoDataFrame, dict]:
 
 def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFrame:
     if not path.exists():
-        raise MissingFile(f"file {str(path)!r} does not exist.")
+        raise MissingFile(_("file {path!r} does not exist.").format(path=str(path)))
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         return _table_geometry(_read_table(path, encoding=encoding, notes=notes), notes)
@@ -172,43 +174,40 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
         try:
             return gpd.read_parquet(path)
         except (OSError, ValueError) as exc:
-            raise BatchError(f"cannot read {path.name!r} as GeoParquet: {_reason(exc)}") from None
+            raise BatchError(_("cannot read {name!r} as GeoParquet: {reason}").format(
+                name=path.name, reason=_reason(exc))) from None
     if suffix not in VECTOR_SUFFIXES:
-        raise BatchError(
-            f"cannot read {path.name!r}: unknown kind of file {suffix!r}; use one of "
-            f"{sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES | {'.parquet'})}."
-        )
+        raise BatchError(_("cannot read {name!r}: unknown kind of file {suffix!r}; use one of {known}.").format(
+            name=path.name, suffix=suffix, known=" ".join(sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES | {".parquet"}))))
     if suffix == ".shp":
         encoding = encoding or _shapefile_encoding(path, notes)
     notes["encoding"] = encoding or "UTF-8"
     try:
         layers = pyogrio.list_layers(path)
     except pyogrio.errors.DataSourceError as exc:
-        raise BatchError(f"cannot read {path.name!r}: {_reason(exc)}") from None
-    names = [str(n) for n, _ in layers]
+        raise BatchError(_("cannot read {name!r}: {reason}").format(name=path.name, reason=_reason(exc))) from None
+    names = [str(n) for n, _kind in layers]
     if layer is None and len(names) > 1:
         spatial = [str(n) for n, kind in layers if kind is not None]
         if len(spatial) == 1:
             layer = spatial[0]
         else:
-            raise BatchError(f"{path.name!r} has several layers {names[:10]}; choose one with --layer NAME "
-                             "(Python: layer=NAME). 文件含多个图层，请用 --layer 指定。")
+            raise BatchError(_("{name!r} has several layers ({layers}); choose one with --layer NAME.").format(
+                name=path.name, layers=", ".join(names[:10])))
     if layer is not None and layer not in names:
-        raise BatchError(f"{path.name!r} has no layer {layer!r}; it has {names[:10]}.")
+        raise BatchError(_("{name!r} has no layer {layer!r}; it has {layers}.").format(
+            name=path.name, layer=layer, layers=", ".join(names[:10])))
+    check_engine(engine)
     try:
         if engine == "fiona":
             frame = gpd.read_file(path, layer=layer, engine="fiona",
                                   **({"encoding": encoding} if encoding else {}))
-        elif engine == "pyogrio":
+        else:
             frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding,
                                            on_invalid="ignore")
-        else:
-            raise BatchError(f"engine={engine!r} is not known; use 'pyogrio' or 'fiona'.")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
             pyogrio.errors.FieldError, pyogrio.errors.GeometryError, OSError, ValueError) as exc:
-        if isinstance(exc, BatchError):
-            raise
-        raise BatchError(f"cannot read {path.name!r}: {_reason(exc)}") from None
+        raise BatchError(_("cannot read {name!r}: {reason}").format(name=path.name, reason=_reason(exc))) from None
     if suffix == ".shp" and not path.with_suffix(".prj").exists() \
             and not path.with_suffix(".PRJ").exists():
         frame = frame.set_crs(None, allow_override=True)
@@ -228,12 +227,13 @@ def _shapefile_encoding(path: Path, notes) -> str:
             return {"936": "GBK", "65001": "UTF-8"}.get(name, name)
     dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.exists()), None)
     if dbf is None:
-        raise BatchError(f"{path.name!r} has no .dbf beside it; a Shapefile needs its .shp, .shx and .dbf.")
+        raise BatchError(_("{name!r} has no .dbf beside it; a Shapefile needs its .shp, .shx and .dbf.").format(
+            name=path.name))
     data = dbf.read_bytes()
     if len(data) < 32:
-        raise BatchError(f"{dbf.name!r} is truncated ({len(data)} bytes).")
+        raise BatchError(_("{name!r} is truncated ({n} bytes).").format(name=dbf.name, n=len(data)))
     header_len = struct.unpack("<H", data[8:10])[0]
-    _, encoding = decode(data[header_len:], what=f"the text in {dbf.name!r}")
+    encoding = decode(data[header_len:], what=_("the text in {name!r}").format(name=dbf.name))[1]
     notes["encoding_from"] = "detected"
     return "UTF-8" if encoding == "utf-8-sig" else "GB18030"
 
@@ -243,7 +243,8 @@ def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
         try:
             frame = pd.read_excel(path, dtype=object)
         except Exception as exc:  # openpyxl raises many kinds on a broken workbook
-            raise BatchError(f"cannot read {path.name!r} as Excel: {_reason(exc)}") from None
+            raise BatchError(_("cannot read {name!r} as Excel: {reason}").format(
+                name=path.name, reason=_reason(exc))) from None
         notes["encoding"] = "xlsx"
         return frame
     data = path.read_bytes()
@@ -251,15 +252,17 @@ def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
         try:
             text = data.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
-            raise BatchError(f"{path.name!r} is not {encoding}: {exc}") from None
+            raise BatchError(_("{name!r} is not {encoding}: {reason}").format(
+                name=path.name, encoding=encoding, reason=exc)) from None
     else:
-        text, encoding = decode(data, what=f"batch {path.name!r}")
+        text, encoding = decode(data, what=_("batch {name!r}").format(name=path.name))
     notes["encoding"] = "UTF-8" if encoding == "utf-8-sig" else encoding
     try:
         return pd.read_csv(_stdio.StringIO(text), dtype=str, keep_default_na=False, sep=None,
                            engine="python")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error) as exc:
-        raise BatchError(f"cannot read {path.name!r} as CSV: {_reason(exc)}") from None
+        raise BatchError(_("cannot read {name!r} as CSV: {reason}").format(name=path.name, reason=_reason(exc))) \
+            from None
 
 
 def _given(values: pd.Series) -> np.ndarray:
@@ -293,8 +296,8 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
             bad = (xs.isna() | ys.isna()).to_numpy() & given
             if given.any() and bad[given].all():
                 shown = ", ".join(f"{frame[x].iloc[i]!s}/{frame[y].iloc[i]!s}" for i in np.flatnonzero(bad)[:3])
-                raise BatchError(f"the coordinate columns {x}/{y} hold no numbers (e.g. {shown}); give decimal "
-                                 "degrees or metres, e.g. 114.3512/22.7013")
+                raise BatchError(_("the coordinate columns {x}/{y} hold no numbers (e.g. {shown}); give decimal "
+                                   "degrees or metres, e.g. 114.3512/22.7013").format(x=x, y=y, shown=shown))
             notes["coordinate_columns"] = [str(x), str(y)]
             notes["unparsed_coordinates"] = {int(i) + 1: f"{frame[x].iloc[i]!s}/{frame[y].iloc[i]!s}"
                                              for i in np.flatnonzero(bad)}
@@ -307,10 +310,9 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
         notes["unparsed_coordinates"] = {int(i) + 1: str(text.iloc[i])
                                          for i in np.flatnonzero((text.notna() & pd.isna(geoms)).to_numpy())}
         return gpd.GeoDataFrame(frame.drop(columns=[wkt]), geometry=list(geoms))
-    raise BatchError(
-        f"the table has no coordinates: expected a pair of columns such as 经度/纬度, lon/lat or "
-        f"x/y, or a WKT column; it has {[str(c) for c in columns][:20]}."
-    )
+    raise BatchError(_("the table has no coordinates: expected a pair of columns such as {pairs}, or a WKT column; "
+                       "it has {columns}.").format(pairs="经度/纬度, lon/lat, x/y",
+                                                   columns=", ".join(str(c) for c in columns[:20])))
 
 
 def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes) -> gpd.GeoDataFrame:
@@ -318,7 +320,8 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
     known = {f.name for f in FIELDS} | {"action"}
     bad_targets = sorted(set(columns.values()) - known)
     if bad_targets:
-        raise BatchError(f"columns= maps onto unknown field(s) {bad_targets}; fields are {sorted(known)}.")
+        raise BatchError(_("columns= maps onto unknown field(s) {bad}; fields are {known}.").format(
+            bad=", ".join(bad_targets), known=", ".join(sorted(known))))
     rename: dict[str, str] = {}
     taken: set[str] = set()
     geometry_name = raw.geometry.name if raw._geometry_column_name in raw.columns else None
@@ -333,7 +336,7 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
             taken.add(target)
     frame = raw.rename(columns=rename)
     if geometry_name is None or frame.geometry.isna().all() and len(frame) and geometry_name is None:
-        raise BatchError("the batch has no geometry column.")
+        raise BatchError(_("the batch has no geometry column."))
     needed = REQUIRED_FIELDS if required is None else required
     needed = [f for f in needed if f != "component_id"] if required is None else list(needed)
     have = set(frame.columns)
@@ -341,11 +344,10 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
                and not (f == "category" and have & {"category_name", "component_id"})]
     if missing:
         labels = {f.name: f"{f.name} ({'/'.join(a for a in (f.cjt214, f.gbt47678) if a)})" for f in FIELDS}
-        raise BatchError(
-            "cannot map required field(s) " + ", ".join(labels.get(f, f) for f in missing)
-            + f"; the batch has columns {[str(c) for c in raw.columns if c != geometry_name][:25]}. "
-            "Pass columns={'their name': 'field'} to map them."
-        )
+        raise BatchError(_("cannot map required field(s) {fields}; the batch has columns {columns}. Pass "
+                           "columns={{'their name': 'field'}} to map them.").format(
+            fields=", ".join(labels.get(f, f) for f in missing),
+            columns=", ".join([str(c) for c in raw.columns if c != geometry_name][:25])))
     notes["column_map"] = {str(k): v for k, v in rename.items()}
     return frame
 
@@ -366,11 +368,8 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
         source_crs = _guess_crs(frame.geometry.to_numpy())
         notes["crs_from"] = "detected" if source_crs else "none"
     if source_crs is None:
-        raise BatchError(
-            "the batch has no CRS and its coordinates fit none of EPSG:4326/4490 "
-            "(degrees) or EPSG:4547 (metres, CM 114°E); give it with --crs EPSG:… (Python: crs=). "
-            "批次没有坐标系，坐标范围也不符合，请用 --crs 指定。"
-        )
+        raise BatchError(_("the batch has no CRS and its coordinates fit none of EPSG:4326/4490 (degrees) or "
+                           "EPSG:4547 (metres, CM 114°E); give it with --crs EPSG:…"))
     frame = frame.set_crs(source_crs, allow_override=True)
     notes["crs"] = frame.crs.to_string()
     notes["swapped_rows"] = []
@@ -386,8 +385,8 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
             frame = frame.set_geometry(list(geometries_gcj02_to_wgs84(frame.geometry.to_numpy())))
             notes["gcj02_converted"] = True
     elif gcj02:
-        raise BatchError(f"--gcj02 (Python: gcj02=True) needs longitude/latitude coordinates; this batch is in "
-                         f"{notes['crs']}. GCJ-02 只适用于经纬度坐标。")
+        raise BatchError(_("--gcj02 needs longitude/latitude coordinates; this batch is in {crs}.").format(
+            crs=notes["crs"]))
     return frame.to_crs(settings.default_crs)
 
 
@@ -420,7 +419,7 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
             frame[name] = _as_text(frame[name], name, bad, frame["row"])
             for i in np.flatnonzero(frame[name].str.contains("\x00", regex=False).fillna(False).to_numpy(bool)):
                 bad.append({"row": int(frame["row"].iloc[i]), "field": name, "value": frame[name].iloc[i][:40],
-                            "reason": "holds a NUL character, where GIS files cut the text off"})
+                            "reason": _("holds a NUL character, where GIS files cut the text off")})
     for name in DATE_FIELDS:
         if name not in frame.columns:
             frame[name] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
@@ -456,13 +455,13 @@ def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Ser
         whole = out[floats].map(lambda v: float(v).is_integer() and abs(v) < 2**53)
         for i in out[floats][~whole].index:
             bad.append({"row": int(rows[i]), "field": name, "value": str(out[i]),
-                        "reason": "a number where text was expected (format the column as text)"})
+                        "reason": _("a number where text was expected (format the column as text)")})
         out[floats] = out[floats].map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
     if name == "component_id":
         big = out.map(lambda v: isinstance(v, (int, np.integer)) and abs(int(v)) >= 2**53)
         for i in out[big].index:
             bad.append({"row": int(rows[i]), "field": name, "value": str(out[i]),
-                        "reason": "an identifier stored as a number may have lost digits"})
+                        "reason": _("an identifier stored as a number may have lost digits")})
     out = out.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
     out = out.where(out != "", None)
     return pd.Series(pd.array(out.to_numpy(dtype=object), dtype="str"), index=values.index)
@@ -491,5 +490,5 @@ def _parse_dates(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd
     failed = text.notna() & parsed.isna()
     for i in text[failed].index:
         bad.append({"row": int(rows[i]), "field": name, "value": str(text[i])[:100],
-                    "reason": "not a date (use YYYYMMDD or YYYY-MM-DD)"})
+                    "reason": _("not a date (use YYYYMMDD or YYYY-MM-DD)")})
     return parsed.astype("datetime64[ms]")

@@ -44,6 +44,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +58,7 @@ import xyzservices.providers as xyz
 from branca.element import Element, MacroElement
 
 from citygrid import settings
+from citygrid._i18n import N_, _, language
 from citygrid.crs import geometries_wgs84_to_gcj02, wgs84_to_gcj02
 from citygrid.errors import MapError, MissingFile, writing
 
@@ -68,14 +70,15 @@ if TYPE_CHECKING:
 BASEMAPS = ("none", "osm", "tianditu-vec", "tianditu-img", "amap")
 COLUMNS = ("status", "category", "owner", "department", "maintainer", "street", "community")
 POPUP_FIELDS = (
-    ("component_id", "标识码 id"), ("category", "类别 category"), ("category_name", "名称 type"),
-    ("name", "名称 name"), ("department", "主管部门 department"), ("owner", "权属单位 owner"),
-    ("maintainer", "养护单位 maintainer"), ("grid", "单元网格 grid cell"), ("street", "街道 street"),
-    ("community", "社区 community"), ("status", "状态 status"), ("survey_date", "初始日期 surveyed"),
-    ("change_date", "变更日期 changed"),
+    ("component_id", N_("identifier")), ("category", N_("category")), ("category_name", N_("kind")),
+    ("name", N_("name")), ("department", N_("responsible department")), ("owner", N_("owner")),
+    ("maintainer", N_("maintainer")), ("grid", N_("grid cell")), ("street", N_("street")),
+    ("community", N_("community")), ("status", N_("status")), ("survey_date", N_("initial date")),
+    ("change_date", N_("change date")),
 )
-ISSUE_FIELDS = (("rule", "规则 rule"), ("severity", "级别 severity"), ("component_id", "标识码 id"),
-                ("row", "行 row"), ("message", "说明 message"))
+"""The columns a component's popup shows, and their labels (translated where shown)."""
+ISSUE_FIELDS = (("rule", N_("rule")), ("severity", N_("severity")), ("component_id", N_("identifier")),
+                ("row", N_("row")), ("message", N_("message")))
 PALETTE = ("#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf", "#999999",
            "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#17becf")
 STATUS_COLOURS = {"完好": "#2b8cbe", "破损": "#e34a33", "丢失": "#756bb1", "占用": "#fdae6b",
@@ -84,7 +87,8 @@ PROBLEM_STATUSES = ("破损", "丢失", "占用")
 CDN = "https://cdn.jsdelivr.net/npm/leaflet@1.9.4/dist"
 _CSS = """<style>.cg-title,.cg-legend,.cg-search{background:#fff;padding:6px 8px;border-radius:4px;
 box-shadow:0 1px 4px rgba(0,0,0,.3);font:13px/1.4 "Noto Sans CJK SC","Microsoft YaHei",sans-serif}
-.cg-legend{max-height:40vh;overflow:auto}.cg-legend h4{margin:4px 0 2px;font-size:12px;color:#555}
+.cg-legend{max-height:45vh;overflow:auto}.cg-legend summary{cursor:pointer;white-space:nowrap}
+.cg-legend label{white-space:nowrap;font-size:12px}.cg-section{margin:2px 0 2px 6px}
 .cg-popup th{text-align:left;padding-right:6px;color:#555;font-weight:normal}.cg-popup td{font-weight:bold}
 .leaflet-container.cg-plain{background:#f5f3ee}.cg-label{white-space:nowrap;pointer-events:none;
 font:12px "Noto Sans CJK SC","Microsoft YaHei",sans-serif;color:#333;text-shadow:0 0 3px #fff,0 0 3px #fff}
@@ -105,8 +109,8 @@ def find_leaflet() -> Path:
     override = os.environ.get("CITYGRID_LEAFLET_DIR")
     folder = Path(override) if override else Path(str(resources.files("citygrid") / "assets" / "leaflet"))
     if not ((folder / "leaflet.js").is_file() and (folder / "leaflet.css").is_file()):
-        raise MissingFile(f"no leaflet.js and leaflet.css in {folder} (CITYGRID_LEAFLET_DIR); unset it to "
-                          "use the Leaflet citygrid ships.")
+        raise MissingFile(_("no leaflet.js and leaflet.css in {folder} (CITYGRID_LEAFLET_DIR); unset it to use the "
+                            "Leaflet citygrid ships.").format(folder=folder))
     return folder
 
 
@@ -245,36 +249,89 @@ def _hex(hue: float, lightness: float, saturation: float = 0.65) -> str:
 def _colours(count: int) -> list[str]:
     """``count`` colours, none repeated.
 
-    The palette when it is long enough, else hues spread over the circle in order (so a
-    major class keeps to one band of hue), alternating in lightness so neighbours differ.
+    The palette when it is long enough, else hues spread over the circle in order, alternating
+    in lightness so neighbours differ.
     """
     if count <= len(PALETTE):
         return list(PALETTE[:count])
     return [_hex(k / count, (0.42, 0.58, 0.32)[k % 3]) for k in range(count)]
 
 
-def _encode(frame: gpd.GeoDataFrame, groups: pd.Series, fields: tuple[tuple[str, str], ...], *,
-            gcj02: bool, colours: dict[str, str] | None = None, sections: dict[str, str] | None = None,
-            on_top: tuple[str, ...] = (), as_points: bool = False) -> dict:
+MAJOR_HUES = {"01": 0.58, "02": 0.08, "03": 0.78, "04": 0.33, "05": 0.0, "06": 0.5, "07": 0.9}
+"""The hue of each major class (01 public utilities blue, 02 roads and traffic orange, 03 city
+appearance purple, 04 landscaping green, 05 buildings and land red, 06 other facilities teal,
+07 a district's extensions pink): a category map reads by class at a glance."""
+SHAPES = ("circle", "square", "triangle", "diamond")
+"""The symbols kinds take in turn within a class (drawn on the canvas; ● ■ ▲ ◆ in the legend)."""
+
+
+def family_style(major: str, k: int) -> tuple[str, str]:
+    """The colour and symbol of the `k`-th kind of a major class.
+
+    Kinds of a class share its hue family; four symbols, five hue steps and three shades tell
+    sixty kinds of one class apart.
+
+    Examples
+    --------
+    >>> family_style("04", 0), family_style("04", 1), family_style("04", 4)
+    (('#36b234', 'circle'), ('#36b234', 'square'), ('#34b248', 'circle'))
+    """
+    hue = MAJOR_HUES.get(major, (int(major) * 0.137) % 1.0 if major.isdigit() else 0.0)
+    step = (k // len(SHAPES)) % 5
+    shade = (0.45, 0.32, 0.6)[(k // (5 * len(SHAPES))) % 3]
+    return _hex(hue + _HUE_STEPS[step], shade, 0.55), SHAPES[k % len(SHAPES)]
+
+
+_HUE_STEPS = (0.0, 0.03, -0.03, 0.06, -0.06)
+
+
+@dataclass(frozen=True)
+class Legend:
+    """How a map groups its features: a group per feature, and each group's colour, symbol and section.
+
+    Attributes
+    ----------
+    groups : Series
+        The group (its name in the legend) of each feature.
+    colours : dict
+        Colours of groups; the others get colours of their own.
+    sections : dict, optional
+        The legend section (e.g. a major class) of each group.
+    shapes : dict, optional
+        The symbol of each group's points (one of :data:`SHAPES`; default a circle).
+    on_top : tuple of str
+        Groups drawn over the others (e.g. damaged components).
+    """
+
+    groups: pd.Series
+    colours: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, str] | None = None
+    shapes: dict[str, str] | None = None
+    on_top: tuple[str, ...] = ()
+
+
+def _encode(frame: gpd.GeoDataFrame, legend: Legend, fields: tuple[tuple[str, str], ...], *,
+            gcj02: bool, as_points: bool = False) -> dict:
     """The compact JSON: micro-degree coordinates and dictionary-encoded columns.
 
-    Groups are listed in the order of ``colours`` (then sorted); features of the groups in
-    ``on_top`` are drawn last, over the others. With ``as_points`` lines and polygons are
-    drawn as a point on them (a whole district's worth of shapes is too many for Leaflet).
+    Groups are listed in the order of ``legend.colours`` (then sorted); features of the
+    groups in ``legend.on_top`` are drawn last, over the others. With ``as_points`` lines
+    and polygons are drawn as a point on them (a whole district's worth of shapes is too
+    many for Leaflet).
     """
     geoms = _web(frame.geometry, gcj02=gcj02)
     present = ~pd.isna(geoms)
     present[present] = ~shapely.is_empty(geoms[present])
-    names = pd.Series(groups.to_numpy(dtype=object), dtype=object).fillna("—").astype(str)
+    names = pd.Series(legend.groups.to_numpy(dtype=object), dtype=object).fillna("—").astype(str)
     counts = names[present].value_counts()
-    colours = colours or {}
+    colours = legend.colours
     order_names = [g for g in colours if g in counts.index] + sorted(g for g in counts.index if g not in colours)
-    section_of = [(sections or {}).get(g, "") for g in order_names]
+    section_of = [(legend.sections or {}).get(g, "") for g in order_names]
     spread = _colours(len(order_names))
     group_index = {g: k for k, g in enumerate(order_names)}
     kinds = shapely.get_type_id(np.where(present, geoms, shapely.Point()))
     is_point = present & (np.isin(kinds, (0, 4)) | as_points)
-    last = names.isin(on_top).to_numpy()
+    last = names.isin(legend.on_top).to_numpy()
     points = np.concatenate([np.flatnonzero(is_point & ~last), np.flatnonzero(is_point & last)])
     shapes = np.concatenate([np.flatnonzero(present & ~is_point & ~last), np.flatnonzero(present & ~is_point & last)])
     point_geoms = shapely.point_on_surface(geoms[points]) if len(points) else np.array([])
@@ -292,17 +349,17 @@ def _encode(frame: gpd.GeoDataFrame, groups: pd.Series, fields: tuple[tuple[str,
             values = values.dt.strftime("%Y-%m-%d")
         codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None), use_na_sentinel=True)
         table["columns"].append(column)
-        table["labels"].append(label)
+        table["labels"].append(_(label))
         table["values"][column] = {"dict": [str(u) for u in uniques], "idx": codes.tolist()}
     return {
-        "groups": [{"name": g, "color": colours.get(g, spread[k]), "count": int(counts[g]), "section": section_of[k]}
+        "groups": [{"name": g, "color": colours.get(g, spread[k]), "count": int(counts[g]), "section": section_of[k],
+                    "shape": (legend.shapes or {}).get(g, "circle")}
                    for k, g in enumerate(order_names)],
         "points": {"lon": xy[:, 0].tolist(), "lat": xy[:, 1].tolist(),
                    "group": [group_index[g] for g in names[points]]},
         "shapes": shape_list,
         "table": table,
     }
-
 
 def _tiles(m: folium.Map, basemap: str, tianditu_key: str | None) -> None:
     if basemap == "osm":
@@ -312,9 +369,8 @@ def _tiles(m: folium.Map, basemap: str, tianditu_key: str | None) -> None:
     elif basemap.startswith("tianditu"):
         key = tianditu_key or settings.tianditu_key
         if not key:
-            raise MapError("Tianditu (天地图) tiles need a user key: give --tianditu-key (Python: tianditu_key=) or "
-                           "set CITYGRID_TIANDITU_KEY (apply at console.tianditu.gov.cn). "
-                           "天地图底图需要密钥：使用 --tianditu-key 或设置环境变量 CITYGRID_TIANDITU_KEY。")
+            raise MapError(_("Tianditu tiles need a user key: give --tianditu-key or set CITYGRID_TIANDITU_KEY (apply "
+                             "at console.tianditu.gov.cn)."))
         kind, note = ("vec", "cva") if basemap == "tianditu-vec" else ("img", "cia")
         for layer in (kind, note):
             url = (f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
@@ -335,8 +391,8 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
               assets: str | Path | None, inline: bool, title: str) -> folium.Map:
     minx, miny, maxx, maxy = bounds
     if basemap not in BASEMAPS and "{z}" not in basemap:
-        raise MapError(f"basemap {basemap!r} is not known; use one of {', '.join(BASEMAPS)} or a tile URL with "
-                       f"{{z}}/{{x}}/{{y}} (--basemap). 未知底图 {basemap!r}。")
+        raise MapError(_("basemap {basemap!r} is not known; use one of {known} or a tile URL with {{z}}/{{x}}/{{y}} "
+                         "(--basemap).").format(basemap=basemap, known=", ".join(BASEMAPS)))
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], tiles=None, control_scale=False,
                    prefer_canvas=True, zoom_control=True, max_zoom=20)
     m.default_js = []
@@ -360,11 +416,15 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
     return m
 
 
-def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle: str, extent: shapely.Geometry,
+def _texts() -> dict[str, str]:
+    """What the page itself says (legend, search box), in the language in use."""
+    return {"legend": _("Legend"), "search": _("identifier, name or grid cell")}
+
+
+def _render(frame: gpd.GeoDataFrame, legend: Legend, *, title: str, subtitle: str, extent: shapely.Geometry,
             district: District | None, outline: shapely.Geometry | None, street: str | None = None,
-            fields=POPUP_FIELDS, colours=None, sections=None, on_top=(), radius: float = 1.0,
-            as_points: bool = False, basemap: str | None = None, tianditu_key: str | None = None,
-            assets: str | Path | None = None, inline: bool = False) -> folium.Map:
+            fields=POPUP_FIELDS, radius: float = 1.0, as_points: bool = False, basemap: str | None = None,
+            tianditu_key: str | None = None, assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     basemap = basemap or settings.basemap
     gcj02 = basemap == "amap"
     bounds = gpd.GeoSeries([extent], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
@@ -374,29 +434,35 @@ def _render(frame: gpd.GeoDataFrame, groups: pd.Series, *, title: str, subtitle:
     m = _base_map(tuple(bounds), basemap=basemap, tianditu_key=tianditu_key, assets=assets, inline=inline,
                   title=title)
     context = _context(district, outline=outline, street=street, gcj02=gcj02)
-    data = _encode(frame, groups, fields, gcj02=gcj02, colours=colours, sections=sections, on_top=on_top,
-                   as_points=as_points)
+    data = _encode(frame, legend, fields, gcj02=gcj02, as_points=as_points)
     _CompactLayer(data, {"title": title, "subtitle": subtitle, "radius": radius, "context": context,
-                         "plain": basemap == "none"}).add_to(m)
+                         "plain": basemap == "none", "texts": _texts()}).add_to(m)
     return m
 
 
-def _groups(reg: Registry, frame: gpd.GeoDataFrame, column: str) -> tuple[pd.Series, dict, dict | None]:
-    """What colours the features: the groups, fixed colours, and sections (major classes)."""
+def _legend(reg: Registry, frame: gpd.GeoDataFrame, column: str) -> Legend:
+    """What colours the features: a group per value; colours, symbols and sections where they mean something."""
     if column not in COLUMNS or column not in frame.columns:
-        raise MapError(f"cannot colour by {column!r}; use one of {', '.join(COLUMNS)} (--column). "
-                       f"无法按 {column!r} 着色。")
+        raise MapError(_("cannot colour by {column!r}; use one of {known} (--column).").format(
+            column=column, known=", ".join(COLUMNS)))
     if column == "status":
-        return frame["status"], STATUS_COLOURS, None
+        return Legend(frame["status"], STATUS_COLOURS, on_top=PROBLEM_STATUSES)
     if column == "category":
+        zh = language() == "zh"
         names = frame["category"] + " " + frame["category_name"].fillna("")
-        majors = {}
-        for code, label in zip(frame["category"], names):
-            if label not in majors and code in reg.catalog:
-                cat = reg.catalog[code]
-                majors[label] = f"{cat.major_code} {cat.major_name_zh} {cat.major_name_en}"
-        return names, {}, majors
-    return frame[column], {}, None
+        sections, colours, shapes = {}, {}, {}
+        per_major: dict[str, int] = {}
+        for code, label in sorted(set(zip(frame["category"], names))):
+            if code not in reg.catalog:
+                continue
+            cat = reg.catalog[code]
+            sections[label] = f"{cat.major_code} {cat.major_name_zh if zh else cat.major_name_en}"
+            k = per_major.get(cat.major_code, 0)
+            per_major[cat.major_code] = k + 1
+            colours[label], shapes[label] = family_style(cat.major_code, k)
+        order = sorted(colours)
+        return Legend(names, {label: colours[label] for label in order}, sections, shapes)
+    return Legend(frame[column])
 
 
 def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "status", title: str | None = None,
@@ -411,8 +477,9 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
         Components, as ``reg.query`` or ``reg.components`` return them.
     column : str
         What colours them: ``"status"`` (default; 破损, 丢失, 占用 are drawn on top),
-        ``"category"`` (grouped by major class, a colour each), ``"owner"``,
-        ``"department"``, ``"maintainer"``, ``"street"`` or ``"community"``.
+        ``"category"`` (a hue family per major class, a colour and symbol per kind within
+        it, the legend grouped by class), ``"owner"``, ``"department"``, ``"maintainer"``,
+        ``"street"`` or ``"community"``.
     title : str, optional
     street : str, optional
         Street name or code: draw that street's outline, communities and grid around them.
@@ -434,16 +501,14 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
     >>> m = components_map(reg, reg.query(status="破损"), column="owner")  # doctest: +SKIP
     >>> m.save("broken.html")  # doctest: +SKIP
     """
-    groups, colours, sections = _groups(reg, frame, column)
+    legend = _legend(reg, frame, column)
     extent = reg.district.boundary
     if street is not None:
         row = reg.district.street(street)
         street, extent = row["code"], row.geometry
-    subtitle = f"{reg.district.name} · {len(frame):,} 个部件 components"
-    return _render(frame, groups, title=title or f"{reg.district.name} 部件 components", subtitle=subtitle,
-                   extent=extent, district=reg.district, outline=extent, street=street, colours=colours,
-                   sections=sections,
-                   on_top=PROBLEM_STATUSES if column == "status" else (),
+    subtitle = _("{district} · {n:,} components").format(district=reg.district.name, n=len(frame))
+    return _render(frame, legend, title=title or _("{district}: components").format(district=reg.district.name),
+                   subtitle=subtitle, extent=extent, district=reg.district, outline=extent, street=street,
                    as_points=len(frame) > 100_000 if as_points is None else as_points, **options)
 
 
@@ -465,39 +530,40 @@ def category_map(reg: Registry, code: str, *, column: str = "status", **options)
     folium.Map
     """
     cat = reg.catalog[code]
-    m = components_map(reg, reg.query(category=code), column=column,
-                       title=f"{cat.name_zh} {cat.name_en} ({cat.code}) · {cat.department}", **options)
-    return m
+    name = cat.name_zh if language() == "zh" else f"{cat.name_en} {cat.name_zh}"
+    return components_map(reg, reg.query(category=code), column=column,
+                          title=f"{name} ({cat.code}) · {cat.department}", **options)
 
 
 def street_map(reg: Registry, street: str, *, column: str = "category", **options) -> folium.Map:
     """Every component of one street, a layer per category grouped by major class (see :func:`components_map`)."""
     row = reg.district.street(street)
     return components_map(reg, reg.query(street=row["code"]), column=column, street=row["code"],
-                          title=f"{row['name']} {reg.district.name}", **options)
+                          title=f"{row['name']} · {reg.district.name}", **options)
 
 
 def district_map(reg: Registry, *, column: str = "category", **options) -> folium.Map:
     """Every current component of the district in one page (see :func:`components_map`)."""
-    return components_map(reg, reg.components, column=column, title=f"{reg.district.name} 全部部件 all components",
-                          **options)
+    return components_map(reg, reg.components, column=column,
+                          title=_("{district}: all components").format(district=reg.district.name), **options)
 
 
 def grid_map(reg: Registry, street: str | None = None, **options) -> folium.Map:
     """The unit grid cells (of one street, or all), a layer per community; search finds a cell by code."""
     grid = reg.district.grid
     extent, street_code = reg.district.boundary, None
-    title = f"{reg.district.name} 单元网格 unit grid"
+    title = _("{place}: unit grid").format(place=reg.district.name)
     if street is not None:
         row = reg.district.street(street)
         street_code = row["code"]
         grid = grid[grid["street_code"] == street_code]
-        extent, title = row.geometry, f"{row['name']} 单元网格 unit grid"
+        extent, title = row.geometry, _("{place}: unit grid").format(place=row["name"])
     names = dict(zip(reg.district.communities["code"], reg.district.communities["name"]))
     frame = grid.assign(component_id=grid["code"], community=grid["community_code"].map(names))
-    return _render(frame, frame["community"], title=title, subtitle=f"{len(grid):,} cells", extent=extent,
-                   district=reg.district, outline=extent,
-                   fields=(("component_id", "网格编码 cell"), ("community", "社区 community")), **options)
+    return _render(frame, Legend(frame["community"]), title=title,
+                   subtitle=_("{n:,} cells").format(n=len(grid)), extent=extent, district=reg.district,
+                   outline=extent, fields=(("component_id", N_("grid cell")), ("community", N_("community"))),
+                   **options)
 
 
 def issues_map(report: Report, *, district: District | None = None, outline: shapely.Geometry | None = None,
@@ -516,6 +582,8 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
 
     Issues without a place are counted in the subtitle only.
     """
+    from citygrid.validation.report import SEVERITY_NAMES
+
     issues = report.issues
     located = issues[~issues.geometry.isna() & ~issues.geometry.is_empty] if len(issues) else issues
     if outline is None:
@@ -524,28 +592,29 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
         extent = shapely.box(*located.total_bounds).buffer(50)
     else:
         extent = outline if outline is not None else shapely.Point(0, 0).buffer(1)
-    return _render(located, located["rule"], title="校验问题 validation issues",
-                   subtitle=f"{report.source} · {len(issues):,} issues, {len(located):,} located",
+    shown = located.assign(severity=located["severity"].map(lambda s: _(SEVERITY_NAMES.get(s, s))))
+    return _render(shown, Legend(located["rule"]), title=_("Validation issues"),
+                   subtitle=_("{source} · {n:,} issues, {located:,} located").format(
+                       source=report.source, n=len(issues), located=len(located)),
                    extent=extent, district=district, outline=outline, fields=ISSUE_FIELDS, radius=2.0, **options)
 
 
-EVENT_FIELDS = (("event_id", "工单编号 event"), ("event_type", "事件类型 type"), ("description", "描述 description"),
-                ("created_at", "上报时间 reported"), ("component_id", "标识码 component"),
-                ("category_name", "部件 component type"), ("distance_m", "距离 m"), ("confidence", "置信度 confidence"),
-                ("maintainer", "养护单位 maintainer"),
-                ("owner", "权属单位 owner"), ("grid", "单元网格 grid cell"), ("reason", "说明 why not"))
-MATCH_COLOURS = {"已找到部件 matched": "#1a9850", "无部件 no component": "#d73027", "区外 outside": "#7b3294",
-                 "非部件事件 not a component event": "#bababa", "其他 other": "#fdae61",
-                 "连线 link to component": "#636363"}
+EVENT_FIELDS = (("event_id", N_("event")), ("event_type", N_("event type")), ("description", N_("description")),
+                ("created_at", N_("reported")), ("component_id", N_("component")),
+                ("category_name", N_("kind")), ("distance_m", N_("distance (m)")), ("confidence", N_("confidence")),
+                ("maintainer", N_("maintainer")), ("owner", N_("owner")), ("grid", N_("grid cell")),
+                ("reason", N_("why not")))
+MATCHES = {"matched": (N_("matched"), "#1a9850"), "no_component": (N_("no component"), "#d73027"),
+           "outside": (N_("outside"), "#7b3294"), "not_component": (N_("not a component event"), "#bababa"),
+           "other": (N_("other"), "#fdae61"), "link": (N_("link to component"), "#636363")}
+"""Outcomes of dispatch as an events map shows them: name and colour."""
 _LINKS_MAX = 20_000  # lines from events to their components, beyond which a map grows heavy
 
 
-def _match_group(reason: pd.Series) -> pd.Series:
-    text = reason.fillna("").astype(str)
-    return pd.Series(np.select(
-        [text == "", text.str.startswith("no ") & ~text.str.startswith("no location"), text == "outside the district",
-         text == "not a component event"],
-        list(MATCH_COLOURS)[:4], default="其他 other"), index=reason.index)
+def _match_group(outcome: pd.Series) -> pd.Series:
+    """The events map's group of each dispatch outcome."""
+    key = outcome.where(outcome.isin(["matched", "no_component", "outside", "not_component"]), "other")
+    return key.map(lambda k: _(MATCHES[k][0]))
 
 
 def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match", **options) -> folium.Map:
@@ -563,10 +632,10 @@ def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match"
         As for :func:`components_map`.
     """
     if column != "match" and column not in result.columns:
-        raise MapError(f"cannot colour events by {column!r}; use match, maintainer, owner, department or event_type "
-                       "(--column).")
+        raise MapError(_("cannot colour events by {column!r}; use match, maintainer, owner, department or event_type "
+                         "(--column).").format(column=column))
     events = result[result.geometry.notna()]
-    groups = _match_group(events["reason"]) if column == "match" else events[column].fillna("—")
+    groups = _match_group(events["outcome"]) if column == "match" else events[column].fillna("—")
     matched = events[events["component_id"].notna()].head(_LINKS_MAX)
     parts = reg.components.set_index("component_id").geometry
     ends = shapely.point_on_surface(parts.reindex(matched["component_id"]).to_numpy())
@@ -576,12 +645,13 @@ def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match"
                                  np.column_stack([shapely.get_y(matched.geometry.to_numpy()), shapely.get_y(ends)])],
                                  axis=2)), crs=events.crs)
     frame = pd.concat([events, links], ignore_index=True)
-    names = pd.concat([groups, pd.Series("连线 link to component", index=links.index)], ignore_index=True)
+    link = _(MATCHES["link"][0])
+    names = pd.concat([groups, pd.Series(link, index=links.index)], ignore_index=True)
     counts = groups.value_counts()
-    return _render(frame, names, title="热线事件派遣 hotline events to the unit that must act",
+    colours = {_(name): colour for name, colour in MATCHES.values()} if column == "match" else {}
+    return _render(frame, Legend(names, colours), title=_("Hotline events to the unit that must act"),
                    subtitle=" · ".join(f"{k} {v:,}" for k, v in counts.items()), extent=reg.district.boundary,
-                   district=reg.district, outline=reg.district.boundary, fields=EVENT_FIELDS,
-                   colours=MATCH_COLOURS if column == "match" else None, radius=1.5, **options)
+                   district=reg.district, outline=reg.district.boundary, fields=EVENT_FIELDS, radius=1.5, **options)
 
 
 def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.Map:
@@ -592,13 +662,12 @@ def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.
     bins = pd.cut(cells["unmatched"], [0, 1, 3, 9, np.inf], labels=["1", "2–3", "4–9", "10+"])
     colours = {"1": "#fee5d9", "2–3": "#fcae91", "4–9": "#fb6a4a", "10+": "#cb181d"}
     frame = cells.assign(component_id=cells["grid"], name=cells["community"])
-    return _render(frame, bins.astype(str), title="无部件可派的事件 events with no registered component",
-                   subtitle=f"{int(cells['unmatched'].sum()):,} events in {len(cells):,} grid cells",
-                   extent=reg.district.boundary,
-                   district=reg.district, outline=reg.district.boundary,
-                   fields=(("component_id", "网格编码 cell"), ("community", "社区 community"),
-                           ("street", "街道 street"), ("unmatched", "事件 events")),
-                   colours={k: colours[k] for k in colours}, **options)
+    return _render(frame, Legend(bins.astype(str), colours), title=_("Events with no registered component"),
+                   subtitle=_("{n:,} events in {cells:,} grid cells").format(n=int(cells["unmatched"].sum()),
+                                                                          cells=len(cells)),
+                   extent=reg.district.boundary, district=reg.district, outline=reg.district.boundary,
+                   fields=(("component_id", N_("grid cell")), ("community", N_("community")),
+                           ("street", N_("street")), ("unmatched", N_("events"))), **options)
 
 
 def _file_name(code: str, number: int) -> str:
@@ -662,10 +731,14 @@ def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, in
         rows = {kind: "".join(f'<li><a href="{html.escape(href)}">{html.escape(label)}</a> ({count:,})</li>'
                               for k, href, label, count in links if k == kind) for kind in ("street", "category")}
         index = out / "index.html"
-        index.write_text(f"""<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">
-<title>{html.escape(reg.district.name)} 部件地图</title>{_CSS}</head><body style="font-family:sans-serif">
-<h1>{html.escape(reg.district.name)} 城市部件地图 component maps</h1>
-<h2>街道 streets</h2><ul>{rows['street']}</ul><h2>部件类别 categories</h2><ul>{rows['category']}</ul>
-{"<h2>不在目录中的类别 categories not in the catalog</h2><ul>" + "".join(unknown) + "</ul>" if unknown else ""}
+        title = html.escape(_("{district}: component maps").format(district=reg.district.name))
+        lost = (f"<h2>{html.escape(_('Categories not in the catalog'))}</h2><ul>{''.join(unknown)}</ul>"
+                if unknown else "")
+        index.write_text(f"""<!DOCTYPE html><html lang="{'zh-CN' if language() == 'zh' else 'en'}"><head>
+<meta charset="utf-8"><title>{title}</title>{_CSS}</head><body style="font-family:sans-serif">
+<h1>{title}</h1>
+<h2>{html.escape(_("Streets"))}</h2><ul>{rows['street']}</ul>
+<h2>{html.escape(_("Categories"))}</h2><ul>{rows['category']}</ul>
+{lost}
 </body></html>""", encoding="utf-8")
     return index

@@ -18,6 +18,7 @@ import pandas as pd
 import shapely
 
 from citygrid._arrays import Positions, isin
+from citygrid._i18n import _
 from citygrid._layers import as_single, families
 from citygrid.errors import BatchRejected, RegistryError
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, SERIAL_MAX, make_ids, max_serials
@@ -165,8 +166,8 @@ class IngestResult:
             return ""
         errors = self.report.issues[self.report.issues["severity"] == "error"]
         counts = errors.groupby("rule").size().sort_values(ascending=False)
-        return (f"rejected, nothing written: {len(errors):,} error(s) — "
-                + ", ".join(f"{n} × {rule}" for rule, n in counts.items()))
+        return _("rejected, nothing written: {n:,} error(s) — {rules}").format(
+            n=len(errors), rules=", ".join(f"{n} × {rule}" for rule, n in counts.items()))
 
     def __repr__(self) -> str:
         counts = (f"created={self.created}, updated={self.updated}, retired={self.retired}, "
@@ -183,7 +184,7 @@ class IngestResult:
         >>> reg.ingest("batch.shp", source="W48").raise_for_errors()  # doctest: +SKIP
         """
         if not self.accepted:
-            raise BatchRejected(self.why() + "; see .report", self.report)
+            raise BatchRejected(self.why() + _("; see .report"), self.report)
         return self
 
 
@@ -213,7 +214,8 @@ def assign_ids(frame: gpd.GeoDataFrame, *, registered: dict[str, int], admin_cod
     serials = offset + todo.groupby(todo.to_numpy()).cumcount().to_numpy() + 1
     if len(serials) and serials.max() > SERIAL_MAX:
         full = sorted(set(todo[serials > SERIAL_MAX]))
-        raise RegistryError(f"categories {full} would pass serial {SERIAL_MAX}; retire and renumber first.")
+        raise RegistryError(_("categories {categories} would pass serial {last}; retire and renumber first.").format(
+            categories=", ".join(full), last=SERIAL_MAX))
     if len(serials):
         frame.loc[empty, "component_id"] = make_ids(admin_code, todo.to_numpy(dtype=object), serials)
     return frame
@@ -236,7 +238,9 @@ def make_plan(frame: gpd.GeoDataFrame, current: gpd.GeoDataFrame, found: np.ndar
     changes = []
     for f in (f for f in FIELD_NAMES if f not in ("component_id", "change_date")):
         new_values, old_values = rows[f], old[f]
-        if f in DATE_FIELDS:
+        if f == "survey_date":  # the first survey's date: set where the registry lacks it, never changed
+            differs = new_values.notna() & old_values.isna()
+        elif f in DATE_FIELDS:
             differs = new_values.notna() & (new_values != old_values).fillna(True)
         else:
             differs = new_values.notna() & (new_values.astype(object) != old_values.astype(object))

@@ -34,6 +34,7 @@ from pyproj.exceptions import CRSError
 
 from citygrid import settings
 from citygrid._arrays import Positions
+from citygrid._i18n import N_, _, list_text
 from citygrid._text import suggest
 from citygrid._vector import check_engine
 from citygrid.admin import District
@@ -43,7 +44,7 @@ from citygrid.catalog import Catalog, _check_rows
 from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.errors import NotFound, RegistryConflict, RegistryError, RegistryExists, RegistryNotFound, UsageError
 from citygrid.exports import write_extract
-from citygrid.history import as_of
+from citygrid.history import as_of, readable
 from citygrid.layout import migration, to_layout
 from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, checked, make_plan, still_holds, utc_now
 from citygrid.normalise import normalise
@@ -57,13 +58,18 @@ def _is_url(target: object) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
 
 
+_NAMES = {"grid": N_("grid cell"), "status": N_("status"), "owner": N_("owner"), "maintainer": N_("maintainer"),
+          "department": N_("department"), "department or owner": N_("department or owner")}
+"""What a query's filters are called in its messages."""
+
+
 def _known(what: str, values: list, known: Any, hints: Any = None) -> None:
     """Raise NotFound for a value that can match nothing, with a hint of what would."""
     known = known if isinstance(known, (set, dict)) else set(known)
     for value in values:
         if value not in known:
-            raise NotFound(f"no {what} {value!r} in the registry"
-                           + suggest(value, known if hints is None else hints) + ".")
+            raise NotFound(_("no {what} {value!r} in the registry").format(what=_(what), value=value)
+                           + suggest(value, known if hints is None else hints) + _("."))
 
 
 class _Loaded:
@@ -174,22 +180,22 @@ class Registry:
         catalog = catalog or load_catalog()
         check_engine(engine)
         if layout not in LAYOUTS:
-            raise UsageError(f"layout={layout!r} is not known; use one of {sorted(LAYOUTS)}.")
+            raise UsageError(_("layout={layout!r} is not known; use one of {known}.").format(
+                layout=layout, known=", ".join(sorted(LAYOUTS))))
         if path.exists() and not overwrite:
-            raise RegistryExists(f"{str(path)!r} exists; open it (citygrid stats -r …, Python: open_registry()) "
-                                 "or replace it "
-                                 "(Python: overwrite=True). 登记库已存在。")
+            raise RegistryExists(_("{path!r} exists; open it (citygrid stats -r {path}) or write the new registry "
+                                   "elsewhere.").format(path=str(path)))
         comps = district.components if district.components is not None else \
             gpd.GeoDataFrame({f: [] for f in FIELD_NAMES}, geometry=[], crs=district.crs)
         comps = to_layout(conform(comps.to_crs(settings.default_crs)), layout, catalog)
         if comps["component_id"].isna().any():
-            raise RegistryError(f"{int(comps['component_id'].isna().sum())} component(s) have no identifier; "
-                                "a registry is made from identified components (ingest new ones instead).")
+            raise RegistryError(_("{n} component(s) have no identifier; a registry is made from identified components "
+                                  "(ingest new ones instead).").format(n=int(comps["component_id"].isna().sum())))
         report = validate(comps, district=district, catalog=catalog,
                           rules=["schema.unknown_category", "id", "geom.missing", "geom.wrong_type"])
         if not report.ok:
-            raise RegistryError(f"the district's components have errors, so no registry was made: "
-                                f"{report.summary_line()}. Validate them with citygrid.validate().")
+            raise RegistryError(_("the district's components have errors, so no registry was made: {rules}. Validate "
+                                  "them with citygrid validate.").format(rules=report.summary_line()))
         batch = Batch(source=source, kind="create")
         comps = comps[list(FIELD_NAMES) + ["geometry"]].copy()
         comps["retired_at"] = pd.Series(pd.NaT, index=comps.index, dtype="datetime64[ms]")
@@ -326,23 +332,23 @@ class Registry:
             hit = self.district.communities
             hit = hit[(hit["code"] == community) | (hit["name"] == community)]
             if hit.empty:
-                raise NotFound(f"no community {community!r}; communities are: "
-                               + ", ".join(self.district.communities["name"]))
+                raise NotFound(_("no community {community!r}; communities are: {known}").format(
+                    community=community, known=list_text(list(self.district.communities["name"]))))
             mask &= (frame["community_code"] == hit["code"].iloc[0]).to_numpy()
         for column, value, known in (("grid", grid, self.district.grid["code"]), ("status", status, STATUSES)):
             if value is not None:
                 wanted = [value] if isinstance(value, str) else list(value)
-                _known(column, wanted, known)
+                _known(_NAMES[column], wanted, known)
                 mask &= frame[column].isin(wanted).to_numpy()
         for column, value in (("owner", owner), ("maintainer", maintainer), ("department", department)):
             if value is not None:
                 known, names = self._units(column)
-                _known(column, [value], known, hints=names)
+                _known(_NAMES[column], [value], known, hints=names)
                 mask &= ((frame[column] == value) | (frame[f"{column}_code"] == value)).fillna(False).to_numpy()
         if bbox is not None:
             if bbox_crs is None and all(abs(v) <= 180 for v in bbox):
-                raise UsageError(f"bbox={tuple(bbox)} looks like longitude/latitude, but the registry is in metres "
-                                 f"({settings.default_crs}); add bbox_crs='EPSG:4326'.")
+                raise UsageError(_("bbox={bbox} looks like longitude/latitude, but the registry is in metres ({crs}); "
+                                   "add bbox_crs='EPSG:4326'.").format(bbox=tuple(bbox), crs=settings.default_crs))
             box = shapely.box(*bbox)
             if bbox_crs is not None:
                 box = gpd.GeoSeries([box], crs=bbox_crs).to_crs(settings.default_crs).iloc[0]
@@ -378,7 +384,7 @@ class Registry:
         """
         groups = ("category", "street", "community", "owner", "maintainer", "department", "status", "grid")
         if by not in groups:
-            raise UsageError(f"by={by!r} is not known; use one of {groups}.")
+            raise UsageError(_("--by {by!r} is not known; use one of {known}.").format(by=by, known=", ".join(groups)))
         counts = self.components.groupby(by, dropna=False).size().sort_values(ascending=False)
         out = counts.rename("count").to_frame()
         out["share"] = out["count"] / max(1, out["count"].sum())
@@ -418,26 +424,27 @@ class Registry:
             look swapped), non-finite coordinates or an unknown CRS.
         """
         if not (np.isfinite(x) and np.isfinite(y)):
-            raise UsageError(f"x={x!r}, y={y!r}: the location must be two finite numbers (longitude and latitude "
-                             "for a geographic CRS).")
+            raise UsageError(_("x={x!r}, y={y!r}: the location must be two finite numbers (longitude and latitude for "
+                               "a geographic CRS).").format(x=x, y=y))
         if crs.lower() in ("gcj02", "gcj-02"):
             lon, lat = gcj02_to_wgs84(x, y)
             x, y, crs = float(lon), float(lat), settings.web_crs
         try:
             to_local = transformer(crs, settings.default_crs)
         except CRSError as exc:
-            raise UsageError(f"crs={crs!r} is not a CRS pyproj knows ({exc}); use e.g. 'EPSG:4326', "
-                             "'EPSG:4490', 'EPSG:4547' or 'gcj02'.") from None
+            raise UsageError(_("--crs {crs!r} is not a CRS pyproj knows; use e.g. 'EPSG:4326', 'EPSG:4490', "
+                               "'EPSG:4547' or 'gcj02'.").format(crs=crs)) from exc
         px, py = to_local.transform(x, y)
         point = shapely.Point(px, py)
         outside = self.district.boundary.distance(point) if np.isfinite([px, py]).all() else np.inf
         if outside > radius:
             swapped = shapely.Point(*to_local.transform(y, x))
             if self.district.boundary.distance(swapped) <= radius:
-                raise UsageError(f"x={x}, y={y} lies outside {self.district.name}, but swapped it lies inside: "
-                                 "give longitude first, then latitude (x y). 经纬度顺序颠倒：请先经度后纬度。")
-            raise UsageError(f"x={x}, y={y} ({crs}) lies {outside / 1000:,.1f} km outside {self.district.name}; "
-                             "check the coordinates and --crs (Python: crs=). 该点不在本区范围内。")
+                raise UsageError(_("x={x}, y={y} lies outside {district}, but swapped it lies inside: give "
+                                   "longitude first, then latitude (x y).").format(
+                    x=x, y=y, district=self.district.name))
+            raise UsageError(_("x={x}, y={y} ({crs}) lies {km:,.1f} km outside {district}; check the coordinates and "
+                               "--crs.").format(x=x, y=y, crs=crs, km=outside / 1000, district=self.district.name))
         loaded = self._loaded()
         frame = loaded.current
         columns = ["component_id", "category", "category_name", "name", "department", "owner",
@@ -463,19 +470,21 @@ class Registry:
         """Every recorded change of a component, oldest first (old ids are resolved).
 
         Columns: ``change_id, batch_id, source, component_id, action, field, old_value,
-        new_value, changed_at``.
+        new_value, changed_at, moved_m``. A geometry's old and new value are given as
+        ``"lon, lat"`` (WGS84) and ``moved_m`` says how far an update moved it (see
+        :func:`citygrid.history.readable`).
         """
         aliases = self.store.read("SELECT component_id FROM citygrid_aliases WHERE alias = ?", (component_id,))
         ident = aliases["component_id"].iloc[0] if len(aliases) else component_id
         if self.positions([ident])[0] < 0:
-            raise NotFound(f"no component {component_id!r} in the registry that you may read (current, retired "
-                           "or renamed).")
-        return self.store.read(
+            raise NotFound(_("no component {id!r} in the registry that you may read (current, retired or "
+                             "renamed).").format(id=component_id))
+        return readable(self.store.read(
             "SELECT h.change_id, h.batch_id, b.source, h.component_id, h.action, h.field, "
             "h.old_value, h.new_value, h.changed_at FROM citygrid_history h "
             "LEFT JOIN citygrid_batches b USING (batch_id) "
             "WHERE h.component_id = ? OR h.component_id = ? ORDER BY h.change_id",
-            (ident, component_id))
+            (ident, component_id)))
 
     def as_of(self, when: str | dt.datetime | pd.Timestamp) -> gpd.GeoDataFrame:
         """The components as they were at `when` (UTC), retired ones left out.
@@ -491,8 +500,8 @@ class Registry:
         first = self.store.read("SELECT MIN(started_at) AS first FROM citygrid_batches WHERE batch_id >= 1")
         first = first["first"].iloc[0]
         if first is not None and stamp < pd.to_datetime(first, utc=True).tz_localize(None):
-            raise UsageError(f"as_of({when!r}) is before the registry began ({str(first)[:19]} UTC): "
-                             "there is no state to give.")
+            raise UsageError(_("as_of({when!r}) is before the registry began ({first} UTC): there is no state to "
+                               "give.").format(when=when, first=str(first)[:19]))
         later = self.store.read(
             "SELECT change_id, batch_id, component_id, action, field, old_value FROM citygrid_history "
             "WHERE changed_at > ? ORDER BY change_id", (stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"),))
@@ -550,8 +559,9 @@ class Registry:
                 break
             except Stale:
                 if time.monotonic() - start > timeout:
-                    raise RegistryConflict(f"registry {self.name!r} kept changing under other writers for "
-                                           f"{timeout:.0f} s; nothing was written. Try again later.") from None
+                    raise RegistryConflict(_("registry {name!r} kept changing under other writers for {s:.0f} s; "
+                                             "nothing was written. Try again later.").format(name=self.name,
+                                                                                            s=timeout)) from None
         result.seconds = time.monotonic() - start
         return result
 
@@ -626,7 +636,8 @@ class Registry:
             If `rule` is not a rule code.
         """
         if rule not in RULES:
-            raise UsageError(f"rule={rule!r} is not a rule code; codes are {sorted(RULES)}.")
+            raise UsageError(_("rule {rule!r} is not a rule code; codes are {known}.").format(
+                rule=rule, known=", ".join(sorted(RULES))))
         self.store.allow(component_id, rule, note, utc_now())
 
     def dispatch(self, events: str | Path | pd.DataFrame, **options: Any) -> gpd.GeoDataFrame:
@@ -688,9 +699,10 @@ class Registry:
             If the registry is already in that layout or the target is not supported.
         """
         if to != GBT47678.name:
-            raise RegistryError(f"to={to!r}: registries migrate from 'cjt214' to 'gbt47678' only.")
+            raise RegistryError(_("to={to!r}: registries migrate from 'cjt214' to 'gbt47678' only.").format(to=to))
         if self.layout == to:
-            raise RegistryError(f"{self.name} already uses the {GBT47678.standard} layout.")
+            raise RegistryError(_("{name} already uses the {standard} layout.").format(
+                name=self.name, standard=GBT47678.standard))
         frame = self.components_with_retired()
         new_ids, new_cats = migration(frame, self.catalog)
         self.store.write_migration(frame, new_ids, new_cats, to,
@@ -716,7 +728,8 @@ class Registry:
         path : str or Path
             Target; its suffix chooses the format (see :func:`citygrid.exports.write_extract`).
         department, street, category : str, optional
-            Restrict the extract (department also matches owners).
+            Restrict the extract; `department` is a unit's name or code, and matches the
+            components it is the responsible department or the owner of.
         fields : {"citygrid", "cjt214", "gbt47678"}, default "citygrid"
             Column names: citygrid's own, or a standard's abbreviations.
         include_retired : bool, default False
@@ -728,7 +741,12 @@ class Registry:
         """
         frame = self.query(street=street, category=category, include_retired=include_retired)
         if department is not None:
-            frame = frame[((frame["department"] == department) | (frame["owner"] == department)).fillna(False)]
+            (departments, names), (owners, owner_names) = self._units("department"), self._units("owner")
+            _known(_NAMES["department or owner"], [department], departments | owners, hints=[*names, *owner_names])
+            hit = np.zeros(len(frame), dtype=bool)
+            for column in ("department", "department_code", "owner", "owner_code"):
+                hit |= (frame[column] == department).fillna(False).to_numpy(dtype=bool)
+            frame = frame[hit]
         return write_extract(frame, path, fields=fields, include_retired=include_retired,
                              engine=getattr(self.store, "engine", "pyogrio"))
 
@@ -766,9 +784,8 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
 
         return Registry(DatasetStore(path))
     if not Path(path).is_file():
-        raise RegistryNotFound(f"registry {str(path)!r} does not exist; create it with `citygrid demo` "
-                               "(sample) or from a district's own files (Python: Registry.create(path, district=...)). "
-                               "登记库不存在。")
+        raise RegistryNotFound(_("registry {path!r} does not exist; create it with citygrid demo (a sample) or from "
+                                 "a district's own files with citygrid init.").format(path=str(path)))
     return Registry(GpkgStore(Path(path), engine=engine, timeout=timeout))
 
 
@@ -798,5 +815,5 @@ def copy_registry(source: str | Path, target: str | Path, *, timeout: float = 10
                                timeout=timeout)
         copy.store.append(postgis.bookkeeping(source_reg.store), source_reg.components_with_retired())
         return open_registry(target, timeout=timeout)
-    raise UsageError("copy_registry copies between a GeoPackage path and a postgresql:// URL; "
-                     f"got {str(source)!r} and {str(target)!r}.")
+    raise UsageError(_("copy_registry copies between a GeoPackage path and a postgresql:// URL; got {source!r} and "
+                       "{target!r}.").format(source=str(source), target=str(target)))

@@ -45,6 +45,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import _
 from citygrid.errors import AccessDenied, MissingFile, RegistryError, UsageError, writing
 from citygrid.validation import Report
 
@@ -98,11 +99,12 @@ def export_dataset(registries: Any, out_dir: str | Path) -> Path:
     """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{str(out)!r} is not empty; export into a new folder (-o).")
+        raise UsageError(_("{path!r} is not empty; export into a new folder (-o).").format(path=str(out)))
     regs = [_registry(r) for r in (registries if isinstance(registries, (list, tuple)) else [registries])]
     codes = [r.admin_code for r in regs]
     if len(set(codes)) < len(codes):
-        raise UsageError(f"two registries of one district ({codes}); a dataset holds each district once.")
+        raise UsageError(_("two registries of one district ({codes}); a dataset holds each district once.").format(
+            codes=", ".join(codes)))
     meta = {"format": "citygrid dataset", "geoparquet": "1.1.0", "partitions": list(PARTITIONS), "districts": {}}
     with writing(out):
         for reg in regs:
@@ -139,8 +141,8 @@ def _write_district(reg: Registry, folder: Path) -> None:
 def _dataset_meta(path: Path) -> dict:
     file = path / _META
     if not file.is_file():
-        raise MissingFile(f"{str(path)!r} is not a citygrid dataset (no {_META}); write one with "
-                          "`citygrid export -r REG -o DIR --partitioned`.")
+        raise MissingFile(_("{path!r} is not a citygrid dataset (no {meta}); write one with citygrid export -r REG -o "
+                            "DIR --partitioned.").format(path=str(path), meta=_META))
     return json.loads(file.read_text(encoding="utf-8"))
 
 
@@ -197,8 +199,8 @@ class DatasetStore:
         self.name = str(self.path)
         meta = _dataset_meta(self.path)
         if len(meta["districts"]) != 1:
-            raise RegistryError(f"{self.name} holds {len(meta['districts'])} districts; open_registry takes one. "
-                                "Check the whole dataset with `citygrid check` (Python: citygrid.scale.check).")
+            raise RegistryError(_("{name} holds {n} districts; open_registry takes one. Check the whole dataset with "
+                                  "citygrid check.").format(name=self.name, n=len(meta["districts"])))
         (self.admin_code, self._info), = meta["districts"].items()
 
     def meta(self) -> dict[str, str]:
@@ -244,8 +246,8 @@ class DatasetStore:
         return pd.DataFrame()
 
     def _refuse(self, *args, **kwargs):
-        raise AccessDenied(f"{self.name} is a GeoParquet dataset, read-only: change the registries it was "
-                           "exported from, then export again.")
+        raise AccessDenied(_("{name} is a GeoParquet dataset, read-only: change the registries it was exported from, "
+                             "then export again.").format(name=self.name))
 
     reserve_serials = write = keep = write_migration = allow = _refuse
 
@@ -281,7 +283,7 @@ def sedona_session(master: str | None = None, *, memory: str = "4g"):
     try:
         from sedona.spark import SedonaContext
     except ImportError:
-        raise ImportError("Sedona needs pyspark and apache-sedona: pip install 'citygrid[scale]'.") from None
+        raise ImportError(_("Sedona needs pyspark and apache-sedona: pip install 'citygrid[scale]'.")) from None
     builder = SedonaContext.builder().master(master or "local[*]").appName("citygrid")
     jars = sorted(glob.glob(os.path.join(os.environ.get("CITYGRID_SEDONA_JARS", ""), "*.jar")))
     if jars:
@@ -324,7 +326,7 @@ def check(target: Any, *, engine: str = "local", spark: Any = None, master: str 
         ``row`` (position in the registry's components) name each finding.
     """
     if engine not in ("local", "sedona"):
-        raise UsageError(f"engine={engine!r}: use local or sedona (--engine).")
+        raise UsageError(_("--engine {engine!r}: use local or sedona.").format(engine=engine))
     if engine == "local":
         return _registry(target).validate()
     folder = Path(str(target)) if not hasattr(target, "store") else None

@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from stdnum.cn import uscc
 
 from citygrid import settings
+from citygrid._i18n import _
 from citygrid.catalog import Catalog
 
 if TYPE_CHECKING:
@@ -404,32 +405,31 @@ def id_problems(
     arrow = text.astype("str")  # Arrow-backed: vectorised string kernels
     length = arrow.str.len()
     is_str = text.notna()
-    malformed[~is_str] = "is empty or not text"
+    malformed[~is_str] = _("is empty or not text")
     digits = arrow.str.fullmatch(r"\d+").fillna(False).astype(bool)
-    malformed[is_str & ~digits] = "has characters other than digits"
+    malformed[is_str & ~digits] = _("has characters other than digits")
     wrong_len = is_str & digits & parsed["layout"].isna()
-    malformed[wrong_len] = "has " + length[wrong_len].astype("Int64").astype(str) + \
-        " characters, expected 16 or 17 digits"
+    text = _("has {n} characters, expected 16 or 17 digits")
+    malformed[wrong_len] = length[wrong_len].astype("Int64").map(lambda n: text.format(n=n)).astype(object)
     if layout is not None:
         want = _layout(layout)
         other = parsed["layout"].notna() & (parsed["layout"] != want.name)
-        malformed[other] = f"is not in the {want.standard} layout ({want.id_length} digits)"
+        malformed[other] = _("is not in the {standard} layout ({n} digits)").format(standard=want.standard,
+                                                                                    n=want.id_length)
     if admin_code is not None:
         foreign = parsed["admin_code"].notna() & (parsed["admin_code"] != admin_code)
-        malformed[foreign & (malformed == "")] = (
-            "starts with division code " + parsed["admin_code"][foreign].astype(str)
-            + f", not the district's {admin_code}"
-        )
+        text = _("starts with division code {code}, not the district's {district}")
+        malformed[foreign & (malformed == "")] = parsed["admin_code"][foreign].astype(str).map(
+            lambda code: text.format(code=code, district=admin_code)).astype(object)
     mismatch = pd.Series("", index=parsed.index, dtype=object)
     if categories is not None:
         cats = _as_text(categories)
         same_len = cats.astype("str").str.len() == parsed["category"].astype("str").str.len()
         check = (malformed == "") & cats.notna() & same_len.fillna(False).astype(bool)
         differs = check & (cats != parsed["category"])
-        mismatch[differs] = (
-            "id says category " + parsed["category"][differs] + ", the category field says "
-            + cats[differs]
-        )
+        text = _("id says category {id_category}, the category field says {category}")
+        mismatch[differs] = [text.format(id_category=i, category=c)
+                             for i, c in zip(parsed["category"][differs], cats[differs])]
     return pd.DataFrame({"malformed": malformed, "category_mismatch": mismatch})
 
 

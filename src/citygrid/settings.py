@@ -28,6 +28,10 @@ synchronous : str
     ingest into 420k components, ``benchmarks/RESULTS.md``); ``"NORMAL"`` keeps every
     registry consistent but may lose the last merge in a power cut; environment variable
     ``CITYGRID_SYNCHRONOUS``.
+language : str
+    What citygrid says things in: ``"en"`` or ``"zh"`` (issue messages, errors, reports,
+    maps, the command's output). Environment variable ``CITYGRID_LANG``, else the locale
+    (``LC_ALL``, ``LC_MESSAGES``, ``LANG``: ``zh_CN.UTF-8`` means Chinese), else English.
 basemap : str
     Background tiles of maps when none is asked for: ``"none"`` (the default: a map
     draws with no network, over the district's own outlines, grid and roads),
@@ -47,3 +51,5 @@ grid_tolerance_m: float = 0.1
 tianditu_key: str | None = os.environ.get("CITYGRID_TIANDITU_KEY") or None
 synchronous: str = os.environ.get("CITYGRID_SYNCHRONOUS") or "FULL"
 basemap: str = os.environ.get("CITYGRID_BASEMAP") or "none"
+language: str = "zh" if next((os.environ[k] for k in ("CITYGRID_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
+                               if os.environ.get(k)), "").lower().startswith("zh") else "en"

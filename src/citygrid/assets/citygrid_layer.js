@@ -13,6 +13,27 @@
     var k = c.idx[i];
     return k < 0 ? null : c.dict[k];
   }
+  // a point's symbol, centred on x, y, of "radius" r (the square, triangle and diamond fill about as much)
+  function mark(ctx, shape, x, y, r) {
+    ctx.beginPath();
+    if (shape === "square") {
+      ctx.rect(x - 0.9 * r, y - 0.9 * r, 1.8 * r, 1.8 * r);
+    } else if (shape === "triangle") {
+      ctx.moveTo(x, y - 1.2 * r); ctx.lineTo(x + 1.1 * r, y + 0.8 * r); ctx.lineTo(x - 1.1 * r, y + 0.8 * r);
+      ctx.closePath();
+    } else if (shape === "diamond") {
+      ctx.moveTo(x, y - 1.25 * r); ctx.lineTo(x + 1.05 * r, y); ctx.lineTo(x, y + 1.25 * r);
+      ctx.lineTo(x - 1.05 * r, y); ctx.closePath();
+    } else {
+      ctx.arc(x, y, r, 0, 2 * Math.PI);
+    }
+    ctx.fill();
+  }
+  var SYMBOLS = {circle: "&#9679;", square: "&#9632;", triangle: "&#9650;", diamond: "&#9670;"};
+  // the radius of a point at a zoom level: it grows with the zoom, from 2 px over a district to 8 px on a street
+  function radiusAt(zoom) {
+    return Math.max(2, Math.min(8, 0.9 * (zoom - 10)));
+  }
   function popupHtml(data, i) {
     var t = data.table, rows = [];
     for (var j = 0; j < t.columns.length; j++) {
@@ -134,11 +155,13 @@
       ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
       ctx.clearRect(0, 0, size.x, size.y);
       var d = this.data, pts = d.points, zoom = map.getZoom();
-      var r = (zoom >= 17 ? 4 : zoom >= 15 ? 3 : zoom >= 13 ? 2 : 1.5) * this.scale;
+      var r = radiusAt(zoom) * this.scale, outline = zoom >= 16;
       var scale = 256 * Math.pow(2, zoom) / (2 * Math.PI);
       var origin = map.getPixelOrigin(), pane = map._getMapPanePos();
       var ox = origin.x - pane.x, oy = origin.y - pane.y;
       var drawn = 0, colors = d.groups.map(function (g) { return g.color; });
+      var shapes = d.groups.map(function (g) { return g.shape || "circle"; });
+      ctx.strokeStyle = "rgba(255,255,255,0.8)"; ctx.lineWidth = 1;
       this._xy = new Float32Array(this.n * 2);
       for (var i = 0; i < this.n; i++) {
         var g = pts.group[i];
@@ -148,7 +171,8 @@
         this._xy[2 * i] = x; this._xy[2 * i + 1] = y;
         if (!this.visible[g] || x < -r || y < -r || x > size.x + r || y > size.y + r) { continue; }
         ctx.fillStyle = colors[g];
-        ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI); ctx.fill();
+        mark(ctx, shapes[g], x, y, r);
+        if (outline) { ctx.stroke(); }
         drawn++;
       }
       this.drawn = drawn;
@@ -189,24 +213,60 @@
       return false;
     }
   });
+  // The legend: groups under their sections (major classes), each section folded when there are many groups; a
+  // box per group and per section shows or hides it, the whole legend folds to one line.
+  function legendBox(layer, data, texts) {
+    var div = L.DomUtil.create("div", "cg-legend");
+    L.DomEvent.disableClickPropagation(div);
+    L.DomEvent.disableScrollPropagation(div);
+    var sections = [], bySection = {};
+    data.groups.forEach(function (g, k) {
+      var name = g.section || "";
+      if (!(name in bySection)) { bySection[name] = []; sections.push(name); }
+      bySection[name].push(k);
+    });
+    var fold = data.groups.length > 12;
+    var html = "<details" + (data.groups.length > 40 ? "" : " open") + "><summary><b>" + esc(texts.legend) +
+      "</b> (" + data.groups.length + ")</summary>";
+    sections.forEach(function (name, s) {
+      var items = bySection[name].map(function (k) {
+        var g = data.groups[k];
+        return "<label><input type='checkbox' checked data-group='" + k + "'> <span style='color:" + g.color +
+          "'>" + (SYMBOLS[g.shape] || SYMBOLS.circle) + "</span> " + esc(g.name) + " " + g.count + "</label><br>";
+      }).join("");
+      if (!name) { html += items; return; }
+      var total = bySection[name].reduce(function (n, k) { return n + data.groups[k].count; }, 0);
+      var swatch = bySection[name].slice(0, 4).map(function (k) {
+        return "<span style='color:" + data.groups[k].color + "'>" + (SYMBOLS[data.groups[k].shape] || SYMBOLS.circle) +
+          "</span>";
+      }).join("");
+      html += "<details class='cg-section'" + (fold ? "" : " open") + "><summary><input type='checkbox' checked " +
+        "data-section='" + s + "'> " + swatch + " " + esc(name) + " (" + total + ")</summary>" + items + "</details>";
+    });
+    div.innerHTML = html + "</details>";
+    div.addEventListener("change", function (ev) {
+      var box = ev.target;
+      if (box.dataset.group !== undefined) {
+        layer.setGroupVisible(+box.dataset.group, box.checked);
+      } else if (box.dataset.section !== undefined) {
+        bySection[sections[+box.dataset.section]].forEach(function (k) {
+          layer.setGroupVisible(k, box.checked);
+          div.querySelector("input[data-group='" + k + "']").checked = box.checked;
+        });
+      }
+    });
+    return div;
+  }
   window.citygrid = {
     CompactLayer: CompactLayer,
+    radiusAt: radiusAt,
     layers: [],
     add: function (map, data, options) {
+      var texts = options.texts || {legend: "Legend", search: ""};
       if (options.plain) { L.DomUtil.addClass(map.getContainer(), "cg-plain"); }
       addContext(map, options.context);
       var layer = new CompactLayer(data, options).addTo(map);
       window.citygrid.layers.push(layer);
-      var overlays = {};
-      data.groups.forEach(function (g, k) {
-        var toggle = L.layerGroup();
-        toggle.on("add", function () { layer.setGroupVisible(k, true); });
-        toggle.on("remove", function () { layer.setGroupVisible(k, false); });
-        toggle.addTo(map);
-        var label = "<span style='color:" + g.color + "'>&#9679;</span> " + esc(g.name) + " (" + g.count + ")";
-        overlays[label] = toggle;
-      });
-      if (data.groups.length > 1) { L.control.layers(null, overlays, {collapsed: data.groups.length > 12}).addTo(map); }
       var title = L.control({position: "topleft"});
       title.onAdd = function () {
         var div = L.DomUtil.create("div", "cg-title");
@@ -215,21 +275,13 @@
       };
       title.addTo(map);
       var legend = L.control({position: "bottomright"});
-      legend.onAdd = function () {
-        var div = L.DomUtil.create("div", "cg-legend");
-        var section = "";
-        div.innerHTML = data.groups.map(function (g) {
-          var head = g.section && g.section !== section ? "<h4>" + esc(g.section) + "</h4>" : "";
-          section = g.section;
-          return head + "<div><span style='color:" + g.color + "'>&#9679;</span> " + esc(g.name) + " " + g.count + "</div>";
-        }).join("");
-        return div;
-      };
+      legend.onAdd = function () { return legendBox(layer, data, texts); };
       legend.addTo(map);
       var search = L.control({position: "topright"});
       search.onAdd = function () {
         var div = L.DomUtil.create("div", "cg-search");
-        div.innerHTML = "<input type='search' placeholder='标识码 / 名称 / 网格 id, name, cell' size='20'>";
+        div.innerHTML = "<input type='search' size='20'>";
+        div.querySelector("input").placeholder = texts.search;
         var input = div.querySelector("input");
         L.DomEvent.disableClickPropagation(div);
         input.addEventListener("keydown", function (ev) {

@@ -47,6 +47,7 @@ import pyarrow.ipc as ipc
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import _
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, without_gc, write_layer
 from citygrid.backends import OUTSIDE_BATCH, Stale, Written
@@ -226,8 +227,8 @@ def connect(path: Path, *, timeout: float = 10.0, readonly: bool = False) -> sql
     # returned survives a power cut; a bigger page cache for random updates in 400k-row tables
     level = str(settings.synchronous).upper()
     if level not in ("FULL", "NORMAL", "EXTRA"):
-        raise UsageError(f"settings.synchronous={settings.synchronous!r}: use FULL, EXTRA or NORMAL "
-                         "(CITYGRID_SYNCHRONOUS).")
+        raise UsageError(_("settings.synchronous={level!r}: use FULL, EXTRA or NORMAL (CITYGRID_SYNCHRONOUS).").format(
+            level=settings.synchronous))
     conn.execute(f"PRAGMA synchronous={level}")
     conn.execute("PRAGMA cache_size=-65536")
     return conn
@@ -249,11 +250,9 @@ def transaction(path: Path, *, timeout: float, state: str | None = None) -> Iter
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise RegistryLocked(
-                    f"registry {str(path)!r} is being changed by another process; waited "
-                    f"{time.monotonic() - start:.1f} s. Try again when it is done, or open it with a "
-                    "longer timeout."
-                ) from None
+                raise RegistryLocked(_("registry {path!r} is being changed by another process; waited {s:.1f} s. Try "
+                                       "again when it is done, or wait longer (--wait).").format(
+                    path=str(path), s=time.monotonic() - start)) from None
             raise _storage_error(path, exc) from None
         try:
             yield conn
@@ -275,12 +274,13 @@ def _storage_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
     """What a failed write means to the user; nothing of it was written either way."""
     text = str(exc)
     if "full" in text:
-        return OutputError(f"registry {str(path)!r}: the disk is full, so nothing was written (the registry is as "
-                           "it was). Free some space and run it again.")
+        return OutputError(_("registry {path!r}: the disk is full, so nothing was written (the registry is as it "
+                             "was). Free some space and run it again.").format(path=str(path)))
     if "readonly" in text or "read-only" in text or "unable to open" in text:
-        return AccessDenied(f"registry {str(path)!r} is read-only here (file or folder permissions): it can be read, "
-                            "not changed. Ask for write access to the file and its folder, or work on a copy.")
-    return RegistryError(f"registry {str(path)!r}: {text}; nothing was written.")
+        return AccessDenied(_("registry {path!r} is read-only here (file or folder permissions): it can be read, not "
+                              "changed. Ask for write access to the file and its folder, or work on a copy.").format(
+            path=str(path)))
+    return RegistryError(_("registry {path!r}: {reason}; nothing was written.").format(path=str(path), reason=text))
 
 
 def read_table(path: Path, sql: str, params: tuple = ()) -> pd.DataFrame:
@@ -528,39 +528,45 @@ def verify(path: Path) -> list[str]:
     conn = connect(path, readonly=True)
     try:
         checked = [r[0] for r in conn.execute("PRAGMA integrity_check(20)")]
-        problems += [f"integrity_check: {line}" for line in checked if line != "ok"]
-        problems += [f"foreign key: {table} row {row} refers to a missing row of {parent}"
-                     for table, row, parent, _ in conn.execute("PRAGMA foreign_key_check")]
+        problems += [_("integrity_check: {line}").format(line=line) for line in checked if line != "ok"]
+        loose = conn.execute("PRAGMA foreign_key_check").fetchall()
+        problems += [_("foreign key: {table} row {row} refers to a missing row of {parent}").format(
+            table=table, row=row, parent=parent) for table, row, parent, _key in loose]
         if conn.execute("PRAGMA application_id").fetchone()[0] != 0x47504B47:
-            problems.append("application_id is not 'GPKG': GIS software will not read it as a GeoPackage")
+            problems.append(_("application_id is not 'GPKG': GIS software will not read it as a GeoPackage"))
         tables = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
             "AND name NOT LIKE 'gpkg_%' AND name NOT LIKE 'rtree_%'")}
         registered = {r[0] for r in conn.execute("SELECT table_name FROM gpkg_contents")}
-        problems += [f"table {name} is not registered in gpkg_contents" for name in sorted(tables - registered)]
-        problems += [f"gpkg_contents lists {name}, which does not exist" for name in sorted(registered - tables)]
+        problems += [_("table {name} is not registered in gpkg_contents").format(name=name)
+                     for name in sorted(tables - registered)]
+        problems += [_("gpkg_contents lists {name}, which does not exist").format(name=name)
+                     for name in sorted(registered - tables)]
         for table, column in conn.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall():
             problems += _rtree_problems(conn, table, column)
-        problems += [f"guard missing: {name} (an edit by another program would not make a new state)"
-                     for name in missing_guards(path)]
+        problems += [_("guard missing: {name} (an edit by another program would not make a new state)").format(
+            name=name) for name in missing_guards(path)]
         batches = "SELECT batch_id FROM citygrid_batches"
         orphans = conn.execute(f"SELECT count(*), count(DISTINCT batch_id) FROM citygrid_history "
                                f"WHERE batch_id NOT IN ({batches})").fetchone()
         if orphans[0]:
-            problems.append(f"history: {orphans[0]:,} change(s) in {orphans[1]} batch(es) that are not recorded")
+            problems.append(_("history: {n:,} change(s) in {batches} batch(es) that are not recorded").format(
+                n=orphans[0], batches=orphans[1]))
         for layer in COMPONENT_LAYERS.values():
             stray = conn.execute(f'SELECT count(*) FROM "{layer}" WHERE batch_id IS NOT NULL '
                                  f"AND batch_id <> {OUTSIDE_BATCH} AND batch_id NOT IN ({batches})").fetchone()[0]
             if stray:
-                problems.append(f"{layer}: {stray:,} component(s) of a batch that is not recorded")
+                problems.append(_("{layer}: {n:,} component(s) of a batch that is not recorded").format(
+                    layer=layer, n=stray))
             unborn = conn.execute(
                 f'SELECT count(*) FROM "{layer}" c WHERE COALESCE(c.batch_id, {OUTSIDE_BATCH}) <> {OUTSIDE_BATCH} '
                 "AND NOT EXISTS (SELECT 1 FROM citygrid_history h WHERE h.component_id = c.component_id "
                 "AND h.action = 'create')").fetchone()[0]
             if unborn:
-                problems.append(f"{layer}: {unborn:,} component(s) without a 'create' in the history")
+                problems.append(_("{layer}: {n:,} component(s) without a 'create' in the history").format(
+                    layer=layer, n=unborn))
     except sqlite3.DatabaseError as exc:
-        problems.append(f"cannot read the file: {exc}")
+        problems.append(_("cannot read the file: {reason}").format(reason=exc))
     finally:
         conn.close()
     return problems
@@ -581,9 +587,11 @@ def _rtree_problems(conn: sqlite3.Connection, table: str, column: str) -> list[s
         f'r.miny > ST_MinY(t."{column}") + 1 OR r.maxy < ST_MaxY(t."{column}") - 1').fetchone()[0]
     problems = []
     if features != entries:
-        problems.append(f"{table}: the spatial index holds {entries:,} boxes for {features:,} features")
+        problems.append(_("{table}: the spatial index holds {entries:,} boxes for {features:,} features").format(
+            table=table, entries=entries, features=features))
     if wrong:
-        problems.append(f"{table}: {wrong:,} box(es) of the spatial index do not cover their feature")
+        problems.append(_("{table}: {n:,} box(es) of the spatial index do not cover their feature").format(
+            table=table, n=wrong))
     return problems
 
 
@@ -731,11 +739,12 @@ class GpkgStore:
         try:
             meta = read_meta(self.path)
         except (sqlite3.DatabaseError, KeyError) as exc:
-            raise RegistryError(f"{self.name!r} is not a citygrid registry ({exc}); open a file made by "
-                                "`citygrid demo` or Registry.create(). 不是 citygrid 登记库。") from None
+            raise RegistryError(_("{name!r} is not a citygrid registry ({reason}); open a file made by citygrid demo "
+                                  "or citygrid init.").format(name=self.name, reason=exc)) from None
         version = int(meta.get("schema_version", 0))
         if version > SCHEMA_VERSION:
-            raise RegistryError(f"{self.name!r} was made by a newer citygrid (schema {version}); upgrade citygrid.")
+            raise RegistryError(_("{name!r} was made by a newer citygrid (schema {version}); upgrade citygrid.").format(
+                name=self.name, version=version))
         if version < SCHEMA_VERSION and os.access(self.path, os.W_OK):
             with transaction(self.path, timeout=timeout) as conn:
                 _upgrade_1_to_2(conn)

@@ -46,6 +46,7 @@ import pyarrow.csv as pa_csv
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import N_, _
 from citygrid._layers import DISTRICT_LAYERS
 from citygrid._vector import without_gc
 from citygrid.admin import District
@@ -423,22 +424,23 @@ def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a dependency
-        raise ImportError("a PostGIS registry needs psycopg: pip install 'psycopg[binary]'") from None
+        raise ImportError(_("a PostGIS registry needs psycopg: pip install 'psycopg[binary]'")) from None
     try:
         conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)),
                                options=f"-c search_path={SCHEMA},public -c lock_timeout={int(timeout * 1000)}")
     except psycopg.OperationalError as exc:
-        raise RegistryUnavailable(f"cannot reach the registry's database {redacted(url)}: {_reason(exc)}. Check "
-                                  "that the server runs and that host, port, database and user are right.") from None
+        raise RegistryUnavailable(_("cannot reach the registry's database {url}: {reason}. Check that the server runs "
+                                    "and that host, port, database and user are right.").format(
+            url=redacted(url), reason=_reason(exc))) from None
     try:
         with conn:
             yield conn
     except psycopg.OperationalError as exc:
         if not conn.broken:
             raise
-        raise RegistryUnavailable(f"the connection to {redacted(url)} broke ({_reason(exc)}); the server "
-                                  "rolls back what it had not committed. Run it again when the server is "
-                                  "back.") from None
+        raise RegistryUnavailable(_("the connection to {url} broke ({reason}); the server rolls back what it had not "
+                                    "committed. Run it again when the server is back.").format(
+            url=redacted(url), reason=_reason(exc))) from None
 
 
 def _reason(exc: Exception) -> str:
@@ -601,18 +603,19 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
                 committing = True
     except RegistryUnavailable as exc:
         if committing:  # the server may have committed before the connection broke
-            raise RegistryUnavailable(f"{exc} The connection broke while the merge was committing: look at "
-                                      "`citygrid history` for the batch before merging it again.") from None
-        raise RegistryUnavailable(f"{exc} Nothing of this merge was written.") from None
+            raise RegistryUnavailable(f"{exc} " + _("The connection broke while the merge was committing: look "
+                                                    "at citygrid history for the batch before merging it again.")) \
+                from None
+        raise RegistryUnavailable(f"{exc} " + _("Nothing of this merge was written.")) from None
     except (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable,
             errors.UniqueViolation) as exc:
-        raise RegistryConflict(
-            f"another writer changed some of the same components at the same time ({exc.diag.message_primary}; "
-            f"after {time.monotonic() - start:.1f} s); nothing was written — re-open the registry and "
-            "ingest the batch again.") from None
+        raise RegistryConflict(_("another writer changed some of the same components at the same time ({reason}; "
+                                 "after {s:.1f} s); nothing was written — re-open the registry and ingest the batch "
+                                 "again.").format(reason=exc.diag.message_primary, s=time.monotonic() - start)) \
+            from None
     except errors.InsufficientPrivilege as exc:
-        raise AccessDenied(f"the database refused the change: {exc.diag.message_primary}. "
-                           "A unit changes only the components it owns or maintains.") from None
+        raise AccessDenied(_("the database refused the change: {reason}. A unit changes only the components it owns "
+                             "or maintains.").format(reason=exc.diag.message_primary)) from None
 
 
 def redacted(url: str) -> str:
@@ -655,15 +658,16 @@ class PostgisStore:
             with connect(url, timeout=timeout) as conn:
                 version = schema_version(conn)
         except psycopg.Error as exc:  # reached, but refused: no access to the schema …
-            raise RegistryError(f"cannot open the PostGIS registry {self.name}: {_reason(exc)}") from None
+            raise RegistryError(_("cannot open the PostGIS registry {name}: {reason}").format(
+                name=self.name, reason=_reason(exc))) from None
         if version == 0:
-            raise RegistryError(f"{self.name} holds no citygrid registry; copy one in with "
-                                "citygrid.copy_registry(gpkg_path, url).")
+            raise RegistryError(_("{name} holds no citygrid registry; copy one in with "
+                                  "citygrid.copy_registry(gpkg_path, url).").format(name=self.name))
         if version != len(MIGRATIONS):
-            raise RegistryError(
-                f"{self.name} has schema version {version}, this citygrid uses {len(MIGRATIONS)}: "
-                + ("the registry admin runs citygrid.backends.postgis.upgrade() on it." if version < len(MIGRATIONS)
-                   else "upgrade citygrid."))
+            raise RegistryError(_("{name} has schema version {version}, this citygrid uses {ours}: ").format(
+                name=self.name, version=version, ours=len(MIGRATIONS))
+                + (_("the registry admin runs citygrid.backends.postgis.upgrade() on it.")
+                   if version < len(MIGRATIONS) else _("upgrade citygrid.")))
         self._state: tuple[float, str] | None = None
 
     def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
@@ -780,8 +784,8 @@ class PostgisStore:
     def write_migration(self, frame: gpd.GeoDataFrame, new_ids: np.ndarray, new_cats: np.ndarray, layout: str,
                         batch: Batch) -> None:
         """Not on PostGIS yet: raises :class:`RegistryError` saying how to do it."""
-        raise RegistryError("migrating identifiers is done on the GeoPackage registry for now: copy the "
-                            "registry out with copy_registry(url, path), migrate, and copy it back in.")
+        raise RegistryError(_("migrating identifiers is done on the GeoPackage registry for now: copy the registry "
+                              "out with copy_registry(url, path), migrate, and copy it back in."))
 
     def allow(self, component_id: str, rule: str, note: str, at: str) -> None:
         """Put `rule` for `component_id` on the allow-list."""
@@ -821,7 +825,8 @@ class PostgisStore:
                                    f"--dbname={self.url}"], capture_output=True, text=True)
             if done.returncode:
                 partial.unlink(missing_ok=True)
-                raise OutputError(f"pg_dump of {self.name} failed: {done.stderr.strip()[:300]}")
+                raise OutputError(_("pg_dump of {name} failed: {reason}").format(
+                    name=self.name, reason=done.stderr.strip()[:300]))
             os.replace(partial, dest)
         return dest
 
@@ -832,31 +837,31 @@ class PostgisStore:
         are not re-checked there), history against batches, triggers missing or disabled.
         """
         checks = {
-            "components without an identifier or with one that does not fit its category":
+            N_("components without an identifier or with one that does not fit its category"):
                 "component_id IS NULL OR NOT (component_id ~ '^[0-9]+$' AND length(component_id) = "
                 "12 + length(category) AND substr(component_id, 7, length(category)) = category)",
-            "components with an empty, invalid or mixed geometry":
+            N_("components with an empty, invalid or mixed geometry"):
                 "ST_IsEmpty(geom) OR NOT ST_IsValid(geom) OR GeometryType(geom) NOT IN ('POINT', 'MULTIPOINT', "
                 "'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON')",
-            "components of a category the catalog does not know":
+            N_("components of a category the catalog does not know"):
                 "NOT EXISTS (SELECT FROM citygrid_catalog k WHERE k.code = c.category OR k.code_2026 = c.category)",
-            "components of a batch that is not recorded":
+            N_("components of a batch that is not recorded"):
                 f"batch_id IS NOT NULL AND batch_id <> {OUTSIDE_BATCH} AND batch_id NOT IN "
                 "(SELECT batch_id FROM citygrid_batches)",
-            "components without a 'create' in the history":
+            N_("components without a 'create' in the history"):
                 "NOT EXISTS (SELECT FROM citygrid_history h WHERE h.component_id = c.component_id "
                 "AND h.action = 'create')",
         }
         with connect(self.url, timeout=self.timeout) as conn:
-            problems = [f"{what}: {count:,}" for what, where in checks.items()
+            problems = [f"{_(what)}: {count:,}" for what, where in checks.items()
                         if (count := conn.execute(f"SELECT count(*) FROM components c WHERE {where}").fetchone()[0])]
             orphans = conn.execute("SELECT count(*) FROM citygrid_history WHERE batch_id IS NOT NULL AND batch_id "
                                    "NOT IN (SELECT batch_id FROM citygrid_batches)").fetchone()[0]
             if orphans:
-                problems.append(f"history: {orphans:,} change(s) in batches that are not recorded")
+                problems.append(_("history: {n:,} change(s) in batches that are not recorded").format(n=orphans))
             triggers = {r[0] for r in conn.execute(
                 "SELECT tgname FROM pg_trigger WHERE tgrelid = 'components'::regclass AND tgenabled <> 'D'")}
-            problems += [f"trigger missing or disabled: {name}" for name in
+            problems += [_("trigger missing or disabled: {name}").format(name=name) for name in
                          ("components_history", "components_guard", "components_stamp", "components_check")
                          if name not in triggers]
         return problems
@@ -932,9 +937,9 @@ def places_held(url: str, checked: Checked | None, *, timeout: float) -> Iterato
             conn.execute("SELECT count(pg_advisory_lock(k)) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY k) AS "
                          "cells", (keys,))
         except errors.LockNotAvailable:
-            raise RegistryLocked(f"another writer is merging components at the same places in {redacted(url)}; "
-                                 f"waited {time.monotonic() - start:.1f} s. Nothing was written; try again when "
-                                 "it is done.") from None
+            raise RegistryLocked(_("another writer is merging components at the same places in {url}; waited "
+                                   "{s:.1f} s. Nothing was written; try again when it is done.").format(
+                url=redacted(url), s=time.monotonic() - start)) from None
         try:
             places = checked.places
             came = conn.execute(_NEWCOMERS, (shapely.to_wkb(places.geometry.to_numpy(), hex=True).tolist(),
@@ -961,12 +966,12 @@ def _claim(conn, touched: np.ndarray, versions: list[int], stamp: str, batch_id:
     visible = dict(conn.execute("SELECT component_id, version FROM components WHERE component_id = ANY(%s)",
                                 (missing,)).fetchall())
     if any(visible.get(i) != planned[i] for i in missing):
-        raise RegistryConflict(f"{len(missing)} component(s) were changed by another writer since this batch was "
-                               f"planned, e.g. {missing[:3]}; nothing was written — re-open the registry and ingest "
-                               "again.")
+        raise RegistryConflict(_("{n} component(s) were changed by another writer since this batch was planned, e.g. "
+                                 "{ids}; nothing was written — re-open the registry and ingest again.").format(
+            n=len(missing), ids=", ".join(missing[:3])))
     mine = conn.execute("SELECT my_unit()").fetchone()[0]
-    raise AccessDenied(f"unit {mine} may not change {len(missing)} component(s) it neither owns nor maintains, "
-                       f"e.g. {missing[:3]}; nothing was written.")
+    raise AccessDenied(_("unit {unit} may not change {n} component(s) it neither owns nor maintains, e.g. {ids}; "
+                         "nothing was written.").format(unit=mine, n=len(missing), ids=", ".join(missing[:3])))
 
 
 BOOK_TABLES = ("citygrid_batches", "citygrid_history", "citygrid_aliases", "citygrid_allow")
@@ -995,7 +1000,8 @@ def copy_in(source: Any, url: str, *, timeout: float = 10.0) -> None:
     with connect(url, timeout=timeout) as conn:
         upgrade(conn)
         if conn.execute("SELECT EXISTS (SELECT FROM components)").fetchone()[0]:
-            raise RegistryError(f"{redacted(url)} already holds a registry; copy into an empty database.")
+            raise RegistryError(_("{url} already holds a registry; copy into an empty database.").format(
+                url=redacted(url)))
         with conn.transaction():
             conn.execute("SET LOCAL session_replication_role = replica")  # history is copied, not re-made
             for key, value in source.store.meta().items():
@@ -1039,7 +1045,7 @@ def add_unit_role(url: str, role: str, unit_code: str, *, password: str | None =
     from psycopg import sql
 
     if not role.replace("_", "").isalnum():
-        raise UsageError(f"role={role!r}: use letters, digits and underscores only.")
+        raise UsageError(_("role={role!r}: use letters, digits and underscores only.").format(role=role))
     with connect(url) as conn, conn.transaction():
         exists = conn.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (role,)).fetchone()[0]
         if not exists:

@@ -13,6 +13,7 @@ import shapely
 
 from citygrid import settings
 from citygrid._arrays import Positions
+from citygrid._i18n import _
 from citygrid.admin import District
 from citygrid.catalog import Catalog
 
@@ -138,7 +139,8 @@ class Context:
     def label(self, pos: np.ndarray) -> list[str]:
         """How a message names rows `pos`: their component id, else their batch row."""
         ids, rows = self.values("component_id")[pos], self.frame["row"].to_numpy()[pos]
-        return [str(i) if not pd.isna(i) else "a component without id" if pd.isna(r) else f"batch row {int(r)}"
+        nameless, row = _("a component without id"), _("batch row {row}")
+        return [str(i) if not pd.isna(i) else nameless if pd.isna(r) else row.format(row=int(r))
                 for i, r in zip(ids, rows)]
 
     def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:

@@ -6,6 +6,7 @@ import numpy as np
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import N_, _
 from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.validation._engine import Context, Findings, rule
 from citygrid.validation.geom import located
@@ -17,8 +18,8 @@ def missing(ctx: Context) -> Findings:
     if how not in ("detected", "none"):
         return Findings.none()
     crs = ctx.notes.get("crs")
-    message = (f"the batch has no CRS (no .prj) and none was given; its coordinate ranges say {crs}: confirm with "
-               f"--crs {crs} (Python: crs='{crs}'); 批次没有坐标系（缺 .prj），请用 --crs {crs} 确认")
+    message = _("the batch has no CRS (no .prj) and none was given; its coordinate ranges say {crs}: confirm with "
+                "--crs {crs}").format(crs=crs)
     return Findings(np.array([0]), np.array([message], dtype=object), geometry=np.array([None]),
                     component_id=np.array([None]), layer="batch-level")
 
@@ -29,9 +30,9 @@ def axis_swapped(ctx: Context) -> Findings:
     if not rows:
         return Findings.none()
     pos = np.flatnonzero(ctx.frame["row"].isin(rows).to_numpy())
-    message = np.full(len(pos), "longitude and latitude are exchanged (x looks like a latitude, y like "
-                      "a longitude); swap the x/y columns — the issue is drawn, and the other rules judge "
-                      "the row, where the swapped point would be", dtype=object)
+    message = np.full(len(pos), _("longitude and latitude are exchanged (x looks like a latitude, y like a "
+                                  "longitude); swap the x/y columns — the issue is drawn, and the other rules judge "
+                                  "the row, where the swapped point would be"), dtype=object)
     return Findings(pos, message)
 
 
@@ -64,10 +65,10 @@ def gcj02_suspected(ctx: Context) -> Findings:
     if not (raw > 15.0 and fixed < raw / 3):
         return Findings.none()
     dx, dy = (shapely.get_coordinates(points) - shapely.get_coordinates(back)).mean(axis=0)
-    message = (f"the batch looks shifted as GCJ-02 (Amap/Gaode coordinates): by about {np.median(shift):.0f} m "
-               f"(east {dx:+.0f} m, north {dy:+.0f} m); shifted back, {what} moves from {raw:.0f} m to "
-               f"{fixed:.1f} m. Re-read it with --gcj02 (Python: gcj02=True); "
-               f"批次疑为 GCJ-02（高德）坐标，请加 --gcj02 重新读取")
+    message = _("the batch looks shifted as GCJ-02 (Amap/Gaode coordinates): by about {shift:.0f} m (east "
+                "{east:+.0f} m, north {north:+.0f} m); shifted back, {what} moves from {raw:.0f} m to {fixed:.1f} m. "
+                "Re-read it with --gcj02").format(shift=np.median(shift), east=dx, north=dy, what=_(what), raw=raw,
+                                                   fixed=fixed)
     centre = shapely.centroid(shapely.multipoints(points))
     return Findings(np.array([0]), np.array([message], dtype=object), geometry=np.array([centre], dtype=object),
                     component_id=np.array([None]), layer="batch-level")
@@ -83,7 +84,7 @@ def _yardstick(ctx: Context, pos: np.ndarray):
         hit = found >= 0
         if hit.sum() >= 3:
             twins = shapely.point_on_surface(ctx.registry.geometry.to_numpy()[found[hit]])
-            return (lambda pts: shapely.distance(pts[hit], twins)), "the median distance to the registered twins"
+            return (lambda pts: shapely.distance(pts[hit], twins)), N_("the median distance to the registered twins")
     roads = getattr(ctx.district, "roads", None)
     if roads is None or roads.empty:
         return None, ""
@@ -93,4 +94,4 @@ def _yardstick(ctx: Context, pos: np.ndarray):
     segments = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
     tree = shapely.STRtree(segments)
     return (lambda pts: tree.query_nearest(pts, return_distance=True, all_matches=False)[1]), \
-        "the median distance to the nearest road"
+        N_("the median distance to the nearest road")

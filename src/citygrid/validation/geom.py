@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from citygrid._i18n import N_, _
 from citygrid._layers import families
 from citygrid.validation._engine import Context, Findings, rule
 
@@ -51,9 +52,10 @@ def missing(ctx: Context) -> Findings:
     pos = np.flatnonzero(~present(ctx.geoms))
     unread = ctx.notes.get("unparsed_coordinates") or {}
     rows = ctx.frame["row"].to_numpy()[pos]
-    message = [f"the coordinates {unread[r]!r} are not numbers (give decimal degrees or metres), so the "
-               "feature has no geometry" if r in unread else "the feature has no geometry (null or empty)"
-               for r in rows]
+    unreadable = _("the coordinates {value!r} are not numbers (give decimal degrees or metres), so the feature "
+                   "has no geometry")
+    empty = _("the feature has no geometry (null or empty)")
+    message = [unreadable.format(value=unread[r]) if r in unread else empty for r in rows]
     return Findings(pos, np.array(message, dtype=object))
 
 
@@ -61,8 +63,8 @@ def missing(ctx: Context) -> Findings:
 def flattened(ctx: Context) -> Findings:
     read_flat = ctx.frame["row"].isin(ctx.notes.get("flattened_rows") or []).to_numpy()
     pos = np.flatnonzero(read_flat | shapely.has_z(ctx.geoms))  # a registry edited elsewhere may hold Z
-    message = ("the geometry has heights (Z) or measures (M); the registry keeps 2-D coordinates and drops them "
-               "(keep them in a field, e.g. remarks, if they matter)")
+    message = _("the geometry has heights (Z) or measures (M); the registry keeps 2-D coordinates and drops them "
+                "(keep them in a field, e.g. remarks, if they matter)")
     return Findings(pos, np.full(len(pos), message, dtype=object))
 
 
@@ -72,8 +74,8 @@ def invalid(ctx: Context) -> Findings:
     ok = present(geoms)
     pos = np.flatnonzero(ok)[~shapely.is_valid(geoms[ok])]
     reasons = shapely.is_valid_reason(geoms[pos])
-    message = [f"invalid geometry: {r}; repair it (e.g. fix the ring order or remove the spike)"
-               for r in reasons]
+    text = _("invalid geometry: {reason}; repair it (e.g. fix the ring order or remove the spike)")
+    message = [text.format(reason=_reason(r)) for r in reasons]
     return Findings(pos, np.array(message, dtype=object))
 
 
@@ -82,17 +84,32 @@ def wrong_type(ctx: Context) -> Findings:
     geoms = ctx.geoms
     ok = present(geoms)
     expected = pd.Series(ctx.by_category("geometry"), dtype=object)
-    kinds = pd.Series(shapely.get_type_id(geoms)).map(
-        dict(enumerate(["Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
-                        "MultiPolygon", "GeometryCollection"])))
+    kinds = pd.Series(shapely.get_type_id(geoms)).map(dict(enumerate(_TYPES)))
     bad = ok & expected.notna().to_numpy() & (families(geoms) != expected.to_numpy())
     pos = np.flatnonzero(bad)
     names = ctx.by_category("name_zh")
     cats = ctx.values("category")
-    message = [f"{kinds.iloc[p]} for {names[p]} ({cats[p]}), which takes a "
-               f"{expected.iloc[p]}" + ("; split the multipart point" if kinds.iloc[p] == "MultiPoint" else "")
-               for p in pos]
+    text, split = _("a {kind} for {name} ({category}), which takes a {expected}"), _("; split the multipart point")
+    message = [text.format(kind=_(kinds.iloc[p]), name=names[p], category=cats[p],
+                           expected=_(_FAMILY.get(expected.iloc[p], expected.iloc[p])))
+               + (split if kinds.iloc[p] == "MultiPoint" else "") for p in pos]
     return Findings(pos, np.array(message, dtype=object))
+
+
+_TYPES = (N_("Point"), N_("LineString"), N_("LinearRing"), N_("Polygon"), N_("MultiPoint"), N_("MultiLineString"),
+          N_("MultiPolygon"), N_("GeometryCollection"))
+_FAMILY = {"point": N_("point"), "line": N_("line"), "polygon": N_("polygon")}
+_REASONS = (N_("Ring Self-intersection"), N_("Self-intersection"), N_("Too few points in geometry component"),
+            N_("Invalid Coordinate"), N_("Nested shells"), N_("Hole lies outside shell"), N_("Nested holes"),
+            N_("Interior is disconnected"), N_("Duplicate Rings"), N_("Ring is not closed"),
+            N_("Invalid Number of Points"))
+"""GEOS's reasons (``shapely.is_valid_reason``), translated where they are shown; the place in brackets stays."""
+
+
+def _reason(text: str) -> str:
+    """A GEOS validity reason in the language in use, e.g. ``Self-intersection[x y]`` -> ``自相交[x y]``."""
+    head = next((r for r in _REASONS if text.startswith(r)), None)
+    return text if head is None else _(head) + text[len(head):]
 
 
 def _segments(polygon: shapely.Geometry) -> np.ndarray:
@@ -112,8 +129,8 @@ def outside_district(ctx: Context) -> Findings:
     outside = ok[~shapely.intersects(boundary, geoms[ok])]
     edges = shapely.STRtree(_segments(boundary))
     distance = edges.query_nearest(geoms[outside], return_distance=True, all_matches=False)[1]
-    message = [f"{d:,.0f} m outside {ctx.district.name}; check the coordinates and their CRS"
-               for d in distance]
+    text = _("{distance:,.0f} m outside {district}; check the coordinates and their CRS")
+    message = [text.format(distance=d, district=ctx.district.name) for d in distance]
     return Findings(outside, np.array(message, dtype=object))
 
 
@@ -131,8 +148,8 @@ def moved_far(ctx: Context) -> Findings:
     far = distance > limit[pos]
     pos, distance = pos[far], distance[far]
     ids, names = ctx.values("component_id")[pos], ctx.by_category("name_zh")[pos]
-    message = [f"{n} {i} moves {d:,.1f} m from where it is registered, more than the "
-               f"{m:g} m of a survey correction: a new component takes an empty id; a real move goes on "
-               f"the allow-list (citygrid allow {i} geom.moved_far -r <registry>)"
-               for n, i, d, m in zip(names, ids, distance, limit[pos])]
+    text = _("{name} {id} moves {distance:,.1f} m from where it is registered, more than the {limit:g} m of a "
+             "survey correction: a new component takes an empty id; a real move goes on the allow-list "
+             "(citygrid allow {id} geom.moved_far -r <registry>)")
+    message = [text.format(name=n, id=i, distance=d, limit=m) for n, i, d, m in zip(names, ids, distance, limit[pos])]
     return Findings(pos, np.array(message, dtype=object))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from citygrid._i18n import _
 from citygrid.validation._engine import Context, Findings, rule
 
 AREA_TOLERANCE_M2 = 1.0
@@ -35,7 +36,8 @@ def gap(ctx: Context) -> Findings:
     if not len(holes):
         return Findings.none()
     near = _codes_near(grid, shapely.buffer(holes, 0.5))
-    message = [f"{a:,.1f} m² covered by no grid cell, next to cells {n}" for a, n in zip(shapely.area(holes), near)]
+    text = _("{area:,.1f} m² covered by no grid cell, next to cells {cells}")
+    message = [text.format(area=a, cells=n) for a, n in zip(shapely.area(holes), near)]
     first = [n.split(",")[0] for n in near]
     return Findings(np.arange(len(holes)), np.array(message, dtype=object), geometry=holes,
                     component_id=np.array(first, dtype=object), layer="grid")
@@ -53,7 +55,8 @@ def overlap(ctx: Context) -> Findings:
     shared = shapely.intersection(cells[left], cells[right])
     big = shapely.area(shared) > AREA_TOLERANCE_M2
     codes = grid["code"].to_numpy(dtype=object)
-    message = [f"cells {a} and {b} overlap by {s:,.1f} m²"
+    text = _("cells {a} and {b} overlap by {area:,.1f} m²")
+    message = [text.format(a=a, b=b, area=s)
                for a, b, s in zip(codes[left[big]], codes[right[big]], shapely.area(shared[big]))]
     return Findings(np.arange(int(big.sum())), np.array(message, dtype=object), geometry=shared[big],
                     component_id=np.array([f"{a}|{b}" for a, b in zip(codes[left[big]], codes[right[big]])],
@@ -78,12 +81,11 @@ def outside_parent(ctx: Context) -> Findings:
     nesting = ~np.array([str(c).startswith(str(p)) for c, p in zip(codes, claimed)])
     bad = unknown | (outside > AREA_TOLERANCE_M2) | nesting
     message = []
+    orphan = _("cell {cell} belongs to community {community}, which does not exist")
+    sticks_out = _("cell {cell} lies {area:,.0f} m² outside its community {community}")
+    badly_coded = _("cell code {cell} does not extend its community's code {community}")
     for i in np.flatnonzero(bad):
-        if unknown[i]:
-            message.append(f"cell {codes[i]} belongs to community {claimed[i]}, which does not exist")
-        elif outside[i] > AREA_TOLERANCE_M2:
-            message.append(f"cell {codes[i]} lies {outside[i]:,.0f} m² outside its community {claimed[i]}")
-        else:
-            message.append(f"cell code {codes[i]} does not extend its community's code {claimed[i]}")
+        text = orphan if unknown[i] else sticks_out if outside[i] > AREA_TOLERANCE_M2 else badly_coded
+        message.append(text.format(cell=codes[i], community=claimed[i], area=outside[i]))
     return Findings(np.flatnonzero(bad), np.array(message, dtype=object), geometry=cells[bad],
                     component_id=codes[bad], layer="grid")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from citygrid._arrays import isin
+from citygrid._i18n import _
 from citygrid.schema import id_problems
 from citygrid.validation._engine import Context, Findings, rule
 
@@ -21,7 +22,8 @@ def malformed(ctx: Context) -> Findings:
     present = np.array([isinstance(v, str) for v in ids], dtype=bool)
     bad = (problems["malformed"] != "").to_numpy() & (present | ctx.notes.get("ids_required", False))
     pos = np.flatnonzero(bad)
-    message = [f"identifier {str(ids[p])[:30]!r} {problems['malformed'].iloc[p]}" for p in pos]
+    text = _("identifier {id!r}: {problem}")
+    message = [text.format(id=str(ids[p])[:30], problem=problems["malformed"].iloc[p]) for p in pos]
     return Findings(pos, np.array(message, dtype=object))
 
 
@@ -29,7 +31,8 @@ def malformed(ctx: Context) -> Findings:
 def category_mismatch(ctx: Context) -> Findings:
     ids, problems = _problems(ctx)
     pos = np.flatnonzero((problems["category_mismatch"] != "").to_numpy())
-    message = [f"identifier {ids[p]}: {problems['category_mismatch'].iloc[p]}" for p in pos]
+    text = _("identifier {id}: {problem}")
+    message = [text.format(id=ids[p], problem=problems["category_mismatch"].iloc[p]) for p in pos]
     return Findings(pos, np.array(message, dtype=object))
 
 
@@ -41,12 +44,14 @@ def duplicate(ctx: Context) -> Findings:
     first_row = ctx.frame.loc[ids.notna()].drop_duplicates("component_id").set_index(
         "component_id")["row"]
     pos = np.flatnonzero(repeated.to_numpy())
-    message = [f"identifier {ids.iloc[p]} repeats row {first_row[ids.iloc[p]]}" for p in pos]
+    text = _("identifier {id} repeats row {row}")
+    message = [text.format(id=ids.iloc[p], row=first_row[ids.iloc[p]]) for p in pos]
     if ctx.registry is not None and "retired_at" in ctx.registry:
         retired = ctx.registry.loc[ctx.registry["retired_at"].notna(), ["component_id", "retired_at"]]
         when = dict(zip(retired["component_id"], retired["retired_at"]))
         reused = np.flatnonzero(isin(ids, list(when)) & ~repeated.to_numpy())
         pos = np.concatenate([pos, reused])
-        message += [f"identifier {ids.iloc[p]} belongs to a component retired on "
-                    f"{when[ids.iloc[p]]:%Y-%m-%d}; retired identifiers are never reused" for p in reused]
+        text = _("identifier {id} belongs to a component retired on {day:%Y-%m-%d}; retired identifiers are never "
+                 "reused")
+        message += [text.format(id=ids.iloc[p], day=when[ids.iloc[p]]) for p in reused]
     return Findings(np.asarray(pos, dtype=int), np.array(message, dtype=object))

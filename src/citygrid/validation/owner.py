@@ -7,10 +7,11 @@ import pandas as pd
 from stdnum.cn import uscc
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
+from citygrid._i18n import N_, _
 from citygrid.schema import is_uscc
 from citygrid.validation._engine import Context, Findings, rule
 
-_ROLES = (("department", "responsible department"), ("owner", "owner"), ("maintainer", "maintainer"))
+_ROLES = (("department", N_("responsible department")), ("owner", N_("owner")), ("maintainer", N_("maintainer")))
 
 
 @rule("owner.unknown", "error", "department/owner/maintainer not in the district's unit list", needs=("district",))
@@ -18,15 +19,16 @@ def unknown(ctx: Context) -> Findings:
     units = ctx.district.units
     known = set(units["name"]) | set(units["code"])
     problems = np.full(len(ctx.frame), "", dtype=object)
+    sentence = _("{role} {value!r} is not in the unit list")
     for column, label in _ROLES:
         values = ctx.values(column)
         bad = ~pd.isna(values) & ~pd.Series(values, dtype=object).isin(known).to_numpy()
         for i in np.flatnonzero(bad):
-            text = f"{label} {str(values[i])[:60]!r} is not in the unit list"
+            text = sentence.format(role=_(label), value=str(values[i])[:60])
             problems[i] = f"{problems[i]}; {text}" if problems[i] else text
     pos = np.flatnonzero(problems != "")
-    return Findings(pos, np.array([p + " (add it to the units, or correct the name)" for p in problems[pos]],
-                                  dtype=object))
+    hint = _(" (add it to the units, or correct the name)")
+    return Findings(pos, np.array([p + hint for p in problems[pos]], dtype=object))
 
 
 @rule("owner.conflict", "error",
@@ -48,8 +50,8 @@ def conflict(ctx: Context) -> Findings:
     def who(name, code):
         return " ".join(f"{v!s}" if i == 0 else f"({v})" for i, v in enumerate((name, code)) if not pd.isna(v))
 
-    message = [f"the batch says owner {who(sn, sc)!r}, the registry {who(rn, rc)!r}: confirm the ownership "
-               "(确权) before merging"
+    text = _("the batch says owner {batch!r}, the registry {registry!r}: confirm the ownership before merging")
+    message = [text.format(batch=who(sn, sc), registry=who(rn, rc))
                for sn, sc, rn, rc in zip(said[0][differs], said[1][differs], kept[0][differs], kept[1][differs])]
     return Findings(pos[differs], np.array(message, dtype=object))
 
@@ -67,19 +69,20 @@ def bad_code(ctx: Context) -> Findings:
         bad = given.copy()
         bad[given] = ~is_uscc(values[given])
         for i in np.flatnonzero(bad):
-            text = f"{label} code {str(values[i])[:40]!r} is {_why(str(values[i]))}"
+            text = _why(_(label), str(values[i]))
             problems[i] = f"{problems[i]}; {text}" if problems[i] else text
     pos = np.flatnonzero(problems != "")
-    return Findings(pos, np.array([p + " (a unified social credit code has 18 characters; take it from the "
-                                       "unit list)" for p in problems[pos]], dtype=object))
+    hint = _(" (a unified social credit code has 18 characters; take it from the unit list)")
+    return Findings(pos, np.array([p + hint for p in problems[pos]], dtype=object))
 
 
-def _why(code: str) -> str:
+def _why(role: str, code: str) -> str:
     """Why `code` is no unified social credit code, in a few words."""
     try:
         uscc.validate(code)
     except InvalidChecksum:
-        return f"wrong in its check character (it would be {uscc.calc_check_digit(uscc.compact(code))!r})"
+        return _("{role} code {code!r} is wrong in its check character (it would be {check!r})").format(
+            role=role, code=code[:40], check=uscc.calc_check_digit(uscc.compact(code)))
     except ValidationError:
         pass
-    return "not a unified social credit code"
+    return _("{role} code {code!r} is not a unified social credit code").format(role=role, code=code[:40])

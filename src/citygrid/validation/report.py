@@ -13,10 +13,17 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import N_, _, language
 from citygrid._text import spreadsheet_safe
 from citygrid.errors import UsageError, writing
 
 COLUMNS = ("rule", "severity", "component_id", "row", "message")
+SEVERITY_NAMES = {"error": N_("error"), "warning": N_("warning"), "info": N_("info")}
+"""How each severity is shown to a person (the ``severity`` column keeps the code)."""
+HEADERS = {"rule": N_("rule"), "severity": N_("severity"), "component_id": N_("component_id"), "row": N_("row"),
+           "message": N_("message"), "x": N_("x"), "y": N_("y")}
+"""The headers of a CSV report: the field names in English, words in Chinese (a .json or .gpkg report keeps
+the field names whatever the language)."""
 HTML_ROWS = 10_000
 """Issues an HTML report lists (a page of a million rows opens in no browser); the summary counts all."""
 
@@ -58,6 +65,17 @@ class Report:
 
     def __len__(self) -> int:
         return len(self.issues)
+
+    def __bool__(self) -> bool:
+        """Refused: ``if report:`` could mean "has issues" or "passed"; say which.
+
+        Raises
+        ------
+        TypeError
+            Always; use ``report.ok`` (no error) or ``len(report)`` (any issue).
+        """
+        raise TypeError(_("the truth value of a report is ambiguous: use report.ok (no error, so it may be merged) "
+                          "or len(report) (how many issues, warnings included)."))
 
     def __repr__(self) -> str:
         counts = self.issues["severity"].value_counts()
@@ -106,7 +124,8 @@ class Report:
         try:
             issues = gpd.read_file(path, layer="issues", engine="pyogrio")
         except Exception as exc:  # pyogrio raises several kinds for a wrong file
-            raise UsageError(f"{str(path)!r} is not a citygrid report: {exc}") from None
+            raise UsageError(_("{path!r} is not a citygrid report: {reason}").format(path=str(path), reason=exc)) \
+                from None
         issues["row"] = issues["row"].astype("Int64")
         return cls(issues.to_crs(settings.default_crs), source=str(path))
 
@@ -168,7 +187,7 @@ class Report:
                 frame["row"] = frame["row"].astype("float64")
                 frame.to_file(path, layer="issues", engine="pyogrio")
             elif suffix == ".csv":
-                spreadsheet_safe(self._records()).to_csv(path, index=False, encoding="utf-8-sig")
+                spreadsheet_safe(self._readable(self._records())).to_csv(path, index=False, encoding="utf-8-sig")
             elif suffix == ".json":  # streamed: a million issues never sit in memory as Python dicts
                 with open(path, "w", encoding="utf-8") as out:
                     summary = json.dumps(self._summary(listed=len(self)), ensure_ascii=False)
@@ -179,8 +198,16 @@ class Report:
             elif suffix in (".html", ".htm"):
                 path.write_text(self._html(), encoding="utf-8")
             else:
-                raise UsageError(f"cannot write a report as {suffix!r}; use .gpkg, .csv, .json or .html.")
+                raise UsageError(_("cannot write a report as {suffix!r}; use .gpkg, .csv, .json or .html.").format(
+                    suffix=suffix))
         return path
+
+    @staticmethod
+    def _readable(records: pd.DataFrame) -> pd.DataFrame:
+        """Records for a person: severities and headers in the language in use, codes kept beside them."""
+        out = records.copy()
+        out["severity"] = out["severity"].map(lambda s: _(SEVERITY_NAMES.get(s, s)))
+        return out.rename(columns={k: _(v) for k, v in HEADERS.items()})
 
     def _html(self) -> str:
         esc = html.escape
@@ -190,24 +217,29 @@ class Report:
             for r, (e, w) in summary[["error", "warning"]].iterrows())
         shown = self._first(HTML_ROWS)
         records = shown._records()
+        severity = {k: _(v) for k, v in SEVERITY_NAMES.items()}
         body = "".join(
             "<tr>" + "".join(f"<td>{esc('' if pd.isna(v) else str(v))}</td>" for v in (
-                rec.rule, rec.severity, rec.component_id, rec.row, rec.message,
+                rec.rule, severity.get(rec.severity, rec.severity), rec.component_id, rec.row, rec.message,
                 "" if pd.isna(rec.x) else f"{rec.x:.6f}, {rec.y:.6f}")) + "</tr>"
             for rec in records.itertuples())
-        status = "通过 passed" if self.ok else "未通过 rejected"
-        more = "" if len(shown) == len(self) else (
-            f"<p>The first {len(shown):,}, errors first; write the report as .csv or .gpkg for all {len(self):,}. "
-            f"仅列出前 {len(shown):,} 条（错误优先）；全部 {len(self):,} 条请写出为 .csv 或 .gpkg。</p>")
+        status = _("passed") if self.ok else _("rejected")
+        more = "" if len(shown) == len(self) else "<p>" + esc(_(
+            "The first {shown:,}, errors first; write the report as .csv or .gpkg for all {total:,}.").format(
+                shown=len(shown), total=len(self))) + "</p>"
+        head = [esc(_(t)) for t in (N_("rule"), N_("severity"), N_("component"), N_("row"), N_("message"),
+                                    N_("lon, lat"))]
+        title = esc(_("Validation report"))
+        lang = "zh-CN" if language() == "zh" else "en"
         return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>citygrid 校验报告 {esc(self.source)}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>citygrid {title} {esc(self.source)}</title>
 <style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;font-size:13px}}
 th{{background:#eee}}</style></head><body>
-<h1>校验报告 Validation report</h1>
-<p>{esc(self.source)} — {self.checked:,} features — <b>{status}</b></p>
-<h2>Summary</h2><table><tr><th>rule</th><th>errors</th><th>warnings</th></tr>{rows}</table>
-<h2>Issues ({len(self):,})</h2>{more}
-<table><tr><th>rule</th><th>severity</th><th>component</th><th>row</th><th>message</th>
-<th>lon, lat</th></tr>{body}</table></body></html>
+<h1>{title}</h1>
+<p>{esc(self.source)} — {esc(_("{n:,} features").format(n=self.checked))} — <b>{esc(status)}</b></p>
+<h2>{esc(_("Summary"))}</h2><table><tr><th>{head[0]}</th><th>{esc(_("errors"))}</th><th>{esc(_("warnings"))}</th></tr>
+{rows}</table>
+<h2>{esc(_("Issues ({n:,})").format(n=len(self)))}</h2>{more}
+<table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{body}</table></body></html>
 """

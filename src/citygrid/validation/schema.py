@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from citygrid._i18n import _, language, list_text
 from citygrid.schema import FIELDS, REQUIRED_FIELDS, STATUSES
 from citygrid.validation._engine import Context, Findings, rule
 
@@ -39,8 +40,9 @@ def missing_field(ctx: Context) -> Findings:
     fields = [f for f in REQUIRED_FIELDS if f != "component_id"]
     empty = np.column_stack([ctx.frame[f].isna().to_numpy() for f in fields])
     pos = np.flatnonzero(empty.any(axis=1))
-    names = np.array([f"{f} ({_LABELS[f]})" for f in fields], dtype=object)
-    message = [f"required field(s) empty: {', '.join(names[empty[p]])}" for p in pos]
+    names = np.array([_LABELS[f] if language() == "zh" else f for f in fields], dtype=object)
+    text = _("required field(s) empty: {fields}")
+    message = [text.format(fields=list_text(names[empty[p]].tolist())) for p in pos]
     return Findings(pos, np.array(message, dtype=object))
 
 
@@ -49,8 +51,8 @@ def unknown_category(ctx: Context) -> Findings:
     cats = ctx.frame["category"]
     unknown = cats.notna() & ~cats.isin(list(_known_codes(ctx)))
     pos = np.flatnonzero(unknown.to_numpy())
-    message = [f"category {c!r} is not in the catalog of {len(ctx.catalog)} categories"
-               for c in cats.to_numpy()[pos]]
+    text = _("category {category!r} is not in the catalog of {n} categories")
+    message = [text.format(category=c, n=len(ctx.catalog)) for c in cats.to_numpy()[pos]]
     return Findings(pos, np.array(message, dtype=object))
 
 
@@ -65,23 +67,56 @@ def bad_value(ctx: Context) -> Findings:
     status = frame["status"]
     wrong = np.flatnonzero((status.notna() & ~status.isin(list(STATUSES))).to_numpy())
     pos += wrong.tolist()
-    message += [f"status {s!r} is not one of {'/'.join(STATUSES)}" for s in status.to_numpy()[wrong]]
-    order = np.flatnonzero((frame["change_date"] < frame["survey_date"]).to_numpy())
+    text = _("status {status!r} is not one of {known}")
+    message += [text.format(status=s, known="/".join(STATUSES)) for s in status.to_numpy()[wrong]]
+    initial = _initial_dates(ctx)
+    order = np.flatnonzero(frame["change_date"].to_numpy(dtype="datetime64[ms]") < initial)
     pos += order.tolist()
-    message += [f"change date {c:%Y-%m-%d} is before the initial date {s:%Y-%m-%d}"
+    text = _("change date {change:%Y-%m-%d} is before the initial date {initial:%Y-%m-%d}")
+    message += [text.format(change=c, initial=s)
                 for c, s in zip(frame["change_date"].to_numpy()[order].astype("datetime64[ms]").tolist(),
-                                frame["survey_date"].to_numpy()[order].astype("datetime64[ms]").tolist())]
+                                initial[order].tolist())]
     if ctx.registry is not None and "action" in frame:  # a retirement needs a registered component
         orphan = np.flatnonzero((frame["action"] == "retire").fillna(False).to_numpy() & (ctx.twins() < 0))
         pos += orphan.tolist()
-        message += ["asks to retire a component that is not in the registry"] * len(orphan)
+        message += [_("asks to retire a component that is not in the registry")] * len(orphan)
     if ctx.notes.get("bad_values"):
         row_pos = pd.Series(np.arange(len(frame)), index=frame["row"].to_numpy())
         for bad in ctx.notes["bad_values"]:
             if bad["row"] in row_pos.index:
                 pos.append(int(row_pos[bad["row"]]))
-                message.append(f"{bad['field']} {bad['value']!r}: {bad['reason']}")
+                message.append(_("{field} {value!r}: {reason}").format(
+                    field=_LABELS.get(bad["field"], bad["field"]) if language() == "zh" else bad["field"],
+                    value=bad["value"], reason=bad["reason"]))
     return Findings(np.array(pos, dtype=int), np.array(message, dtype=object))
+
+
+def _initial_dates(ctx: Context) -> np.ndarray:
+    """Each row's initial date after a merge: the registered one where the component has one."""
+    given = ctx.frame["survey_date"].to_numpy(dtype="datetime64[ms]")
+    if ctx.registry is None or not len(ctx.registry):
+        return given
+    twins = ctx.current_twins()
+    registered = ctx.registry["survey_date"].to_numpy(dtype="datetime64[ms]")[np.maximum(twins, 0)]
+    return np.where((twins >= 0) & ~np.isnat(registered), registered, given)
+
+
+@rule("schema.initial_date_changed", "warning",
+      "an update gives an existing component another initial date (初始日期): the registered one is kept",
+      needs=("registry",))
+def initial_date_changed(ctx: Context) -> Findings:
+    """The initial date is the first survey's; a later batch cannot move it, so the merge keeps it."""
+    twins = ctx.current_twins()
+    given = ctx.frame["survey_date"].to_numpy(dtype="datetime64[D]")
+    pos = np.flatnonzero((twins >= 0) & ~np.isnat(given))
+    registered = ctx.registry["survey_date"].to_numpy(dtype="datetime64[D]")[twins[pos]]
+    differs = ~np.isnat(registered) & (registered != given[pos])
+    pos, registered = pos[differs], registered[differs]
+    ids = ctx.values("component_id")[pos]
+    text = _("{id}: the batch gives initial date {new} where the registry has {old}; the registered date is kept "
+             "(the initial date is the first survey's; record later surveys as the change date)")
+    message = [text.format(id=i, new=new, old=old) for i, new, old in zip(ids, given[pos], registered)]
+    return Findings(pos, np.array(message, dtype=object))
 
 
 _LOST = ("\ufffd", "锟斤拷")  # the replacement character, and the same read back as GBK
@@ -139,8 +174,11 @@ def mojibake(ctx: Context) -> Findings:
             continue
         hit = np.flatnonzero(column.isin(list(fixes)).to_numpy())
         pos += hit.tolist()
-        message += [f"{name} {column.iloc[p]!r} looks like mis-decoded text ("
-                    + (f"probably {fixes[column.iloc[p]]!r}" if fixes[column.iloc[p]] else
-                       "characters were lost in decoding") + "); re-read the file with the right encoding "
-                    "(citygrid validate --encoding gbk, or utf-8)" for p in hit]
+        probably = _("{field} {value!r} looks like mis-decoded text (probably {fixed!r}); re-read the file with the "
+                     "right encoding (--encoding gbk, or utf-8)")
+        lost = _("{field} {value!r} looks like mis-decoded text (characters were lost in decoding); re-read the "
+                 "file with the right encoding (--encoding gbk, or utf-8)")
+        label = _LABELS[name] if language() == "zh" else name
+        message += [(probably if fixes[column.iloc[p]] else lost).format(
+            field=label, value=column.iloc[p], fixed=fixes[column.iloc[p]]) for p in hit]
     return Findings(np.array(pos, dtype=int), np.array(message, dtype=object))

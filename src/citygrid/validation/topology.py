@@ -7,6 +7,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import _
 from citygrid.validation._engine import Context, Findings, rule
 from citygrid.validation.geom import arriving, located, present
 
@@ -42,8 +43,9 @@ def duplicate_feature(ctx: Context) -> Findings:
         left, right = _close_pairs(geoms, cats[pos], tolerance[pos])
         gap = _gap(geoms[left], geoms[right])
         close = gap <= tolerance[pos][left]
+        text = _("suspected duplicate: within {distance:.2f} m of {other} of the same category")
         for a, other, d in zip(left[close], ctx.label(pos[right[close]]), gap[close]):
-            found.setdefault(int(pos[a]), f"within {d:.2f} m of {other} of the same category")
+            found.setdefault(int(pos[a]), text.format(distance=d, other=other))
     if ctx.registry is not None and len(pos):
         reg = ctx.registry  # its spatial index is cached with the registry's frame
         hit_b, hit_r = reg.sindex.query(geoms, predicate="dwithin", distance=tolerance[pos])
@@ -52,11 +54,12 @@ def duplicate_feature(ctx: Context) -> Findings:
         reg_ids = reg["component_id"].iloc[hit_r].to_numpy(dtype=object)
         gap = _gap(geoms[hit_b], reg.geometry.to_numpy()[hit_r])
         close = gap <= tolerance[pos][hit_b]
+        text = _("suspected duplicate: within {distance:.2f} m of registered component {other} of the same "
+                 "category")
         for a, r, d in zip(hit_b[close], reg_ids[close], gap[close]):
-            found.setdefault(int(pos[a]), f"within {d:.2f} m of registered component {r} "
-                             "of the same category")
+            found.setdefault(int(pos[a]), text.format(distance=d, other=r))
     keys = np.array(sorted(found), dtype=int)
-    return Findings(keys, np.array([f"suspected duplicate: {found[k]}" for k in keys], dtype=object))
+    return Findings(keys, np.array([found[k] for k in keys], dtype=object))
 
 
 def _standing(ctx: Context) -> np.ndarray:
@@ -83,7 +86,7 @@ def _close_pairs(geoms: np.ndarray, cats: np.ndarray, tolerance: np.ndarray) -> 
     """
     points = shapely.get_type_id(geoms) == 0
     at = np.flatnonzero(points)
-    group, _ = pd.factorize(cats[at])
+    group, _groups = pd.factorize(cats[at])
     parts = [at[_point_pairs(shapely.get_coordinates(geoms[at]), group, tolerance[at])]]
     other = np.flatnonzero(~points)
     if len(other):
@@ -209,12 +212,12 @@ def grid_mismatch(ctx: Context) -> Findings:
     distance = np.full(len(bad), np.nan)
     has = where[bad] >= 0
     distance[has] = shapely.distance(cells[where[bad][has]], probe[has])
-    names = pd.Series(ctx.by_category("name_zh")[bad], dtype=object).fillna("component")
+    names = pd.Series(ctx.by_category("name_zh")[bad], dtype=object).fillna(_("component"))
     ids = ctx.values("component_id")[bad]
-    message = [
-        (f"{n} {'' if pd.isna(i) else i + ' '}is {d:.1f} m outside its grid cell {c}; it lies in {loc}"
-         if not np.isnan(d) else f"{n} {'' if pd.isna(i) else i + ' '}claims grid cell {c}, which does not "
-         f"exist; it lies in {loc}")
+    outside = _("{what} is {distance:.1f} m outside its grid cell {cell}; it lies in {actual}")
+    unknown = _("{what} claims grid cell {cell}, which does not exist; it lies in {actual}")
+    message = [(outside if not np.isnan(d) else unknown).format(
+        what=n if pd.isna(i) else f"{n} {i}", distance=d, cell=c, actual=_("no cell") if loc is None else loc)
         for n, i, c, d, loc in zip(names, ids, claimed, distance, located)]
     return Findings(bad, np.array(message, dtype=object))
 
@@ -225,15 +228,20 @@ def admin_mismatch(ctx: Context) -> Findings:
     pos = np.flatnonzero(ok)
     located = _admin_at(ctx, pos)
     problems = np.full(len(pos), "", dtype=object)
-    for column, label in (("street", "street"), ("street_code", "street"),
+    said: list[set[str]] = [set() for _row in pos]
+    texts = {"street": _("claims street {claimed} but lies in {actual}"),
+             "community": _("claims community {claimed} but lies in {actual}")}
+    for column, level in (("street", "street"), ("street_code", "street"),
                           ("community", "community"), ("community_code", "community")):
         claimed = ctx.values(column)[pos]
         actual = located[column]
         differs = ~pd.isna(claimed) & ~pd.isna(actual) & (claimed != actual)
         for i in np.flatnonzero(differs):
-            text = f"claims {label} {claimed[i]} but lies in {actual[i]}"
-            if text.split(" but")[0] not in problems[i]:
-                problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+            if (level, claimed[i]) in said[i]:
+                continue
+            said[i].add((level, claimed[i]))
+            text = texts[level].format(claimed=claimed[i], actual=actual[i])
+            problems[i] = f"{problems[i]}; {text}" if problems[i] else text
     bad = problems != ""
     return Findings(pos[bad], problems[bad])
 
@@ -287,8 +295,9 @@ def overlap(ctx: Context) -> Findings:
     left, right = left[keep], right[keep]
     found: dict[int, str] = {}
     big, area = _overlapping(geoms[left], geoms[right], ctx.tolerance(cats[pos][left]))
+    text = _("overlaps {other} of the same category by {area:,.1f} m²")
     for a, other, shared in zip(left[big], ctx.label(pos[right[big]]), area[big]):
-        found.setdefault(int(pos[a]), f"overlaps {other} of the same category by {shared:,.1f} m²")
+        found.setdefault(int(pos[a]), text.format(other=other, area=shared))
     if ctx.registry is not None:
         reg = ctx.registry
         hit_b, hit_r = reg.sindex.query(geoms, predicate="intersects")
@@ -296,8 +305,8 @@ def overlap(ctx: Context) -> Findings:
         hit_b, hit_r = hit_b[keep], hit_r[keep]
         big, area = _overlapping(geoms[hit_b], reg.geometry.to_numpy()[hit_r], ctx.tolerance(cats[pos][hit_b]))
         reg_ids = reg["component_id"].iloc[hit_r[big]].to_numpy(dtype=object)
+        text = _("overlaps registered component {other} of the same category by {area:,.1f} m²")
         for a, other, shared in zip(hit_b[big], reg_ids, area[big]):
-            found.setdefault(int(pos[a]), f"overlaps registered component {other} of the same category by "
-                                          f"{shared:,.1f} m²")
+            found.setdefault(int(pos[a]), text.format(other=other, area=shared))
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([found[k] for k in keys], dtype=object))
