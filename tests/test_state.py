@@ -215,7 +215,11 @@ def test_a_layer_rewritten_by_another_program_is_seen(path, district):
     assert gpkg.missing_guards(path)
     pd.testing.assert_series_equal(names_opened(path), names_in_layers(path), check_dtype=False)
     assert (names_opened(path) == "外部改写").sum() == 5
-    assert gpkg.missing_guards(path) == []  # the open put them back
+    assert gpkg.missing_guards(path)  # opening never writes: verify names what is missing
+    assert any("guard missing" in line for line in open_registry(path).verify())
+    reg = open_registry(path)
+    reg.allow(reg.components["component_id"].iloc[0], "geom.moved_far", "a write")  # citygrid's next write
+    assert gpkg.missing_guards(path) == []  # put them back
     conn = gpkg.connect(path)  # a later edit is seen again through the triggers
     with conn:
         conn.execute("UPDATE components_point SET name = '再改' WHERE fid IN (SELECT fid FROM components_point "

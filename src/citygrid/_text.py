@@ -29,6 +29,31 @@ def find_column(columns: Iterable[Hashable], names: Iterable[str]) -> Hashable |
     return next((known[key] for name in names if (key := name.strip().casefold()) in known), None)
 
 
+def refuse_twin_headers(headers: Iterable[Hashable]) -> None:
+    """Refuse headers that read alike (``经度`` and ``经度 ``): which one is meant would be left to chance.
+
+    Raises
+    ------
+    InputError
+        Naming the two headers.
+
+    Examples
+    --------
+    >>> refuse_twin_headers(["经度", "纬度"])
+    >>> refuse_twin_headers(["经度", " 经度"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    citygrid.errors.InputError: the headers '经度' and ' 经度' differ only by spaces or case; ...
+    """
+    seen: dict[str, str] = {}
+    for header in headers:
+        key = str(header).strip().casefold()
+        if key in seen:
+            raise InputError(_("the headers {a!r} and {b!r} differ only by spaces or case; rename one so that it is "
+                               "clear which is meant.").format(a=seen[key], b=str(header)))
+        seen[key] = str(header)
+
+
 def suggest(value: str, known: Iterable[str], *, limit: int = 5) -> str:
     """A hint for a value that matched nothing: known values containing it, else close ones.
 

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -34,7 +35,7 @@ import shapely
 from numpy.typing import ArrayLike
 
 from citygrid import settings
-from citygrid._i18n import _, list_text
+from citygrid._i18n import N_, _, list_text
 from citygrid._layers import COMPONENT_LAYERS, MULTI_LAYERS, as_multi, families
 from citygrid._text import decode, read_csv_table
 from citygrid._vector import read_layer
@@ -42,6 +43,64 @@ from citygrid.crs import geometries_gcj02_to_wgs84
 from citygrid.errors import DistrictError, MissingFile, NotFound
 
 UNIT_KINDS = ("government", "institution", "enterprise", "street_office")
+CODE_FORMS = {"district": r"\d{6}", "street": r"\d{9}", "community": r"\d{12}", "grid": r"\d{13,19}"}
+"""The form of each level's code (GB/T 2260 division code, GB/T 10114 street and community codes, a unit grid
+cell's code extending its community's): digits of these lengths, each starting with its parent's."""
+
+
+def code_problems(district: District) -> list[str]:
+    """Codes that are not of their level's form or do not extend their parent's, one line each.
+
+    Codes become folder names and query values downstream (a dataset's partitions, Spark's
+    views), so a code of another form is refused where a district comes in: ``citygrid init``,
+    opening a registry and reading a dataset.
+
+    Examples
+    --------
+    >>> from citygrid import synth
+    >>> d = synth.make_district(seed=0, n_components=500)
+    >>> code_problems(d)
+    []
+    >>> d.streets.loc[0, "code"] = "../../x"
+    >>> code_problems(d)[0].endswith("extending their parent's code, e.g. '../../x'")
+    True
+    """
+    problems = []
+    if not re.fullmatch(CODE_FORMS["district"], str(district.code)):
+        problems.append(_("the district code {code!r} is not 6 digits").format(code=str(district.code)[:40]))
+    levels = (("street", district.streets, None), ("community", district.communities, "street_code"),
+              ("grid", district.grid, "community_code"))
+    for level, frame, parent in levels:
+        codes = frame["code"].astype("string")
+        parents = frame[parent].astype("string") if parent else pd.Series(str(district.code), index=frame.index)
+        bad = ~codes.str.fullmatch(CODE_FORMS[level]).fillna(False).astype(bool)
+        bad |= ~pd.Series([str(c).startswith(str(p)) for c, p in zip(codes, parents)], index=frame.index)
+        if bad.any():
+            shown = ", ".join(repr(str(c)[:40]) for c in codes[bad].head(5))
+            problems.append(_("{n:,} {level} code(s) are not of the form {form} extending their parent's code, e.g. "
+                              "{codes}").format(n=int(bad.sum()), level=_(_LEVELS[level]), form=CODE_FORMS[level],
+                                                codes=shown))
+    return problems
+
+
+def check_codes(district: District, *, source: str) -> District:
+    """`district` if its codes are of their forms (:func:`code_problems`).
+
+    Raises
+    ------
+    DistrictError
+        Naming `source` and the first codes of the wrong form.
+    """
+    problems = code_problems(district)
+    if problems:
+        raise DistrictError(_("{source}: {problems}; codes are digits of their level's length, each starting with "
+                              "its parent's.").format(source=source, problems="; ".join(problems)))
+    return district
+
+
+_LEVELS = {"street": N_("street"), "community": N_("community"), "grid": N_("grid cell")}
+
+
 def _package_file(name: str) -> Path:
     with resources.as_file(resources.files("citygrid") / "data" / name) as path:
         return Path(path)

@@ -31,8 +31,9 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._dates import read_times
 from citygrid._i18n import N_, _, list_text
-from citygrid._text import find_column, read_csv_table
+from citygrid._text import find_column, read_csv_table, refuse_twin_headers
 from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
 from citygrid.errors import BatchError, UsageError
 from citygrid.io import read_vector, table_points
@@ -105,10 +106,6 @@ def _clean(values: pd.Series) -> np.ndarray:
     return text.where(text != "", None).to_numpy(dtype=object)
 
 
-def _times(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, errors="coerce", format="mixed")
-
-
 def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     """An event batch with its columns named as :data:`EVENT_COLUMNS` says, locations as given.
 
@@ -130,6 +127,7 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
         frame, notes = read_vector(events)
     out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
     headers = [c for c in frame.columns if c != "geometry"]
+    refuse_twin_headers(headers)
     for field in EVENT_COLUMNS:
         found = find_column(headers, EVENT_COLUMNS[field])
         out[field] = _clean(frame[found]) if found is not None else None
@@ -145,7 +143,7 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     times_ok = np.ones(len(out), dtype=bool)
     for field, label in (("created_at", N_("created at")), ("closed_at", N_("closed at"))):
         raw = out[field]
-        out[field] = _times(raw)
+        out[field] = read_times(raw)[0]  # local time; offsets converted, words and D/M/Y refused
         bad = (raw.notna() & out[field].isna()).to_numpy()
         times_ok &= ~bad
         said = [_reason("unreadable_time", field=_(label), value=v) for v in raw[bad]]
@@ -239,7 +237,13 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     if not gps_m > 0:
         raise UsageError(_("--gps-m {value!r}: give the location error as a positive number of metres.").format(
             value=gps_m))
+    if not (np.isfinite(radius) and 0 < radius <= 1_000):
+        raise UsageError(_("--radius {value!r}: give the search radius in metres, more than 0 and at most "
+                           "1,000.").format(value=radius))
     frame = read_events(events)
+    if frame.crs is not None and not frame.crs.is_geographic:  # a file that says its CRS is taken at its word
+        frame = frame.to_crs(settings.web_crs)
+        coords = "wgs84"
     table = event_types if isinstance(event_types, pd.DataFrame) else load_event_types(event_types)
     current = reg.components
     tree = current.sindex

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ import shapely
 from citygrid import settings
 from citygrid._i18n import N_, _
 from citygrid._text import find_column
-from citygrid.admin import District, load_profile, read_units
+from citygrid.admin import District, code_problems, load_profile, read_units
 from citygrid.errors import DistrictError
 from citygrid.io import read_vector
 
@@ -99,10 +100,14 @@ def _layer(spec: str | Path, kind: str, crs: str | None) -> gpd.GeoDataFrame:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """Codes as text: 440310001 read as a number is still the code, not 440310001.0."""
+    """Codes as text; full-width digits (４４０３１０) read as digits, empty cells as missing.
+
+    440310001 read as a number is still the code, not 440310001.0.
+    """
     if pd.api.types.is_float_dtype(values):
         values = values.astype("Int64")
-    return values.astype("string").str.strip()
+    text = values.astype("string").str.normalize("NFKC").str.strip()
+    return text.where(text != "")
 
 
 def _parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> np.ndarray:
@@ -192,7 +197,9 @@ def read_district(*, streets: str | Path, communities: str | Path, grid: str | P
                 meta[field] = str(frame[found].iloc[0]).strip()
     if outline is None:
         outline = shapely.union_all(streets_.geometry.to_numpy())
-    code = code or meta.get("code") or str(streets_["code"].dropna().iloc[0])[:6]
+    known = streets_["code"].dropna()
+    code = unicodedata.normalize("NFKC", str(code or meta.get("code") or (known.iloc[0][:6] if len(known) else "")))
+    code = code.strip()
     road_frame = None
     if roads is not None:
         road_frame = _layer(roads, "road", crs)
@@ -228,7 +235,7 @@ def _tiling(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame, texts: tuple[
 
 def _problems(district: District) -> list[tuple[str, str]]:
     """``(level, text)`` of each problem of the hierarchy, level ``"error"`` or ``"warning"``."""
-    problems = []
+    problems = [("error", text) for text in code_problems(district)]
     for what, frame in (("street", district.streets), ("community", district.communities),
                         ("grid", district.grid)):
         kind = _(_KINDS[what])

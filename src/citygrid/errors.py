@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,23 @@ def writing(path: str | Path) -> Iterator[None]:
             raise OutputError(_("cannot write {path!r}: {reason}; choose a folder you may write to.").format(
                 path=str(path), reason=os_reason(exc))) from exc
         raise
+
+
+@contextlib.contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """Write `path` whole or not at all: the caller writes the file this yields, moved into place when done.
+
+    A failure on the way (a value a format cannot hold, a full disk, a killed process) leaves
+    no half-written file that looks finished; a failure to write is :class:`OutputError`.
+    """
+    path = Path(path)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    with writing(path):
+        try:
+            yield partial
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 _ERRNO = {errno.ENOENT: N_("no such file or folder"), errno.EACCES: N_("permission denied"),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import io as _stdio
 import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,9 @@ import pyogrio
 import shapely
 
 from citygrid import settings
+from citygrid._dates import read_times
 from citygrid._i18n import _
-from citygrid._text import decode, find_column
+from citygrid._text import decode, find_column, refuse_twin_headers
 from citygrid._vector import check_engine
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.crs import geometries_gcj02_to_wgs84
@@ -240,14 +242,15 @@ def _shapefile_encoding(path: Path, notes) -> str:
 
 def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
     if path.suffix.lower() in (".xlsx", ".xls"):
+        _check_workbook(path)
         try:
-            frame = pd.read_excel(path, dtype=object)
+            frame = pd.read_excel(path, dtype=object, nrows=settings.max_rows + 1)
         except Exception as exc:  # openpyxl raises many kinds on a broken workbook
             raise BatchError(_("cannot read {name!r} as Excel: {reason}").format(
                 name=path.name, reason=_reason(exc))) from None
         notes["encoding"] = "xlsx"
-        return frame
-    data = path.read_bytes()
+        return _within_limits(frame, path)
+    data = _table_bytes(path)
     if encoding:
         try:
             text = data.decode(encoding)
@@ -257,12 +260,62 @@ def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
     else:
         text, encoding = decode(data, what=_("batch {name!r}").format(name=path.name))
     notes["encoding"] = "UTF-8" if encoding == "utf-8-sig" else encoding
+    header = text[:text.find("\n")] if "\n" in text else text
+    if max(header.count(sep) for sep in ",;\t|") >= settings.max_columns:
+        raise BatchError(_("{name!r} has more than {n:,} columns in its first line; a survey table has a few "
+                           "dozen.").format(name=path.name, n=settings.max_columns))
     try:
-        return pd.read_csv(_stdio.StringIO(text), dtype=str, keep_default_na=False, sep=None,
-                           engine="python")
+        frame = pd.read_csv(_stdio.StringIO(text), dtype=str, keep_default_na=False, sep=None,
+                            engine="python", nrows=settings.max_rows + 1)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error) as exc:
         raise BatchError(_("cannot read {name!r} as CSV: {reason}").format(name=path.name, reason=_reason(exc))) \
             from None
+    return _within_limits(frame, path)
+
+
+def _table_bytes(path: Path) -> bytes:
+    """The bytes of a CSV file, once they are known to be a text table of a size citygrid reads."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head.count(b"\x00") > max(8, len(head) // 100):  # a stray NUL in a field is schema.bad_value
+        raise BatchError(_("{name!r} holds NUL bytes: it is no text table; save it as CSV (UTF-8 or GBK) or "
+                           "Excel.").format(name=path.name))
+    if size > settings.max_table_bytes:
+        raise BatchError(_("{name!r} has {size:,} bytes, more than the {most:,} a CSV batch may have; split it, or "
+                           "send it as GeoPackage or GeoParquet.").format(name=path.name, size=size,
+                                                                          most=settings.max_table_bytes))
+    data = path.read_bytes()
+    longest = max((len(line) for line in data.split(b"\n")), default=0)
+    if longest > settings.max_line_bytes:
+        raise BatchError(_("{name!r} has a line of {n:,} bytes, more than the {most:,} a row of a survey table "
+                           "needs.").format(name=path.name, n=longest, most=settings.max_line_bytes))
+    return data
+
+
+def _check_workbook(path: Path) -> None:
+    """Refuse a workbook that unpacks to far more than it weighs (a zip bomb), before reading a cell."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            packed = sum(i.compress_size for i in book.infolist())
+            unpacked = sum(i.file_size for i in book.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return  # not a zip: openpyxl says what is wrong with it
+    if unpacked > settings.max_unzip_ratio * max(packed, 1) and unpacked > 50_000_000:
+        raise BatchError(_("{name!r} unpacks from {packed:,} to {unpacked:,} bytes; a workbook that grows {ratio:.0f} "
+                           "times is refused (real ones grow 5 to 20 times).").format(
+            name=path.name, packed=packed, unpacked=unpacked, ratio=unpacked / max(packed, 1)))
+
+
+def _within_limits(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """`frame` if it has no more rows and columns than citygrid reads from a table."""
+    if len(frame) > settings.max_rows:
+        raise BatchError(_("{name!r} has more than {n:,} rows; give a higher --max-rows, or split the batch.").format(
+            name=path.name, n=settings.max_rows))
+    if len(frame.columns) > settings.max_columns:
+        raise BatchError(_("{name!r} has {n:,} columns, more than the {most:,} citygrid reads.").format(
+            name=path.name, n=len(frame.columns), most=settings.max_columns))
+    return frame
 
 
 def _given(values: pd.Series) -> np.ndarray:
@@ -288,6 +341,7 @@ def _numbers(values: pd.Series) -> pd.Series:
 def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
     """Build geometries from coordinate columns or a WKT column."""
     columns = list(frame.columns)
+    refuse_twin_headers(columns)
     for xname, yname in _COORDINATE_COLUMNS:
         x, y = find_column(columns, [xname]), find_column(columns, [yname])
         if x is not None and y is not None:
@@ -468,27 +522,11 @@ def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Ser
 
 
 def _parse_dates(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Series:
-    """Dates as YYYYMMDD, ISO, YYYY/M/D or real dates; the rest reported, not guessed."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values.dt.tz_localize(None) if getattr(values.dt, "tz", None) is not None else values
-        return parsed.astype("datetime64[ms]")
-
-    def as_text(v: Any) -> str | None:
-        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
-            return None
-        if hasattr(v, "isoformat"):
-            return v.isoformat()[:19]
-        return str(v).strip() or None
-
-    text = pd.Series([as_text(v) for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
-    compact = text.str.fullmatch(r"\d{8}").fillna(False).astype(bool)
-    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ms]")
-    parsed[compact] = pd.to_datetime(text[compact], format="%Y%m%d", errors="coerce")
-    rest = text.notna() & ~compact
-    parsed[rest] = pd.to_datetime(text[rest].str.replace("/", "-").str.replace(".", "-"), format="ISO8601",
-                                  errors="coerce")
-    failed = text.notna() & parsed.isna()
-    for i in text[failed].index:
-        bad.append({"row": int(rows[i]), "field": name, "value": str(text[i])[:100],
-                    "reason": _("not a date (use YYYYMMDD or YYYY-MM-DD)")})
-    return parsed.astype("datetime64[ms]")
+    """Dates in the forms offices write them (see :mod:`citygrid._dates`); the rest reported, not guessed."""
+    parsed, forms = read_times(values)
+    reasons = {"unreadable": _("not a date (use YYYYMMDD or YYYY-MM-DD)"),
+               "ambiguous": _("day and month could be either way round; write YYYY-MM-DD")}
+    for i in np.flatnonzero(forms.isin(list(reasons)).to_numpy()):
+        bad.append({"row": int(rows.iloc[i]), "field": name, "value": str(values.iloc[i])[:100],
+                    "reason": reasons[forms.iloc[i]]})
+    return parsed.dt.normalize()  # the fields are dates: a time of day is dropped, as a DATE column does

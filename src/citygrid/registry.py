@@ -37,7 +37,7 @@ from citygrid._arrays import Positions
 from citygrid._i18n import N_, _, list_text
 from citygrid._text import suggest
 from citygrid._vector import check_engine
-from citygrid.admin import District
+from citygrid.admin import District, check_codes
 from citygrid.backends import Stale, Store
 from citygrid.backends.gpkg import GpkgStore
 from citygrid.catalog import Catalog, _check_rows
@@ -228,8 +228,8 @@ class Registry:
     @property
     def district(self) -> District:
         """The registry's district: boundary, streets, communities, grid, roads, units."""
-        if self._district is None:
-            self._district = self.store.read_district()
+        if self._district is None:  # codes name folders and query values downstream: checked as they come in
+            self._district = check_codes(self.store.read_district(), source=self.name)
         return self._district
 
     def _loaded(self, *, latest: bool = True) -> _Loaded:

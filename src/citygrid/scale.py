@@ -31,13 +31,16 @@ Examples
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import geopandas as gpd
 import numpy as np
@@ -46,7 +49,8 @@ import shapely
 
 from citygrid import settings
 from citygrid._i18n import _
-from citygrid.errors import AccessDenied, MissingFile, RegistryError, UsageError, writing
+from citygrid.admin import CODE_FORMS, check_codes
+from citygrid.errors import AccessDenied, DistrictError, MissingFile, RegistryError, UsageError, writing
 from citygrid.validation import Report
 
 if TYPE_CHECKING:
@@ -112,21 +116,63 @@ def export_dataset(registries: Any, out_dir: str | Path) -> Path:
             comps = comps.assign(row=np.arange(1, len(comps) + 1), admin_code=reg.admin_code)
             comps = comps.drop(columns=["retired_at"], errors="ignore")
             for (street, category), part in comps.groupby(["street_code", "category"], dropna=False, sort=False):
-                folder = out / f"admin_code={reg.admin_code}" / f"street_code={_value(street)}" / \
-                    f"category={_value(category)}"
+                folder = _inside(out / f"admin_code={reg.admin_code}" / f"street_code={_value('street_code', street)}"
+                                 / f"category={_value('category', category)}", out)
                 folder.mkdir(parents=True, exist_ok=True)
                 part.drop(columns=list(PARTITIONS)).to_parquet(folder / "part-0.parquet", write_covering_bbox=True,
                                                                schema_version="1.1.0")
-            _write_district(reg, out / "_district" / reg.admin_code)
+            _write_district(reg, _inside(out / "_district" / reg.admin_code, out))
             meta["districts"][reg.admin_code] = {"name": reg.district.name, "layout": reg.layout,
                                                  "components": len(comps), "source": reg.name}
         (out / _META).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     return out
 
 
-def _value(value: Any) -> str:
-    """A partition value: the text, or Hive's name for a missing one."""
-    return "__HIVE_DEFAULT_PARTITION__" if pd.isna(value) or str(value) == "" else str(value)
+_HIVE_MISSING = "__HIVE_DEFAULT_PARTITION__"
+_PARTITION_FORMS = {"street_code": CODE_FORMS["street"], "category": r"\d{4,5}"}
+_HIVE_ESCAPED = frozenset('"#%\'*/:=?\\\x7f{[]^') | frozenset(map(chr, range(32)))
+"""The characters Hive and Spark escape in a partition value (``%2F`` for ``/``), and unescape when reading."""
+
+
+def _value(column: str, value: Any) -> str:
+    """A partition folder's value: the code when it is of its form, else escaped as Hive does.
+
+    A value from data never makes a path: ``../x`` becomes ``..%2Fx``, one folder below
+    the partition column, which Spark and :func:`read_dataset` read back as ``../x`` (a
+    registry edited outside citygrid can hold such a value, and :func:`check` then reports it).
+    """
+    if pd.isna(value) or str(value) == "":
+        return _HIVE_MISSING
+    text = str(value)
+    if re.fullmatch(_PARTITION_FORMS[column], text):
+        return text
+    return "".join(f"%{ord(c):02X}" if c in _HIVE_ESCAPED else c for c in text)
+
+
+def _inside(folder: Path, out: Path) -> Path:
+    """`folder`, confirmed to lie inside `out` once resolved."""
+    if not folder.resolve().is_relative_to(out.resolve()):
+        raise UsageError(_("{path!r} would lie outside {out!r}; nothing is written there.").format(
+            path=str(folder), out=str(out)))
+    return folder
+
+
+def _files(folder: Path, pattern: str) -> list[Path]:
+    """The files below `folder` whose names match `pattern`, symbolic links neither followed nor returned."""
+    found = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(root, d)))
+        found += [Path(root) / n for n in sorted(names)
+                  if fnmatch.fnmatch(n, pattern) and not os.path.islink(os.path.join(root, n))]
+    return found
+
+
+def _links(folder: Path) -> list[Path]:
+    """Symbolic links below `folder` (a dataset citygrid writes holds none)."""
+    found = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        found += [Path(root) / n for n in (*dirs, *names) if os.path.islink(os.path.join(root, n))]
+    return found
 
 
 def _write_district(reg: Registry, folder: Path) -> None:
@@ -139,11 +185,32 @@ def _write_district(reg: Registry, folder: Path) -> None:
 
 
 def _dataset_meta(path: Path) -> dict:
+    """The dataset's description, its district codes checked: they name folders and Spark's values.
+
+    Raises
+    ------
+    MissingFile
+        If `path` holds no dataset.
+    DistrictError
+        If the description is damaged or a district code is not 6 digits.
+    """
     file = path / _META
-    if not file.is_file():
+    if not file.is_file() or file.is_symlink():
         raise MissingFile(_("{path!r} is not a citygrid dataset (no {meta}); write one with citygrid export -r REG -o "
                             "DIR --partitioned.").format(path=str(path), meta=_META))
-    return json.loads(file.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+        districts = meta["districts"]
+        assert isinstance(districts, dict)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        raise DistrictError(_("{path!r}: {meta} is damaged; export the dataset again.").format(
+            path=str(path), meta=_META)) from None
+    bad = [str(code)[:40] for code in districts if not re.fullmatch(CODE_FORMS["district"], str(code))]
+    if bad:
+        raise DistrictError(_("{path!r}: district code(s) {codes} in {meta} are not 6 digits; export the dataset "
+                              "again from its registries.").format(path=str(path), codes=", ".join(map(repr, bad)),
+                                                                   meta=_META))
+    return meta
 
 
 def read_dataset(path: str | Path, *, admin_code: str | None = None) -> gpd.GeoDataFrame:
@@ -159,11 +226,16 @@ def read_dataset(path: str | Path, *, admin_code: str | None = None) -> gpd.GeoD
     codes = [admin_code] if admin_code else list(meta["districts"])
     parts = []
     for code in codes:
-        for file in sorted(glob.glob(str(path / f"admin_code={code}" / "*" / "*" / "*.parquet"))):
+        folder = path / f"admin_code={code}"
+        for file in _files(folder, "*.parquet"):
+            street, category = file.relative_to(folder).parts[:-1] if len(file.relative_to(folder).parts) == 3 \
+                else ("", "")
+            if not (street.startswith("street_code=") and category.startswith("category=")):
+                continue  # not a partition of the dataset's layout
             frame = gpd.read_parquet(file)
-            street, category = (Path(file).parent.parent.name.split("=", 1)[1], Path(file).parent.name.split("=", 1)[1])
-            frame["admin_code"], frame["street_code"] = code, None if street.startswith("__HIVE") else street
-            frame["category"] = None if category.startswith("__HIVE") else category
+            street, category = unquote(street.split("=", 1)[1]), unquote(category.split("=", 1)[1])
+            frame["admin_code"], frame["street_code"] = code, None if street == _HIVE_MISSING else street
+            frame["category"] = None if category == _HIVE_MISSING else category
             parts.append(frame)
     if not parts:
         return gpd.GeoDataFrame({"component_id": []}, geometry=[], crs=settings.default_crs)
@@ -175,11 +247,13 @@ def _read_district(path: Path, code: str, name: str) -> District:
     from citygrid.admin import District
 
     folder = path / "_district" / code
-    layers = {p.stem: gpd.read_parquet(p) for p in folder.glob("*.parquet")}
+    layers = {p.stem: gpd.read_parquet(p) for p in _files(folder, "*.parquet")}
     boundary = layers["boundary"].geometry.iloc[0]
     units = pd.read_csv(folder / "units.csv", dtype=str, keep_default_na=False)
-    return District(code=code, name=name, boundary=boundary, streets=layers["streets"],
-                    communities=layers["communities"], grid=layers["grid"], units=units, roads=layers.get("roads"))
+    district = District(code=code, name=name, boundary=boundary, streets=layers["streets"],
+                        communities=layers["communities"], grid=layers["grid"], units=units,
+                        roads=layers.get("roads"))
+    return check_codes(district, source=str(folder))
 
 
 class DatasetStore:
@@ -210,7 +284,7 @@ class DatasetStore:
 
     def state(self) -> str:
         """A digest of the part files' names, times and sizes: a new export is a new state."""
-        files = sorted(glob.glob(str(self.path / "**" / "*.parquet"), recursive=True))
+        files = _files(self.path, "*.parquet")
         stamp = [f"{f}:{os.stat(f).st_mtime_ns}:{os.stat(f).st_size}" for f in files]
         return "dataset:" + hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:32]
 
@@ -258,15 +332,16 @@ class DatasetStore:
         return Path(dest)
 
     def verify(self) -> list[str]:
-        """Every part file readable as GeoParquet; nothing else is kept in a dataset."""
-        problems = []
-        for file in sorted(glob.glob(str(self.path / "**" / "*.parquet"), recursive=True)):
+        """Every part file readable as GeoParquet, and no symbolic link; nothing else is kept in a dataset."""
+        problems = [_("{path}: a symbolic link, which a dataset never holds (it is not followed)").format(path=link)
+                    for link in _links(self.path)]
+        for file in _files(self.path, "*.parquet"):
             try:
                 import pyarrow.parquet as pq
 
                 pq.read_metadata(file)
             except Exception as exc:  # any damage to a part file is a finding
-                problems.append(f"{file}: {exc}")
+                problems.append(f"{file}: {exc}")  # the reader's own words on the damage
         return problems
 
 
@@ -345,6 +420,10 @@ def check(target: Any, *, engine: str = "local", spark: Any = None, master: str 
 
 def _sedona_report(folder: Path, spark) -> Report:
     meta = _dataset_meta(folder)
+    links = _links(folder)
+    if links:  # Spark would follow them anywhere on the machine
+        raise DistrictError(_("{path!r} holds symbolic links (e.g. {link}); a dataset holds none, and none is "
+                              "followed: export it again.").format(path=str(folder), link=links[0]))
     views = _views(spark, folder, meta)
     issues = [frame for frame in (sql(spark) for sql in _RULE_SQL.values()) if len(frame)]
     for view in views:
@@ -362,6 +441,8 @@ def _sedona_report(folder: Path, spark) -> Report:
 
 def _views(spark, folder: Path, meta: dict) -> list[str]:
     """Temporary views: c (components), grid, streets, communities, boundary, catalog, units, meta."""
+    from pyspark.sql import functions
+
     # read once: a dataset is hundreds of small files per district, and every rule's query would
     # list and open them all again. Cached rather than checkpointed: a cache keeps the columns
     # apart, so each rule reads only its own (a local checkpoint made 420k take 220 s, not 160 s)
@@ -370,7 +451,7 @@ def _views(spark, folder: Path, meta: dict) -> list[str]:
     layers = {"grid": "cg_grid", "streets": "cg_streets", "communities": "cg_communities", "boundary": "cg_boundary"}
     for layer, view in layers.items():
         frames = [spark.read.format("geoparquet").load(str(folder / "_district" / code / f"{layer}.parquet"))
-                  .selectExpr(f"'{code}' AS admin_code", "*") for code in meta["districts"]]
+                  .withColumn("admin_code", functions.lit(code)) for code in meta["districts"]]
         union = frames[0]
         for frame in frames[1:]:
             union = union.unionByName(frame, allowMissingColumns=True)

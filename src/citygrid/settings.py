@@ -28,6 +28,21 @@ synchronous : str
     ingest into 420k components, ``benchmarks/RESULTS.md``); ``"NORMAL"`` keeps every
     registry consistent but may lose the last merge in a power cut; environment variable
     ``CITYGRID_SYNCHRONOUS``.
+timezone : str
+    The district's time zone (``Asia/Shanghai``, all of China): times with a UTC offset are
+    converted to it, times without one are taken as its local time.
+max_rows : int
+    Most rows read from a table (CSV, Excel): a bigger one is refused in one line, not read
+    into memory (``--max-rows``; environment variable ``CITYGRID_MAX_ROWS``). 5,000,000 by default.
+max_columns : int
+    Most columns of a table (1,000): a one-line file of a million commas is refused at once.
+max_line_bytes : int
+    Longest line of a CSV file (1 MB).
+max_table_bytes : int
+    Largest CSV file read (2 GiB); GeoPackage or GeoParquet carry more.
+max_unzip_ratio : float
+    Largest ratio of an Excel file's unpacked to packed size (100; real workbooks pack 5 to 20
+    times): a few hundred kilobytes that unpack into a million rows are refused.
 language : str
     What citygrid says things in: ``"en"`` or ``"zh"`` (issue messages, errors, reports,
     maps, the command's output). Environment variable ``CITYGRID_LANG``, else the locale
@@ -51,5 +66,11 @@ grid_tolerance_m: float = 0.1
 tianditu_key: str | None = os.environ.get("CITYGRID_TIANDITU_KEY") or None
 synchronous: str = os.environ.get("CITYGRID_SYNCHRONOUS") or "FULL"
 basemap: str = os.environ.get("CITYGRID_BASEMAP") or "none"
+timezone: str = "Asia/Shanghai"
+max_rows: int = int(os.environ.get("CITYGRID_MAX_ROWS") or 5_000_000)
+max_columns: int = 1_000
+max_line_bytes: int = 1_000_000
+max_table_bytes: int = 2 * 1024**3
+max_unzip_ratio: float = 100.0
 language: str = "zh" if next((os.environ[k] for k in ("CITYGRID_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
                                if os.environ.get(k)), "").lower().startswith("zh") else "en"

@@ -32,6 +32,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._i18n import _
 from citygrid.admin import District, Profile, load_profile
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.schema import FIELD_NAMES, conform, make_ids
@@ -78,8 +79,8 @@ def category_counts(catalog: Catalog, n: int, rng: np.random.Generator) -> pd.Se
     """
     codes = catalog.codes
     if n < len(codes):
-        raise ValueError(f"n_components={n} is fewer than the {len(codes)} categories; "
-                         f"use at least {len(codes)}.")
+        raise ValueError(_("n_components={n} is fewer than the {k} categories; use at least {k}.").format(
+            n=n, k=len(codes)))
     rest = [c for c in codes if c not in _SHARES]
     order = rng.permutation(len(rest))
     tail = np.exp(-np.arange(len(rest)) / 16.0)
@@ -191,10 +192,8 @@ def _hierarchy(profile: Profile, geoms, rng):
     frame = pd.DataFrame({"community_code": community_code[order], "pos": order})
     serial = frame.groupby("community_code").cumcount() + 1
     if serial.max() > 999:
-        raise ValueError(
-            f"a community would hold {serial.max()} grid cells, more than the 999 a 3-digit "
-            "serial allows; use a larger cell_size or a profile with more communities."
-        )
+        raise ValueError(_("a community would hold {n} grid cells, more than the 999 a 3-digit serial allows; use a "
+                           "larger cell_size or a profile with more communities.").format(n=serial.max()))
     codes = np.empty(len(geoms), dtype=object)
     codes[order] = (frame["community_code"] + serial.astype(str).str.zfill(3)).to_numpy()
     return codes, community_code
@@ -388,10 +387,8 @@ def _components(profile, catalog, grid, edges, whole_cells, cell_quads, n, rng):
 
 def _pick(n_slots: int, count: int, what: str, rng) -> np.ndarray:
     if count > n_slots:
-        raise ValueError(
-            f"category {what} needs {count} places but the district has room for {n_slots}; "
-            "lower n_components or use a smaller cell_size."
-        )
+        raise ValueError(_("category {what} needs {n} places but the district has room for {room}; lower "
+                           "n_components or use a smaller cell_size.").format(what=what, n=count, room=n_slots))
     return rng.choice(n_slots, size=count, replace=False)
 
 
@@ -572,10 +569,10 @@ def make_batch(
     registered = district.components if components is None else components
     spare = getattr(district, "reserve", None)
     if spare is None or len(spare) < new:
-        raise ValueError(f"new={new} needs a district made with reserve >= {new}.")
+        raise ValueError(_("new={n} needs a district made with reserve >= {n}.").format(n=new))
     if len(registered) < updated + retired:
-        raise ValueError(f"updated + retired = {updated + retired} is more than the {len(registered)} "
-                         "registered components.")
+        raise ValueError(_("updated + retired = {n} is more than the {k} registered components.").format(
+            n=updated + retired, k=len(registered)))
     fresh = spare.iloc[rng.choice(len(spare), size=new, replace=False)].copy()
     fresh["component_id"] = None
     fresh["survey_date"] = pd.Timestamp("2026-11-23")
@@ -798,7 +795,7 @@ def make_city(n_districts: int = 2, n_components: int = 25_000, *, seed: int = 0
     ['440310', '440307']
     """
     if not 1 <= n_districts <= len(SHENZHEN):
-        raise ValueError(f"n_districts={n_districts}: 1 to {len(SHENZHEN)}.")
+        raise ValueError(_("n_districts={n}: 1 to {k}.").format(n=n_districts, k=len(SHENZHEN)))
     city = []
     for k, (code, name) in enumerate(SHENZHEN[:n_districts]):
         d = make_district(seed=seed + k, n_components=n_components)

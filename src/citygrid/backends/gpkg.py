@@ -32,7 +32,6 @@ import sqlite3
 import struct
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from pathlib import Path
@@ -350,6 +349,8 @@ def read_snapshot(path: Path, state: str) -> gpd.GeoDataFrame | None:
             parts = [gpd.GeoDataFrame.from_arrow(ipc.open_stream(data[a:b]).read_all()) for a, b in bounds if b > a]
     except (pa.ArrowException, OSError, ValueError):  # a damaged cache is read from the layers again
         return None
+    if not parts:  # a registry without components: its (empty) layers say what the columns are
+        return None
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
@@ -460,16 +461,27 @@ def missing_guards(path: Path) -> list[str]:
     return [name for name in guards() if name not in have]
 
 
-def _restore_guards(conn: sqlite3.Connection) -> list[str]:
-    """Re-create the triggers and unique indexes; the indexes that duplicate ids prevent are returned."""
+def _restore_guards(conn: sqlite3.Connection) -> bool:
+    """Inside a write: re-create the triggers and unique indexes another program dropped.
+
+    Opening never writes: a registry without its guards is read without trusting a cache
+    (:meth:`GpkgStore.state`), ``citygrid verify`` names what is missing, and citygrid's next
+    write puts them back in its own transaction. A unique index that repeated ids prevent
+    stays missing (``citygrid validate`` reports them as ``id.duplicate``).
+
+    Returns
+    -------
+    bool
+        Whether any guard was missing.
+    """
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index')")}
+    if all(name in have for name in guards()):
+        return False
     _triggers(conn)
-    failed = []
     for layer in COMPONENT_LAYERS.values():
-        try:
+        with contextlib.suppress(sqlite3.IntegrityError):
             conn.execute(f'CREATE UNIQUE INDEX IF NOT EXISTS "{layer}_component_id" ON "{layer}" (component_id)')
-        except sqlite3.IntegrityError:
-            failed.append(layer)
-    return failed
+    return True
 
 
 def _triggers(conn: sqlite3.Connection) -> None:
@@ -546,6 +558,7 @@ def verify(path: Path) -> list[str]:
             problems += _rtree_problems(conn, table, column)
         problems += [_("guard missing: {name} (an edit by another program would not make a new state)").format(
             name=name) for name in missing_guards(path)]
+        problems += _digest_problems(conn)
         batches = "SELECT batch_id FROM citygrid_batches"
         orphans = conn.execute(f"SELECT count(*), count(DISTINCT batch_id) FROM citygrid_history "
                                f"WHERE batch_id NOT IN ({batches})").fetchone()
@@ -558,13 +571,15 @@ def verify(path: Path) -> list[str]:
             if stray:
                 problems.append(_("{layer}: {n:,} component(s) of a batch that is not recorded").format(
                     layer=layer, n=stray))
-            unborn = conn.execute(
+            unborn = conn.execute(  # created under the id it had then (a migration renames)
                 f'SELECT count(*) FROM "{layer}" c WHERE COALESCE(c.batch_id, {OUTSIDE_BATCH}) <> {OUTSIDE_BATCH} '
-                "AND NOT EXISTS (SELECT 1 FROM citygrid_history h WHERE h.component_id = c.component_id "
-                "AND h.action = 'create')").fetchone()[0]
+                "AND NOT EXISTS (SELECT 1 FROM citygrid_history h WHERE h.action = 'create' AND "
+                "(h.component_id = c.component_id OR h.component_id IN "
+                "(SELECT alias FROM citygrid_aliases a WHERE a.component_id = c.component_id)))").fetchone()[0]
             if unborn:
                 problems.append(_("{layer}: {n:,} component(s) without a 'create' in the history").format(
                     layer=layer, n=unborn))
+            problems += _history_problems(conn, layer)
     except sqlite3.DatabaseError as exc:
         problems.append(_("cannot read the file: {reason}").format(reason=exc))
     finally:
@@ -572,11 +587,84 @@ def verify(path: Path) -> list[str]:
     return problems
 
 
+_VERSIONS = """WITH names AS (SELECT component_id AS said, component_id FROM "{layer}"
+                  UNION ALL SELECT alias, component_id FROM citygrid_aliases),
+    batches AS (SELECT n.component_id, count(DISTINCT h.batch_id) AS recorded
+                FROM citygrid_history h JOIN names n ON n.said = h.component_id GROUP BY n.component_id)
+    SELECT c.component_id, c.version, COALESCE(b.recorded, 0) FROM "{layer}" c LEFT JOIN batches b USING (component_id)
+    WHERE COALESCE(c.batch_id, {outside}) <> {outside} AND c.version <> COALESCE(b.recorded, 0)"""
+"""Components whose version is not the number of batches their history records (each batch that changes a
+component raises its version by one): a history row deleted, or one forged for a batch that never changed it."""
+
+
+_HISTORY_ROWS = ("SELECT change_id, batch_id, component_id, action, field, old_value, new_value, changed_at "
+                 "FROM citygrid_history WHERE batch_id IS ? ORDER BY change_id")
+
+
+def _history_digest(conn: sqlite3.Connection, batch_id: int, before: str) -> str:
+    """The digest of the history after `batch_id`: SHA-256 of the digest `before` and the batch's rows."""
+    digest = hashlib.sha256(bytes.fromhex(before))
+    for row in conn.execute(_HISTORY_ROWS, (batch_id,)):
+        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def _seal_history(conn: sqlite3.Connection, batch_id: int) -> None:
+    """Chain the rows `batch_id` wrote into the history's digest (``citygrid_meta``), inside its write.
+
+    Each batch's digest covers the one before it, so a history row changed, deleted or added by
+    another program since, or a batch removed, shows in :func:`verify`. A registry made before citygrid kept the
+    digest starts its chain at its next batch.
+    """
+    row = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'history_digest'").fetchone()
+    before = json.loads(row[0]) if row else {"batch": None, "digest": ""}
+    if row is None and batch_id != 1:  # an older registry: the chain starts here
+        before["from"] = batch_id
+    sealed = {**before, "batch": batch_id, "digest": _history_digest(conn, batch_id, before["digest"])}
+    conn.execute("INSERT INTO citygrid_meta (key, value) VALUES ('history_digest', ?) "
+                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (json.dumps(sealed),))
+
+
+def _digest_problems(conn: sqlite3.Connection) -> list[str]:
+    """The history's rows against the digest citygrid's writes chained over them."""
+    row = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'history_digest'").fetchone()
+    if row is None:
+        return []  # made before citygrid kept one; its next write starts the chain
+    sealed = json.loads(row[0])
+    first = int(sealed.get("from", 1))
+    digest = ""
+    batches = [b for (b,) in conn.execute("SELECT batch_id FROM citygrid_batches WHERE batch_id >= ? "
+                                          "ORDER BY batch_id", (first,))]
+    for batch_id in batches:
+        digest = _history_digest(conn, batch_id, digest)
+    if batches[-1:] != [sealed["batch"]] or digest != sealed["digest"]:
+        return [_("history: its rows are not those citygrid wrote (rows were changed, deleted or added by another "
+                  "program since batch {batch})").format(batch=first)]
+    return []
+
+
+def _history_problems(conn: sqlite3.Connection, layer: str) -> list[str]:
+    """The history of a layer's components against their versions."""
+    off = conn.execute(_VERSIONS.format(layer=layer, outside=OUTSIDE_BATCH)).fetchall()
+    if not off:
+        return []
+    shown = ", ".join(f"{i} (version {v}, {n} batch(es) recorded)" for i, v, n in off[:3])
+    return [_("{layer}: the history of {n:,} component(s) disagrees with their versions, e.g. {shown}: history rows "
+              "were deleted or forged").format(layer=layer, n=len(off), shown=shown)]
+
+
 def _rtree_problems(conn: sqlite3.Connection, table: str, column: str) -> list[str]:
     """The R-tree of a geometry column against the features' boxes (R-trees store float32, rounded outwards)."""
     rtree = f"rtree_{table}_{column}"
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone():
-        return [f"{table}: no spatial index ({rtree})"]
+        return [_("{table}: no spatial index ({rtree})").format(table=table, rtree=rtree)]
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?",
+                                           (f"{rtree}_%",))}
+    lost = [f"{rtree}_{kind}" for kind in ("insert", "delete") if f"{rtree}_{kind}" not in triggers]
+    if not any(name.startswith(f"{rtree}_update") for name in triggers):
+        lost.append(f"{rtree}_update…")
+    problems = [_("{table}: the spatial index's trigger {name} is missing, so edits leave the index behind").format(
+        table=table, name=name) for name in lost]
     key = next(r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if r[5])
     present = f'"{column}" IS NOT NULL AND NOT ST_IsEmpty("{column}")'
     features = conn.execute(f'SELECT count(*) FROM "{table}" WHERE {present}').fetchone()[0]
@@ -585,7 +673,6 @@ def _rtree_problems(conn: sqlite3.Connection, table: str, column: str) -> list[s
         f'SELECT count(*) FROM "{table}" t JOIN "{rtree}" r ON r.id = t."{key}" WHERE '
         f'r.minx > ST_MinX(t."{column}") + 1 OR r.maxx < ST_MaxX(t."{column}") - 1 OR '
         f'r.miny > ST_MinY(t."{column}") + 1 OR r.maxy < ST_MaxY(t."{column}") - 1').fetchone()[0]
-    problems = []
     if features != entries:
         problems.append(_("{table}: the spatial index holds {entries:,} boxes for {features:,} features").format(
             table=table, entries=entries, features=features))
@@ -632,6 +719,7 @@ def create(path: Path, *, district: District, components: gpd.GeoDataFrame, cata
                          (batch.source, batch.user, batch.started, batch.finished(), len(components)))
             conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "
                              "VALUES (1, ?, 'create', ?)", zip(components["component_id"], repeat(batch.started)))
+            _seal_history(conn, 1)
             conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode=WAL")
         finally:
@@ -748,13 +836,6 @@ class GpkgStore:
         if version < SCHEMA_VERSION and os.access(self.path, os.W_OK):
             with transaction(self.path, timeout=timeout) as conn:
                 _upgrade_1_to_2(conn)
-        if missing_guards(self.path) and os.access(self.path, os.W_OK):
-            with transaction(self.path, timeout=timeout) as conn:  # its commit writes a new state
-                failed = _restore_guards(conn)
-            if failed:
-                warnings.warn(f"{self.name}: {', '.join(failed)} hold repeated component ids, so their unique "
-                              "index cannot be restored; citygrid validate reports them (id.duplicate).",
-                              stacklevel=2)
 
     def meta(self) -> dict[str, str]:
         """The key/value metadata."""
@@ -831,6 +912,8 @@ class GpkgStore:
         stamp = layer_time(dt.datetime.fromisoformat(now))
         with transaction(self.path, timeout=self.timeout, state=state) as conn:
             (found,) = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'state'").fetchone()
+            if _restore_guards(conn):  # the state was read as an unguarded one
+                found = f"unguarded:{found}"
             if found != expected:
                 raise Stale(found, _changed_since(conn, expected, found))
             (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
@@ -849,6 +932,7 @@ class GpkgStore:
             conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          (batch_id, batch.source, batch.user, batch.started, batch.finished(), len(plan.create),
                           len(plan.updated_ids), len(plan.retire), plan.unchanged, batch.kind))
+            _seal_history(conn, int(batch_id))
         return Written(int(batch_id), state, stamp)
 
     def keep(self, state: str, frame: gpd.GeoDataFrame) -> None:
@@ -866,6 +950,7 @@ class GpkgStore:
         old_ids = frame["component_id"].to_numpy(dtype=object)
         family = families(frame.geometry.to_numpy())
         with transaction(self.path, timeout=self.timeout) as conn:
+            _restore_guards(conn)
             (batch_id,) = conn.execute("SELECT COALESCE(MAX(batch_id), 0) + 1 FROM citygrid_batches").fetchone()
             for kind, layer in COMPONENT_LAYERS.items():
                 sel = family == kind
@@ -882,10 +967,12 @@ class GpkgStore:
             conn.execute("UPDATE citygrid_meta SET value = ? WHERE key = 'layout'", (layout,))
             conn.execute("INSERT INTO citygrid_batches VALUES (?, ?, NULL, ?, ?, 0, ?, 0, 0, 'migrate')",
                          (batch_id, batch.source, now, batch.finished(), len(frame)))
+            _seal_history(conn, int(batch_id))
 
     def allow(self, component_id: str, rule: str, note: str, at: str) -> None:
         """Put `rule` for `component_id` on the allow-list."""
         with transaction(self.path, timeout=self.timeout) as conn:
+            _restore_guards(conn)
             conn.execute("INSERT INTO citygrid_allow (component_id, rule, note, added_at) VALUES (?, ?, ?, ?) "
                          "ON CONFLICT (component_id, rule) DO UPDATE SET note = excluded.note, "
                          "added_at = excluded.added_at", (component_id, rule, note, at))
@@ -893,10 +980,14 @@ class GpkgStore:
     def append(self, tables: dict[str, pd.DataFrame], components: gpd.GeoDataFrame) -> None:
         """Replace the bookkeeping tables and add components, in one transaction (a lossless copy in)."""
         with transaction(self.path, timeout=self.timeout) as conn:
+            _restore_guards(conn)
             for table, rows in tables.items():
                 conn.execute(f"DELETE FROM {table}")
                 _insert_rows(conn, table, rows)
             _insert(conn, srs_ids(conn), components)
+            conn.execute("DELETE FROM citygrid_meta WHERE key = 'history_digest'")
+            for (batch_id,) in conn.execute("SELECT batch_id FROM citygrid_batches ORDER BY batch_id").fetchall():
+                _seal_history(conn, batch_id)
 
 
 def _insert(conn: sqlite3.Connection, srs: dict[str, int], rows: gpd.GeoDataFrame) -> None:

@@ -102,6 +102,8 @@ BATCH_CRS = option(None, "--crs", help_text=N_("CRS of a batch without one (e.g.
 BATCH_ENCODING = option(None, "--encoding", help_text=N_("Text encoding (default: .cpg or detected)."))
 BATCH_GCJ02 = flag("--gcj02", N_("The coordinates are GCJ-02 (from Amap): shift them back."))
 BATCH_LAYER = option(None, "--layer", help_text=N_("Layer of a multi-layer file."))
+MAX_ROWS = option(None, "--max-rows", min=1, help_text=N_(
+    "Most rows read from a CSV or Excel table (default 5,000,000; CITYGRID_MAX_ROWS)."))
 
 
 def say(*parts: str | tuple[str, str], err: bool = False) -> None:
@@ -139,8 +141,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n")
 
 
-def read_options(crs: str | None, encoding: str | None, gcj02: bool, layer: str | None) -> dict:
-    """The batch-reading options that were given."""
+def read_options(crs: str | None, encoding: str | None, gcj02: bool, layer: str | None,
+                 max_rows: int | None = None) -> dict:
+    """The batch-reading options that were given (--max-rows is this run's setting)."""
+    if max_rows is not None:
+        from citygrid import settings
+
+        settings.max_rows = max_rows
     return {k: v for k, v in {"crs": crs, "encoding": encoding, "gcj02": gcj02 or None, "layer": layer}.items()
             if v is not None}
 

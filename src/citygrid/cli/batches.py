@@ -14,6 +14,7 @@ from citygrid.cli._app import (
     BATCH_GCJ02,
     BATCH_LAYER,
     MAX_ISSUES,
+    MAX_ROWS,
     REGISTRY,
     REPORT,
     app,
@@ -39,6 +40,7 @@ def validate(
         "Check against this registry too (path or postgresql:// URL).")),
     report: Path = REPORT, as_json: bool = AS_JSON, max_issues: int = MAX_ISSUES,
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
+    max_rows: int = MAX_ROWS,
 ) -> None:
     """Check a survey batch; exit 1 if it has errors.
 
@@ -49,7 +51,7 @@ def validate(
     with guard():
         reg = open_registry(registry) if registry else None
         with console.status(_("Validating {name}…").format(name=batch.name)):
-            result = run_validation(batch, registry=reg, **read_options(crs, encoding, gcj02, layer))
+            result = run_validation(batch, registry=reg, **read_options(crs, encoding, gcj02, layer, max_rows))
         show(result, report, as_json=as_json, max_issues=max_issues)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -64,6 +66,7 @@ def ingest(
     as_json: bool = AS_JSON, max_issues: int = MAX_ISSUES,
     wait: float = option(10.0, "--wait", help_text=N_("Seconds to wait while another process writes.")),
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
+    max_rows: int = MAX_ROWS,
 ) -> None:
     """Validate a batch and merge it, all or nothing; exit 1 if rejected.
 
@@ -73,7 +76,7 @@ def ingest(
         reg = open_registry(registry, timeout=wait)
         with console.status(_("Ingesting {name}…").format(name=batch.name)):
             result = reg.ingest(batch, source=source or batch.name, user=user, dry_run=dry_run,
-                                **read_options(crs, encoding, gcj02, layer))
+                                **read_options(crs, encoding, gcj02, layer, max_rows))
     outcome = {"accepted": result.accepted, "batch_id": result.batch_id, "created": result.created,
                "updated": result.updated, "retired": result.retired, "unchanged": result.unchanged,
                "seconds": round(result.seconds, 2), "dry_run": dry_run}

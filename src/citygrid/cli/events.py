@@ -9,6 +9,7 @@ import typer
 from citygrid._i18n import N_, _
 from citygrid.cli._app import (
     AS_JSON,
+    MAX_ROWS,
     REGISTRY,
     app,
     command,
@@ -19,6 +20,7 @@ from citygrid.cli._app import (
     open_registry,
     option,
     print_json,
+    read_options,
     say,
 )
 
@@ -42,7 +44,7 @@ def dispatch(
         "Location error of the events (metres, standard deviation per axis); it weighs the confidence column.")),
     event_types: Path = option(None, "--event-types", help_text=N_(
         "Your own event type → category table (CSV: code, name_zh, categories).")),
-    as_json: bool = AS_JSON,
+    max_rows: int = MAX_ROWS, as_json: bool = AS_JSON,
 ) -> None:
     """Send each hotline event to the component and the unit that must act, or say why there is none.
 
@@ -52,26 +54,27 @@ def dispatch(
 
     from citygrid import maps
     from citygrid._text import spreadsheet_safe
-    from citygrid.errors import UsageError, writing
+    from citygrid.errors import UsageError, replacing
 
     with guard():
         if gcj02 and bd09:
             raise UsageError(_("give --gcj02 or --bd09, not both."))
         if output.suffix.lower() not in (".csv", ".xlsx"):
             raise UsageError(_("--output {name!r}: write .csv or .xlsx.").format(name=output.name))
+        read_options(None, None, False, None, max_rows)
         reg = open_registry(registry)
         with console.status(_("Dispatching {name}…").format(name=events.name)):
             coords = "gcj02" if gcj02 else "bd09" if bd09 else "auto"
             result = reg.dispatch(events, radius=radius, gps_m=gps_m, coords=coords, event_types=event_types)
         table = spreadsheet_safe(pd.DataFrame(result[list(COLUMNS)]))
-        with writing(output):
+        with replacing(output) as partial:
             if output.suffix.lower() == ".csv":
-                table.to_csv(output, index=False, encoding="utf-8-sig")
+                table.to_csv(partial, index=False, encoding="utf-8-sig")
             else:
-                table.to_excel(output, index=False, sheet_name="dispatch", engine="openpyxl")
+                table.to_excel(partial, index=False, sheet_name="dispatch", engine="openpyxl")
         if map_file is not None:
-            with writing(map_file):
-                maps.events_map(reg, result).save(map_file)
+            with replacing(map_file) as partial:
+                maps.events_map(reg, result).save(partial)
     matched = int((result["outcome"] == "matched").sum())
     outcomes = result.loc[result["outcome"] != "matched", "outcome"].value_counts()
     sure = int((result["confidence"] >= 0.9).sum())

@@ -39,6 +39,11 @@ _UTF8_READ_AS_GBK = "[" + re.escape(_gbk_pairs(range(0xE2, 0xF0), range(0x80, 0x
 def missing_field(ctx: Context) -> Findings:
     fields = [f for f in REQUIRED_FIELDS if f != "component_id"]
     empty = np.column_stack([ctx.frame[f].isna().to_numpy() for f in fields])
+    unread = {(bad["row"], bad["field"]) for bad in ctx.notes.get("bad_values") or []}
+    if unread:  # a value that could not be read is schema.bad_value, not also an empty field
+        rows = ctx.frame["row"].to_numpy()
+        for k, f in enumerate(fields):
+            empty[:, k] &= ~np.isin(rows, [r for r, name in unread if name == f])
     pos = np.flatnonzero(empty.any(axis=1))
     names = np.array([_LABELS[f] if language() == "zh" else f for f in fields], dtype=object)
     text = _("required field(s) empty: {fields}")
