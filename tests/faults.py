@@ -74,6 +74,7 @@ class Maker:
         self.boundary = district.boundary
         self.inner = district.boundary.buffer(-50.0)
         self.units = list(district.units["name"])
+        self.unit_codes = dict(zip(district.units["name"], district.units["code"]))
 
     # --- picking rows -------------------------------------------------------------------
     def _pick(self, frame, used, kind: str | None, category: str | None = None) -> dict:
@@ -271,7 +272,12 @@ def batch_case(district, registered, spare, retired_ids: list[str], *, per_shape
         row = m.update()
         others = [u for u in m.units if u != row["owner"]]
         row["owner"] = str(rng.choice(others))
+        row["owner_code"] = m.unit_codes[row["owner"]]
         m.add("owner changed", [row], ["owner.conflict"])
+        row = m.update()
+        others = [u for u in m.units if u != row["maintainer"]]
+        row["maintainer"] = str(rng.choice(others))  # the name of one unit beside the code of another
+        m.add("maintainer's name and code of two units", [row], ["owner.unknown"])
         for distance in (12.0, 300.0, 2_000.0):
             row = m.update("point")
             row["geometry"] = _somewhere_inside(m, row, distance, rng)

@@ -349,3 +349,21 @@ def test_a_failing_output_leaves_no_half_file(events_reg, tmp_path):
     done = run("dispatch", tmp_path / "e.csv", "-r", events_reg.path, "-o", tmp_path / "o.xlsx")
     assert not (tmp_path / "o.xlsx").exists() or done.returncode == 0
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_street_of_a_million_vertices_does_not_stall_init(tmp_path, district):
+    """The attacker's street ran for more than 20 minutes; vertices on a straight line are dropped as read."""
+    import shapely
+
+    streets = district.streets.copy()
+    outline = streets.geometry.iloc[0]
+    streets.loc[streets.index[0], "geometry"] = shapely.segmentize(outline, outline.length / 1_000_000)
+    assert shapely.get_num_coordinates(streets.geometry.iloc[0]) > 1_000_000
+    files = _files(district, tmp_path / "files", streets)
+    target = tmp_path / "r.gpkg"
+    done = subprocess.run([sys.executable, "-m", "citygrid.cli", "init", str(target),
+                           *[a for k, v in files.items() for a in (f"--{k}", str(v))]],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "CITYGRID_LANG": "en"})
+    assert done.returncode == 0, done.stderr
+    stored = open_registry(target).district.streets.geometry.iloc[0]
+    assert shapely.hausdorff_distance(stored, outline) < 0.001

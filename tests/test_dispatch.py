@@ -104,7 +104,7 @@ def test_bad_rows_are_named_by_row_and_nothing_crashes(reg, tmp_path):
     path = tmp_path / "events.csv"
     rows.to_csv(path, index=False, encoding="utf-8-sig")
     result = reg.dispatch(path, coords="gcj02")
-    assert result["row"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert result["row"].tolist() == [2, 3, 4, 5, 6, 7]  # lines of the file, the header being line 1
     assert result["component_id"].iloc[0] == reg.components["component_id"].iloc[0]  # its category, named
     reasons = result["reason"].tolist()
     assert reasons[1] == "unreadable created at 'yesterday'"
@@ -125,7 +125,7 @@ def test_any_mix_of_broken_fields_gives_one_row_per_event_in_order(reg, tmp_path
     """Each row gets a location, a time and an id that may be broken independently; the output
     keeps every row in order, and a row that cannot be placed or timed says so."""
     comp = reg.components.iloc[[7]].to_crs("EPSG:4326").geometry.iloc[0]
-    place = {"good": comp.x, "text": "东经114度", "empty": "", "nan": "nan", "inf": "inf", "huge": "1e308"}
+    place = {"good": comp.x, "text": "见附近", "empty": "", "nan": "nan", "inf": "inf", "huge": "1e308"}
     time = {"good": "2026-11-02 08:00:00", "text": "昨天下午", "empty": "", "1e400": "1e400",
             "2026-13-45": "2026-13-45"}
     ident = {"good": reg.components["component_id"].iloc[7], "none": "", "html": "<script>x</script>"}

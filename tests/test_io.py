@@ -109,7 +109,7 @@ def test_xlsx_numbers_that_lost_digits_are_reported(tmp_path, sample):
     batch = read_batch(path)
     assert batch["component_id"].iloc[1] == sample["component_id"].iloc[1]
     report = validate(batch, rules=["schema.bad_value"])
-    assert report.issues["row"].tolist() == [1]
+    assert report.issues["row"].tolist() == [2]  # the spreadsheet's row: the header is row 1
     assert "stored as a number may have lost digits" in report.issues["message"].iloc[0]
 
 
@@ -227,17 +227,21 @@ def test_odd_coordinates_and_text_are_named(tmp_path):
         "类别,经度,纬度,初始日期,状态,主管部门,所在单元网格,名称\n"
         "0101,\"114,3512\",\"22,7013\",20261123,完好,坪山区水务局,440310001001001,甲\n"
         "0101,114°21′,22°42′,20261123,完好,坪山区水务局,440310001001001,乙\n"
-        "0101,114.3512,22.7013,20261123,完好,坪山区水务局,440310001001001,\"丙\x00丁\"\n", encoding="utf-8")
+        "0101,114.3512,22.7013,20261123,完好,坪山区水务局,440310001001001,\"丙\x00丁\"\n"
+        "0101,见图纸,见图纸,20261123,完好,坪山区水务局,440310001001001,戊\n", encoding="utf-8")
     batch = read_batch(table, required=())
-    assert batch.geometry.iloc[0] is not None and batch.geometry.iloc[1] is None
+    assert batch["row"].tolist() == [2, 3, 4, 5]  # the lines of the file, the header being line 1
+    lonlat = batch.to_crs("EPSG:4326").geometry
+    assert (round(lonlat.iloc[1].x, 6), round(lonlat.iloc[1].y, 6)) == (114.35, 22.7)  # 114°21′ 22°42′
+    assert batch.geometry.iloc[3] is None
     issues = cg.validate(batch).issues
     missing = issues[issues["rule"] == "geom.missing"]
-    assert missing["row"].tolist() == [2] and "114°21′" in missing["message"].iloc[0]
-    nul = issues[(issues["rule"] == "schema.bad_value") & (issues["row"] == 3)]
+    assert missing["row"].tolist() == [5] and "见图纸" in missing["message"].iloc[0]
+    nul = issues[(issues["rule"] == "schema.bad_value") & (issues["row"] == 4)]
     assert "NUL" in nul["message"].iloc[0]
     words = tmp_path / "words.csv"
-    words.write_text("类别,经度,纬度\n0101,东经114度,北纬22度\n0101,—,—\n", encoding="utf-8")
-    with pytest.raises(BatchError, match="hold no numbers.*东经114度"):
+    words.write_text("类别,经度,纬度\n0101,见图纸,见图纸\n0101,—,—\n", encoding="utf-8")
+    with pytest.raises(BatchError, match="hold no numbers.*见图纸"):
         read_batch(words, required=())
 
 

@@ -155,7 +155,7 @@ def test_a_row_inserted_by_plain_sql_gets_a_batch_and_is_read(shared):
         conn.execute("INSERT INTO components (component_id, category, department, grid, status, owner, owner_code, "
                      "geom) VALUES (%s, %s, %s, %s, '完好', %s, %s, ST_SetSRID(ST_MakePoint(%s, %s), 4547))",
                      ("4403100101999990", "0101", template["department"], template["grid"], template["owner"],
-                      template["owner_code"], template.geometry.x + 3.0, template.geometry.y))
+                      template["owner_code"], template.geometry.x + 1.0, template.geometry.y))  # in its cell
         conn.execute("UPDATE components SET status = '破损' WHERE component_id = %s", (template["component_id"],))
         conn.commit()
         batches = conn.execute("SELECT batch_id, source, kind FROM citygrid_batches WHERE kind = 'outside'").fetchall()

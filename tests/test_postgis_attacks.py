@@ -48,8 +48,10 @@ def _sql(url: str, statement: str, params: tuple = ()) -> int:
 def _row(shared, **values) -> tuple[str, tuple]:
     """An INSERT of a component like a registered one, with `values` changed."""
     base = shared.components.iloc[0]
+    names = dict(zip(shared.district.units["code"], shared.district.units["name"]))
+    owner = values.get("owner_code", base["owner_code"])
     row = {"component_id": base["component_id"][:-6] + "999001", "category": base["category"],
-           "owner_code": base["owner_code"], "owner": base["owner"], "status": "完好",
+           "owner_code": owner, "owner": names.get(owner, base["owner"]), "status": "完好",
            "geom": f"POINT ({base.geometry.x + 3} {base.geometry.y})"} | values
     columns = ", ".join(f'"{c}"' for c in row)
     holes = ", ".join("ST_GeomFromText(%s, 4547)" if c == "geom" and v is not None else "%s"
@@ -171,3 +173,135 @@ def test_security_definer_functions_pin_their_search_path_and_are_not_public(sha
     for name, config, public in rows:
         assert any(c.startswith("search_path=citygrid") for c in config or []), name
         assert not public, f"{name} is executable by PUBLIC"
+
+
+# --- each unit sees only its own (units_read_all false), and no role stalls the others ------------
+
+@pytest.fixture(scope="module")
+def closed(cluster, tmp_path_factory):
+    """A shared registry whose units read only their own components, two units and a role with no right."""
+    district = synth.make_district(seed=10, n_components=1500)
+    source = Registry.create(tmp_path_factory.mktemp("closed") / "source.gpkg", district)
+    url = cluster.create_database(f"c{uuid.uuid4().hex[:12]}")
+    shared = copy_registry(source.path, url)
+    with psycopg.connect(url, options="-c search_path=citygrid,public") as conn:
+        conn.execute("INSERT INTO citygrid_meta VALUES ('units_read_all', 'false') "
+                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")
+        conn.execute("CREATE ROLE nobody_at_all LOGIN")
+    counts = shared.components["owner_code"].value_counts()
+    units = {"a": counts.index[0], "b": counts.index[1]}
+    urls = {}
+    for key, code in units.items():
+        name = f"unit_{key}_{uuid.uuid4().hex[:6]}"
+        postgis.add_unit_role(url, name, code)
+        urls[key] = url.replace("postgres@", f"{name}@")
+    shared.allow(shared.components.query("owner_code == @units['b']")["component_id"].iloc[0], "geom.moved_far",
+                 "secret note of unit b")
+    return {"shared": shared, "url": url, "units": units, "as": urls,
+            "nobody": url.replace("postgres@", "nobody_at_all@")}
+
+
+def test_a_unit_reads_only_its_own_allow_list_batches_and_role(closed):
+    with psycopg.connect(closed["as"]["a"], options="-c search_path=citygrid,public") as conn:
+        notes = [r[0] for r in conn.execute("SELECT note FROM citygrid_allow")]
+        roles = [r[0] for r in conn.execute("SELECT role_name FROM citygrid_unit_roles")]
+        whose = {r[0] for r in conn.execute("SELECT DISTINCT owner_code FROM components")}
+    assert "secret note of unit b" not in notes
+    assert roles == [closed["as"]["a"].split("//")[1].split("@")[0]]
+    assert whose <= {closed["units"]["a"]} | {None} or len(whose) < 5  # its own and those it maintains
+    with psycopg.connect(closed["url"], options="-c search_path=citygrid,public") as conn:
+        assert len(conn.execute("SELECT role_name FROM citygrid_unit_roles").fetchall()) >= 2  # the admin sees all
+
+
+def test_a_unit_cannot_register_a_duplicate_of_a_component_it_cannot_see(closed):
+    shared, a = closed["shared"], closed["units"]["a"]
+    hidden = shared.components.query("owner_code == @closed['units']['b'] and maintainer_code != @a")
+    hidden = hidden[hidden.geom_type == "Point"].iloc[[0]]
+    names = dict(zip(shared.district.units["code"], shared.district.units["name"]))
+    copy = hidden.assign(component_id=None, owner_code=a, owner=names[a], maintainer_code=a, maintainer=names[a],
+                         geometry=hidden.geometry.translate(0.2, 0))
+    as_a = open_registry(closed["as"]["a"])
+    assert hidden["component_id"].iloc[0] not in set(as_a.components["component_id"])  # it cannot see it
+    result = as_a.ingest(copy, source="a's survey")
+    assert not result.accepted
+    said = result.report.issues
+    assert said["rule"].tolist() == ["topology.duplicate_feature"]
+    assert "you may not read" in said["message"].iloc[0] and hidden["component_id"].iloc[0] not in \
+        said["message"].iloc[0]
+
+
+@pytest.mark.parametrize("who", ["a", "admin"])
+@pytest.mark.parametrize("attack", ["outside", "grid", "owner name"])
+def test_plain_sql_cannot_store_a_false_place_or_unit(closed, who, attack):
+    shared, a = closed["shared"], closed["units"]["a"]
+    mine = shared.components.query("owner_code == @a")
+    mine = mine[mine.geom_type == "Point"].iloc[0]
+    names = dict(zip(shared.district.units["code"], shared.district.units["name"]))
+    other = next(n for c, n in names.items() if c != a)
+    x, y, grid, owner = mine.geometry.x + 0.5, mine.geometry.y, mine["grid"], names[a]
+    if attack == "outside":
+        x, grid = x + 80_000, None
+    elif attack == "grid":
+        grid = next(g for g in shared.district.grid["code"] if g != mine["grid"])
+    else:
+        owner = other
+    url = closed["as"]["a"] if who == "a" else closed["url"]
+    conn = psycopg.connect(url, options="-c search_path=citygrid,public")
+    try:
+        with pytest.raises(REFUSED):  # at the statement, or at commit (the checks that read other tables)
+            conn.execute("INSERT INTO components (component_id, category, department, grid, status, owner, "
+                         "owner_code, geom) VALUES (%s, %s, %s, %s, '完好', %s, %s, "
+                         "ST_SetSRID(ST_MakePoint(%s, %s), 4547))",
+                         (mine["component_id"][:-6] + "998877", mine["category"], mine["department"], grid, owner,
+                          a, x, y))
+            conn.commit()
+    finally:
+        conn.close()
+
+
+def test_verify_as_a_unit_finds_what_the_admin_finds(closed):
+    with psycopg.connect(closed["url"], options="-c search_path=citygrid,public") as conn:
+        b = closed["units"]["b"]
+        a = closed["units"]["a"]
+        hidden = conn.execute("SELECT component_id FROM components WHERE owner_code = %s AND maintainer_code <> %s "
+                              "LIMIT 1", (b, a)).fetchone()[0]
+        conn.execute("INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "
+                     "VALUES (777777, %s, 'update', '2026-12-01T00:00:00')", (hidden,))
+    admin = open_registry(closed["url"]).verify()
+    unit = open_registry(closed["as"]["a"]).verify()
+    assert admin and unit == admin
+
+
+def test_no_role_can_lock_the_registry_and_a_held_place_is_one_line(closed, tmp_path):
+    import subprocess
+    import sys
+
+    with psycopg.connect(closed["as"]["a"], options="-c search_path=citygrid,public") as conn:
+        for mode in ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"LOCK TABLE components IN {mode} MODE")
+            conn.rollback()
+    with psycopg.connect(closed["nobody"]) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT pg_advisory_lock(1)")
+    # unit b holds the places unit a would merge at, and keeps them
+    shared, a = closed["shared"], closed["units"]["a"]
+    names = dict(zip(shared.district.units["code"], shared.district.units["name"]))
+    mine = shared.components.query("owner_code == @a")
+    mine = mine[mine.geom_type == "Point"].iloc[[0]]
+    batch = mine.assign(component_id=None, maintainer_code=a, maintainer=names[a],
+                        geometry=mine.geometry.translate(0, 40))
+    batch = batch.drop(columns=["grid", "street", "community", "street_code", "community_code"])
+    batch.to_file(tmp_path / "batch.gpkg", layer="batch")
+    places = batch.assign(reach=5.0)[["category", "reach", "geometry"]]
+    keys = postgis.place_keys(places.assign(category=mine["category"].iloc[0]))
+    holder = psycopg.connect(closed["as"]["b"], options="-c search_path=citygrid,public", autocommit=True)
+    try:
+        holder.execute("SELECT hold_places(%s::bigint[])", (keys,))
+        done = subprocess.run([sys.executable, "-m", "citygrid.cli", "ingest", str(tmp_path / "batch.gpkg"), "-r",
+                               closed["as"]["a"], "--wait", "2"], capture_output=True, text=True, timeout=120,
+                              env={**__import__("os").environ, "CITYGRID_LANG": "en"})
+    finally:
+        holder.close()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "same places" in done.stderr or "holds a lock" in done.stderr

@@ -36,7 +36,7 @@ from citygrid._i18n import N_, _, list_text
 from citygrid._text import find_column, read_csv_table, refuse_twin_headers
 from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
 from citygrid.errors import BatchError, UsageError
-from citygrid.io import read_vector, table_points
+from citygrid.io import read_vector, row_numbers, table_points
 
 if TYPE_CHECKING:
     from citygrid.registry import Registry
@@ -109,7 +109,8 @@ def _clean(values: pd.Series) -> np.ndarray:
 def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     """An event batch with its columns named as :data:`EVENT_COLUMNS` says, locations as given.
 
-    Every input row is kept, in order, with ``row`` (1-based as in the file); a row whose
+    Every input row is kept, in order, with ``row`` (the spreadsheet's row number, the header
+    being row 1, for a table; 1 to n for a vector file); a row whose
     location cannot be read keeps no geometry and says why in ``problem``; unreadable
     times are left empty, named in ``problem`` too (after the location's problem, if any),
     and make ``times_ok`` false.
@@ -125,7 +126,8 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
         frame, notes = table_points(events)
     else:
         frame, notes = read_vector(events)
-    out = pd.DataFrame({"row": np.arange(1, len(frame) + 1)})
+    out = pd.DataFrame({"row": row_numbers(notes, len(frame))})
+    position = {row: i for i, row in enumerate(out["row"])}
     headers = [c for c in frame.columns if c != "geometry"]
     refuse_twin_headers(headers)
     for field in EVENT_COLUMNS:
@@ -138,8 +140,8 @@ def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
     problem = pd.Series("", index=out.index, dtype=object)
     code = pd.Series("", index=out.index, dtype=object)
     for row, text in notes.get("unparsed_coordinates", {}).items():
-        problem.iloc[row - 1] = _reason("no_location", where=_("coordinates {text!r}").format(text=text))
-        code.iloc[row - 1] = "no_location"
+        problem.iloc[position[row]] = _reason("no_location", where=_("coordinates {text!r}").format(text=text))
+        code.iloc[position[row]] = "no_location"
     times_ok = np.ones(len(out), dtype=bool)
     for field, label in (("created_at", N_("created at")), ("closed_at", N_("closed at"))):
         raw = out[field]

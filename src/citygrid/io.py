@@ -24,10 +24,11 @@ Examples
 
 from __future__ import annotations
 
-import csv
-import io as _stdio
+import datetime as dt
+import difflib
 import struct
-import zipfile
+import unicodedata
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ import pyogrio
 import shapely
 
 from citygrid import settings
+from citygrid._coordinates import read_coordinates
 from citygrid._dates import read_times
 from citygrid._i18n import _
+from citygrid._tables import read_table
 from citygrid._text import decode, find_column, refuse_twin_headers
 from citygrid._vector import check_engine
 from citygrid.catalog import Catalog, load_catalog
@@ -48,12 +51,14 @@ from citygrid.errors import BatchError, MissingFile
 from citygrid.schema import DATE_FIELDS, FIELDS, REQUIRED_FIELDS, column_aliases, parse_ids
 
 VECTOR_SUFFIXES = {".shp", ".gpkg", ".gdb", ".geojson", ".json", ".fgb", ".gml", ".kml"}
-TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
+TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm", ".xls"}
 
 _COORDINATE_COLUMNS = [
     ("经度", "纬度"), ("LON", "LAT"), ("LNG", "LAT"), ("LONGITUDE", "LATITUDE"),
     ("X", "Y"), ("东坐标", "北坐标"), ("X坐标", "Y坐标"), ("POINT_X", "POINT_Y"),
 ]
+_DEGREE_NAMES = {"经度", "LON", "LNG", "LONGITUDE"}
+"""Coordinate columns that say they hold longitude and latitude: WGS84 unless told otherwise."""
 _WKT_COLUMNS = ("WKT", "GEOMETRY", "GEOM", "几何", "SHAPE")
 _RETIRE_WORDS = {"retire", "delete", "删除", "注销", "作废", "移除", "撤销"}
 
@@ -171,7 +176,9 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
         raise MissingFile(_("file {path!r} does not exist.").format(path=str(path)))
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        return _table_geometry(_read_table(path, encoding=encoding, notes=notes), notes)
+        table = read_table(path, known=known_headers(), encoding=encoding, sheet=layer, notes=notes)
+        notes.update(rows=table.rows, letters=table.letters, sheet=table.sheet, header_row=table.header_row)
+        return _table_geometry(table.frame, notes)
     if suffix == ".parquet":
         try:
             return gpd.read_parquet(path)
@@ -240,101 +247,27 @@ def _shapefile_encoding(path: Path, notes) -> str:
     return "UTF-8" if encoding == "utf-8-sig" else "GB18030"
 
 
-def _read_table(path: Path, *, encoding, notes) -> pd.DataFrame:
-    if path.suffix.lower() in (".xlsx", ".xls"):
-        _check_workbook(path)
-        try:
-            frame = pd.read_excel(path, dtype=object, nrows=settings.max_rows + 1)
-        except Exception as exc:  # openpyxl raises many kinds on a broken workbook
-            raise BatchError(_("cannot read {name!r} as Excel: {reason}").format(
-                name=path.name, reason=_reason(exc))) from None
-        notes["encoding"] = "xlsx"
-        return _within_limits(frame, path)
-    data = _table_bytes(path)
-    if encoding:
-        try:
-            text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise BatchError(_("{name!r} is not {encoding}: {reason}").format(
-                name=path.name, encoding=encoding, reason=exc)) from None
-    else:
-        text, encoding = decode(data, what=_("batch {name!r}").format(name=path.name))
-    notes["encoding"] = "UTF-8" if encoding == "utf-8-sig" else encoding
-    header = text[:text.find("\n")] if "\n" in text else text
-    if max(header.count(sep) for sep in ",;\t|") >= settings.max_columns:
-        raise BatchError(_("{name!r} has more than {n:,} columns in its first line; a survey table has a few "
-                           "dozen.").format(name=path.name, n=settings.max_columns))
-    try:
-        frame = pd.read_csv(_stdio.StringIO(text), dtype=str, keep_default_na=False, sep=None,
-                            engine="python", nrows=settings.max_rows + 1)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, csv.Error) as exc:
-        raise BatchError(_("cannot read {name!r} as CSV: {reason}").format(name=path.name, reason=_reason(exc))) \
-            from None
-    return _within_limits(frame, path)
-
-
-def _table_bytes(path: Path) -> bytes:
-    """The bytes of a CSV file, once they are known to be a text table of a size citygrid reads."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(1 << 16)
-    if head.count(b"\x00") > max(8, len(head) // 100):  # a stray NUL in a field is schema.bad_value
-        raise BatchError(_("{name!r} holds NUL bytes: it is no text table; save it as CSV (UTF-8 or GBK) or "
-                           "Excel.").format(name=path.name))
-    if size > settings.max_table_bytes:
-        raise BatchError(_("{name!r} has {size:,} bytes, more than the {most:,} a CSV batch may have; split it, or "
-                           "send it as GeoPackage or GeoParquet.").format(name=path.name, size=size,
-                                                                          most=settings.max_table_bytes))
-    data = path.read_bytes()
-    longest = max((len(line) for line in data.split(b"\n")), default=0)
-    if longest > settings.max_line_bytes:
-        raise BatchError(_("{name!r} has a line of {n:,} bytes, more than the {most:,} a row of a survey table "
-                           "needs.").format(name=path.name, n=longest, most=settings.max_line_bytes))
-    return data
-
-
-def _check_workbook(path: Path) -> None:
-    """Refuse a workbook that unpacks to far more than it weighs (a zip bomb), before reading a cell."""
-    try:
-        with zipfile.ZipFile(path) as book:
-            packed = sum(i.compress_size for i in book.infolist())
-            unpacked = sum(i.file_size for i in book.infolist())
-    except (zipfile.BadZipFile, OSError):
-        return  # not a zip: openpyxl says what is wrong with it
-    if unpacked > settings.max_unzip_ratio * max(packed, 1) and unpacked > 50_000_000:
-        raise BatchError(_("{name!r} unpacks from {packed:,} to {unpacked:,} bytes; a workbook that grows {ratio:.0f} "
-                           "times is refused (real ones grow 5 to 20 times).").format(
-            name=path.name, packed=packed, unpacked=unpacked, ratio=unpacked / max(packed, 1)))
-
-
-def _within_limits(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    """`frame` if it has no more rows and columns than citygrid reads from a table."""
-    if len(frame) > settings.max_rows:
-        raise BatchError(_("{name!r} has more than {n:,} rows; give a higher --max-rows, or split the batch.").format(
-            name=path.name, n=settings.max_rows))
-    if len(frame.columns) > settings.max_columns:
-        raise BatchError(_("{name!r} has {n:,} columns, more than the {most:,} citygrid reads.").format(
-            name=path.name, n=len(frame.columns), most=settings.max_columns))
-    return frame
-
-
 def _given(values: pd.Series) -> np.ndarray:
     """Cells that hold something (not empty, not only spaces)."""
     return (values.notna() & (values.astype(str).str.strip() != "")).to_numpy(dtype=bool)
 
 
-def _numbers(values: pd.Series) -> pd.Series:
-    """Coordinates as floats, NaN where a value is not a finite number.
+def row_numbers(notes: dict, n: int) -> np.ndarray:
+    """The row number each of `n` rows read with `notes` has in its file: the spreadsheet's for a table, else 1 to n."""
+    rows = notes.get("rows")
+    return np.asarray(rows, dtype=np.int64) if rows is not None and len(rows) == n else np.arange(1, n + 1)
 
-    A decimal comma (``114,3512``, as some spreadsheets write) is read too.
+
+def _numbers(values: pd.Series, column: str, rows: np.ndarray, notes: dict) -> pd.Series:
+    """Coordinates as floats (see :mod:`citygrid._coordinates`), NaN where a value is no coordinate.
+
+    Every value written in another form than a decimal number is noted as read (``read_as``).
     """
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        numbers = values.astype(float)
-    else:
-        text = values.astype("string").str.strip()
-        comma = text.str.fullmatch(r"-?\d+,\d+").fillna(False).astype(bool)
-        text = text.where(~comma, text.str.replace(",", ".", regex=False))
-        numbers = pd.to_numeric(text.replace("", None), errors="coerce").astype(float)
+    numbers, forms = read_coordinates(values)
+    other = np.flatnonzero(~forms.isin(["", "decimal", "unreadable"]).to_numpy())
+    notes.setdefault("read_as", []).extend(
+        {"row": int(rows[i]), "field": column, "value": str(values.iloc[i])[:60], "read": f"{numbers.iloc[i]:.7f}",
+         "how": forms.iloc[i]} for i in other)
     return numbers.where(np.isfinite(numbers.to_numpy()))
 
 
@@ -342,10 +275,11 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
     """Build geometries from coordinate columns or a WKT column."""
     columns = list(frame.columns)
     refuse_twin_headers(columns)
+    rows = row_numbers(notes, len(frame))
     for xname, yname in _COORDINATE_COLUMNS:
         x, y = find_column(columns, [xname]), find_column(columns, [yname])
         if x is not None and y is not None:
-            xs, ys = _numbers(frame[x]), _numbers(frame[y])
+            xs, ys = _numbers(frame[x], str(x), rows, notes), _numbers(frame[y], str(y), rows, notes)
             given = _given(frame[x]) | _given(frame[y])
             bad = (xs.isna() | ys.isna()).to_numpy() & given
             if given.any() and bad[given].all():
@@ -353,7 +287,8 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
                 raise BatchError(_("the coordinate columns {x}/{y} hold no numbers (e.g. {shown}); give decimal "
                                    "degrees or metres, e.g. 114.3512/22.7013").format(x=x, y=y, shown=shown))
             notes["coordinate_columns"] = [str(x), str(y)]
-            notes["unparsed_coordinates"] = {int(i) + 1: f"{frame[x].iloc[i]!s}/{frame[y].iloc[i]!s}"
+            notes["degree_columns"] = xname in _DEGREE_NAMES
+            notes["unparsed_coordinates"] = {int(rows[i]): f"{frame[x].iloc[i]!s}/{frame[y].iloc[i]!s}"
                                              for i in np.flatnonzero(bad)}
             geoms = np.where(xs.notna() & ys.notna(), shapely.points(xs.to_numpy(), ys.to_numpy()), None)
             return gpd.GeoDataFrame(frame.drop(columns=[x, y]), geometry=list(geoms))
@@ -361,12 +296,32 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
     if wkt is not None:
         text = frame[wkt].replace("", None)
         geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
-        notes["unparsed_coordinates"] = {int(i) + 1: str(text.iloc[i])
+        notes["unparsed_coordinates"] = {int(rows[i]): str(text.iloc[i])
                                          for i in np.flatnonzero((text.notna() & pd.isna(geoms)).to_numpy())}
         return gpd.GeoDataFrame(frame.drop(columns=[wkt]), geometry=list(geoms))
     raise BatchError(_("the table has no coordinates: expected a pair of columns such as {pairs}, or a WKT column; "
                        "it has {columns}.").format(pairs="经度/纬度, lon/lat, x/y",
                                                    columns=", ".join(str(c) for c in columns[:20])))
+
+
+_ACTION_HEADERS = {"操作", "ACTION", "变更类型", "变更操作"}
+
+
+def _header_key(header: object) -> str:
+    """A header as headers are compared: full-width letters and spaces folded, upper case."""
+    return unicodedata.normalize("NFKC", str(header)).strip().upper()
+
+
+def known_headers() -> set[str]:
+    """Every header citygrid reads (fields, coordinates, WKT, action), as :func:`_header_key` gives them."""
+    names = set(column_aliases()) | _ACTION_HEADERS | {_header_key(n) for pair in _COORDINATE_COLUMNS for n in pair}
+    return names | {_header_key(n) for n in _WKT_COLUMNS}
+
+
+def _nearest_header(name: str, aliases: dict[str, str]) -> tuple[str, str] | None:
+    """The known header closest to `name` and its field, or None."""
+    close = difflib.get_close_matches(_header_key(name), list(aliases), n=1, cutoff=0.5)
+    return (close[0], aliases[close[0]]) if close else None
 
 
 def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes) -> gpd.GeoDataFrame:
@@ -378,17 +333,23 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
             bad=", ".join(bad_targets), known=", ".join(sorted(known))))
     rename: dict[str, str] = {}
     taken: set[str] = set()
+    unknown: list[str] = []
     geometry_name = raw.geometry.name if raw._geometry_column_name in raw.columns else None
     for col in raw.columns:
         if col == geometry_name:
             continue
-        target = columns.get(str(col)) or aliases.get(str(col).strip().upper())
-        if target is None and str(col).strip() in ("操作", "ACTION", "action"):
+        target = columns.get(str(col)) or aliases.get(_header_key(col))
+        if target is None and _header_key(col) in _ACTION_HEADERS:
             target = "action"
         if target and target not in taken:
             rename[col] = target
             taken.add(target)
+        elif not target and not str(col).startswith("_"):
+            unknown.append(str(col))
     frame = raw.rename(columns=rename)
+    notes["unknown_columns"] = [(name, _nearest_header(name, aliases)) for name in unknown]
+    letters = notes.get("letters") or {}
+    notes["letters"] = {rename.get(k, k): v for k, v in letters.items()}  # by field, once mapped
     if geometry_name is None or frame.geometry.isna().all() and len(frame) and geometry_name is None:
         raise BatchError(_("the batch has no geometry column."))
     needed = REQUIRED_FIELDS if required is None else required
@@ -409,23 +370,29 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
 def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFrame:
     """Decide the CRS, flag swapped axes, undo GCJ-02 and reproject."""
     frame = frame.reset_index(drop=True)
-    frame["row"] = np.arange(1, len(frame) + 1)
+    frame["row"] = row_numbers(notes, len(frame))
     geoms = frame.geometry.to_numpy()
     flattened = shapely.has_z(geoms) | shapely.has_m(geoms)
     notes["flattened_rows"] = frame.loc[flattened, "row"].tolist()
     frame = frame.set_geometry(list(shapely.force_2d(geoms)), crs=frame.crs)
+    guess = _guess_crs(frame.geometry.to_numpy())
     if frame.crs is not None:
         notes["crs_from"], source_crs = "file", frame.crs
     elif crs is not None:
         notes["crs_from"], source_crs = "given", crs
+        _check_given_crs(crs, guess)
+    elif notes.get("degree_columns") and guess == settings.web_crs:  # 经度/纬度: WGS84 unless said otherwise
+        notes["crs_from"], source_crs = "columns", settings.web_crs
     else:
-        source_crs = _guess_crs(frame.geometry.to_numpy())
+        source_crs = guess
         notes["crs_from"] = "detected" if source_crs else "none"
     if source_crs is None:
         raise BatchError(_("the batch has no CRS and its coordinates fit none of EPSG:4326/4490 (degrees) or "
                            "EPSG:4547 (metres, CM 114°E); give it with --crs EPSG:…"))
     frame = frame.set_crs(source_crs, allow_override=True)
     notes["crs"] = frame.crs.to_string()
+    if frame.crs.is_geographic:
+        frame = _without_metres(frame, notes)
     notes["swapped_rows"] = []
     if frame.crs.is_geographic:
         x, y = _centres(frame.geometry.to_numpy())
@@ -441,7 +408,45 @@ def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFr
     elif gcj02:
         raise BatchError(_("--gcj02 needs longitude/latitude coordinates; this batch is in {crs}.").format(
             crs=notes["crs"]))
-    return frame.to_crs(settings.default_crs)
+    with warnings.catch_warnings():  # pyproj's own warnings never reach the user: the rules say what is wrong
+        warnings.simplefilter("ignore")
+        return frame.to_crs(settings.default_crs)
+
+
+def _metric_crs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The CGCS2000 Gauss-Krüger CRS each pair of metres fits (EPSG:4547, or 4526 with the zone in front), or ""."""
+    north = (y >= 2_000_000) & (y <= 6_000_000)
+    return np.select([north & (x >= 300_000) & (x <= 700_000), north & (x >= 38_300_000) & (x <= 38_700_000)],
+                     ["EPSG:4547", "EPSG:4526"], "")
+
+
+def _without_metres(frame: gpd.GeoDataFrame, notes: dict) -> gpd.GeoDataFrame:
+    """Rows of a longitude/latitude batch that hold Gauss-Krüger metres: no geometry, and the CRS they fit noted."""
+    x, y = _centres(frame.geometry.to_numpy())
+    fits = _metric_crs(x, y)
+    rows = np.flatnonzero(fits != "")
+    if not len(rows):
+        return frame
+    notes["metric_rows"] = {int(frame["row"].iloc[i]): (f"{x[i]:.2f}/{y[i]:.2f}", str(fits[i])) for i in rows}
+    geoms = frame.geometry.to_numpy().copy()
+    geoms[rows] = None
+    return frame.set_geometry(list(geoms), crs=frame.crs)
+
+
+def _check_given_crs(crs: Any, guess: str | None) -> None:
+    """Refuse a --crs the coordinates cannot be in, naming the one they fit."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        given = CRS.from_user_input(crs)
+    except CRSError:
+        raise BatchError(_("--crs {crs!r} is not a CRS pyproj knows; use e.g. 'EPSG:4326', 'EPSG:4490' or "
+                           "'EPSG:4547'.").format(crs=str(crs))) from None
+    degrees = guess in (settings.web_crs, settings.geographic_crs)
+    if guess is not None and given.is_geographic != degrees:
+        raise BatchError(_("the coordinates do not fit --crs {crs}: they are {kind}; they fit {guess}.").format(
+            crs=str(crs), kind=_("longitude/latitude in degrees") if degrees else _("metres"), guess=guess))
 
 
 def _centres(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -458,10 +463,45 @@ def _guess_crs(geoms: np.ndarray) -> str | None:
     lonlat = ((x >= 73) & (x <= 136) & (y >= 3) & (y <= 54)) | ((y >= 73) & (y <= 136) & (x >= 3) & (x <= 54))
     if lonlat.mean() > 0.5:
         return settings.web_crs
-    metric = (x >= 300_000) & (x <= 700_000) & (y >= 2_000_000) & (y <= 6_000_000)
-    if metric.mean() > 0.5:
-        return settings.default_crs
+    fits = _metric_crs(x, y)
+    for name in ("EPSG:4547", "EPSG:4526"):
+        if (fits == name).mean() > 0.5:
+            return name
     return None
+
+
+_CODE_FIELDS = ("component_id", "category", "grid", "street_code", "community_code", "department_code",
+                "owner_code", "maintainer_code")
+"""Fields of codes: full-width digits and letters read as ASCII (NFKC), spaces dropped; never in free text."""
+_LISTED_FIELDS = ("department", "owner", "maintainer", "street", "community", "status", "category_name")
+"""Fields matched against a list: spaces before and after (ASCII and ideographic) dropped."""
+
+
+def _note_changed(before: pd.Series, after: pd.Series, name: str, how: str, rows: pd.Series, notes: dict) -> None:
+    """Note every value of a field that was read into another form (``schema.read_as`` reports them)."""
+    both = before.notna() & after.notna()
+    changed = (both & (before.where(both, "") != after.where(both, ""))).to_numpy(dtype=bool)
+    notes.setdefault("read_as", []).extend(
+        {"row": int(rows.iloc[i]), "field": name, "value": str(before.iloc[i])[:60], "read": str(after.iloc[i]),
+         "how": how} for i in np.flatnonzero(changed))
+
+
+def _tidy(frame: gpd.GeoDataFrame, notes: dict) -> None:
+    """Codes in ASCII without spaces, listed names without spaces around them; each change noted."""
+    for name in _CODE_FIELDS:
+        if name in frame.columns:
+            raw = frame[name].astype("str")
+            folded = raw.str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
+            folded = folded.where(folded != "")
+            _note_changed(raw, folded, name, "full-width", frame["row"], notes)
+            frame[name] = folded
+    for name in _LISTED_FIELDS:
+        if name in frame.columns:
+            raw = frame[name].astype("str")
+            trimmed = raw.str.strip()
+            trimmed = trimmed.where(trimmed != "")
+            _note_changed(raw, trimmed, name, "spaces", frame["row"], notes)
+            frame[name] = trimmed
 
 
 def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.GeoDataFrame:
@@ -471,6 +511,9 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
             frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
         else:
             frame[name] = _as_text(frame[name], name, bad, frame["row"])
+    _tidy(frame, notes)
+    for name in [f.name for f in FIELDS if f.kind == "str"]:
+        if name in frame.columns:
             for i in np.flatnonzero(frame[name].str.contains("\x00", regex=False).fillna(False).to_numpy(bool)):
                 bad.append({"row": int(frame["row"].iloc[i]), "field": name, "value": frame[name].iloc[i][:40],
                             "reason": _("holds a NUL character, where GIS files cut the text off")})
@@ -480,13 +523,16 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
     ids = frame["component_id"]
     parsed = parse_ids(ids.to_numpy(dtype=object))
     category = frame["category"].to_numpy(dtype=object)
-    by_name = catalog.normalise(frame["category_name"].to_numpy(dtype=object))
+    names = frame["category_name"].to_numpy(dtype=object)
+    by_name = catalog.normalise(names)
     from_id = parsed["category"].to_numpy(dtype=object)
+    unnamed = pd.isna(category) & ~pd.isna(names) & pd.isna(by_name) & pd.isna(from_id)
+    notes["unknown_category_names"] = {int(frame["row"].iloc[i]): str(names[i]) for i in np.flatnonzero(unnamed)}
     category = np.where(pd.isna(category), by_name, category)
     category = np.where(pd.isna(category), from_id, category)
     frame["category"] = pd.array(category, dtype="str")
     for name in DATE_FIELDS:
-        frame[name] = _parse_dates(frame[name], name, bad, frame["row"])
+        frame[name] = _parse_dates(frame[name], name, bad, frame["row"], notes)
     action = frame["action"].str.strip().str.lower()
     retire = action.isin(_RETIRE_WORDS) | frame["status"].isin(["移除"])
     frame["action"] = pd.array(np.where(retire, "retire", None), dtype="str")
@@ -504,13 +550,16 @@ def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Ser
         stripped = values.str.strip()
         return stripped.where(stripped != "")
     out = values.astype(object)
-    floats = out.map(lambda v: isinstance(v, float) and not np.isnan(v))
+    floats = out.map(lambda v: isinstance(v, float) and np.isfinite(v))
     if floats.any():
-        whole = out[floats].map(lambda v: float(v).is_integer() and abs(v) < 2**53)
+        whole = out[floats].map(float.is_integer)
         for i in out[floats][~whole].index:
             bad.append({"row": int(rows[i]), "field": name, "value": str(out[i]),
                         "reason": _("a number where text was expected (format the column as text)")})
-        out[floats] = out[floats].map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
+        cells = out.to_numpy(dtype=object, copy=True)  # ints stay ints only in a plain object array
+        for i in np.flatnonzero((floats & whole.reindex(out.index, fill_value=False)).to_numpy(dtype=bool)):
+            cells[i] = int(cells[i])
+        out = pd.Series(cells, index=out.index, dtype=object)
     if name == "component_id":
         big = out.map(lambda v: isinstance(v, (int, np.integer)) and abs(int(v)) >= 2**53)
         for i in out[big].index:
@@ -521,9 +570,14 @@ def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Ser
     return pd.Series(pd.array(out.to_numpy(dtype=object), dtype="str"), index=values.index)
 
 
-def _parse_dates(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Series:
+def _parse_dates(values: pd.Series, name: str, bad: list, rows: pd.Series, notes: dict) -> pd.Series:
     """Dates in the forms offices write them (see :mod:`citygrid._dates`); the rest reported, not guessed."""
     parsed, forms = read_times(values)
+    other = np.flatnonzero(forms.isin(["chinese", "excel", "compact", "offset"]).to_numpy())
+    notes.setdefault("read_as", []).extend(
+        {"row": int(rows.iloc[i]), "field": name, "value": str(values.iloc[i])[:60],
+         "read": f"{parsed.iloc[i]:%Y-%m-%d}", "how": forms.iloc[i]} for i in other
+        if not isinstance(values.iloc[i], dt.date))  # a spreadsheet's own date cell needs no word
     reasons = {"unreadable": _("not a date (use YYYYMMDD or YYYY-MM-DD)"),
                "ambiguous": _("day and month could be either way round; write YYYY-MM-DD")}
     for i in np.flatnonzero(forms.isin(list(reasons)).to_numpy()):

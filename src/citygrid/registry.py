@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -577,11 +578,16 @@ class Registry:
         """
         tolerance = {code: c.tolerance_m for c in self.catalog for code in (c.code, c.code_2026)}
         cats = frame["category"].to_numpy(dtype=object)
+        reach = np.array([tolerance.get(c, 0.0) for c in cats])
         near = self.store.read_near(frame["component_id"].to_numpy(dtype=object), frame.geometry.to_numpy(), cats,
-                                    np.array([tolerance.get(c, 0.0) for c in cats]))
+                                    reach)
         loaded = self._loaded(latest=dry_run or not self.store.checks_state) if near is None else \
             _Loaded(self.state, near)
         ref = self._reference(loaded)
+        hidden = self.store.hidden_near(frame.geometry.to_numpy(), cats, reach)
+        if hidden:  # by batch row, as validation names rows
+            rows = frame["row"].to_numpy()
+            ref = dataclasses.replace(ref, hidden={int(rows[k]): d for k, d in hidden.items()})
         report = validate(frame, registry=ref)
         found = ref.positions(frame["component_id"].to_numpy(dtype=object))
         retire = (frame["action"] == "retire").fillna(False).to_numpy()

@@ -299,6 +299,9 @@ class DatasetStore:
     def read_near(self, ids: Any, geoms: Any, categories: Any, reach: Any) -> None:
         """Nothing: a dataset takes no merges."""
 
+    def hidden_near(self, geoms: Any, categories: Any, reach: Any) -> None:
+        """Nothing: a dataset holds no row-level security."""
+
     def read_district(self) -> District:
         """The district kept in ``_district/<admin_code>/``."""
         return _read_district(self.path, self.admin_code, self._info["name"])

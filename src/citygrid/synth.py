@@ -582,7 +582,9 @@ def make_batch(
     changed["change_date"] = pd.Timestamp("2026-11-23")
     what = rng.integers(0, 3, size=updated)
     changed.loc[what == 0, "status"] = "破损"
-    changed.loc[what == 1, "maintainer"] = "坪山区市政设施管理中心"
+    changed.loc[what == 1, "maintainer"] = "坪山区市政设施管理中心"  # a new maintainer: its name and its code
+    codes = dict(zip(district.units["name"], district.units["code"]))
+    changed.loc[what == 1, "maintainer_code"] = codes.get("坪山区市政设施管理中心")
     moved = (what == 2) & (changed.geom_type == "Point").to_numpy()  # points sit >= 1.5 m inside their cell
     changed.loc[moved, "geometry"] = shapely.transform(changed.geometry.to_numpy()[moved],
                                                        lambda c: c + 0.05)

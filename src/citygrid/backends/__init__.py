@@ -91,6 +91,13 @@ class Store(Protocol):
         than :meth:`read_components`.
         """
 
+    def hidden_near(self, geoms: np.ndarray, categories: np.ndarray, reach: np.ndarray) -> dict[int, float] | None:
+        """How far the nearest current component of each row's category lies, among those the reader may not read.
+
+        By row position (from 0), only rows with one within `reach`; None where the reader
+        reads every component. The store never says which component it is.
+        """
+
     def read_district(self) -> District:
         """The district: boundary, streets, communities, grid, roads and units."""
 

@@ -874,6 +874,9 @@ class GpkgStore:
     def read_near(self, ids: np.ndarray, geoms: np.ndarray, categories: np.ndarray, reach: np.ndarray) -> None:
         """Nothing: a merge checks against the components in memory (see :meth:`read_components`)."""
 
+    def hidden_near(self, geoms: np.ndarray, categories: np.ndarray, reach: np.ndarray) -> None:
+        """Nothing: whoever reads the file reads every component."""
+
     def read_district(self) -> District:
         """The district layers and the unit list."""
         from citygrid.admin import District

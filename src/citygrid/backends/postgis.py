@@ -406,6 +406,118 @@ GRANT EXECUTE ON FUNCTION my_unit(), read_all(), is_admin(), session_is_admin(),
 ALTER FUNCTION is_admin() SET search_path = {SCHEMA}, public;
 REVOKE CREATE ON SCHEMA {SCHEMA} FROM PUBLIC;
 """,
+    # 5: each unit sees only its own, and no role stalls the others. With units_read_all false the
+    # allow-list, batches and role names follow what a unit may read; a unit's merge is checked
+    # against every component's place through functions of the definer that say only how far a
+    # hidden one lies; the database checks the district outline, the grid claim and that a unit's
+    # name goes with its code; units update columns, not the table (LOCK TABLE needs the table's
+    # right), and advisory locks are taken only through hold_places()
+    f"""
+SET search_path = {SCHEMA}, public;
+SET check_function_bodies = off;  -- citygrid_catalog is made when a registry is copied in
+ALTER TABLE citygrid_allow ENABLE ROW LEVEL SECURITY;
+CREATE POLICY allow_admin ON citygrid_allow FOR ALL USING (is_admin()) WITH CHECK (is_admin());
+CREATE POLICY allow_read ON citygrid_allow FOR SELECT
+    USING (read_all() OR EXISTS (SELECT FROM components c WHERE c.component_id = citygrid_allow.component_id));
+ALTER TABLE citygrid_batches ENABLE ROW LEVEL SECURITY;
+CREATE POLICY batches_admin ON citygrid_batches FOR ALL USING (is_admin()) WITH CHECK (is_admin());
+CREATE POLICY batches_read ON citygrid_batches FOR SELECT
+    USING (read_all() OR "user" = session_user
+           OR EXISTS (SELECT FROM citygrid_history h WHERE h.batch_id = citygrid_batches.batch_id));
+ALTER TABLE citygrid_unit_roles ENABLE ROW LEVEL SECURITY;
+CREATE POLICY roles_admin ON citygrid_unit_roles FOR ALL USING (is_admin()) WITH CHECK (is_admin());
+CREATE POLICY roles_own ON citygrid_unit_roles FOR SELECT USING (role_name = session_user);
+-- what the session's role may read of components, whatever role a definer function runs as
+CREATE FUNCTION session_reads(owner text, maintainer text) RETURNS boolean LANGUAGE sql STABLE
+    SET search_path = {SCHEMA}, public AS
+    $f$ SELECT session_is_admin() OR read_all() OR owner = my_unit() OR maintainer = my_unit() $f$;
+CREATE FUNCTION hidden_near(wkb text[], cat text[], reach float8[])
+    RETURNS TABLE (place integer, distance float8) LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS $f$
+    SELECT b.k::integer, min(ST_Distance(c.geom, b.g))
+    FROM (SELECT k, ST_SetSRID(ST_GeomFromWKB(decode(w, 'hex')), {_SRID}) AS g, t, r
+          FROM unnest(wkb, cat, reach) WITH ORDINALITY AS u(w, t, r, k) WHERE w IS NOT NULL) AS b
+    JOIN components c ON ST_DWithin(c.geom, b.g, b.r)
+    WHERE c.retired_at IS NULL AND c.category = b.t AND NOT session_reads(c.owner_code, c.maintainer_code)
+    GROUP BY b.k $f$;
+CREATE FUNCTION came_near(wkb text[], cat text[], reach float8[], seen text[]) RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {SCHEMA}, public AS $f$
+    SELECT CASE WHEN session_reads(c.owner_code, c.maintainer_code) THEN c.component_id ELSE '' END
+    FROM unnest(wkb, cat, reach) AS b(w, t, r)
+    JOIN components c ON ST_DWithin(c.geom, ST_SetSRID(ST_GeomFromWKB(decode(b.w, 'hex')), {_SRID}), b.r)
+    WHERE c.retired_at IS NULL AND c.category = b.t AND NOT c.component_id = ANY(seen) LIMIT 1 $f$;
+CREATE FUNCTION hold_places(keys bigint[]) RETURNS integer LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS
+    $f$ SELECT count(pg_advisory_lock(k))::integer FROM (SELECT unnest(keys) AS k ORDER BY 1) AS cells $f$;
+CREATE FUNCTION verify_components() RETURNS TABLE (what text, n bigint) LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS $f$
+    SELECT 'id', count(*) FILTER (WHERE component_id IS NULL OR NOT (component_id ~ '^[0-9]+$'
+        AND length(component_id) = 12 + length(category) AND substr(component_id, 7, length(category)) = category))
+        FROM components
+    UNION ALL SELECT 'geometry', count(*) FILTER (WHERE ST_IsEmpty(geom) OR NOT ST_IsValid(geom) OR GeometryType(geom)
+        NOT IN ('POINT', 'MULTIPOINT', 'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON')) FROM components
+    UNION ALL SELECT 'category', count(*) FILTER (WHERE NOT EXISTS (SELECT FROM citygrid_catalog k
+        WHERE k.code = c.category OR k.code_2026 = c.category)) FROM components c
+    UNION ALL SELECT 'batch', count(*) FILTER (WHERE batch_id IS NOT NULL AND batch_id <> {OUTSIDE_BATCH}
+        AND batch_id NOT IN (SELECT batch_id FROM citygrid_batches)) FROM components
+    UNION ALL SELECT 'create', count(*) FILTER (WHERE NOT EXISTS (SELECT FROM citygrid_history h
+        WHERE h.component_id = c.component_id AND h.action = 'create')) FROM components c
+    UNION ALL SELECT 'history', count(*) FROM citygrid_history WHERE batch_id IS NOT NULL
+        AND batch_id NOT IN (SELECT batch_id FROM citygrid_batches) $f$;
+-- checked at commit, on the row as it is then: a merge changes a component's fields one statement each
+CREATE FUNCTION check_component_relations() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = {SCHEMA}, public AS $f$
+DECLARE
+    r components%ROWTYPE;
+    role text;
+    named text;
+    coded text;
+BEGIN
+    SELECT * INTO r FROM components WHERE fid = NEW.fid;
+    IF NOT FOUND OR r.retired_at IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    IF to_regclass('boundary') IS NOT NULL AND NOT EXISTS (SELECT FROM boundary b WHERE ST_Intersects(b.geom, r.geom))
+    THEN
+        RAISE EXCEPTION 'component % lies outside the district', r.component_id USING ERRCODE = 'check_violation';
+    END IF;
+    IF r.grid IS NOT NULL AND to_regclass('grid') IS NOT NULL AND NOT EXISTS (
+        SELECT FROM grid g WHERE g.code = r.grid AND CASE WHEN ST_Dimension(r.geom) = 0
+            THEN ST_DWithin(g.geom, r.geom, {settings.grid_tolerance_m}) ELSE ST_Intersects(g.geom, r.geom) END)
+    THEN
+        RAISE EXCEPTION 'component % is not in the grid cell % it claims', r.component_id, r.grid
+            USING ERRCODE = 'check_violation';
+    END IF;
+    FOREACH role IN ARRAY ARRAY['department', 'owner', 'maintainer'] LOOP
+        named := to_jsonb(r) ->> role;
+        coded := to_jsonb(r) ->> (role || '_code');
+        IF named IS NOT NULL AND coded IS NOT NULL
+           AND NOT EXISTS (SELECT FROM citygrid_units u WHERE u.code = coded AND u.name_zh = named) THEN
+            RAISE EXCEPTION 'component %: % % is not the unit of code %', r.component_id, role, named, coded
+                USING ERRCODE = 'check_violation';
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $f$;
+CREATE CONSTRAINT TRIGGER components_relations AFTER INSERT OR UPDATE ON components
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION check_component_relations();
+REVOKE UPDATE ON components FROM citygrid_unit;
+GRANT UPDATE ({", ".join(f'"{f}"' for f in FIELD_NAMES)}, retired_at, version, updated_at, batch_id, geom)
+    ON components TO citygrid_unit;
+REVOKE ALL ON FUNCTION session_reads(text, text), hidden_near(text[], text[], float8[]),
+    came_near(text[], text[], float8[], text[]), hold_places(bigint[]), verify_components(),
+    check_component_relations() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION session_reads(text, text), hidden_near(text[], text[], float8[]),
+    came_near(text[], text[], float8[], text[]), hold_places(bigint[]), verify_components()
+    TO citygrid_unit, citygrid_admin;
+DO $$ BEGIN  -- a role with no right at all cannot hold citygrid's places (nor any other)
+    EXECUTE 'REVOKE EXECUTE ON FUNCTION pg_catalog.pg_advisory_lock(bigint), '
+            'pg_catalog.pg_advisory_lock_shared(bigint), pg_catalog.pg_try_advisory_lock(bigint), '
+            'pg_catalog.pg_advisory_xact_lock(bigint) FROM PUBLIC';
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'advisory locks stay open to every role: upgrade as a superuser to close them';
+END $$;
+""",
 )
 
 
@@ -435,6 +547,10 @@ def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
     try:
         with conn:
             yield conn
+    except psycopg.errors.LockNotAvailable:  # lock_timeout: another session holds what this one waits for
+        raise RegistryLocked(_("another session holds a lock on the registry in {url}; waited {s:g} s. Nothing was "
+                               "written; try again later, or ask the registry admin who holds it.").format(
+            url=redacted(url), s=timeout)) from None
     except psycopg.OperationalError as exc:
         if not conn.broken:
             raise
@@ -616,6 +732,9 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
     except errors.InsufficientPrivilege as exc:
         raise AccessDenied(_("the database refused the change: {reason}. A unit changes only the components it owns "
                              "or maintains.").format(reason=exc.diag.message_primary)) from None
+    except errors.CheckViolation as exc:  # the database's own rules: what validation let through, it did not
+        raise RegistryError(_("the database refused the batch: {reason}; nothing was written.").format(
+            reason=exc.diag.message_primary)) from None
 
 
 def redacted(url: str) -> str:
@@ -708,6 +827,20 @@ class PostgisStore:
         ids = [i for i in pd.unique(np.asarray(ids, dtype=object)) if isinstance(i, str)]
         with connect(self.url, timeout=self.timeout) as conn:
             return read_components(conn, where, (wkb, cats, [float(r) for r in reach], ids))
+
+    def hidden_near(self, geoms: np.ndarray, categories: np.ndarray, reach: np.ndarray) -> dict[int, float] | None:
+        """How far the nearest component of each row's category lies among those this role may not read.
+
+        A function of the definer (``hidden_near()``) looks at every component and answers
+        with row positions and distances only, so a unit's merge is checked against places it
+        cannot see without learning what is there.
+        """
+        wkb = shapely.to_wkb(np.asarray(geoms, dtype=object), hex=True).tolist()
+        cats = [c if isinstance(c, str) else None for c in np.asarray(categories, dtype=object)]
+        with connect(self.url, timeout=self.timeout) as conn:
+            rows = conn.execute("SELECT place, distance FROM hidden_near(%s, %s, %s)",
+                                (wkb, cats, [float(r) for r in reach])).fetchall()
+        return {int(place) - 1: float(distance) for place, distance in rows} or None
 
     def read_district(self) -> District:
         """The district, read from its tables."""
@@ -834,35 +967,26 @@ class PostgisStore:
         """What is wrong with the stored registry, one line each (empty: nothing found).
 
         Rows breaking the rules that schema 4 checks on every write (rows written before it
-        are not re-checked there), history against batches, triggers missing or disabled.
+        are not re-checked there), history against batches, triggers missing or disabled. A
+        unit's verify counts every row, as the admin's does (``verify_components()``).
         """
-        checks = {
-            N_("components without an identifier or with one that does not fit its category"):
-                "component_id IS NULL OR NOT (component_id ~ '^[0-9]+$' AND length(component_id) = "
-                "12 + length(category) AND substr(component_id, 7, length(category)) = category)",
-            N_("components with an empty, invalid or mixed geometry"):
-                "ST_IsEmpty(geom) OR NOT ST_IsValid(geom) OR GeometryType(geom) NOT IN ('POINT', 'MULTIPOINT', "
-                "'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON')",
-            N_("components of a category the catalog does not know"):
-                "NOT EXISTS (SELECT FROM citygrid_catalog k WHERE k.code = c.category OR k.code_2026 = c.category)",
-            N_("components of a batch that is not recorded"):
-                f"batch_id IS NOT NULL AND batch_id <> {OUTSIDE_BATCH} AND batch_id NOT IN "
-                "(SELECT batch_id FROM citygrid_batches)",
-            N_("components without a 'create' in the history"):
-                "NOT EXISTS (SELECT FROM citygrid_history h WHERE h.component_id = c.component_id "
-                "AND h.action = 'create')",
-        }
+        said = {"id": N_("components without an identifier or with one that does not fit its category"),
+                "geometry": N_("components with an empty, invalid or mixed geometry"),
+                "category": N_("components of a category the catalog does not know"),
+                "batch": N_("components of a batch that is not recorded"),
+                "create": N_("components without a 'create' in the history")}
         with connect(self.url, timeout=self.timeout) as conn:
-            problems = [f"{_(what)}: {count:,}" for what, where in checks.items()
-                        if (count := conn.execute(f"SELECT count(*) FROM components c WHERE {where}").fetchone()[0])]
-            orphans = conn.execute("SELECT count(*) FROM citygrid_history WHERE batch_id IS NOT NULL AND batch_id "
-                                   "NOT IN (SELECT batch_id FROM citygrid_batches)").fetchone()[0]
-            if orphans:
-                problems.append(_("history: {n:,} change(s) in batches that are not recorded").format(n=orphans))
+            # counted by a function of the definer: every row, whichever role asks (and only counts come back)
+            counts = dict(conn.execute("SELECT what, n FROM verify_components()").fetchall())
+            problems = [f"{_(text)}: {counts[key]:,}" for key, text in said.items() if counts.get(key)]
+            if counts.get("history"):
+                problems.append(_("history: {n:,} change(s) in batches that are not recorded").format(
+                    n=counts["history"]))
             triggers = {r[0] for r in conn.execute(
                 "SELECT tgname FROM pg_trigger WHERE tgrelid = 'components'::regclass AND tgenabled <> 'D'")}
             problems += [_("trigger missing or disabled: {name}").format(name=name) for name in
-                         ("components_history", "components_guard", "components_stamp", "components_check")
+                         ("components_history", "components_guard", "components_stamp", "components_check",
+                          "components_relations")
                          if name not in triggers]
         return problems
 
@@ -870,12 +994,6 @@ class PostgisStore:
 _PLACE_CELL_M = 50.0
 """Side of the cells, per category, that a writer locks around the places it puts components
 at; at least twice the category's tolerance, so that two places within it share a cell."""
-
-_NEWCOMERS = (
-    f"SELECT component_id FROM (SELECT c.component_id, c.category, b.cat FROM {_WITHIN_REACH} "
-    "WHERE c.retired_at IS NULL OFFSET 0) AS near WHERE category = cat AND NOT component_id = ANY(%s::text[]) LIMIT 1")
-"""A current component of a place's category within its reach, other than those the batch was validated against."""
-
 
 def place_keys(places: gpd.GeoDataFrame) -> list[int]:
     """Advisory lock keys, sorted, of the cells of each place's category within its reach.
@@ -934,19 +1052,18 @@ def places_held(url: str, checked: Checked | None, *, timeout: float) -> Iterato
     with connect(url, timeout=timeout) as conn:
         conn.autocommit = True
         try:
-            conn.execute("SELECT count(pg_advisory_lock(k)) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY k) AS "
-                         "cells", (keys,))
+            conn.execute("SELECT hold_places(%s::bigint[])", (keys,))
         except errors.LockNotAvailable:
             raise RegistryLocked(_("another writer is merging components at the same places in {url}; waited "
                                    "{s:.1f} s. Nothing was written; try again when it is done.").format(
                 url=redacted(url), s=time.monotonic() - start)) from None
         try:
             places = checked.places
-            came = conn.execute(_NEWCOMERS, (shapely.to_wkb(places.geometry.to_numpy(), hex=True).tolist(),
-                                             places["category"].tolist(), places["reach"].astype(float).tolist(),
-                                             [i for i in checked.seen if isinstance(i, str)])).fetchone()
-            if came is not None:
-                raise Stale(f"{came[0]} came near the batch")
+            came = conn.execute("SELECT came_near(%s, %s, %s, %s)", (
+                shapely.to_wkb(places.geometry.to_numpy(), hex=True).tolist(), places["category"].tolist(),
+                places["reach"].astype(float).tolist(), [i for i in checked.seen if isinstance(i, str)])).fetchone()[0]
+            if came is not None:  # "" for one this role may not read: the batch is validated again
+                raise Stale(f"{came or 'a component'} came near the batch")
             yield
         finally:
             with contextlib.suppress(Exception):  # a broken connection has let its locks go with it

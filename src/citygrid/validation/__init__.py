@@ -23,6 +23,7 @@ import geopandas as gpd
 import pandas as pd
 
 from citygrid._arrays import Positions
+from citygrid._i18n import _
 from citygrid.admin import District
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.errors import UsageError
@@ -54,6 +55,11 @@ class Reference:
         The registry, for reports.
     state : str
         The registry state these components are (a merge is written only into it).
+    hidden : dict, optional
+        For a shared registry whose reader may not read every component: the distance from
+        each batch row (by its ``row``) to the nearest current component of its category that
+        the reader may not see, where one lies within the category's tolerance. The database
+        says how far, never which (``topology.duplicate_feature``).
     """
 
     components: gpd.GeoDataFrame
@@ -64,6 +70,7 @@ class Reference:
     allowed: pd.DataFrame
     name: str
     state: str
+    hidden: dict[int, float] | None = None
 
     def reference(self) -> Reference:
         """Itself (a reference is its own source)."""
@@ -127,11 +134,13 @@ def validate(
     codes = _select(rules, skip)
     for code, severity in (severities or {}).items():
         if code not in RULES or severity not in SEVERITIES:
-            raise UsageError(f"severities: {code!r}: {severity!r} — use a rule code from "
-                             f"citygrid.RULES and one of {SEVERITIES}.")
+            raise UsageError(_("severities: {code!r}: {severity!r} — use a rule code from citygrid.RULES and one of "
+                               "{known}.").format(code=code, severity=severity, known=", ".join(SEVERITIES)))
     frame = normalise(batch, catalog=catalog, layout=ref.layout if ref is not None else None, district=district,
                       **read_options)
-    notes = frame.attrs.get("citygrid", {})
+    notes = dict(frame.attrs.get("citygrid", {}))
+    if ref is not None and ref.hidden:
+        notes["hidden_near"] = ref.hidden
     frame = frame.copy(deep=False)
     frame.attrs = {}  # pandas deep-copies attrs at every step; the rules read the notes from ctx
     ctx = Context(
@@ -185,7 +194,8 @@ def _select(rules: list[str] | None, skip: list[str] | None) -> list[str]:
         for name in names:
             hits = {c for c in RULES if c == name or c.split(".")[0] == name}
             if not hits:
-                raise UsageError(f"no rule or family {name!r}; rules are {sorted(RULES)}.")
+                raise UsageError(_("no rule or family {name!r}; rules are {known}.").format(
+                    name=name, known=", ".join(sorted(RULES))))
             out |= hits
         return out
 

@@ -14,18 +14,30 @@ from citygrid.validation._engine import Context, Findings, rule
 _ROLES = (("department", N_("responsible department")), ("owner", N_("owner")), ("maintainer", N_("maintainer")))
 
 
-@rule("owner.unknown", "error", "department/owner/maintainer not in the district's unit list", needs=("district",))
+@rule("owner.unknown", "error",
+      "department/owner/maintainer not in the district's unit list, or a name beside the code of another unit",
+      needs=("district",))
 def unknown(ctx: Context) -> Findings:
     units = ctx.district.units
     known = set(units["name"]) | set(units["code"])
+    code_of = dict(zip(units["name"], units["code"]))
     problems = np.full(len(ctx.frame), "", dtype=object)
     sentence = _("{role} {value!r} is not in the unit list")
+    mismatch = _("{role} {name!r} is not the unit of code {code}")
     for column, label in _ROLES:
         values = ctx.values(column)
         bad = ~pd.isna(values) & ~pd.Series(values, dtype=object).isin(known).to_numpy()
         for i in np.flatnonzero(bad):
             text = sentence.format(role=_(label), value=str(values[i])[:60])
             problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+        if f"{column}_code" in ctx.frame:  # a known name beside a known code of another unit
+            codes = ctx.values(f"{column}_code")
+            named = pd.Series(values, dtype=object).map(code_of).to_numpy(dtype=object)
+            other = ~pd.isna(named) & ~pd.isna(codes) & pd.Series(codes, dtype=object).isin(known).to_numpy()
+            other &= named != codes
+            for i in np.flatnonzero(other):
+                text = mismatch.format(role=_(label), name=str(values[i])[:60], code=codes[i])
+                problems[i] = f"{problems[i]}; {text}" if problems[i] else text
     pos = np.flatnonzero(problems != "")
     hint = _(" (add it to the units, or correct the name)")
     return Findings(pos, np.array([p + hint for p in problems[pos]], dtype=object))

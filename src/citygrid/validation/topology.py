@@ -58,6 +58,13 @@ def duplicate_feature(ctx: Context) -> Findings:
                  "category")
         for a, r, d in zip(hit_b[close], reg_ids[close], gap[close]):
             found.setdefault(int(pos[a]), text.format(distance=d, other=r))
+    hidden = ctx.notes.get("hidden_near") or {}
+    if hidden:  # a shared registry's components the reader may not see: the database said how far
+        text = _("suspected duplicate: within {distance:.2f} m of a registered component of the same category that "
+                 "you may not read")
+        near = pd.Series(ctx.frame["row"].to_numpy()[pos]).map(hidden).to_numpy(dtype=float)
+        for a in np.flatnonzero(near <= tolerance[pos]):
+            found.setdefault(int(pos[a]), text.format(distance=near[a]))
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([found[k] for k in keys], dtype=object))
 
