@@ -195,6 +195,9 @@ def _inside(geom, polygon) -> bool | None:
 
 # --- text as careless readers decode it ---------------------------------------------------
 
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
 def utf8_read_as_gbk(text: str) -> str:
     return text.encode("utf-8").decode("gbk", errors="replace")
 
@@ -317,16 +320,43 @@ def batch_case(district, registered, spare, retired_ids: list[str], *, per_shape
         swapped = m.new()
         swapped["_swap"] = True
         m.add("lon/lat swapped row", [swapped], ["crs.axis_swapped"])
+        _amap_rows(m)
     frame = _frame(m.rows, district.crs)
     frame = frame.to_crs(4326)
+    geoms = frame.geometry.to_numpy().copy()
     swap = frame.pop("_swap").fillna(False).astype(bool).to_numpy() if "_swap" in frame else None
     if swap is not None and swap.any():
-        geoms = frame.geometry.to_numpy().copy()
         geoms[swap] = shapely.transform(geoms[swap], lambda c: c[:, ::-1])
-        frame = frame.set_geometry(list(geoms), crs=4326)
+    amap = frame.pop("_amap").fillna(False).astype(bool).to_numpy() if "_amap" in frame else None
+    if amap is not None and amap.any():
+        from citygrid.crs import geometries_wgs84_to_gcj02
+
+        geoms[amap] = geometries_wgs84_to_gcj02(geoms[amap])
+    frame = frame.set_geometry(list(geoms), crs=4326)
     case = Case(frame, m.truth)
     case.batch_level = _crs_batches(m, rng)
     return case
+
+
+def _amap_rows(m: Maker) -> None:
+    """Rows copied from Amap (GCJ-02) in an otherwise right batch: an update, and a new row with its cell.
+
+    Found when they lie off their registered position, or outside the cell they claim, by the shift.
+    """
+    from citygrid.crs import geometries_wgs84_to_gcj02
+
+    for update, row in ((True, m.update("point")), (False, m.new("point"))):
+        wgs = gpd.GeoSeries([row["geometry"]], crs=m.d.crs).to_crs(4326)
+        moved = gpd.GeoSeries(geometries_wgs84_to_gcj02(wgs.to_numpy()), crs=4326).to_crs(m.d.crs).iloc[0]
+        if update:
+            rules = ["crs.gcj02_suspected"] + (["geom.moved_far"] if MOVE[row["category"]] < 400 else [])
+        else:
+            rules = ["crs.gcj02_suspected"] if _inside(moved, m.cells.get(row["grid"])) is False else []
+        row["_amap"] = True
+        m.rows.append(row)
+        m.truth.append({"kind": "row copied from Amap", "rows": [len(m.rows)], "ids": [row.get("component_id")],
+                        "rules": set(rules),
+                        "maybe": {"geom.outside_district", "topology.duplicate_feature", *LOCATION} - set(rules)})
 
 
 def _component_faults(m: Maker, rng, *, batch: bool) -> None:
@@ -448,6 +478,22 @@ def _component_faults(m: Maker, rng, *, batch: bool) -> None:
     row = new("point")
     row["geometry"] = shapely.Point(row["geometry"].x, row["geometry"].y, 35.2)
     m.add("point with a height", [row], ["geom.flattened"])
+    row = new()
+    row["category"] = row["category"].lstrip("0")  # a spreadsheet's number column
+    m.add("category without its leading zero", [row], ["schema.unknown_category"], maybe=["id.category_mismatch"])
+    if not batch:
+        return
+    # habits of spreadsheets: read right, and said how
+    row = new()
+    row["category"] = row["category"].translate(FULL_WIDTH)
+    m.add("category in full-width digits", [row], ["schema.read_as"])
+    row = new()
+    day = row["survey_date"]
+    row["survey_date"] = f"{day.year}年{day.month}月{day.day}日"
+    m.add("initial date as a Chinese date", [row], ["schema.read_as"])
+    row = new()
+    row["department"] = "\u3000" + row["department"] + " "
+    m.add("department between spaces", [row], ["schema.read_as"])
 
 
 def _overlap_fault(m: Maker, original: dict, copy: dict, kind: str, rng, both: bool = False) -> None:
@@ -531,6 +577,16 @@ def _crs_batches(m: Maker, rng) -> list[tuple[gpd.GeoDataFrame, dict, set[str]]]
     out.append((swapped.set_geometry(list(shapely.transform(swapped.geometry.to_numpy(), lambda c: c[:, ::-1])),
                                      crs=4326), {}, {"crs.axis_swapped"}))
     out.append((rows(), {"crs": "EPSG:4326"}, set()))
+    few = _frame([m.update("point")] + [m.new("point") for _ in range(4)], m.d.crs).to_crs(4326)
+    out.append((few.set_geometry(list(geometries_wgs84_to_gcj02(few.geometry.to_numpy())), crs=4326), {},
+                {"crs.gcj02_suspected"}))  # five rows copied from Amap: too few to judge as a whole
+
+    def table(frame):  # a spreadsheet's 经度/纬度
+        plain = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        return plain.assign(经度=frame.geometry.x.to_numpy(), 纬度=frame.geometry.y.to_numpy())
+
+    out.append((table(rows()), {}, {"crs.assumed"}))
+    out.append((table(rows()).assign(井盖材质说明="球墨铸铁"), {}, {"crs.assumed", "schema.unknown_column"}))
     return out
 
 
@@ -646,15 +702,19 @@ def score(issues: pd.DataFrame, truth: list[dict], *, key: str = "row") -> pd.Da
     return pd.DataFrame(rows)
 
 
+BATCH_LEVEL = ("crs.", "schema.unknown_column")
+"""Rules that judge a batch as a whole (their code or family)."""
+
+
 def score_batches(batches: list[tuple[gpd.GeoDataFrame, dict, set[str]]], check) -> pd.DataFrame:
-    """Recall and precision of the ``crs.*`` rules over whole batches.
+    """Recall and precision of the batch-level rules (:data:`BATCH_LEVEL`) over whole batches.
 
     `check(frame, **options)` returns the report of one batch. A batch counts once per rule:
     found when the rule reports anything in it.
     """
     rows = {}
     for frame, options, expected in batches:
-        got = {r for r in check(frame, **options).issues["rule"] if r.startswith("crs.")}
+        got = {r for r in check(frame, **options).issues["rule"] if r.startswith(BATCH_LEVEL)}
         for rule in expected | got:
             row = rows.setdefault(rule, {"rule": rule, "faults": 0, "found": 0, "findings": 0, "false": 0})
             row["faults"] += rule in expected

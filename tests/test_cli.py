@@ -203,12 +203,20 @@ def test_bad_input_is_one_clear_line_and_exit_2(registry, tmp_path, args, messag
 
 def test_a_one_row_table_without_a_category_column_gets_issues_not_a_crash(registry, tmp_path):
     table = tmp_path / "one.csv"
-    table.write_text("编号,类别,经度,纬度,初始日期,状态,主管部门\n,9999,114.35,22.70,notadate,完好,x\n",
-                     encoding="utf-8")  # 类别 is no category header citygrid knows: the category is missing
+    table.write_text("编号,种类,经度,纬度,初始日期,状态,主管部门\n,9999,114.35,22.70,notadate,完好,x\n",
+                     encoding="utf-8")  # 种类 is no category header citygrid knows: the category is missing
     result = run("validate", table, "-r", registry, "--json")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     issues = json.loads(result.stdout)["issues"]
     assert any(i["rule"] == "schema.missing_field" and "category" in i["message"] for i in issues), issues
+    unknown = {i["column"]: i["message"] for i in issues if i["rule"] == "schema.unknown_column"}
+    assert set(unknown) == {"A", "B"} and "'种类'" in unknown["B"], unknown  # named once, with its letter
+    assert "--columns" in unknown["B"]
+    mapped = run("validate", table, "-r", registry, "--json", "--columns", "category=种类")
+    issues = json.loads(mapped.stdout)["issues"]
+    assert any(i["rule"] == "schema.unknown_category" and i["column"] == "B" and i["row"] == 2 for i in issues)
+    wrong = run("validate", table, "-r", registry, "--columns", "种类")
+    assert wrong.returncode == 2 and "--columns '种类'" in wrong.stderr
 
 
 def test_a_swapped_row_is_one_issue_not_a_crash(registry, tmp_path):

@@ -190,7 +190,7 @@ def test_the_cli_extract_of_a_street_reads_back_through_ogr2ogr(reg, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def report(reg):
+def report(reg, tmp_path_factory):
     """Issues of many rules, rows without a place among them, and text a page or sheet would run."""
     from citygrid.validation import validate
 
@@ -201,8 +201,12 @@ def report(reg):
     batch.loc[batch.index[40:45], "category"] = "=HYPERLINK(\"http://x\")"
     batch.loc[batch.index[45:50], "name"] = "åŸŽå¸‚"  # UTF-8 read as cp1252
     batch = batch.to_crs(4326)
-    result = validate(batch, registry=reg)
+    sheet = pd.DataFrame(batch.drop(columns="geometry")).assign(WKT=batch.geometry.to_wkt())
+    path = tmp_path_factory.mktemp("report") / "batch.xlsx"
+    sheet.to_excel(path, sheet_name="部件", index=False)  # issues name its sheet, rows and column letters
+    result = validate(path, registry=reg)
     assert result.issues["rule"].nunique() >= 4 and result.issues.geometry.isna().any()
+    assert set(result.issues["sheet"]) == {"部件"} and result.issues["column"].notna().any()
     return result
 
 
@@ -250,11 +254,12 @@ def test_every_report_format_reads_back_as_the_report(report, tmp_path, suffix):
 
         parser = Cells()
         parser.feed(path.read_text(encoding="utf-8"))
-        table = [r for r in parser.rows if len(r) == 6]
-        back = pd.DataFrame(table[1:], columns=["rule", "severity", "component_id", "row", "message", "lonlat"])
+        table = [r for r in parser.rows if len(r) == 8]
+        back = pd.DataFrame(table[1:], columns=["rule", "severity", "component_id", "sheet", "row", "column", "message",
+                                                "lonlat"])
         assert "<b>坏了</b>" not in path.read_text(encoding="utf-8")  # escaped, shown as text
     assert len(back) == len(mine)
-    for column in ("rule", "component_id", "message"):
+    for column in ("rule", "component_id", "sheet", "column", "message"):
         assert _text(back[column]) == _text(mine[column].astype(object).where(mine[column].notna(), None)), column
     rows = pd.to_numeric(pd.Series(_text(back["row"])).replace("", None))
     assert rows.fillna(-1).astype(int).tolist() == mine["row"].fillna(-1).astype(int).tolist()

@@ -86,7 +86,8 @@ def test_the_batch_read_back_from_a_file(batch_case, tmp_path):
 def test_whole_batches_for_the_crs_rules(batch_case):
     reg, case = batch_case
     table = faults.score_batches(case.batch_level, lambda frame, **o: cg.validate(frame, registry=reg, **o))
-    assert set(table["rule"]) == {"crs.missing", "crs.axis_swapped", "crs.gcj02_suspected"}
+    assert set(table["rule"]) == {"crs.missing", "crs.axis_swapped", "crs.gcj02_suspected", "crs.assumed",
+                                  "schema.unknown_column"}
     _assert_on_target(table)
 
 

@@ -127,13 +127,13 @@ def test_swapped_axes_are_flagged_where_they_belong(sample):
 
 def test_column_mapping_and_missing_fields(sample):
     raw = sample[["status", "department", "grid", "survey_date", "geometry"]].rename(
-        columns={"status": "井盖状况"}).assign(类别="0101")
+        columns={"status": "井盖状况"}).assign(种类="0101")
     with pytest.raises(BatchError, match=r"cannot map required field\(s\) category(.|\n)*status"):
         read_batch(raw)
-    batch = read_batch(raw, columns={"井盖状况": "status", "类别": "category"})
+    batch = read_batch(raw, columns={"井盖状况": "status", "种类": "category"})
     assert batch["status"].tolist() == sample["status"].tolist()
     with pytest.raises(BatchError, match=r"unknown field\(s\) colour;"):
-        read_batch(raw, columns={"类别": "colour"})
+        read_batch(raw, columns={"种类": "colour"})
 
 
 @pytest.mark.parametrize(("content", "suffix", "message"), [

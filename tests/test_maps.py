@@ -26,6 +26,7 @@ def reg(tmp_path_factory):
     batch = synth.make_batch(d, new=1, updated=0, retired=0, seed=1)
     batch["name"] = HOSTILE
     batch["owner"] = "坪山区城市管理和综合执法局"
+    batch["owner_code"] = d.units.set_index("name").loc["坪山区城市管理和综合执法局", "code"]  # the unit's own code
     result = reg.ingest(batch, source="hostile")
     assert result.accepted
     reg.hostile_id = result.new_ids[0]
@@ -369,19 +370,29 @@ TRAVERSALS = ["../../../tmp/citygrid-pwn", "..\\..\\evil", "CON", "NUL.txt", "a"
 
 def test_write_all_keeps_every_file_in_its_folder_whatever_the_codes_say(tmp_path, reg):
     """Street and category codes are data: traversal strings, reserved Windows names, 300 characters
-    and NUL bytes in them never steer where a map is written."""
+    and NUL bytes in them never steer where a map is written. A registry whose street codes are of
+    no code's form does not open; categories the catalog does not know get maps of safe names."""
     import sqlite3
 
     from citygrid.backends import gpkg
+    from citygrid.errors import DistrictError
 
-    path = tmp_path / "r.gpkg"
-    with sqlite3.connect(reg.path) as source, sqlite3.connect(path) as copy:
-        source.backup(copy)
-    conn = gpkg.connect(path)
+    def copy(name):
+        path = tmp_path / name
+        with sqlite3.connect(reg.path) as source, sqlite3.connect(path) as target:
+            source.backup(target)
+        return path
+
+    streets = copy("streets.gpkg")
+    conn = gpkg.connect(streets)
     for code, hostile in zip(reg.district.streets["code"], TRAVERSALS):
         conn.execute("UPDATE streets SET code = ?, name = ? WHERE code = ?", (hostile, hostile, code))
-        for layer in ("components_point", "components_line", "components_polygon"):
-            conn.execute(f"UPDATE {layer} SET street_code = ? WHERE street_code = ?", (hostile, code))
+    conn.close()
+    with pytest.raises(DistrictError, match="street code"):
+        maps.write_all(open_registry(streets), tmp_path / "refused")
+    assert not list((tmp_path / "refused").rglob("*.html"))
+    path = copy("r.gpkg")
+    conn = gpkg.connect(path)
     ids = reg.components.groupby("category")["component_id"].first()
     for component, hostile in zip(ids, TRAVERSALS):  # categories the catalog does not know
         for layer in ("components_point", "components_line", "components_polygon"):

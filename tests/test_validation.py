@@ -22,14 +22,16 @@ GUIDE_RULES = {
     "topology.duplicate_feature", "topology.grid_mismatch", "topology.admin_mismatch", "topology.overlap",
     "owner.unknown", "owner.conflict", "grid.gap", "grid.overlap", "grid.outside_parent",
 }
-# moves, credit codes, Z/M dropped, a first survey's date rewritten by a later one
-ADDED_RULES = {"geom.moved_far", "owner.bad_code", "geom.flattened", "schema.initial_date_changed"}
+# moves, credit codes, Z/M dropped, a first survey's date rewritten by a later one; what a spreadsheet's values
+# were read as, its columns that were not read, and 经度/纬度 read as WGS84
+ADDED_RULES = {"geom.moved_far", "owner.bad_code", "geom.flattened", "schema.initial_date_changed",
+               "schema.read_as", "schema.unknown_column", "crs.assumed"}
 
 
 def test_every_rule_of_the_guide_is_registered_once():
     assert set(RULES) == GUIDE_RULES | ADDED_RULES
     for code, spec in RULES.items():
-        assert spec.code == code and spec.severity in ("error", "warning") and spec.doc
+        assert spec.code == code and spec.severity in ("error", "warning", "info") and spec.doc
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +313,7 @@ def test_report_files(tmp_path, rows, small_district):
     data = json.loads(report.to_file(tmp_path / "r.json").read_text(encoding="utf-8"))
     assert set(data) == {"issues", "summary"} and data["summary"]["errors"] == 2
     first = data["issues"][0]
-    assert set(first) == {"rule", "severity", "component_id", "row", "message", "x", "y"}
+    assert set(first) == {"rule", "severity", "component_id", "sheet", "row", "column", "message", "x", "y"}
     located = [i for i in data["issues"] if i["x"] is not None]
     assert all(114.2 < i["x"] < 114.5 and 22.6 < i["y"] < 22.8 for i in located)
     assert any(i["x"] is None for i in data["issues"])
@@ -321,9 +323,9 @@ def test_report_files(tmp_path, rows, small_district):
         chinese = report.to_file(tmp_path / "zh.html").read_text(encoding="utf-8")
         headers = list(pd.read_csv(report.to_file(tmp_path / "zh.csv")).columns)
     assert "校验报告" in chinese and "<td>错误</td>" in chinese and "&lt;img src=x" in chinese
-    assert headers == ["规则", "级别", "部件标识码", "行", "说明", "经度", "纬度"]
+    assert headers == ["规则", "级别", "部件标识码", "工作表", "行", "列", "说明", "经度", "纬度"]
     csv = pd.read_csv(report.to_file(tmp_path / "r.csv"))
-    assert list(csv.columns) == ["rule", "severity", "component_id", "row", "message", "x", "y"]
+    assert list(csv.columns) == ["rule", "severity", "component_id", "sheet", "row", "column", "message", "x", "y"]
     back = gpd.read_file(report.to_file(tmp_path / "r.gpkg"))
     assert len(back) == 2
     with pytest.raises(ValueError, match="cannot write a report as '.pdf'"):

@@ -73,7 +73,7 @@ def read_coordinates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     Examples
     --------
-    >>> numbers, forms = read_coordinates(pd.Series(["114.3416514", "114°20'29.95\\"E", "114°20.499'",
+    >>> numbers, forms = read_coordinates(pd.Series(["114.3416514", "114°20'29.95\"E", "114°20.499'",
     ...                                              "１１４．３４", "W 70.5", "114,35", "东经114度"]))
     >>> [round(n, 6) for n in numbers]
     [114.341651, 114.341653, 114.34165, 114.34, -70.5, 114.35, 114.0]

@@ -51,6 +51,9 @@ class Table:
         The sheet read (Excel), else None.
     header_row : int
         The row number of the header.
+    notes_below : dict
+        Rows under the table that are notes, not components (制表人：…, 审核：…): their row
+        number and text. They are not in `frame`.
     """
 
     frame: pd.DataFrame
@@ -58,6 +61,7 @@ class Table:
     letters: dict[str, str] = field(default_factory=dict)
     sheet: str | None = None
     header_row: int = 1
+    notes_below: dict[int, str] = field(default_factory=dict)
 
 
 def column_letter(k: int) -> str:
@@ -139,13 +143,27 @@ def _located(rows: list[list[Any]], first: int, known: set[str], *, sheet: str |
     used = [k for k in range(width) if header[k] or any(k < len(r) and _key(r[k]) for r in body)]
     names = [header[k] or column_letter(k) for k in used]
     keep = [k for k, r in enumerate(body) if any(k2 < len(r) and _key(r[k2]) for k2 in used)]
+    below: dict[int, str] = {}
+    while len(keep) > 1 and len(used) >= 5 and _a_note(body[keep[-1]]):
+        k = keep.pop()
+        below[first + at + 1 + second + k] = " ".join(str(c).strip() for c in body[k] if _key(c))
     if len(keep) > settings.max_rows:
         raise BatchError(_("{name!r} has more than {n:,} rows; give a higher --max-rows, or split the batch.").format(
             name=name, n=settings.max_rows))
     frame = pd.DataFrame([[body[r][k] if k < len(body[r]) else None for k in used] for r in keep],
                          columns=names, dtype=object)
     rows_shown = [first + at + 1 + second + r for r in keep]
-    return Table(frame, rows_shown, {n: column_letter(k) for n, k in zip(names, used)}, sheet, first + at)
+    return Table(frame, rows_shown, {n: column_letter(k) for n, k in zip(names, used)}, sheet, first + at,
+                 dict(sorted(below.items())))
+
+
+def _a_note(row: Sequence[Any]) -> bool:
+    """Whether a row under a table is a note (制表人：张三, 审核：李四, 填表日期：…).
+
+    One or two cells of text with a colon, and no number.
+    """
+    filled = [c for c in row if _key(c)]
+    return 0 < len(filled) <= 2 and all(isinstance(c, str) and re.search(r"[:：]", c) for c in filled)
 
 
 # --- CSV ---------------------------------------------------------------------------------------

@@ -48,12 +48,14 @@ CODE_FORMS = {"district": r"\d{6}", "street": r"\d{9}", "community": r"\d{12}", 
 cell's code extending its community's): digits of these lengths, each starting with its parent's."""
 
 
-def code_problems(district: District) -> list[str]:
-    """Codes that are not of their level's form or do not extend their parent's, one line each.
+def code_problems(district: District, *, parents: bool = True) -> list[str]:
+    """Codes that are not of their level's form or (if `parents`) do not extend their parent's, one line each.
 
     Codes become folder names and query values downstream (a dataset's partitions, Spark's
     views), so a code of another form is refused where a district comes in: ``citygrid init``,
-    opening a registry and reading a dataset.
+    opening a registry and reading a dataset. A code of the right form under a parent it does
+    not extend is a fault of the data (``grid.outside_parent`` finds a cell filed under another
+    community), not a danger: only ``citygrid init`` asks for `parents`.
 
     Examples
     --------
@@ -72,9 +74,10 @@ def code_problems(district: District) -> list[str]:
               ("grid", district.grid, "community_code"))
     for level, frame, parent in levels:
         codes = frame["code"].astype("string")
-        parents = frame[parent].astype("string") if parent else pd.Series(str(district.code), index=frame.index)
+        up = frame[parent].astype("string") if parent else pd.Series(str(district.code), index=frame.index)
         bad = ~codes.str.fullmatch(CODE_FORMS[level]).fillna(False).astype(bool)
-        bad |= ~pd.Series([str(c).startswith(str(p)) for c, p in zip(codes, parents)], index=frame.index)
+        if parents:
+            bad |= ~pd.Series([str(c).startswith(str(p)) for c, p in zip(codes, up)], index=frame.index)
         if bad.any():
             shown = ", ".join(repr(str(c)[:40]) for c in codes[bad].head(5))
             problems.append(_("{n:,} {level} code(s) are not of the form {form} extending their parent's code, e.g. "
@@ -84,14 +87,14 @@ def code_problems(district: District) -> list[str]:
 
 
 def check_codes(district: District, *, source: str) -> District:
-    """`district` if its codes are of their forms (:func:`code_problems`).
+    """`district` if its codes are of their forms (:func:`code_problems` without `parents`).
 
     Raises
     ------
     DistrictError
         Naming `source` and the first codes of the wrong form.
     """
-    problems = code_problems(district)
+    problems = code_problems(district, parents=False)
     if problems:
         raise DistrictError(_("{source}: {problems}; codes are digits of their level's length, each starting with "
                               "its parent's.").format(source=source, problems="; ".join(problems)))

@@ -177,7 +177,8 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         table = read_table(path, known=known_headers(), encoding=encoding, sheet=layer, notes=notes)
-        notes.update(rows=table.rows, letters=table.letters, sheet=table.sheet, header_row=table.header_row)
+        notes.update(rows=table.rows, letters=table.letters, sheet=table.sheet, header_row=table.header_row,
+                     notes_below=table.notes_below)
         return _table_geometry(table.frame, notes)
     if suffix == ".parquet":
         try:
@@ -298,6 +299,7 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
         geoms = shapely.from_wkt(text.to_numpy(dtype=object), on_invalid="ignore")
         notes["unparsed_coordinates"] = {int(rows[i]): str(text.iloc[i])
                                          for i in np.flatnonzero((text.notna() & pd.isna(geoms)).to_numpy())}
+        notes["coordinate_columns"] = [str(wkt)]
         return gpd.GeoDataFrame(frame.drop(columns=[wkt]), geometry=list(geoms))
     raise BatchError(_("the table has no coordinates: expected a pair of columns such as {pairs}, or a WKT column; "
                        "it has {columns}.").format(pairs="经度/纬度, lon/lat, x/y",
@@ -305,6 +307,10 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
 
 
 _ACTION_HEADERS = {"操作", "ACTION", "变更类型", "变更操作"}
+_BOOKKEEPING_HEADERS = {"序号", "FID", "OBJECTID", "OBJECTID_1", "SHAPE_LENG", "SHAPE_LEN", "SHAPE_LENGTH",
+                        "SHAPE_AREA", "LON", "LAT", "RETIRED_AT", "VERSION", "UPDATED_AT", "BATCH_ID", "ROW"}
+"""Columns that hold no component data (a sequence number, a GIS's own ids and measures, the registry's
+bookkeeping in its extracts): dropped without a word."""
 
 
 def _header_key(header: object) -> str:
@@ -312,10 +318,32 @@ def _header_key(header: object) -> str:
     return unicodedata.normalize("NFKC", str(header)).strip().upper()
 
 
+def understood_headers() -> dict[str, list[str]]:
+    """Every header :func:`read_batch` reads, by what it reads it as.
+
+    Headers are matched without regard to case, full-width letters or spaces around them.
+    Keys are field names (:data:`citygrid.schema.FIELDS`), ``action``, ``longitude``,
+    ``latitude`` and ``wkt``.
+
+    Examples
+    --------
+    >>> headers = understood_headers()
+    >>> "部件编号" in headers["component_id"], "经度" in headers["longitude"], "操作" in headers["action"]
+    (True, True, True)
+    """
+    out: dict[str, list[str]] = {f.name: [] for f in FIELDS}
+    for header, field in column_aliases().items():
+        out[field].append(header)
+    out["action"] = sorted(_ACTION_HEADERS)
+    out["longitude"] = list(dict.fromkeys(x for x, _y in _COORDINATE_COLUMNS))
+    out["latitude"] = list(dict.fromkeys(y for _x, y in _COORDINATE_COLUMNS))
+    out["wkt"] = list(_WKT_COLUMNS)
+    return out
+
+
 def known_headers() -> set[str]:
-    """Every header citygrid reads (fields, coordinates, WKT, action), as :func:`_header_key` gives them."""
-    names = set(column_aliases()) | _ACTION_HEADERS | {_header_key(n) for pair in _COORDINATE_COLUMNS for n in pair}
-    return names | {_header_key(n) for n in _WKT_COLUMNS}
+    """Every header citygrid reads, as :func:`_header_key` gives them."""
+    return {_header_key(h) for headers in understood_headers().values() for h in headers}
 
 
 def _nearest_header(name: str, aliases: dict[str, str]) -> tuple[str, str] | None:
@@ -329,7 +357,7 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
     known = {f.name for f in FIELDS} | {"action"}
     bad_targets = sorted(set(columns.values()) - known)
     if bad_targets:
-        raise BatchError(_("columns= maps onto unknown field(s) {bad}; fields are {known}.").format(
+        raise BatchError(_("--columns maps onto unknown field(s) {bad}; fields are {known}.").format(
             bad=", ".join(bad_targets), known=", ".join(sorted(known))))
     rename: dict[str, str] = {}
     taken: set[str] = set()
@@ -344,7 +372,7 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
         if target and target not in taken:
             rename[col] = target
             taken.add(target)
-        elif not target and not str(col).startswith("_"):
+        elif not target and not str(col).startswith("_") and _header_key(col) not in _BOOKKEEPING_HEADERS:
             unknown.append(str(col))
     frame = raw.rename(columns=rename)
     notes["unknown_columns"] = [(name, _nearest_header(name, aliases)) for name in unknown]
@@ -359,8 +387,9 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
                and not (f == "category" and have & {"category_name", "component_id"})]
     if missing:
         labels = {f.name: f"{f.name} ({'/'.join(a for a in (f.cjt214, f.gbt47678) if a)})" for f in FIELDS}
-        raise BatchError(_("cannot map required field(s) {fields}; the batch has columns {columns}. Pass "
-                           "columns={{'their name': 'field'}} to map them.").format(
+        raise BatchError(_("cannot map required field(s) {fields}; the batch has columns {columns}. Map them with "
+                           "--columns 'FIELD=HEADER' (Python: columns={{'HEADER': 'field'}}); citygrid headers lists "
+                           "the headers it reads.").format(
             fields=", ".join(labels.get(f, f) for f in missing),
             columns=", ".join([str(c) for c in raw.columns if c != geometry_name][:25])))
     notes["column_map"] = {str(k): v for k, v in rename.items()}
@@ -472,36 +501,34 @@ def _guess_crs(geoms: np.ndarray) -> str | None:
 
 _CODE_FIELDS = ("component_id", "category", "grid", "street_code", "community_code", "department_code",
                 "owner_code", "maintainer_code")
-"""Fields of codes: full-width digits and letters read as ASCII (NFKC), spaces dropped; never in free text."""
+"""Fields of codes: full-width digits, letters and spaces read as ASCII (NFKC), spaces around dropped; never in free
+text. A space inside a code is left for ``id.malformed`` to name: it may be a typo of another kind."""
 _LISTED_FIELDS = ("department", "owner", "maintainer", "street", "community", "status", "category_name")
 """Fields matched against a list: spaces before and after (ASCII and ideographic) dropped."""
 
 
-def _note_changed(before: pd.Series, after: pd.Series, name: str, how: str, rows: pd.Series, notes: dict) -> None:
-    """Note every value of a field that was read into another form (``schema.read_as`` reports them)."""
+def _note_changed(before: pd.Series, after: pd.Series, name: str, how: pd.Series, rows: pd.Series,
+                  notes: dict) -> None:
+    """Note every value of a field that was read into another form, and `how` (``schema.read_as`` says them)."""
     both = before.notna() & after.notna()
     changed = (both & (before.where(both, "") != after.where(both, ""))).to_numpy(dtype=bool)
     notes.setdefault("read_as", []).extend(
         {"row": int(rows.iloc[i]), "field": name, "value": str(before.iloc[i])[:60], "read": str(after.iloc[i]),
-         "how": how} for i in np.flatnonzero(changed))
+         "how": how.iloc[i]} for i in np.flatnonzero(changed))
 
 
 def _tidy(frame: gpd.GeoDataFrame, notes: dict) -> None:
-    """Codes in ASCII without spaces, listed names without spaces around them; each change noted."""
-    for name in _CODE_FIELDS:
-        if name in frame.columns:
-            raw = frame[name].astype("str")
-            folded = raw.str.normalize("NFKC").str.replace(r"\s+", "", regex=True)
-            folded = folded.where(folded != "")
-            _note_changed(raw, folded, name, "full-width", frame["row"], notes)
-            frame[name] = folded
-    for name in _LISTED_FIELDS:
+    """Codes in ASCII, codes and listed names without spaces around them; each change noted."""
+    for name in _CODE_FIELDS + _LISTED_FIELDS:
         if name in frame.columns:
             raw = frame[name].astype("str")
             trimmed = raw.str.strip()
-            trimmed = trimmed.where(trimmed != "")
-            _note_changed(raw, trimmed, name, "spaces", frame["row"], notes)
-            frame[name] = trimmed
+            tidy = trimmed.str.normalize("NFKC").str.strip() if name in _CODE_FIELDS else trimmed
+            how = pd.Series(np.where((tidy != trimmed).fillna(False).to_numpy(dtype=bool), "full-width", "spaces"),
+                            index=raw.index)
+            tidy = tidy.where(tidy != "")
+            _note_changed(raw, tidy, name, how, frame["row"], notes)
+            frame[name] = tidy
 
 
 def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.GeoDataFrame:
@@ -510,7 +537,8 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
         if name not in frame.columns:
             frame[name] = pd.Series(pd.NA, index=frame.index, dtype="str")
         else:
-            frame[name] = _as_text(frame[name], name, bad, frame["row"])
+            frame[name] = _as_text(frame[name], name, bad, frame["row"],
+                                   strip=name not in _CODE_FIELDS + _LISTED_FIELDS)  # those: _tidy, and said
     _tidy(frame, notes)
     for name in [f.name for f in FIELDS if f.kind == "str"]:
         if name in frame.columns:
@@ -520,17 +548,7 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
     for name in DATE_FIELDS:
         if name not in frame.columns:
             frame[name] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
-    ids = frame["component_id"]
-    parsed = parse_ids(ids.to_numpy(dtype=object))
-    category = frame["category"].to_numpy(dtype=object)
-    names = frame["category_name"].to_numpy(dtype=object)
-    by_name = catalog.normalise(names)
-    from_id = parsed["category"].to_numpy(dtype=object)
-    unnamed = pd.isna(category) & ~pd.isna(names) & pd.isna(by_name) & pd.isna(from_id)
-    notes["unknown_category_names"] = {int(frame["row"].iloc[i]): str(names[i]) for i in np.flatnonzero(unnamed)}
-    category = np.where(pd.isna(category), by_name, category)
-    category = np.where(pd.isna(category), from_id, category)
-    frame["category"] = pd.array(category, dtype="str")
+    _resolve_categories(frame, catalog, notes)
     for name in DATE_FIELDS:
         frame[name] = _parse_dates(frame[name], name, bad, frame["row"], notes)
     action = frame["action"].str.strip().str.lower()
@@ -542,13 +560,43 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
     return frame[order + rest + [frame.geometry.name]]
 
 
-def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Series:
-    """Text as text: numbers that lost digits (ids typed into Excel) are reported."""
+def _resolve_categories(frame: gpd.GeoDataFrame, catalog: Catalog, notes: dict) -> None:
+    """The category code of each row: given, else from its name, else from its identifier.
+
+    A category column holding names (部件小类: 污水井盖) is read by name, and the name kept in
+    ``category_name`` when that is empty. Names the catalog does not know are noted, with the
+    field that held them, in ``notes["unknown_category_names"]`` (``schema.unknown_category``).
+    """
+    category = frame["category"].to_numpy(dtype=object)
+    names = frame["category_name"].to_numpy(dtype=object)
+    worded = np.array([isinstance(c, str) and not c.isdigit() for c in category], dtype=bool)
+    word_codes = catalog.normalise(category[worded])
+    unknown = {int(frame["row"].iloc[i]): (str(category[i]), "category")
+               for i, code in zip(np.flatnonzero(worded), word_codes) if code is None}
+    names = np.where(worded & pd.isna(names), category, names)
+    category = category.copy()
+    category[worded] = word_codes
+    by_name = catalog.normalise(names)
+    from_id = parse_ids(frame["component_id"].to_numpy(dtype=object))["category"].to_numpy(dtype=object)
+    unnamed = pd.isna(category) & ~pd.isna(names) & pd.isna(by_name) & pd.isna(from_id) & ~worded
+    unknown.update({int(frame["row"].iloc[i]): (str(names[i]), "category_name") for i in np.flatnonzero(unnamed)})
+    notes["unknown_category_names"] = unknown
+    category = np.where(pd.isna(category), by_name, category)
+    category = np.where(pd.isna(category), from_id, category)
+    frame["category"] = pd.array(category, dtype="str")
+    frame["category_name"] = pd.array(names, dtype="str")
+
+
+def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series, *, strip: bool = True) -> pd.Series:
+    """Text as text, spaces around it dropped if `strip`.
+
+    Numbers that lost digits (ids typed into Excel) are reported.
+    """
     if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         values = values.astype("str")
     if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
         stripped = values.str.strip()
-        return stripped.where(stripped != "")
+        return values.where(stripped != "").str.strip() if strip else values.where(stripped != "")
     out = values.astype(object)
     floats = out.map(lambda v: isinstance(v, float) and np.isfinite(v))
     if floats.any():
@@ -565,15 +613,17 @@ def _as_text(values: pd.Series, name: str, bad: list, rows: pd.Series) -> pd.Ser
         for i in out[big].index:
             bad.append({"row": int(rows[i]), "field": name, "value": str(out[i]),
                         "reason": _("an identifier stored as a number may have lost digits")})
-    out = out.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-    out = out.where(out != "", None)
+    out = out.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    out = out.where(out.map(lambda v: v is None or v.strip() != ""), None)
+    if strip:
+        out = out.map(lambda v: v if v is None else v.strip())
     return pd.Series(pd.array(out.to_numpy(dtype=object), dtype="str"), index=values.index)
 
 
 def _parse_dates(values: pd.Series, name: str, bad: list, rows: pd.Series, notes: dict) -> pd.Series:
     """Dates in the forms offices write them (see :mod:`citygrid._dates`); the rest reported, not guessed."""
     parsed, forms = read_times(values)
-    other = np.flatnonzero(forms.isin(["chinese", "excel", "compact", "offset"]).to_numpy())
+    other = np.flatnonzero(forms.isin(["chinese", "excel", "offset"]).to_numpy())  # YYYYMMDD is the standard's
     notes.setdefault("read_as", []).extend(
         {"row": int(rows.iloc[i]), "field": name, "value": str(values.iloc[i])[:60],
          "read": f"{parsed.iloc[i]:%Y-%m-%d}", "how": forms.iloc[i]} for i in other

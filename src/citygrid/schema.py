@@ -136,36 +136,34 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS)
 REQUIRED_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
 DATE_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.kind == "date")
 
-_EXTRA_ALIASES: dict[str, str] = {
-    "OBJCODE": "component_id",
-    "BGCODE": "grid",
-    "STOPNAME": "name",
-    "SCULPTNAME": "name",
-    "SITENAME": "name",
-    "标识码": "component_id",
-    "部件标识码": "component_id",
-    "管理部件标识码": "component_id",
-    "部件编码": "component_id",
-    "小类代码": "category",
-    "部件小类": "category",
-    "部件类型": "category_name",
-    "名称": "name",
-    "主管部门": "department",
-    "权属单位": "owner",
-    "养护单位": "maintainer",
-    "所在单元网格": "grid",
-    "单元网格": "grid",
-    "网格编码": "grid",
-    "状态": "status",
-    "部件状态": "status",
-    "街道": "street",
-    "社区": "community",
-    "初始日期": "survey_date",
-    "普查日期": "survey_date",
-    "变更日期": "change_date",
-    "数据来源": "source",
-    "备注": "remarks",
+_EXTRA_ALIASES: dict[str, list[str]] = {
+    "component_id": ["OBJCODE", "标识码", "部件标识码", "管理部件标识码", "部件编码", "部件编号", "管理部件编号",
+                     "部件ID", "部件代码"],
+    "category": ["小类代码", "部件小类", "部件类别", "类别", "小类", "类别代码", "部件类别代码", "部件小类编码",
+                 "小类编码", "CATEGORY_CODE"],
+    "category_name": ["部件类型", "管理部件名称", "部件小类名称", "小类名称", "类别名称", "部件类别名称"],
+    "name": ["STOPNAME", "SCULPTNAME", "SITENAME", "名称", "设施名称"],
+    "department_code": ["主管部门编码", "主管单位代码"],
+    "department": ["主管部门名称", "主管单位", "主管单位名称"],
+    "owner_code": ["产权单位代码", "权属单位编码"],
+    "owner": ["权属单位名称", "产权单位", "产权单位名称", "权属人", "产权人"],
+    "maintainer_code": ["维护单位代码", "管养单位代码", "养护单位编码"],
+    "maintainer": ["养护单位名称", "维护单位", "维护单位名称", "管养单位", "管护单位"],
+    "street_code": ["街道代码", "街道编码", "所属街道代码"],
+    "street": ["街道", "街道名称", "所在街道名称", "所属街道"],
+    "community_code": ["社区代码", "社区编码", "所属社区代码"],
+    "community": ["社区", "社区名称", "所在社区名称", "所属社区"],
+    "grid": ["BGCODE", "单元网格", "网格编码", "单元网格编码", "单元网格编号", "单元网格标识码", "所在单元网格标识码",
+             "所在单元网格编码", "网格编号", "网格号", "所在网格", "所属网格", "所属单元网格"],
+    "status": ["状态", "管理部件状态", "使用状态", "现状"],
+    "survey_date": ["普查日期", "调查日期", "采集日期", "采集时间", "普查时间", "调查时间", "建档日期"],
+    "change_date": ["更新日期", "变更时间", "更新时间", "修改日期"],
+    "source": ["来源"],
+    "remarks": ["说明", "备注说明"],
+    "photo": ["图片", "照片路径", "图片路径", "现场照片"],
+    "material": ["材料"],
 }
+"""Headers Chinese offices, exports and collector apps write, besides each field's label and abbreviations."""
 
 
 SHORT_NAMES: dict[str, str] = {
@@ -198,7 +196,7 @@ def column_aliases() -> dict[str, str]:
         for abbreviation in (f.cjt214, f.gbt47678):
             if abbreviation:
                 table[abbreviation] = f.name
-    table.update({k.upper(): v for k, v in _EXTRA_ALIASES.items()})
+    table.update({header.upper(): name for name, headers in _EXTRA_ALIASES.items() for header in headers})
     table.update({k.upper(): v for v, k in SHORT_NAMES.items()})
     return table
 

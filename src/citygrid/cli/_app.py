@@ -104,6 +104,9 @@ BATCH_GCJ02 = flag("--gcj02", N_("The coordinates are GCJ-02 (from Amap): shift 
 BATCH_LAYER = option(None, "--layer", help_text=N_("Layer of a multi-layer file."))
 MAX_ROWS = option(None, "--max-rows", min=1, help_text=N_(
     "Most rows read from a CSV or Excel table (default 5,000,000; CITYGRID_MAX_ROWS)."))
+BATCH_COLUMNS = option(None, "--columns", help_text=N_(
+    "Read a column citygrid does not know as a field: FIELD=HEADER (e.g. component_id=WELL_NO); repeat it. "
+    "citygrid headers lists the headers it knows."))
 
 
 def say(*parts: str | tuple[str, str], err: bool = False) -> None:
@@ -142,14 +145,28 @@ def print_json(data: Any) -> None:
 
 
 def read_options(crs: str | None, encoding: str | None, gcj02: bool, layer: str | None,
-                 max_rows: int | None = None) -> dict:
-    """The batch-reading options that were given (--max-rows is this run's setting)."""
+                 max_rows: int | None = None, columns: list[str] | None = None) -> dict:
+    """The batch-reading options that were given (--max-rows is this run's setting).
+
+    Raises
+    ------
+    UsageError
+        If a --columns is not FIELD=HEADER.
+    """
+    from citygrid.errors import UsageError
+
     if max_rows is not None:
         from citygrid import settings
 
         settings.max_rows = max_rows
-    return {k: v for k, v in {"crs": crs, "encoding": encoding, "gcj02": gcj02 or None, "layer": layer}.items()
-            if v is not None}
+    mapping = {}
+    for item in columns or []:
+        field, sep, header = item.partition("=")
+        if not sep or not header.strip() or not field.strip():
+            raise UsageError(_("--columns {item!r}: write FIELD=HEADER, e.g. component_id=WELL_NO.").format(item=item))
+        mapping[header.strip()] = field.strip()
+    return {k: v for k, v in {"crs": crs, "encoding": encoding, "gcj02": gcj02 or None, "layer": layer,
+                              "columns": mapping or None}.items() if v is not None}
 
 
 def missing(value: Any) -> bool:
@@ -172,7 +189,7 @@ def row(out: Table, *cells: Any) -> None:
 
 
 def report_table(report) -> None:
-    """The issue counts per rule and the first ten issues."""
+    """The issue counts per rule and the first ten issues (errors first, then warnings, then info)."""
     from citygrid.validation.report import SEVERITY_NAMES
 
     summary = report.summary()
@@ -180,15 +197,26 @@ def report_table(report) -> None:
         say((_("clean"), "green"), _(": ") + _("{n:,} features, no issue").format(n=report.checked))
         return
     out = table(_("{n:,} features checked").format(n=report.checked),
-                [(_("rule"), "left"), (_("errors"), "right"), (_("warnings"), "right")])
+                [(_("rule"), "left"), (_("errors"), "right"), (_("warnings"), "right"), (_("info"), "right")])
     for rule, counts in summary.iterrows():
-        row(out, rule, counts["error"], counts["warning"])
+        row(out, rule, *(counts[s] for s in SEVERITY_NAMES))
     console.print(out)
-    for rec in report.issues.head(10).itertuples():
-        where = _("row {row}").format(row=rec.row) if not missing(rec.row) else (rec.component_id or "")
-        say(f"  {_(SEVERITY_NAMES.get(rec.severity, rec.severity))} {rec.rule} {where}: {rec.message}")
+    sheets = report.issues["sheet"].dropna().unique()
+    if len(sheets) == 1:
+        say(_("sheet {sheet!r}").format(sheet=sheets[0]))
+    for rec in report.first(10).issues.itertuples():
+        say(f"  {_(SEVERITY_NAMES.get(rec.severity, rec.severity))} {rec.rule} {where(rec)}: {rec.message}")
     if len(report) > 10:
         say(_("  … and {n:,} more (write them all with --report FILE)").format(n=len(report) - 10))
+
+
+def where(issue: Any) -> str:
+    """Where an issue is, as a person finds it: ``row 7, column C``, else its component id."""
+    if missing(issue.row):
+        return issue.component_id or ""
+    if missing(issue.column):
+        return _("row {row}").format(row=issue.row)
+    return _("row {row}, column {column}").format(row=issue.row, column=issue.column)
 
 
 def show(result, report: Path | None, *, as_json: bool, max_issues: int) -> None:

@@ -9,6 +9,7 @@ import typer
 from citygrid._i18n import N_, _
 from citygrid.cli._app import (
     AS_JSON,
+    BATCH_COLUMNS,
     BATCH_CRS,
     BATCH_ENCODING,
     BATCH_GCJ02,
@@ -28,8 +29,10 @@ from citygrid.cli._app import (
     print_json,
     read_options,
     report_table,
+    row,
     say,
     show,
+    table,
 )
 
 
@@ -40,7 +43,7 @@ def validate(
         "Check against this registry too (path or postgresql:// URL).")),
     report: Path = REPORT, as_json: bool = AS_JSON, max_issues: int = MAX_ISSUES,
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
-    max_rows: int = MAX_ROWS,
+    max_rows: int = MAX_ROWS, columns: list[str] = BATCH_COLUMNS,
 ) -> None:
     """Check a survey batch; exit 1 if it has errors.
 
@@ -51,7 +54,8 @@ def validate(
     with guard():
         reg = open_registry(registry) if registry else None
         with console.status(_("Validating {name}…").format(name=batch.name)):
-            result = run_validation(batch, registry=reg, **read_options(crs, encoding, gcj02, layer, max_rows))
+            result = run_validation(batch, registry=reg,
+                                    **read_options(crs, encoding, gcj02, layer, max_rows, columns))
         show(result, report, as_json=as_json, max_issues=max_issues)
     raise typer.Exit(0 if result.ok else 1)
 
@@ -66,7 +70,7 @@ def ingest(
     as_json: bool = AS_JSON, max_issues: int = MAX_ISSUES,
     wait: float = option(10.0, "--wait", help_text=N_("Seconds to wait while another process writes.")),
     crs: str = BATCH_CRS, encoding: str = BATCH_ENCODING, gcj02: bool = BATCH_GCJ02, layer: str = BATCH_LAYER,
-    max_rows: int = MAX_ROWS,
+    max_rows: int = MAX_ROWS, columns: list[str] = BATCH_COLUMNS,
 ) -> None:
     """Validate a batch and merge it, all or nothing; exit 1 if rejected.
 
@@ -76,7 +80,7 @@ def ingest(
         reg = open_registry(registry, timeout=wait)
         with console.status(_("Ingesting {name}…").format(name=batch.name)):
             result = reg.ingest(batch, source=source or batch.name, user=user, dry_run=dry_run,
-                                **read_options(crs, encoding, gcj02, layer, max_rows))
+                                **read_options(crs, encoding, gcj02, layer, max_rows, columns))
     outcome = {"accepted": result.accepted, "batch_id": result.batch_id, "created": result.created,
                "updated": result.updated, "retired": result.retired, "unchanged": result.unchanged,
                "seconds": round(result.seconds, 2), "dry_run": dry_run}
@@ -176,3 +180,31 @@ def init(
           "{components:,} components").format(path=registry, district=facts["district"], streets=facts["streets"],
                                               communities=facts["communities"], cells=facts["grid_cells"],
                                               components=facts["components"]))
+
+
+@command(app)
+def headers(as_json: bool = AS_JSON,
+            markdown: bool = flag("--markdown", N_("Print a Markdown table (the page docs/headers.md is)."))) -> None:
+    """List the column headers a batch may use, by the field each is read as.
+
+    Headers are matched without regard to case, full-width letters or surrounding spaces; map any other
+    with --columns FIELD=HEADER. Example: citygrid headers
+    """
+    from citygrid.io import understood_headers
+    from citygrid.schema import FIELDS
+
+    found = understood_headers()
+    if as_json:
+        print_json(found)
+        return
+    labels = {f.name: f.label_zh for f in FIELDS} | {
+        "action": "操作", "longitude": "经度", "latitude": "纬度", "wkt": "WKT"}
+    if markdown:
+        lines = [f"| {_('field')} | {_('label')} | {_('headers')} |", "|---|---|---|"]
+        lines += [f"| `{field}` | {labels[field]} | {', '.join(names)} |" for field, names in found.items()]
+        say("\n".join(lines))
+        return
+    out = table(_("Headers a batch may use"), [(_("field"), "left"), (_("label"), "left"), (_("headers"), "left")])
+    for field, names in found.items():
+        row(out, field, labels[field], ", ".join(names))
+    console.print(out)

@@ -17,7 +17,8 @@ from citygrid._i18n import _
 from citygrid.admin import District
 from citygrid.catalog import Catalog
 
-SEVERITIES = ("error", "warning")
+SEVERITIES = ("error", "warning", "info")
+"""An error blocks a merge; a warning asks for a look; an info says how a value was read."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Rule:
         Stable code, e.g. ``"geom.invalid"`` (users filter on it).
     family : str
         The part before the dot.
-    severity : {"error", "warning"}
+    severity : {"error", "warning", "info"}
         Default severity; an error blocks an ingest.
     doc : str
         What the rule catches.
@@ -55,13 +56,21 @@ class Rule:
 
 @dataclass
 class Findings:
-    """What one rule found: positions in the batch (or grid) and a message each."""
+    """What one rule found: positions in the batch (or grid) and a message each.
+
+    ``field`` names the field (one for all, or one per finding) whose cell the finding is
+    about, so that the report can give its column letter; ``"geometry"`` stands for the
+    coordinate columns. ``whole`` marks findings about the batch as a whole among findings
+    about rows (they get no row).
+    """
 
     pos: np.ndarray
     message: np.ndarray
     geometry: np.ndarray | None = None
     component_id: np.ndarray | None = None
     layer: str = "batch"
+    field: str | np.ndarray | None = None
+    whole: np.ndarray | None = None
 
     @classmethod
     def none(cls) -> Findings:
@@ -176,7 +185,7 @@ class Context:
 
 
 def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDataFrame:
-    """Run the rules `codes` over `ctx`; one row per issue, fixed columns."""
+    """Run the rules `codes` over `ctx`; one row per issue, fixed columns, batch-level issues and then by row."""
     parts = []
     ids = ctx.values("component_id")
     rows = ctx.frame["row"].to_numpy() if "row" in ctx.frame else np.arange(1, len(ctx.frame) + 1)
@@ -193,19 +202,31 @@ def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDa
         if found.layer == "batch":
             geometry = found.geometry if found.geometry is not None else ctx.geoms[pos]
             comp = found.component_id if found.component_id is not None else ids[pos]
-            row = rows[pos]
+            row = rows[pos] if found.whole is None else np.where(found.whole, None, rows[pos].astype(object))
         else:
             geometry = found.geometry
             comp = found.component_id
             row = np.full(len(pos), None, dtype=object)
         parts.append(pd.DataFrame({
-            "rule": code, "severity": severities.get(code, spec.severity),
-            "component_id": comp, "row": row, "message": found.message, "geometry": geometry,
+            "rule": code, "severity": severities.get(code, spec.severity), "component_id": comp,
+            "sheet": ctx.notes.get("sheet"), "row": row, "column": _letters(ctx.notes, found.field, len(pos)),
+            "message": found.message, "geometry": geometry,
         }))
     if not parts:
         frame = pd.DataFrame({c: pd.Series(dtype=object) for c in
-                              ("rule", "severity", "component_id", "row", "message")})
+                              ("rule", "severity", "component_id", "sheet", "row", "column", "message")})
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=settings.default_crs))
     issues = pd.concat(parts, ignore_index=True)
     issues["row"] = issues["row"].astype("Int64")
+    issues = issues.sort_values("row", kind="stable", na_position="first", ignore_index=True)
     return gpd.GeoDataFrame(issues, geometry="geometry", crs=settings.default_crs)
+
+
+def _letters(notes: dict[str, Any], field: str | np.ndarray | None, n: int) -> np.ndarray:
+    """The spreadsheet column letter of each finding's field (``"H,I"`` for a pair of coordinates), None if unknown."""
+    letters = dict(notes.get("letters") or {})
+    columns = notes.get("coordinate_columns") or ()
+    if columns and all(c in letters for c in columns):
+        letters["geometry"] = ",".join(letters[c] for c in columns)
+    fields = np.full(n, field, dtype=object) if field is None or isinstance(field, str) else np.asarray(field)
+    return np.array([letters.get(f) if f is not None else None for f in fields], dtype=object)

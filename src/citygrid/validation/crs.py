@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from citygrid import settings
 from citygrid._i18n import N_, _
-from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.validation._engine import Context, Findings, rule
-from citygrid.validation.geom import located
+from citygrid.validation.geom import arriving, gcj02_shift, located, shifted_as_gcj02
+from citygrid.validation.topology import claimed_cells
 
 
 @rule("crs.missing", "warning", "no CRS information and none given")
@@ -24,6 +23,18 @@ def missing(ctx: Context) -> Findings:
                     component_id=np.array([None]), layer="batch-level")
 
 
+@rule("crs.assumed", "info", "longitude/latitude columns (经度/纬度, lon/lat) read as WGS84, as such columns are")
+def assumed(ctx: Context) -> Findings:
+    """A table's 经度/纬度 are WGS84 unless a note or --gcj02 says otherwise: said once, not warned on every batch."""
+    if ctx.notes.get("crs_from") != "columns":
+        return Findings.none()
+    x, y = ctx.notes.get("coordinate_columns") or ("", "")
+    message = _("{x}/{y} read as WGS84 longitude/latitude (EPSG:4326), as such columns are unless a note says "
+                "otherwise; if they were copied from Amap (GCJ-02), read the batch with --gcj02").format(x=x, y=y)
+    return Findings(np.array([0]), np.array([message], dtype=object), geometry=np.array([None]),
+                    component_id=np.array([None]), layer="batch-level", field="geometry")
+
+
 @rule("crs.axis_swapped", "error", "latitude and longitude exchanged")
 def axis_swapped(ctx: Context) -> Findings:
     rows = ctx.notes.get("swapped_rows") or []
@@ -33,45 +44,83 @@ def axis_swapped(ctx: Context) -> Findings:
     message = np.full(len(pos), _("longitude and latitude are exchanged (x looks like a latitude, y like a "
                                   "longitude); swap the x/y columns — the issue is drawn, and the other rules judge "
                                   "the row, where the swapped point would be"), dtype=object)
-    return Findings(pos, message)
+    return Findings(pos, message, field="geometry")
 
 
-@rule("crs.gcj02_suspected", "error", "coordinates shifted as GCJ-02 (batch-level, with the estimated shift)",
-      needs=("district",))
+@rule("crs.gcj02_suspected", "error",
+      "coordinates shifted as GCJ-02: the batch as a whole (with the estimated shift), or, in a small batch, each row "
+      "that lies off its registered position or its claimed grid cell by the shift", needs=("district",))
 def gcj02_suspected(ctx: Context) -> Findings:
     """Shift the batch back from GCJ-02 and see whether it then fits.
 
-    It fits when the same components in the registry, or else the roads, come much closer.
+    It fits when the same components in the registry, or else the roads, come much closer: one
+    batch-level finding. Each row that lies off its registered position, or outside its claimed
+    cell, by the very shift is named too (:func:`_shifted_rows`), so that five rows copied from
+    Amap are found as surely as five thousand.
     """
-    geoms = ctx.geoms
-    ok = located(ctx)
-    if ok.sum() < 3:
+    if ctx.notes.get("gcj02_converted"):
         return Findings.none()
-    pos = np.flatnonzero(ok)
+    ok = located(ctx)
+    rows = _shifted_rows(ctx)
+    whole = _whole_batch(ctx, np.flatnonzero(ok)) if ok.sum() >= 3 else None
+    if whole is None:
+        return rows
+    return Findings(np.concatenate([whole.pos, rows.pos]), np.concatenate([whole.message, rows.message]),
+                    geometry=np.concatenate([whole.geometry, ctx.geoms[rows.pos]]),
+                    component_id=np.concatenate([whole.component_id, ctx.values("component_id")[rows.pos]]),
+                    field=np.array([None] * len(whole.pos) + ["geometry"] * len(rows.pos), dtype=object),
+                    whole=np.arange(len(whole.pos) + len(rows.pos)) < len(whole.pos))
+
+
+def _whole_batch(ctx: Context, pos: np.ndarray) -> Findings | None:
+    """One batch-level finding if the batch, shifted back, comes much closer to where it should be."""
     pos = pos[np.linspace(0, len(pos) - 1, min(len(pos), 2000)).astype(int)]  # a sample says enough
-    points = shapely.point_on_surface(geoms[pos])
-    x, y = shapely.get_coordinates(points).T
-    # CGCS2000 longitudes and latitudes stand in for WGS84 ones: the two agree to centimetres
-    # (PROJ shifts nothing between them) and the transformers build 200 times faster
-    lon, lat = transformer(settings.default_crs, settings.geographic_crs).transform(x, y)
-    back = shapely.points(*transformer(settings.geographic_crs, settings.default_crs).transform(
-        *gcj02_to_wgs84(lon, lat)))
-    shift = shapely.distance(points, back)
+    points = ctx.probes()[pos]
+    xy = shapely.get_coordinates(points)
+    shift = gcj02_shift(ctx)[pos]
+    back = shapely.points(xy - shift)
     measure, what = _yardstick(ctx, pos)
     if measure is None:
-        return Findings.none()
+        return None
     raw = float(np.median(measure(points)))
     fixed = float(np.median(measure(back)))
     if not (raw > 15.0 and fixed < raw / 3):
-        return Findings.none()
-    dx, dy = (shapely.get_coordinates(points) - shapely.get_coordinates(back)).mean(axis=0)
+        return None
+    dx, dy = shift.mean(axis=0)
     message = _("the batch looks shifted as GCJ-02 (Amap/Gaode coordinates): by about {shift:.0f} m (east "
                 "{east:+.0f} m, north {north:+.0f} m); shifted back, {what} moves from {raw:.0f} m to {fixed:.1f} m. "
-                "Re-read it with --gcj02").format(shift=np.median(shift), east=dx, north=dy, what=_(what), raw=raw,
-                                                   fixed=fixed)
+                "Re-read it with --gcj02").format(shift=np.median(np.hypot(*shift.T)), east=dx, north=dy, what=_(what),
+                                                   raw=raw, fixed=fixed)
     centre = shapely.centroid(shapely.multipoints(points))
     return Findings(np.array([0]), np.array([message], dtype=object), geometry=np.array([centre], dtype=object),
                     component_id=np.array([None]), layer="batch-level")
+
+
+def _shifted_rows(ctx: Context) -> Findings:
+    """Rows lying off their registered position, or outside their claimed cell, by the GCJ-02 shift there."""
+    ok = located(ctx) & arriving(ctx)
+    said = np.full(len(ctx.frame), "", dtype=object)
+    twins = ctx.current_twins() if ctx.registry is not None else np.full(len(ctx.frame), -1)
+    with_twin = np.flatnonzero(ok & (twins >= 0))
+    if len(with_twin):
+        registered = shapely.point_on_surface(ctx.registry.geometry.to_numpy()[twins[with_twin]])
+        hit = with_twin[shifted_as_gcj02(ctx, with_twin, registered)]
+        text = _("shifted back by the GCJ-02 offset it falls on its registered position")
+        said[hit] = text
+    where, covered = claimed_cells(ctx)
+    outside = np.flatnonzero(ok & (where >= 0) & ~covered & (said == ""))
+    if len(outside):
+        xy = shapely.get_coordinates(ctx.probes()[outside])
+        back = shapely.points(xy - gcj02_shift(ctx)[outside])
+        cells = ctx.district.grid.geometry.to_numpy()[where[outside]]
+        hit = outside[shapely.covers(cells, back)]
+        text = _("shifted back by the GCJ-02 offset it falls in its claimed grid cell {cell}")
+        said[hit] = [text.format(cell=c) for c in ctx.values("grid")[hit]]
+    pos = np.flatnonzero(said != "")
+    size = np.hypot(*gcj02_shift(ctx)[pos].T)
+    head = _("looks like GCJ-02 (Amap) coordinates, {shift:.0f} m off: {why}; read the batch with --gcj02")
+    message = [head.format(shift=s, why=w) for s, w in zip(size, said[pos])]
+    return Findings(pos, np.array(message, dtype=object), field="geometry")
 
 
 def _yardstick(ctx: Context, pos: np.ndarray):

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from citygrid import settings
 from citygrid._i18n import N_, _
 from citygrid._layers import families
+from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.validation._engine import Context, Findings, rule
 
 
@@ -40,6 +42,40 @@ def located(ctx: Context) -> np.ndarray:
     return ctx.memo("located", compute)
 
 
+def gcj02_shift(ctx: Context) -> np.ndarray:
+    """The offset, in metres east and north, that GCJ-02 (Amap) puts on each row's probe point; NaN where none.
+
+    A row copied from Amap lies this far from where it is; shifted back by it, it is there.
+    """
+    def compute() -> np.ndarray:
+        out = np.full((len(ctx.frame), 2), np.nan)
+        probes = ctx.probes()
+        ok = np.flatnonzero(present(probes))
+        if not len(ok):
+            return out
+        x, y = shapely.get_coordinates(probes[ok]).T
+        # CGCS2000 longitudes and latitudes stand in for WGS84 ones: the two agree to centimetres
+        lon, lat = transformer(settings.default_crs, settings.geographic_crs).transform(x, y)
+        bx, by = transformer(settings.geographic_crs, settings.default_crs).transform(*gcj02_to_wgs84(lon, lat))
+        out[ok] = np.column_stack([x - bx, y - by])
+        return out
+
+    return ctx.memo("gcj02_shift", compute)
+
+
+def shifted_as_gcj02(ctx: Context, pos: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Whether rows `pos` lie off the points `truth` (where they should be) by the GCJ-02 shift at that place.
+
+    The offset must match the shift in direction and length, within a tenth of it (and never less than
+    25 m: survey corrections move a component by a few metres); outside China there is no shift.
+    """
+    shift = gcj02_shift(ctx)[pos]
+    offset = shapely.get_coordinates(ctx.probes()[pos]) - shapely.get_coordinates(truth)
+    size = np.hypot(*shift.T)
+    miss = np.hypot(*(offset - shift).T)
+    return (size > 100) & (miss < np.maximum(25.0, size / 10))
+
+
 def arriving(ctx: Context) -> np.ndarray:
     """Rows that will be in the registry after a merge (rows retiring a component are not)."""
     if "action" not in ctx.frame:
@@ -51,12 +87,18 @@ def arriving(ctx: Context) -> np.ndarray:
 def missing(ctx: Context) -> Findings:
     pos = np.flatnonzero(~present(ctx.geoms))
     unread = ctx.notes.get("unparsed_coordinates") or {}
+    metres = ctx.notes.get("metric_rows") or {}
+    columns = "/".join(ctx.notes.get("coordinate_columns") or ())
     rows = ctx.frame["row"].to_numpy()[pos]
     unreadable = _("the coordinates {value!r} are not numbers (give decimal degrees or metres), so the feature "
                    "has no geometry")
+    metric = _("the {columns} columns hold {value}, which are CGCS2000 Gauss-Krüger metres ({crs}), not degrees; "
+               "give the row in longitude/latitude like the others, or the whole batch in metres with --crs {crs}")
     empty = _("the feature has no geometry (null or empty)")
-    message = [unreadable.format(value=unread[r]) if r in unread else empty for r in rows]
-    return Findings(pos, np.array(message, dtype=object))
+    message = [unreadable.format(value=unread[r]) if r in unread
+               else metric.format(columns=columns, value=metres[r][0], crs=metres[r][1]) if r in metres
+               else empty for r in rows]
+    return Findings(pos, np.array(message, dtype=object), field="geometry")
 
 
 @rule("geom.flattened", "warning", "heights (Z) or measures (M) dropped: the registry keeps 2-D coordinates")
@@ -65,7 +107,7 @@ def flattened(ctx: Context) -> Findings:
     pos = np.flatnonzero(read_flat | shapely.has_z(ctx.geoms))  # a registry edited elsewhere may hold Z
     message = _("the geometry has heights (Z) or measures (M); the registry keeps 2-D coordinates and drops them "
                 "(keep them in a field, e.g. remarks, if they matter)")
-    return Findings(pos, np.full(len(pos), message, dtype=object))
+    return Findings(pos, np.full(len(pos), message, dtype=object), field="geometry")
 
 
 @rule("geom.invalid", "error", "not OGC-valid (the message carries the reason)")
@@ -76,7 +118,7 @@ def invalid(ctx: Context) -> Findings:
     reasons = shapely.is_valid_reason(geoms[pos])
     text = _("invalid geometry: {reason}; repair it (e.g. fix the ring order or remove the spike)")
     message = [text.format(reason=_reason(r)) for r in reasons]
-    return Findings(pos, np.array(message, dtype=object))
+    return Findings(pos, np.array(message, dtype=object), field="geometry")
 
 
 @rule("geom.wrong_type", "error", "geometry type not allowed for the category")
@@ -93,7 +135,7 @@ def wrong_type(ctx: Context) -> Findings:
     message = [text.format(kind=_(kinds.iloc[p]), name=names[p], category=cats[p],
                            expected=_(_FAMILY.get(expected.iloc[p], expected.iloc[p])))
                + (split if kinds.iloc[p] == "MultiPoint" else "") for p in pos]
-    return Findings(pos, np.array(message, dtype=object))
+    return Findings(pos, np.array(message, dtype=object), field="geometry")
 
 
 _TYPES = (N_("Point"), N_("LineString"), N_("LinearRing"), N_("Polygon"), N_("MultiPoint"), N_("MultiLineString"),
@@ -131,7 +173,7 @@ def outside_district(ctx: Context) -> Findings:
     distance = edges.query_nearest(geoms[outside], return_distance=True, all_matches=False)[1]
     text = _("{distance:,.0f} m outside {district}; check the coordinates and their CRS")
     message = [text.format(distance=d, district=ctx.district.name) for d in distance]
-    return Findings(outside, np.array(message, dtype=object))
+    return Findings(outside, np.array(message, dtype=object), field="geometry")
 
 
 @rule("geom.moved_far", "error", "update moving a point component further than a survey correction does",
@@ -146,10 +188,14 @@ def moved_far(ctx: Context) -> Findings:
     registered = ctx.registry.geometry.to_numpy()[twins[pos]]
     distance = shapely.distance(ctx.geoms[pos], registered)
     far = distance > limit[pos]
-    pos, distance = pos[far], distance[far]
+    pos, distance, registered = pos[far], distance[far], registered[far]
     ids, names = ctx.values("component_id")[pos], ctx.by_category("name_zh")[pos]
+    amap = shifted_as_gcj02(ctx, pos, registered)
     text = _("{name} {id} moves {distance:,.1f} m from where it is registered, more than the {limit:g} m of a "
              "survey correction: a new component takes an empty id; a real move goes on the allow-list "
              "(citygrid allow {id} geom.moved_far -r <registry>)")
-    message = [text.format(name=n, id=i, distance=d, limit=m) for n, i, d, m in zip(names, ids, distance, limit[pos])]
-    return Findings(pos, np.array(message, dtype=object))
+    shifted = _("{name} {id} lies {distance:,.1f} m from where it is registered, by the very shift GCJ-02 (Amap) "
+                "coordinates have here: read the batch with --gcj02 (do not allow the move: the position is wrong)")
+    message = [(shifted if a else text).format(name=n, id=i, distance=d, limit=m)
+               for n, i, d, m, a in zip(names, ids, distance, limit[pos], amap)]
+    return Findings(pos, np.array(message, dtype=object), field="geometry")

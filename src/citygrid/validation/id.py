@@ -24,7 +24,7 @@ def malformed(ctx: Context) -> Findings:
     pos = np.flatnonzero(bad)
     text = _("identifier {id!r}: {problem}")
     message = [text.format(id=str(ids[p])[:30], problem=problems["malformed"].iloc[p]) for p in pos]
-    return Findings(pos, np.array(message, dtype=object))
+    return Findings(pos, np.array(message, dtype=object), field="component_id")
 
 
 @rule("id.category_mismatch", "error", "identifier's category digits disagree with the category field")
@@ -33,7 +33,7 @@ def category_mismatch(ctx: Context) -> Findings:
     pos = np.flatnonzero((problems["category_mismatch"] != "").to_numpy())
     text = _("identifier {id}: {problem}")
     message = [text.format(id=ids[p], problem=problems["category_mismatch"].iloc[p]) for p in pos]
-    return Findings(pos, np.array(message, dtype=object))
+    return Findings(pos, np.array(message, dtype=object), field="category")
 
 
 @rule("id.duplicate", "error",
@@ -54,4 +54,4 @@ def duplicate(ctx: Context) -> Findings:
         text = _("identifier {id} belongs to a component retired on {day:%Y-%m-%d}; retired identifiers are never "
                  "reused")
         message += [text.format(id=ids.iloc[p], day=when[ids.iloc[p]]) for p in reused]
-    return Findings(np.asarray(pos, dtype=int), np.array(message, dtype=object))
+    return Findings(np.asarray(pos, dtype=int), np.array(message, dtype=object), field="component_id")

@@ -22,6 +22,7 @@ def unknown(ctx: Context) -> Findings:
     known = set(units["name"]) | set(units["code"])
     code_of = dict(zip(units["name"], units["code"]))
     problems = np.full(len(ctx.frame), "", dtype=object)
+    fields = np.full(len(ctx.frame), None, dtype=object)  # the first cell at fault
     sentence = _("{role} {value!r} is not in the unit list")
     mismatch = _("{role} {name!r} is not the unit of code {code}")
     for column, label in _ROLES:
@@ -30,6 +31,7 @@ def unknown(ctx: Context) -> Findings:
         for i in np.flatnonzero(bad):
             text = sentence.format(role=_(label), value=str(values[i])[:60])
             problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+            fields[i] = fields[i] or column
         if f"{column}_code" in ctx.frame:  # a known name beside a known code of another unit
             codes = ctx.values(f"{column}_code")
             named = pd.Series(values, dtype=object).map(code_of).to_numpy(dtype=object)
@@ -38,9 +40,10 @@ def unknown(ctx: Context) -> Findings:
             for i in np.flatnonzero(other):
                 text = mismatch.format(role=_(label), name=str(values[i])[:60], code=codes[i])
                 problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+                fields[i] = fields[i] or column
     pos = np.flatnonzero(problems != "")
     hint = _(" (add it to the units, or correct the name)")
-    return Findings(pos, np.array([p + hint for p in problems[pos]], dtype=object))
+    return Findings(pos, np.array([p + hint for p in problems[pos]], dtype=object), field=fields[pos])
 
 
 @rule("owner.conflict", "error",
@@ -65,13 +68,14 @@ def conflict(ctx: Context) -> Findings:
     text = _("the batch says owner {batch!r}, the registry {registry!r}: confirm the ownership before merging")
     message = [text.format(batch=who(sn, sc), registry=who(rn, rc))
                for sn, sc, rn, rc in zip(said[0][differs], said[1][differs], kept[0][differs], kept[1][differs])]
-    return Findings(pos[differs], np.array(message, dtype=object))
+    return Findings(pos[differs], np.array(message, dtype=object), field="owner")
 
 
 @rule("owner.bad_code", "error",
       "department/owner/maintainer code not a valid unified social credit code (GB 32100)")
 def bad_code(ctx: Context) -> Findings:
     problems = np.full(len(ctx.frame), "", dtype=object)
+    fields = np.full(len(ctx.frame), None, dtype=object)
     for label_column, label in _ROLES:
         column = f"{label_column}_code"
         if column not in ctx.frame:
@@ -83,9 +87,10 @@ def bad_code(ctx: Context) -> Findings:
         for i in np.flatnonzero(bad):
             text = _why(_(label), str(values[i]))
             problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+            fields[i] = fields[i] or column
     pos = np.flatnonzero(problems != "")
     hint = _(" (a unified social credit code has 18 characters; take it from the unit list)")
-    return Findings(pos, np.array([p + hint for p in problems[pos]], dtype=object))
+    return Findings(pos, np.array([p + hint for p in problems[pos]], dtype=object), field=fields[pos])
 
 
 def _why(role: str, code: str) -> str:

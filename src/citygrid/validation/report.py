@@ -17,11 +17,12 @@ from citygrid._i18n import N_, _, language
 from citygrid._text import spreadsheet_safe
 from citygrid.errors import UsageError, writing
 
-COLUMNS = ("rule", "severity", "component_id", "row", "message")
+COLUMNS = ("rule", "severity", "component_id", "sheet", "row", "column", "message")
+"""The columns of every report: ``sheet``, ``row`` and ``column`` say where a spreadsheet shows the cell."""
 SEVERITY_NAMES = {"error": N_("error"), "warning": N_("warning"), "info": N_("info")}
 """How each severity is shown to a person (the ``severity`` column keeps the code)."""
-HEADERS = {"rule": N_("rule"), "severity": N_("severity"), "component_id": N_("component_id"), "row": N_("row"),
-           "message": N_("message"), "x": N_("x"), "y": N_("y")}
+HEADERS = {"rule": N_("rule"), "severity": N_("severity"), "component_id": N_("component_id"), "sheet": N_("sheet"),
+           "row": N_("row"), "column": N_("column"), "message": N_("message"), "x": N_("x"), "y": N_("y")}
 """The headers of a CSV report: the field names in English, words in Chinese (a .json or .gpkg report keeps
 the field names whatever the language)."""
 HTML_ROWS = 10_000
@@ -43,9 +44,12 @@ class Report:
     Attributes
     ----------
     issues : geopandas.GeoDataFrame
-        One row per issue: ``rule``, ``severity``, ``component_id``, ``row`` (1-based
-        batch feature, NA when none), ``message``, geometry (the feature or the fault's
-        location, in ``settings.default_crs``; may be empty).
+        One row per issue: ``rule``, ``severity`` (error, warning or info),
+        ``component_id``, ``sheet`` (of a workbook), ``row`` (the row number a spreadsheet
+        shows, the header and title rows counted; the feature's number, from 1, in a vector
+        file; NA when none), ``column`` (the spreadsheet's column letter, when known),
+        ``message``, geometry (the feature or the fault's location, in
+        ``settings.default_crs``; may be empty).
     source : str
         What was validated.
 
@@ -59,6 +63,9 @@ class Report:
     """
 
     def __init__(self, issues: gpd.GeoDataFrame, *, source: str = "batch", checked: int = 0) -> None:
+        for name in ("sheet", "column"):  # reports read back from older files, findings made in Spark
+            if name not in issues.columns:
+                issues = issues.assign(**{name: pd.Series(None, index=issues.index, dtype=object)})
         self.issues = issues
         self.source = source
         self.checked = checked
@@ -80,7 +87,7 @@ class Report:
     def __repr__(self) -> str:
         counts = self.issues["severity"].value_counts()
         return (f"<Report on {self.source}: {counts.get('error', 0)} errors, "
-                f"{counts.get('warning', 0)} warnings in {self.checked:,} features>")
+                f"{counts.get('warning', 0)} warnings, {counts.get('info', 0)} info in {self.checked:,} features>")
 
     @property
     def ok(self) -> bool:
@@ -88,12 +95,12 @@ class Report:
         return not (self.issues["severity"] == "error").any()
 
     def summary(self) -> pd.DataFrame:
-        """Issue counts per rule and severity."""
+        """Issue counts per rule and severity (columns ``error``, ``warning``, ``info``)."""
         if self.issues.empty:
-            return pd.DataFrame(columns=["error", "warning"], dtype=int)
+            return pd.DataFrame(columns=list(SEVERITY_NAMES), dtype=int)
         table = self.issues.pivot_table(index="rule", columns="severity", values="message",
                                         aggfunc="count", fill_value=0)
-        return table.reindex(columns=["error", "warning"], fill_value=0).astype(int)
+        return table.reindex(columns=list(SEVERITY_NAMES), fill_value=0).astype(int)
 
     def summary_line(self) -> str:
         """Issue counts per rule on one line, e.g. ``"3 × id.duplicate, 1 × geom.invalid"``."""
@@ -101,7 +108,7 @@ class Report:
         return ", ".join(f"{n} × {rule}" for rule, n in counts.items())
 
     def _records(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.issues[list(COLUMNS)])
+        frame = pd.DataFrame(self.issues.reindex(columns=list(COLUMNS)))
         geoms = self.issues.geometry.to_numpy()
         present = ~(pd.isna(geoms) | shapely.is_empty(np.where(pd.isna(geoms), shapely.Point(), geoms)))
         points = gpd.GeoSeries(np.where(present, shapely.point_on_surface(
@@ -135,7 +142,7 @@ class Report:
         Parameters
         ----------
         limit : int, optional
-            List at most this many issues, errors first (the summary counts them all, and
+            List at most this many issues, errors first, then warnings (the summary counts them all, and
             ``summary["listed"]`` says how many are listed).
 
         Examples
@@ -146,20 +153,22 @@ class Report:
         >>> [i["rule"] for i in d["issues"]], d["summary"]["listed"], d["summary"]["errors"]
         (['b'], 1, 1)
         """
-        shown = self._first(limit)
+        shown = self.first(limit)
         return {"issues": list(_json_records(shown._records())), "summary": self._summary(listed=len(shown))}
 
-    def _first(self, limit: int | None) -> Report:
-        """The report with at most `limit` issues, errors first."""
+    def first(self, limit: int | None) -> Report:
+        """The report with at most `limit` issues, errors first, then warnings, then info."""
         if limit is None or len(self) <= limit:
             return self
-        order = np.argsort((self.issues["severity"] != "error").to_numpy(), kind="stable")[:limit]
+        rank = self.issues["severity"].map({s: k for k, s in enumerate(SEVERITY_NAMES)}).fillna(0)
+        order = np.argsort(rank.to_numpy(), kind="stable")[:limit]
         return Report(self.issues.iloc[np.sort(order)], source=self.source, checked=self.checked)
 
     def _summary(self, *, listed: int) -> dict:
         counts = self.issues["severity"].value_counts()
         return {"source": self.source, "checked": self.checked, "ok": self.ok,
                 "errors": int(counts.get("error", 0)), "warnings": int(counts.get("warning", 0)),
+                "info": int(counts.get("info", 0)),
                 "by_rule": {k: int(v) for k, v in self.issues["rule"].value_counts().sort_index().items()},
                 "listed": listed}
 
@@ -213,22 +222,23 @@ class Report:
         esc = html.escape
         summary = self.summary()
         rows = "".join(
-            f"<tr><td>{esc(str(r))}</td><td>{e}</td><td>{w}</td></tr>"
-            for r, (e, w) in summary[["error", "warning"]].iterrows())
-        shown = self._first(HTML_ROWS)
+            f"<tr><td>{esc(str(r))}</td><td>{e}</td><td>{w}</td><td>{i}</td></tr>"
+            for r, (e, w, i) in summary[list(SEVERITY_NAMES)].iterrows())
+        shown = self.first(HTML_ROWS)
         records = shown._records()
         severity = {k: _(v) for k, v in SEVERITY_NAMES.items()}
         body = "".join(
             "<tr>" + "".join(f"<td>{esc('' if pd.isna(v) else str(v))}</td>" for v in (
-                rec.rule, severity.get(rec.severity, rec.severity), rec.component_id, rec.row, rec.message,
+                rec.rule, severity.get(rec.severity, rec.severity), rec.component_id, rec.sheet, rec.row,
+                rec.column, rec.message,
                 "" if pd.isna(rec.x) else f"{rec.x:.6f}, {rec.y:.6f}")) + "</tr>"
             for rec in records.itertuples())
         status = _("passed") if self.ok else _("rejected")
         more = "" if len(shown) == len(self) else "<p>" + esc(_(
             "The first {shown:,}, errors first; write the report as .csv or .gpkg for all {total:,}.").format(
                 shown=len(shown), total=len(self))) + "</p>"
-        head = [esc(_(t)) for t in (N_("rule"), N_("severity"), N_("component"), N_("row"), N_("message"),
-                                    N_("lon, lat"))]
+        head = [esc(_(t)) for t in (N_("rule"), N_("severity"), N_("component"), N_("sheet"), N_("row"),
+                                    N_("column"), N_("message"), N_("lon, lat"))]
         title = esc(_("Validation report"))
         lang = "zh-CN" if language() == "zh" else "en"
         return f"""<!DOCTYPE html>
@@ -238,7 +248,8 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;fo
 th{{background:#eee}}</style></head><body>
 <h1>{title}</h1>
 <p>{esc(self.source)} — {esc(_("{n:,} features").format(n=self.checked))} — <b>{esc(status)}</b></p>
-<h2>{esc(_("Summary"))}</h2><table><tr><th>{head[0]}</th><th>{esc(_("errors"))}</th><th>{esc(_("warnings"))}</th></tr>
+<h2>{esc(_("Summary"))}</h2><table><tr><th>{head[0]}</th><th>{esc(_("errors"))}</th><th>{esc(_("warnings"))}</th>
+<th>{esc(_("info"))}</th></tr>
 {rows}</table>
 <h2>{esc(_("Issues ({n:,})").format(n=len(self)))}</h2>{more}
 <table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{body}</table></body></html>

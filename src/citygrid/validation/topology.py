@@ -154,7 +154,7 @@ def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _claimed_cells(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
+def claimed_cells(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """Per row: position of the grid cell it claims (-1: none or unknown), and whether it is in it.
 
     In it: the cell covers its probe point, or lies within ``settings.grid_tolerance_m`` of it,
@@ -194,7 +194,7 @@ def _cell_at(ctx: Context) -> np.ndarray:
     The claimed cell when it covers the point; only the other rows are searched.
     """
     def compute() -> np.ndarray:
-        where, covered = _claimed_cells(ctx)
+        where, covered = claimed_cells(ctx)
         cell = np.where(covered, where, -1)
         rest = np.flatnonzero(~covered & present(ctx.probes()))
         hit_in, hit_cell = ctx.district.grid.sindex.query(ctx.probes()[rest], predicate="intersects")
@@ -208,7 +208,7 @@ def _cell_at(ctx: Context) -> np.ndarray:
 @rule("topology.grid_mismatch", "error", "geometry not in the unit grid cell it claims", needs=("district",))
 def grid_mismatch(ctx: Context) -> Findings:
     ok = _inside_district(ctx, _usable(ctx)) & ctx.frame["grid"].notna().to_numpy()
-    where, covered = _claimed_cells(ctx)
+    where, covered = claimed_cells(ctx)
     bad = np.flatnonzero(ok & ~covered)
     codes = ctx.district.grid["code"].to_numpy(dtype=object)
     cells = ctx.district.grid.geometry.to_numpy()
@@ -226,7 +226,7 @@ def grid_mismatch(ctx: Context) -> Findings:
     message = [(outside if not np.isnan(d) else unknown).format(
         what=n if pd.isna(i) else f"{n} {i}", distance=d, cell=c, actual=_("no cell") if loc is None else loc)
         for n, i, c, d, loc in zip(names, ids, claimed, distance, located)]
-    return Findings(bad, np.array(message, dtype=object))
+    return Findings(bad, np.array(message, dtype=object), field="grid")
 
 
 @rule("topology.admin_mismatch", "error", "geometry not in the street/community it claims", needs=("district",))
@@ -235,6 +235,7 @@ def admin_mismatch(ctx: Context) -> Findings:
     pos = np.flatnonzero(ok)
     located = _admin_at(ctx, pos)
     problems = np.full(len(pos), "", dtype=object)
+    fields = np.full(len(pos), None, dtype=object)
     said: list[set[str]] = [set() for _row in pos]
     texts = {"street": _("claims street {claimed} but lies in {actual}"),
              "community": _("claims community {claimed} but lies in {actual}")}
@@ -249,8 +250,9 @@ def admin_mismatch(ctx: Context) -> Findings:
             said[i].add((level, claimed[i]))
             text = texts[level].format(claimed=claimed[i], actual=actual[i])
             problems[i] = f"{problems[i]}; {text}" if problems[i] else text
+            fields[i] = fields[i] or column
     bad = problems != ""
-    return Findings(pos[bad], problems[bad])
+    return Findings(pos[bad], problems[bad], field=fields[bad])
 
 
 def _admin_at(ctx: Context, pos: np.ndarray) -> dict[str, np.ndarray]:
