@@ -52,8 +52,12 @@ def main() -> None:
     truth = batches["defects"][["truth"]].assign(row=range(1, len(batches["defects"]) + 1)).dropna()
     truth[["row", "truth"]].to_csv(HERE / "batch_defects_truth.csv", index=False)
     as_contractor_table(batches["gcj02"]).to_csv(HERE / "batch_gcj02.csv", index=False, encoding="utf-8-sig")
-    events, truth = synth.make_events(synth.sample_district(), n=2_000, seed=0)
-    events.to_csv(HERE / "events_gcj02.csv", index=False, encoding="utf-8-sig")
+    district = synth.sample_district()
+    history, _ = synth.make_events(district, n=8_000, seed=1, start="2026-01-01", days=270)
+    history.drop(columns=["经度", "纬度"]).to_csv(HERE / "events_history.csv", index=False, encoding="utf-8-sig")
+    events, truth = synth.make_events(district, n=2_000, seed=0, start="2026-10-01", days=60)
+    events.drop(columns=["经度", "纬度"]).to_csv(HERE / "events_export.csv", index=False, encoding="utf-8-sig")
+    events.to_csv(HERE / "events_app.csv", index=False, encoding="utf-8-sig")
     truth.to_csv(HERE / "events_truth.csv", index=False)
 
 

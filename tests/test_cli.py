@@ -356,7 +356,7 @@ def test_the_readme_commands_give_what_the_readme_says(tmp_path, demo, order):
     outcome = {}
     for command in rest:
         result = run(*command[1:], cwd=tmp_path)
-        outcome[command[1] + (" " + command[2] if command[1] == "map" else "")] = result
+        outcome[command[1] + (" " + command[2] if command[1] in ("map", "dispatch") else "")] = result
     truth = pd.read_csv(DATA / "batch_defects_truth.csv")
     assert outcome["validate"].returncode == 1
     found = pd.read_csv(tmp_path / "issues.csv")
@@ -368,6 +368,15 @@ def test_the_readme_commands_give_what_the_readme_says(tmp_path, demo, order):
                  "verify"):
         assert outcome[name].returncode == 0, (name, outcome[name].stderr)
     assert "4403100104000483 雨水箅子" in outcome["owner"].stdout and "坪山区水务局" in outcome["owner"].stdout
+    placeless = outcome["dispatch data/events_export.csv"]
+    assert placeless.returncode == 0 and "2,020 events, 0 sent" in placeless.stdout, placeless.stderr
+    assert re.search(r"1,999 sent to the unit past events.*\n  20 × repeat.*\n  1 × no closed event",
+                     placeless.stdout), placeless.stdout
+    app = outcome["dispatch data/events_app.csv"]
+    sent = int(re.search(r"2,020 events, (\d+) sent to a component's unit", app.stdout).group(1))
+    assert app.returncode == 0 and 340 <= sent <= 360, app.stdout  # "about 350"
+    answers = pd.read_csv(tmp_path / "app.csv", dtype=str, keep_default_na=False)
+    assert len(answers) == 2_020 and ((answers["unit"] != "") | (answers["reason"] != "")).all()
     for page in ("0101.html", "maluan.html", "pingshan.html", "grid.html", "maluan.xlsx"):
         assert (tmp_path / page).stat().st_size > 1000, page
 

@@ -87,7 +87,7 @@ def _data_values(reg) -> list[str]:
     district = reg.district
     values |= set(district.streets["name"]) | set(district.communities["name"]) | set(district.units["name"])
     values |= {district.name, "完好", "破损", "丢失", "占用", "废弃", "移除"}
-    for path in (DATA / "batch_defects.csv", DATA / "batch_clean.csv", DATA / "events_gcj02.csv"):
+    for path in (DATA / "batch_defects.csv", DATA / "batch_clean.csv", DATA / "events_app.csv"):
         frame = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
         values |= {v for column in frame for v in frame[column].dropna().unique() if CJK.search(v)}
         values |= {c for c in frame.columns if CJK.search(c)}
@@ -174,10 +174,10 @@ def _what_a_user_reads(lang: str, registry: Path, folder: Path) -> dict[str, str
     issues = json.loads(done.stdout)["report"]["issues"]
     read["ingest rejected (json messages)"] = "\n".join(i["message"] for i in issues)
     run("ingest", "ingest", DATA / "batch_clean.gpkg", "-r", reg)
-    run("dispatch", "dispatch", DATA / "events_gcj02.csv", "-r", reg, "-o", folder / "dispatch.csv")
+    run("dispatch", "dispatch", DATA / "events_app.csv", "-r", reg, "-o", folder / "dispatch.csv")
     read["dispatch reasons"] = "\n".join(pd.read_csv(folder / "dispatch.csv", dtype=str)["reason"].dropna().unique())
     run("history", "history", "4403100104000483", "-r", reg)
-    run("owner", "owner", "114.35110", "22.70172", "-r", reg)
+    run("owner", "owner", "114.42550", "22.68354", "-r", reg)
     run("stats", "stats", "-r", reg, "--by", "street")
     run("verify", "verify", reg)
     bad = folder / "bad.shp"

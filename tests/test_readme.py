@@ -36,7 +36,7 @@ def test_the_readme_python_block_runs_as_written(tmp_path, monkeypatch):
     assert len(found.components) == 20_000 + 120 - 19
     assert found.components["component_id"].str.len().eq(17).all()  # migrated
     assert len(found.history("4403100104000483")) >= 2  # an old id, still found: its creation and its migration
-    near = cg.open_registry(tmp_path / "pingshan.gpkg").owner_at(114.35110, 22.70172, crs="EPSG:4326", radius=10)
+    near = cg.open_registry(tmp_path / "pingshan.gpkg").owner_at(114.42550, 22.68354, crs="EPSG:4326", radius=10)
     assert near["category_name"].iloc[0] == "雨水箅子" and near["owner"].iloc[0] == "坪山区水务局"
     assert len(reg.as_of(space["loaded"])) == 20_000
     assert sorted(p.name for p in tmp_path.glob("maluan_*.shp")) == ["maluan_line.shp", "maluan_point.shp",

@@ -30,6 +30,7 @@ _WHERE = {
     "IngestResult": "citygrid.merge",
     "InputError": "citygrid.errors",
     "load_catalog": "citygrid.catalog",
+    "load_event_types": "citygrid.events",
     "load_profile": "citygrid.admin",
     "make_ids": "citygrid.schema",
     "MapError": "citygrid.errors",
@@ -43,6 +44,7 @@ _WHERE = {
     "parse_ids": "citygrid.schema",
     "Profile": "citygrid.admin",
     "read_batch": "citygrid.io",
+    "read_events": "citygrid.events",
     "Reference": "citygrid.validation",
     "Registry": "citygrid.registry",
     "RegistryConflict": "citygrid.errors",
@@ -52,6 +54,7 @@ _WHERE = {
     "RegistryNotFound": "citygrid.errors",
     "RegistryUnavailable": "citygrid.errors",
     "Report": "citygrid.validation",
+    "RoutingTable": "citygrid.routes",
     "RULES": "citygrid.validation",
     "settings": "citygrid.settings",
     "STATUSES": "citygrid.schema",
@@ -86,10 +89,12 @@ if TYPE_CHECKING:
         RegistryUnavailable,
         UsageError,
     )
+    from citygrid.events import load_event_types, read_events
     from citygrid.io import read_batch
     from citygrid.merge import IngestResult
     from citygrid.normalise import normalise
     from citygrid.registry import Registry, copy_registry, open_registry
+    from citygrid.routes import RoutingTable
     from citygrid.schema import FIELDS, STATUSES, make_ids, next_ids, parse_ids
     from citygrid.validation import RULES, Reference, Report, validate
 
@@ -137,11 +142,13 @@ __all__ = [
     "RegistryNotFound",
     "RegistryUnavailable",
     "Report",
+    "RoutingTable",
     "STATUSES",
     "Store",
     "UsageError",
     "copy_registry",
     "load_catalog",
+    "load_event_types",
     "load_profile",
     "make_ids",
     "maps",
@@ -150,6 +157,7 @@ __all__ = [
     "open_registry",
     "parse_ids",
     "read_batch",
+    "read_events",
     "settings",
     "synth",
     "validate",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,33 +30,17 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
-from citygrid._dates import read_times
 from citygrid._i18n import N_, _, list_text
-from citygrid._text import find_column, read_csv_table, refuse_twin_headers
 from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
-from citygrid.errors import BatchError, UsageError
-from citygrid.io import read_vector, row_numbers, table_points
+from citygrid.errors import UsageError
+from citygrid.events import READ_PROBLEMS, join_problems, load_event_types, read_events
+from citygrid.routes import RoutingTable, UnitNames
 
 if TYPE_CHECKING:
     from citygrid.registry import Registry
 
-__all__ = ["COORDINATES", "EVENT_COLUMNS", "closing_figures", "dispatch", "load_event_types", "read_events",
-           "repeated_components", "unmatched_cells"]
-
-EVENT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "event_id": ("event_id", "事件编号", "工单编号", "工单号", "案件编号", "编号", "id"),
-    "created_at": ("created_at", "上报时间", "受理时间", "创建时间", "发生时间", "created", "time"),
-    "channel": ("channel", "来源渠道", "来源", "渠道"),
-    "description": ("description", "问题描述", "事件描述", "诉求内容", "描述", "text"),
-    "event_type_code": ("event_type_code", "事件类型代码", "小类代码", "类型代码", "type_code"),
-    "event_type": ("event_type", "事件类型", "小类名称", "事件小类", "类型", "type"),
-    "category": ("category", "部件类别", "部件小类", "部件类型"),
-    "component_id": ("component_id", "部件编号", "部件标识码", "部件编码", "部件代码"),
-    "address": ("address", "地址", "事发地址", "事发地点"),
-    "closed_at": ("closed_at", "办结时间", "结案时间", "关闭时间", "closed"),
-    "closing_unit": ("closing_unit", "处置单位", "办理单位", "承办单位"),
-}
-"""Headers read as each event field (case-insensitive)."""
+__all__ = ["COORDINATES", "OUTCOMES", "REASONS", "closing_figures", "dispatch", "learn_routes", "repeated_components",
+           "unmatched_cells"]
 
 COORDINATES = ("auto", "wgs84", "gcj02", "bd09")
 """How event locations are given; ``auto`` picks the one that puts events closest to the registry."""
@@ -68,96 +51,20 @@ REASONS = {
     "not_component": N_("not a component event"),
     "unknown_type": N_("event type {type!r} is not in the event type table"),
     "unknown_category": N_("category {category!r} is not in the catalog"),
-    "no_location": N_("no location: {where}"),
     "unknown_component": N_("component {component!r} is not in the registry"),
-    "unreadable_time": N_("unreadable {field} {value!r}"),
+    "repeat": N_("repeat of event {event} (the same in every column but its id): answered once, with that event"),
+    "no_route": N_("no closed event of its type or main type in the history to learn a unit from"),
+    **READ_PROBLEMS,
 }
-"""Why an event went to no component, by its ``outcome`` code (``"matched"`` when one was found)."""
-OUTCOMES = ("matched", *REASONS)
+"""Why an event went to no component, by its ``outcome`` code (``"matched"`` when one was found, ``"routed"``
+when its unit comes from the routes of past events, the reason then saying why and from which; an event whose
+place holds no component of its kind stays ``"no_component"``, a gap in the registry, and takes the route's unit)."""
+OUTCOMES = ("matched", "routed", *REASONS)
 
 
 def _reason(outcome: str, **values: Any) -> str:
     """The words of an outcome, in the language in use."""
     return _(REASONS[outcome]).format(**values)
-
-
-def load_event_types(path: str | Path | None = None) -> pd.DataFrame:
-    """The event type → component category table (``code, name_zh, name_en, categories, note``).
-
-    Parameters
-    ----------
-    path : str or Path, optional
-        A district's own table in the same columns; default the shipped one
-        (``data/event_types.csv``: 32 component event types and 10 others, codes provisional).
-        ``categories`` holds 4-digit codes separated by spaces, empty for events that concern
-        no component.
-    """
-    source = path if path is not None else resources.files("citygrid") / "data" / "event_types.csv"
-    table = read_csv_table(Path(str(source)), what=_("event type table"),
-                           required=["code", "name_zh", "categories"])
-    table["categories"] = table["categories"].fillna("").map(str.split)
-    return table
-
-
-def _clean(values: pd.Series) -> np.ndarray:
-    """Text with blanks stripped, None where empty (object dtype: no per-value Arrow conversion)."""
-    text = values.astype(object).where(values.notna(), None)
-    text = text.map(lambda v: v.strip() if isinstance(v, str) else (None if v is None else str(v)))
-    return text.where(text != "", None).to_numpy(dtype=object)
-
-
-def read_events(events: str | Path | pd.DataFrame) -> gpd.GeoDataFrame:
-    """An event batch with its columns named as :data:`EVENT_COLUMNS` says, locations as given.
-
-    Every input row is kept, in order, with ``row`` (the spreadsheet's row number, the header
-    being row 1, for a table; 1 to n for a vector file); a row whose
-    location cannot be read keeps no geometry and says why in ``problem``; unreadable
-    times are left empty, named in ``problem`` too (after the location's problem, if any),
-    and make ``times_ok`` false.
-
-    Raises
-    ------
-    BatchError
-        If the file has no location columns at all, or no event id column.
-    """
-    if isinstance(events, gpd.GeoDataFrame):
-        frame, notes = events, {}
-    elif isinstance(events, pd.DataFrame):
-        frame, notes = table_points(events)
-    else:
-        frame, notes = read_vector(events)
-    out = pd.DataFrame({"row": row_numbers(notes, len(frame))})
-    position = {row: i for i, row in enumerate(out["row"])}
-    headers = [c for c in frame.columns if c != "geometry"]
-    refuse_twin_headers(headers)
-    for field in EVENT_COLUMNS:
-        found = find_column(headers, EVENT_COLUMNS[field])
-        out[field] = _clean(frame[found]) if found is not None else None
-    if out["event_id"].isna().all():
-        raise BatchError(_("the events have no id column (one of {names} …); they have {columns}.").format(
-            names=", ".join(EVENT_COLUMNS["event_id"][:5]),
-            columns=", ".join([str(c) for c in frame.columns if c != "geometry"][:15])))
-    problem = pd.Series("", index=out.index, dtype=object)
-    code = pd.Series("", index=out.index, dtype=object)
-    for row, text in notes.get("unparsed_coordinates", {}).items():
-        problem.iloc[position[row]] = _reason("no_location", where=_("coordinates {text!r}").format(text=text))
-        code.iloc[position[row]] = "no_location"
-    times_ok = np.ones(len(out), dtype=bool)
-    for field, label in (("created_at", N_("created at")), ("closed_at", N_("closed at"))):
-        raw = out[field]
-        out[field] = read_times(raw)[0]  # local time; offsets converted, words and D/M/Y refused
-        bad = (raw.notna() & out[field].isna()).to_numpy()
-        times_ok &= ~bad
-        said = [_reason("unreadable_time", field=_(label), value=v) for v in raw[bad]]
-        problem[bad] = _joined(problem[bad], said)
-        code[bad & (code == "").to_numpy()] = "unreadable_time"
-    out["problem"], out["problem_code"], out["times_ok"] = problem.to_numpy(), code.to_numpy(), times_ok
-    return gpd.GeoDataFrame(out, geometry=frame.geometry.to_numpy(), crs=frame.crs)
-
-
-def _joined(first, then) -> list[str]:
-    """Two problems of each row as one text, ``"first; then"`` (an empty one left out)."""
-    return ["; ".join(p for p in pair if p) for pair in zip(first, then)]
 
 
 def _to_local(lon: np.ndarray, lat: np.ndarray, coords: str) -> np.ndarray:
@@ -184,14 +91,17 @@ def _choose_coordinates(lon: np.ndarray, lat: np.ndarray, index) -> str:
 
 
 def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float = 10.0, gps_m: float = 3.0,
-             coords: str = "auto", event_types: str | Path | pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+             coords: str = "auto", event_types: str | Path | pd.DataFrame | None = None,
+             history: str | Path | pd.DataFrame | RoutingTable | None = None,
+             unit_aliases: str | Path | dict | None = None) -> gpd.GeoDataFrame:
     """For each event, the component and the unit that must act, or why there is none.
 
     Parameters
     ----------
     reg : Registry
     events : path or DataFrame
-        CSV/XLSX export of a hotline system (see :func:`read_events`).
+        CSV/XLSX export of a hotline or urban-management system (see
+        :func:`citygrid.events.read_events`); places are optional.
     radius : float, default 10.0
         Metres around the event's location searched for a component of its categories. A
         phone's fix in a city is good to a few metres; a wider radius finds more of the
@@ -204,20 +114,36 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
         How locations are given; ``auto`` picks the one that puts the events nearest the
         registered components (``result.attrs["coordinates"]`` says which).
     event_types : path or DataFrame, optional
-        The event type table (default the shipped one, see :func:`load_event_types`).
+        The event type table (default Pingshan's, see :func:`citygrid.events.load_event_types`).
+    history : path, DataFrame or RoutingTable, optional
+        Closed events to learn routes from (an export with its dispose units), or a routing
+        table saved before (:class:`citygrid.routes.RoutingTable`). Events that reach no
+        component get their unit from it.
+    unit_aliases : path or dict, optional
+        Names of units in the events and the history mapped to the registry's (a CSV with
+        ``name, unit``), for renamed agencies.
 
     Returns
     -------
     geopandas.GeoDataFrame
         One row per event, in input order: ``row, event_id, created_at, closed_at, channel,
-        event_type, categories`` (those searched), ``component_id, category, category_name,
-        distance_m, candidates`` (components of those categories within `radius`),
-        ``confidence`` (the chance that the nearest candidate is the one reported rather than
-        another within `radius`, from their distances and `gps_m`; 1.0 for a component the
-        event names by id), ``owner, owner_code, maintainer, department``, ``grid, community,
-        street`` (of the event's location), ``reason`` (empty when a component was found),
-        ``outcome`` (``"matched"`` or the code of the reason, one of :data:`REASONS`) and the
-        event's point (EPSG:4547).
+        event_type, main_type, component_event`` (whether the type concerns components),
+        ``categories`` (those searched), ``component_id, category, category_name,
+        distance_m, candidates`` (how many components of those categories lie within
+        `radius`), ``nearby`` (up to three of them: id, category, distance, maintainer),
+        ``confidence`` (for a component: the chance that the nearest candidate is the one
+        reported rather than another within `radius` + 3 `gps_m`, from their distances and `gps_m`, 1.0
+        for a component the event names by id; for a route: the share of past events that
+        went to the unit), ``owner, owner_code, maintainer, department``, ``unit`` (the unit
+        that must act: the component's maintainer, else its owner, else the route's),
+        ``unit_source`` (``registry`` or ``history``), ``alternatives`` (the next units of
+        the route), ``history_unit`` (the route's unit where it differs from the
+        registry's: the difference a registry is for), ``grid, community, street`` (of the
+        location, else as the event names them), ``reason`` (empty when a component was
+        found), ``outcome`` (one of :data:`OUTCOMES`), ``repeat_of``, ``flags`` and the
+        event's point (EPSG:4547). ``attrs["unmatched_units"]`` counts the unit names of
+        the events and the history that match no registry unit (test units, flagged, aside);
+        ``attrs["placed"]`` is how many events gave a place.
 
     Notes
     -----
@@ -257,7 +183,7 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     off_earth = located & ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))  # NaN too (an empty point's)
     said = [_reason("no_location", where=_("longitude/latitude {x:g}/{y:g}").format(x=x, y=y))
             for x, y in zip(lon[off_earth], lat[off_earth])]
-    frame.loc[off_earth, "problem"] = _joined(said, frame["problem"][off_earth])
+    frame.loc[off_earth, "problem"] = join_problems(said, frame["problem"][off_earth])
     frame.loc[off_earth, "problem_code"] = "no_location"
     located &= ~off_earth
     if coords == "auto":
@@ -265,6 +191,10 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     points = np.full(len(frame), None, dtype=object)
     points[located] = _to_local(lon[located], lat[located], coords)
     wanted, reason, outcome = _wanted(frame, table, reg)
+    # no place matters to an event about a component (or of a type not known); not to a noise complaint
+    placeless = ~located & (frame["problem"] == "").to_numpy() & (outcome != "not_component")
+    frame.loc[placeless, "problem"] = _reason("no_location", where=_("the event gives no place"))
+    frame.loc[placeless, "problem_code"] = "no_location"
     named_type = frame["event_type_code"].map(dict(zip(table["code"], table["name_zh"])))
     said_types = zip(frame["event_type"], named_type)
     wanted = _narrowed(wanted, frame["description"].to_numpy(dtype=object), said_types, reg.catalog)
@@ -279,8 +209,88 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     reason = np.where(outside, _reason("outside"), reason)
     outcome = np.where(outside, "outside", outcome)
     out = _match(frame, points, wanted, (reason, outcome), current, tree, radius, gps_m, reg)
-    out.attrs["coordinates"], out.attrs["radius_m"] = coords, radius
+    _name_the_area(out, frame, table)
+    names = UnitNames(reg.district.units["name"], unit_aliases if isinstance(unit_aliases, dict) or
+                      unit_aliases is None else UnitNames.read_aliases(unit_aliases))
+    routes = history if isinstance(history, RoutingTable) or history is None else learn_routes(history)
+    _units(out, routes, names)
+    _repeats(out, frame)
+    said = pd.concat([out["closing_unit"][~frame["test_unit"].to_numpy(dtype=bool)], pd.Series(
+        [] if routes is None else routes.routes["unit"].unique(), dtype=object)], ignore_index=True)
+    unmatched = names.unmatched(said)
+    out.attrs["coordinates"], out.attrs["radius_m"], out.attrs["placed"] = coords, radius, int(located.sum())
+    out.attrs["unmatched_units"] = unmatched.to_dict()
     return out
+
+
+def learn_routes(history: str | Path | pd.DataFrame, *, min_events: int = 5) -> RoutingTable:
+    """Routes from closed events (an export, as :func:`citygrid.events.read_events` reads it), or a saved table.
+
+    A CSV with the columns of :data:`citygrid.routes.COLUMNS` is read as a routing table saved
+    before (and perhaps edited by a dispatcher); anything else as events to learn from.
+    """
+    if isinstance(history, (str, Path)) and Path(history).suffix.lower() == ".csv":
+        head = Path(history).read_bytes()[:4096].decode("utf-8-sig", errors="replace").splitlines()[:1]
+        if head and {"level", "unit", "events"} <= {c.strip() for c in head[0].split(",")}:
+            return RoutingTable.read(history, min_events=min_events)
+    past = read_events(history)
+    table = load_event_types()
+    main = dict(zip(table["name_zh"], table["main_name"]))
+    past["main_type"] = past["main_type"].fillna(past["event_type"].map(main))
+    return RoutingTable.learn(past, min_events=min_events)
+
+
+def _name_the_area(out: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame) -> None:
+    """Main types, street and community of each event where its export or its place does not say them.
+
+    The main type comes from the event type table; street and community as the event names them.
+    """
+    main = dict(zip(table["name_zh"], table["main_name"]))
+    out["main_type"] = frame["main_type"].fillna(frame["event_type"].map(main)).to_numpy(dtype=object)
+    for column in ("street", "community"):
+        out[column] = out[column].where(out[column].notna(), frame[column].to_numpy(dtype=object))
+    out["component_event"] = [bool(c) for c in out["categories"]]
+
+
+def _units(out: pd.DataFrame, routes: RoutingTable | None, names: UnitNames) -> None:
+    """The unit that must act: the component's (maintainer, else owner, else department), else the route's."""
+    registry_unit = out["maintainer"].fillna(out["owner"]).fillna(out["department"])
+    out["unit"] = registry_unit
+    out["unit_source"] = np.where(registry_unit.notna(), "registry", None)
+    out["alternatives"], out["history_unit"] = "", None
+    if routes is None:
+        return
+    routed = routes.route(out)
+    by_history = names.match(routed["unit"]).fillna(routed["unit"])
+    differs = registry_unit.notna() & by_history.notna() & (by_history != registry_unit)
+    out.loc[differs, "history_unit"] = routed.loc[differs, "unit"]
+    take = registry_unit.isna() & routed["unit"].notna() & ~out["outcome"].isin(["unreadable_time", "outside"])
+    out.loc[take, "unit"] = by_history[take]
+    out.loc[take, "unit_source"] = "history"
+    out.loc[take, "alternatives"] = routed.loc[take, "alternatives"]
+    out.loc[take, "confidence"] = routed.loc[take, "share"]
+    out.loc[take, "reason"] = [f"{why}; {how}" for why, how in zip(out.loc[take, "reason"], routed.loc[take, "reason"])]
+    # a placed event that found no component keeps saying so (a gap in the registry), with history's unit
+    out.loc[take & (out["outcome"] != "no_component"), "outcome"] = "routed"
+    lost = registry_unit.isna() & routed["unit"].isna() & ~out["outcome"].isin(
+        ["unreadable_time", "outside", "routed"])
+    out.loc[lost, "reason"] = [f"{why}; {_reason('no_route')}" for why in out.loc[lost, "reason"]]
+    out.loc[lost, "outcome"] = "no_route"
+
+
+def _repeats(out: pd.DataFrame, frame: pd.DataFrame) -> None:
+    """Repeats keep their answer's place empty: the first row of them is the one dispatched."""
+    again = frame["repeat_of"].notna().to_numpy()
+    out["repeat_of"] = frame["repeat_of"].to_numpy(dtype=object)
+    out["flags"] = np.where(frame["test_unit"].to_numpy(dtype=bool), _("closed by a test unit"), "")
+    if not again.any():
+        return
+    for column in ("component_id", "unit", "unit_source", "history_unit", "owner", "owner_code", "maintainer",
+                   "maintainer_code", "department"):
+        out.loc[again, column] = None
+    out.loc[again, "confidence"] = np.nan
+    out.loc[again, "reason"] = [_reason("repeat", event=e) for e in out.loc[again, "repeat_of"]]
+    out.loc[again, "outcome"] = "repeat"
 
 
 def _wanted(frame: gpd.GeoDataFrame, table: pd.DataFrame,
@@ -380,20 +390,26 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     codes = {c: k for k, c in enumerate(uniques)}
     pairs = np.array([(e, codes[c]) for e in ask for c in wanted[e] if c in codes], dtype=np.int64).reshape(-1, 2)
     keys = pairs[:, 0] * len(codes) + pairs[:, 1]
-    ev, comp = tree.query(points[ask], predicate="dwithin", distance=radius) if len(ask) else (np.array([], int),) * 2
+    # components a little beyond the radius are not picked, but they make a pick near its edge less sure
+    reach = radius + 3 * gps_m
+    ev, comp = tree.query(points[ask], predicate="dwithin", distance=reach) if len(ask) else (np.array([], int),) * 2
     ev = ask[ev]
     keep = np.isin(ev * len(codes) + comp_code[comp], keys)
     ev, comp = ev[keep], comp[keep]
     distance = shapely.distance(points[ev], current.geometry.to_numpy()[comp])
     order = np.lexsort((distance, ev))
     ev, comp, distance = ev[order], comp[order], distance[order]
+    within = distance <= radius
     first = np.r_[True, ev[1:] != ev[:-1]] if len(ev) else np.array([], bool)
-    found[ev[first]] = comp[first]
-    near[ev[first]] = distance[first]
-    candidates = np.bincount(ev, minlength=len(frame))
+    nearby = _nearby(ev[within], comp[within], distance[within], first[within], current, len(frame))
+    picked = first & within
+    found[ev[picked]] = comp[picked]
+    near[ev[picked]] = distance[picked]
+    candidates = np.bincount(ev[within], minlength=len(frame))
     # the likelihood of each candidate under Gaussian location error, relative to the nearest's
-    weight = np.exp(-(distance ** 2 - near[ev] ** 2) / (2 * gps_m ** 2))
-    confidence[ev[first]] = 1.0 / np.bincount(ev, weights=weight, minlength=len(frame))[ev[first]]
+    weight = np.exp(-(distance ** 2 - distance[np.maximum.accumulate(np.where(first, np.arange(len(ev)), 0))] ** 2)
+                    / (2 * gps_m ** 2)) if len(ev) else distance
+    confidence[ev[picked]] = 1.0 / np.bincount(ev, weights=weight, minlength=len(frame))[ev[picked]]
     names = reg.catalog.to_frame().set_index("code")["name_zh"]
     for e in ask[found[ask] < 0]:
         what = list_text([names.get(c, c) for c in wanted[e][:3]]) + ("…" if len(wanted[e]) > 3 else "")
@@ -414,6 +430,7 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
         out[column] = values
     out["distance_m"] = np.round(near, 2)
     out["candidates"] = candidates
+    out["nearby"] = nearby
     out["confidence"] = np.round(confidence, 3)
     placed = np.array([p is not None for p in points])
     cells = reg.district.locate(points[placed]) if placed.any() else pd.DataFrame()
@@ -427,6 +444,20 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     return gpd.GeoDataFrame(out, geometry=list(points), crs=settings.default_crs)
 
 
+def _nearby(ev: np.ndarray, comp: np.ndarray, distance: np.ndarray, first: np.ndarray, current: pd.DataFrame,
+            n: int) -> np.ndarray:
+    """Up to three candidates of each event, nearest first: ``id category distance m maintainer``."""
+    rank = np.arange(len(ev)) - np.maximum.accumulate(np.where(first, np.arange(len(ev)), 0)) if len(ev) else ev
+    keep = rank < 3
+    ids, cats = current["component_id"].to_numpy(dtype=object), current["category_name"].to_numpy(dtype=object)
+    units = current["maintainer"].fillna(current["owner"]).to_numpy(dtype=object)
+    out = np.full(n, "", dtype=object)
+    for e, c, d in zip(ev[keep], comp[keep], distance[keep]):
+        said = f"{ids[c]} {cats[c]} {d:.1f} m {units[c] or ''}".strip()
+        out[e] = f"{out[e]}; {said}" if out[e] else said
+    return out
+
+
 def closing_figures(result: pd.DataFrame, *, by: str = "maintainer") -> pd.DataFrame:
     """Events received, closed within one and three days, and the median time to close, per group.
 
@@ -434,7 +465,7 @@ def closing_figures(result: pd.DataFrame, *, by: str = "maintainer") -> pd.DataF
     ----------
     result : DataFrame
         What :func:`dispatch` returned.
-    by : {"maintainer", "owner", "department", "street", "category_name", "event_type"}
+    by : {"maintainer", "unit", "owner", "department", "street", "category_name", "event_type"}
         The group; events without one (no component found, no location) are counted under "—".
 
     Returns
@@ -443,7 +474,7 @@ def closing_figures(result: pd.DataFrame, *, by: str = "maintainer") -> pd.DataF
         ``events, closed, within_1d, within_3d, share_1d, share_3d, median_hours`` per group,
         most events first; shares are of the closed events.
     """
-    groups = ("maintainer", "owner", "department", "street", "category_name", "event_type")
+    groups = ("maintainer", "unit", "owner", "department", "street", "category_name", "event_type")
     if by not in groups:
         raise UsageError(_("--by {by!r}: use one of {known}.").format(by=by, known=", ".join(groups)))
     hours = (pd.to_datetime(result["closed_at"]) - pd.to_datetime(result["created_at"])).dt.total_seconds() / 3600

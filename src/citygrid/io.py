@@ -158,17 +158,27 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
     return frame, notes
 
 
-def table_points(frame: pd.DataFrame) -> tuple[gpd.GeoDataFrame, dict]:
+def table_points(frame: pd.DataFrame, *, required: bool = True,
+                 notes: dict | None = None) -> tuple[gpd.GeoDataFrame, dict]:
     """Points from a table's coordinate columns (经度/纬度, lon/lat, x/y) or WKT, as :func:`read_batch` makes them.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    required : bool, default True
+        Refuse a table without coordinates (or whose coordinates are no numbers at all);
+        with False its rows get no geometry instead (events may come without a place).
+    notes : dict, optional
+        What the table's reader noted (``rows``: the spreadsheet's row numbers).
 
     Returns
     -------
     (GeoDataFrame, dict)
         The rows with a geometry (None where the coordinates are not numbers) and notes:
-        ``unparsed_coordinates`` maps 1-based row numbers to the text that was not read.
+        ``unparsed_coordinates`` maps row numbers to the text that was not read.
     """
-    notes: dict = {}
-    return _table_geometry(frame, notes), notes
+    notes = {} if notes is None else notes
+    return _table_geometry(frame, notes, required=required), notes
 
 
 def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFrame:
@@ -272,8 +282,8 @@ def _numbers(values: pd.Series, column: str, rows: np.ndarray, notes: dict) -> p
     return numbers.where(np.isfinite(numbers.to_numpy()))
 
 
-def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
-    """Build geometries from coordinate columns or a WKT column."""
+def _table_geometry(frame: pd.DataFrame, notes, *, required: bool = True) -> gpd.GeoDataFrame:
+    """Build geometries from coordinate columns or a WKT column (see :func:`table_points` for `required`)."""
     columns = list(frame.columns)
     refuse_twin_headers(columns)
     rows = row_numbers(notes, len(frame))
@@ -283,7 +293,7 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
             xs, ys = _numbers(frame[x], str(x), rows, notes), _numbers(frame[y], str(y), rows, notes)
             given = _given(frame[x]) | _given(frame[y])
             bad = (xs.isna() | ys.isna()).to_numpy() & given
-            if given.any() and bad[given].all():
+            if required and given.any() and bad[given].all():
                 shown = ", ".join(f"{frame[x].iloc[i]!s}/{frame[y].iloc[i]!s}" for i in np.flatnonzero(bad)[:3])
                 raise BatchError(_("the coordinate columns {x}/{y} hold no numbers (e.g. {shown}); give decimal "
                                    "degrees or metres, e.g. 114.3512/22.7013").format(x=x, y=y, shown=shown))
@@ -301,6 +311,8 @@ def _table_geometry(frame: pd.DataFrame, notes) -> gpd.GeoDataFrame:
                                          for i in np.flatnonzero((text.notna() & pd.isna(geoms)).to_numpy())}
         notes["coordinate_columns"] = [str(wkt)]
         return gpd.GeoDataFrame(frame.drop(columns=[wkt]), geometry=list(geoms))
+    if not required:
+        return gpd.GeoDataFrame(frame, geometry=[None] * len(frame))
     raise BatchError(_("the table has no coordinates: expected a pair of columns such as {pairs}, or a WKT column; "
                        "it has {columns}.").format(pairs="经度/纬度, lon/lat, x/y",
                                                    columns=", ".join(str(c) for c in columns[:20])))

@@ -37,15 +37,25 @@ from citygrid.admin import District, Profile, load_profile
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.schema import FIELD_NAMES, conform, make_ids
 
-SLOTS_PER_SIDE = 12
-"""Point slots per road edge and side, between 20 % and 80 % of the edge."""
-
 ROAD_EVERY = 2
 """Every second mesh line is a road."""
 
 _ON_ROAD = {"0101", "0102", "0103", "0104", "0105", "0106", "0107", "0108", "0109", "0110",
             "0111", "0112", "0114", "0127", "0128", "0129", "0130"}
 """Point categories lying in the carriageway (covers, grates); others stand beside it."""
+
+_STEPS = {"0118": 16.0, "0402": 9.0, "0210": 20.0, "0203": 26.0, "0305": 40.0, "0113": 77.0, "0407": 4.4,
+          "0136": 17.0, "0101": 14.0, "0102": 12.0, "0103": 12.0, "0104": 12.0, "0209": 25.0, "0117": 30.0}
+"""Metres between neighbours of a kind along a street (the medians of the spacing table of the project's reference
+facts, measured on real street furniture: lamps 16 m apart, trees 9, benches 4.4, bins 41, hydrants 77 …); other
+kinds of cover 15 m, the rest 30 m."""
+_BESIDE = {"0113": ("0101", 0.24), "0209": ("0118", 0.3), "0136": ("0118", 0.3)}
+"""Kinds that share a spot with another kind, and how often: a hydrant beside a water cover, a sign or a camera on a
+lamp pole. No other two kinds stand within a metre of each other."""
+_PAIRED = {"0101": 0.5}
+"""Kinds laid in pairs under a metre apart (water valve pairs), and the share of them in pairs."""
+EDGE_MARGIN = 16.0
+"""Metres of a road edge left free at each end: the junction, where the kerbs of two roads meet."""
 
 _SHARES = {
     "0104": 0.1452, "0118": 0.1071, "0103": 0.0905, "0102": 0.0810, "0402": 0.0714,
@@ -369,20 +379,57 @@ def _components(profile, catalog, grid, edges, whole_cells, cell_quads, n, rng):
         excess = max(0, int(counts[code]) - room)
         counts[code] -= excess
         counts[counts.idxmax()] += excess
-    spacing = 0.6 * np.hypot(edges["x1"] - edges["x0"], edges["y1"] - edges["y0"]).min() \
-        / (SLOTS_PER_SIDE - 1)
     parts = []
+    placed = _Spots()
+    points = [code for code in counts.index if catalog[code].geometry == "point"]
+    for code in sorted(points, key=lambda c: (c in _BESIDE, -counts[c])):  # hosts before what stands on them
+        geom, cell, road = _points(catalog[code], int(counts[code]), edges, placed, rng)
+        parts.append(pd.DataFrame({"category": code, "geometry": geom, "cell": cell, "road": road}))
     for code, count in counts.items():
         cat = catalog[code]
-        if cat.geometry == "point":
-            geom, cell, road = _points(cat, count, edges, spacing, rng)
-        elif cat.geometry == "line":
+        if cat.geometry == "line":
             geom, cell, road = _lines(cat, count, edges, rng)
-        else:
+        elif cat.geometry == "polygon":
             geom, cell, road = _polygons(cat, count, whole_cells, cell_quads, rng)
+        else:
+            continue
         parts.append(pd.DataFrame({"category": code, "geometry": geom, "cell": cell, "road": road}))
     frame = pd.concat(parts, ignore_index=True)
+    order = {code: k for k, code in enumerate(counts.index)}
+    frame = frame.sort_values("category", key=lambda c: c.map(order), kind="stable", ignore_index=True)
     return _attributes(frame, profile, catalog, grid, rng)
+
+
+class _Spots:
+    """Where point components stand so far, by category, on a one-metre grid (to keep kinds apart)."""
+
+    def __init__(self) -> None:
+        self.taken = np.empty(0, dtype=np.int64)  # sorted cell keys of every component laid
+        self.keys: dict[str, np.ndarray] = {}
+        self.xy: dict[str, np.ndarray] = {}
+
+    @staticmethod
+    def _key(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.floor(x).astype(np.int64) * 10_000_000 + np.floor(y).astype(np.int64)
+
+    def crowded(self, x: np.ndarray, y: np.ndarray, but: str | None = None) -> np.ndarray:
+        """Points with a component laid before (not of kind `but`) in their one-metre cell or a neighbouring one."""
+        taken = self.taken if but is None else np.sort(np.concatenate(
+            [np.empty(0, dtype=np.int64), *(k for code, k in self.keys.items() if code != but)]))
+        out = np.zeros(len(x), dtype=bool)
+        if not len(taken):
+            return out
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                key = self._key(x + dx, y + dy)
+                at = np.minimum(np.searchsorted(taken, key), len(taken) - 1)
+                out |= taken[at] == key
+        return out
+
+    def add(self, code: str, x: np.ndarray, y: np.ndarray) -> None:
+        self.keys[code] = self._key(x, y)
+        self.taken = np.sort(np.concatenate([self.taken, self.keys[code]]))
+        self.xy[code] = np.column_stack([x, y])
 
 
 def _pick(n_slots: int, count: int, what: str, rng) -> np.ndarray:
@@ -392,22 +439,108 @@ def _pick(n_slots: int, count: int, what: str, rng) -> np.ndarray:
     return rng.choice(n_slots, size=count, replace=False)
 
 
-def _points(cat, count, edges, spacing, rng):
-    stride = int(np.ceil((cat.tolerance_m + 0.5) / spacing))
-    ks = np.arange(SLOTS_PER_SIDE)
-    if cat.tolerance_m > 2.0:
-        ks = ks[(ks >= 3) & (ks <= SLOTS_PER_SIDE - 4)]
-    ks = ks[::stride]
-    slot = _pick(len(edges) * len(ks) * 2, count, cat.code, rng)
-    e = slot // (len(ks) * 2)
-    k = ks[(slot // 2) % len(ks)]
-    side = np.where(slot % 2 == 0, 1.0, -1.0)
+def _points(cat, count, edges, placed: _Spots, rng):
+    """`count` components of a point category along road edges, a run per edge side at the kind's step.
+
+    A run starts at a random place and goes on at the step, jittered by a tenth; covers and grates
+    lie in the carriageway, the rest beside it. A kind of :data:`_BESIDE` stands by its host as
+    often as real ones do, a kind of :data:`_PAIRED` comes in pairs, and no component stands within
+    a metre of one of another kind otherwise (candidates that would are dropped, and more laid).
+    """
     low, high = (1.5, 3.5) if cat.code in _ON_ROAD else (5.5, 9.0)
-    offset = side * rng.uniform(low, high, size=count)
-    t = 0.2 + 0.6 * k / (SLOTS_PER_SIDE - 1)
-    x, y = _along(edges, e, t, offset)
+    step = max(_STEPS.get(cat.code, 15.0 if cat.code in _ON_ROAD else 30.0), cat.tolerance_m + 1.0)
+    length = np.hypot(edges["x1"] - edges["x0"], edges["y1"] - edges["y0"]).to_numpy()
+    usable = np.maximum(length - 2 * EDGE_MARGIN, 1.0)
+    host, share = _BESIDE.get(cat.code, (None, 0.0))
+    beside = int(round(count * share)) if host in placed.xy else 0
+    x, y, e, side = _beside(cat, host, beside, placed, edges, rng) if beside else (np.empty(0),) * 4
+    pairs = _PAIRED.get(cat.code, 0.0)
+    room_at_most = 2 * int(np.maximum(1, np.floor(usable / (cat.tolerance_m + 1.0))).sum())
+    stalled = 0
+    while len(x) < count:
+        if count > room_at_most or stalled >= 5:
+            raise ValueError(_("category {what} needs {n} places but the district has room for {room}; lower "
+                               "n_components or use a smaller cell_size.").format(
+                what=cat.code, n=count, room=min(room_at_most, len(x))))
+        while True:  # runs on edge sides; a kind too many for its step closes up towards its tolerance
+            per_side = np.maximum(1, np.floor(usable / step)).astype(int)
+            if per_side.sum() * 2 >= 1.3 * (count - len(x)) or step <= cat.tolerance_m + 1.0:
+                break
+            step = max(cat.tolerance_m + 1.0, step * 0.8)
+        room = count - len(x)
+        ce, cside, ct = _runs(edges, per_side, step, length, int(np.ceil(1.5 * room / per_side.mean())) + 8, rng)
+        coff = cside * rng.uniform(low, high, size=len(ce))
+        cx, cy = _along(edges, ce, ct, coff)
+        if pairs and len(cx):
+            cx, cy, ce, cside = _with_pairs(cx, cy, ce, cside, edges, pairs, rng)
+        keep = ~placed.crowded(cx, cy) & ~_near_taken(cx, cy, x, y, cat.tolerance_m + 0.5)
+        cx, cy, ce, cside = cx[keep], cy[keep], ce[keep], cside[keep]
+        x, y = np.concatenate([x, cx[:room]]), np.concatenate([y, cy[:room]])
+        e, side = np.concatenate([e, ce[:room]]).astype(int), np.concatenate([side, cside[:room]])
+        stalled = stalled + 1 if len(cx) < 0.01 * room else 0  # the kind's places are as good as full
+    placed.add(cat.code, x, y)
     cell = np.where(side > 0, edges["cell_left"].to_numpy()[e], edges["cell_right"].to_numpy()[e])
     return shapely.points(x, y), cell, edges["name"].to_numpy()[e]
+
+
+def _runs(edges, per_side: np.ndarray, step: float, length: np.ndarray, n_sides: int, rng):
+    """Candidate places: on `n_sides` edge sides picked at random, a run at `step` from a random start each."""
+    chosen = rng.choice(2 * len(edges), size=min(n_sides, 2 * len(edges)), replace=False)
+    sides = chosen // 2
+    sign = np.where(chosen % 2 == 0, 1.0, -1.0)
+    n = per_side[sides]
+    e = np.repeat(sides, n)
+    side = np.repeat(sign, n)
+    k = np.arange(len(e)) - np.repeat(np.cumsum(n) - n, n)
+    start = rng.uniform(0, 1, size=len(sides))[np.repeat(np.arange(len(sides)), n)]
+    usable = np.maximum(length[e] - 2 * EDGE_MARGIN, 1.0)
+    spare = usable - step * (per_side[e] - 1)
+    along = start * np.maximum(spare, 0) + k * step + rng.uniform(-0.1, 0.1, size=len(e)) * step
+    t = (EDGE_MARGIN + np.clip(along, 0, usable)) / length[e]
+    return e, side, t
+
+
+def _near_taken(x: np.ndarray, y: np.ndarray, tx: np.ndarray, ty: np.ndarray, within: float) -> np.ndarray:
+    """Candidates within `within` metres of a component of the same kind laid already."""
+    if not len(tx) or not len(x):
+        return np.zeros(len(x), dtype=bool)
+    tree = shapely.STRtree(shapely.points(tx, ty))
+    hit = tree.query(shapely.points(x, y), predicate="dwithin", distance=within)[0]
+    out = np.zeros(len(x), dtype=bool)
+    out[hit] = True
+    return out
+
+
+def _with_pairs(x, y, e, side, edges, share: float, rng):
+    """A `share` of the places doubled, the twin 0.5–0.9 m along the road (a water valve pair)."""
+    twins = np.flatnonzero(rng.random(len(x)) < share / (1 + share))
+    dx, dy = (edges["x1"] - edges["x0"]).to_numpy()[e[twins]], (edges["y1"] - edges["y0"]).to_numpy()[e[twins]]
+    norm = np.hypot(dx, dy)
+    gap = rng.uniform(0.5, 0.9, size=len(twins))
+    order = np.argsort(np.concatenate([np.arange(len(x)), twins + 0.5]), kind="stable")
+    x, y = np.concatenate([x, x[twins] + gap * dx / norm]), np.concatenate([y, y[twins] + gap * dy / norm])
+    return x[order], y[order], np.concatenate([e, e[twins]])[order], np.concatenate([side, side[twins]])[order]
+
+
+def _beside(cat, host: str, n: int, placed: _Spots, edges, rng):
+    """`n` places standing by components of `host` (0.2–0.9 m off), on the host's edge side."""
+    xy = placed.xy[host]
+    pick = rng.choice(len(xy), size=min(n, len(xy)), replace=False)
+    angle = rng.uniform(0, 2 * np.pi, size=len(pick))
+    gap = rng.uniform(0.2, 0.9, size=len(pick))
+    x, y = xy[pick, 0] + gap * np.cos(angle), xy[pick, 1] + gap * np.sin(angle)
+    a, b = shapely.STRtree(shapely.points(x, y)).query(shapely.points(x, y), predicate="dwithin",
+                                                        distance=cat.tolerance_m + 0.5)
+    alone = ~placed.crowded(x, y, but=host)  # by its host, and by nothing else
+    alone[b[a < b]] = False  # by hosts that stand close (a pair of water covers): one of the two
+    x, y = x[alone], y[alone]
+    mids = np.column_stack([(edges["x0"] + edges["x1"]) / 2, (edges["y0"] + edges["y1"]) / 2])
+    tree = shapely.STRtree(shapely.linestrings(np.stack([edges[["x0", "y0"]].to_numpy(),
+                                                         edges[["x1", "y1"]].to_numpy()], axis=1)))
+    e = tree.query_nearest(shapely.points(x, y), all_matches=False)[1]
+    dx, dy = (edges["x1"] - edges["x0"]).to_numpy()[e], (edges["y1"] - edges["y0"]).to_numpy()[e]
+    side = np.where(dx * (y - mids[e, 1]) - dy * (x - mids[e, 0]) > 0, 1.0, -1.0)
+    return x, y, e, side
 
 
 def _along(edges, e, t, offset):
@@ -466,7 +599,11 @@ def _attributes(frame, profile, catalog, grid, rng):
     department = cats.loc[frame["category"], "department"].to_numpy(dtype=object)
     owner = department.copy()
     is_district = units.loc[department, "level"].to_numpy() == "district"
-    to_street = is_district & (rng.random(n) < 0.2)
+    # a fifth of the district's components are handed to the street office, by area (a grid cell's
+    # together, as handovers go), not one by one: neighbours of a kind mostly share their owner
+    roll = rng.random(n)
+    first_in_cell = pd.Series(np.arange(n)).groupby(cell).transform("min").to_numpy()
+    to_street = is_district & (roll[first_in_cell] < 0.2)
     owner[to_street] = (pd.Series(street_name[to_street]) + "办事处").to_numpy(dtype=object)
     maintainer = units.loc[owner, "maintainer"].to_numpy(dtype=object)
     maintainer = np.where(maintainer == "", owner, maintainer)
@@ -672,42 +809,51 @@ def sample_batches(district: District, *, seed: int = 0) -> dict[str, gpd.GeoDat
     return {"clean": clean.to_crs(settings.web_crs), "defects": bad.to_crs(settings.web_crs), "gcj02": gcj}
 
 
-EVENT_CHANNELS = ("12345热线", "@坪山微信", "网上信箱", "城管通")
-"""Where synthetic events come from; 城管通 is the collectors' app, which names the category."""
+EVENT_CHANNELS = {"@坪山": (1, 3983, True), "美丽深圳": (2, 1954, True), "12345": (3, 1618, False),
+                  "12319": (4, 1548, False), "政府信箱": (5, 470, False), "固话投诉": (6, 427, False)}
+"""Where Pingshan's events came from in 2018: id, events, and whether the channel gives a place (the apps do;
+phone and mailbox reports do not)."""
+EVENT_EXPORT_COLUMNS = (
+    "REC_ID", "CREATE_TIME", "EVENT_SRC_ID", "EVENT_SRC_NAME", "EVENT_PROPERTY_ID", "EVENT_PROPERTY_NAME",
+    "EVENT_TYPE_ID", "EVENT_TYPE_NAME", "MAIN_TYPE_ID", "MAIN_TYPE_NAME", "SUB_TYPE_ID", "SUB_TYPE_NAME",
+    "DISTRICT_ID", "DISTRICT_NAME", "STREET_ID", "STREET_NAME", "COMMUNITY_ID", "COMMUNITY_NAME", "OCCUR_PLACE",
+    "DISPOSE_UNIT_ID", "DISPOSE_UNIT_NAME", "REPORT_NUM", "OPERATE_NUM", "INTIME_ARCHIVE_NUM",
+    "OVERTIME_ARCHIVE_NUM", "INTIME_TO_ARCHIVE_NUM")
+"""The 26 columns of Pingshan's event export of 2018."""
+TEST_UNIT = "区测试责任单位一"
 
 
 def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: float = 3.0,
-                coords: str = "gcj02", unregistered: float = 0.05, outside: float = 0.01,
-                described: float = 0.5, hostile: float = 0.01) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A hotline event stream as a 12345 system exports it, with the truth of each event.
+                coords: str = "gcj02", unregistered: float = 0.05, outside: float = 0.01, repeats: float = 0.007,
+                start: str = "2026-02-08", days: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An event export shaped as Pingshan's of 2018, with the truth of each event.
 
-    Event types follow the shipped event type table with a skew like a real hotline's (a
-    few types make most events). A component event lies at a registered component of one
-    of its type's categories (a point on a line or polygon) with GPS noise of `gps_m`
-    metres (standard deviation per axis); a share `unregistered` lies at a component the
-    registry lacks (``district.reserve`` when there is one, else a random place in the
-    district); other events lie anywhere in the district; a share `outside` lies 5–20 km
-    outside it. Events from the collectors' app (城管通) name their category, and the
-    component's id when it is registered (the collector picks it on the app's map). A share
-    `described` of the other component events name in their description the kind of
-    component the reporter sees ("污水井盖", as the cover is stamped); the rest name only the
-    event type. Locations are GCJ-02 (as WeChat and Amap give them), or
-    ``coords="bd09"``/``"wgs84"``.
+    Sub types follow their real frequencies of 2018 (``events_2018`` of the event type
+    table), channels theirs: the apps (@坪山, 美丽深圳) give a place, as 经度/纬度 beside the
+    26 columns (GCJ-02 as WeChat and Amap give them, or ``coords="bd09"``/``"wgs84"``, with
+    GPS noise of `gps_m` metres per axis); phone and mailbox reports do not (OCCUR_PLACE is
+    ``-`` in every row, as in the real export). A component event lies at a registered
+    component of its sub type's categories; a share `unregistered` at one the registry lacks
+    (``district.reserve`` when there is one); a share `outside` 5–20 km outside the district.
+    Street and community are those of the place. A closed event names the unit that
+    disposed of it: for a component, its maintainer (else its owner) most of the time; for
+    other events one of a few units per sub type, mostly the same one in a street. A share
+    `repeats` of the rows are sent twice (the same but for REC_ID), one sub type is written
+    with HTML entities in some rows, and a few events went to a test unit.
 
     Returns
     -------
     (DataFrame, DataFrame)
-        The export (Chinese headers: 工单编号, 上报时间, 来源渠道, 事件类型代码, 事件类型,
-        部件类别, 部件编号, 问题描述, 经度, 纬度, 办结时间, 处置单位) and the truth: ``event_id,
-        component_id`` (None when none is registered) and ``kind`` (``component``,
-        ``unregistered``, ``not_component``, ``outside``).
+        The export and the truth: ``event_id, component_id`` (None when none is
+        registered), ``kind`` (``component``, ``unregistered``, ``not_component``,
+        ``outside``) and ``unit`` (the unit that acts).
     """
     from citygrid.crs import transformer, wgs84_to_bd09, wgs84_to_gcj02
-    from citygrid.dispatch import load_event_types
+    from citygrid.events import load_event_types
 
     rng = np.random.default_rng(seed)
     table = load_event_types()
-    weights = 1.0 / np.arange(1, len(table) + 1) ** 0.9
+    weights = table["events_2018"].astype(float).to_numpy()
     types = table.iloc[rng.choice(len(table), size=n, p=weights / weights.sum())].reset_index(drop=True)
     comps = district.components
     spare = district.reserve if getattr(district, "reserve", None) is not None else None
@@ -719,8 +865,9 @@ def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: fl
     x, y = np.empty(n), np.empty(n)
     truth_id = np.full(n, None, dtype=object)
     kind = np.full(n, "not_component", dtype=object)
-    category = np.full(n, None, dtype=object)
+    unit = np.full(n, None, dtype=object)
     roll = rng.random(n)
+    maintainer = comps["maintainer"].fillna(comps["owner"]).to_numpy(dtype=object)
     for k, cats in enumerate(types["categories"]):
         cats = [c for c in cats if len(by_cat.get(c, ())) or len(spare_by_cat.get(c, ()))]
         place = None
@@ -731,14 +878,15 @@ def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: fl
             pool = [c for c in cats if len(spare_by_cat.get(c, ()))]
             if pool:
                 row = spare.iloc[rng.choice(spare_by_cat[pool[rng.integers(len(pool))]])]
-                place, category[k] = shapely.point_on_surface(row.geometry), row["category"]
+                place = shapely.point_on_surface(row.geometry)
+                unit[k] = row["maintainer"] if isinstance(row["maintainer"], str) else row["owner"]
         elif cats:
             sizes = np.array([len(by_cat.get(c, ())) for c in cats], dtype=float)
             if sizes.sum():
                 cat = cats[rng.choice(len(cats), p=sizes / sizes.sum())]
                 pos = by_cat[cat][rng.integers(len(by_cat[cat]))]
-                place, truth_id[k], kind[k] = at_comp[pos], comps["component_id"].iloc[pos], "component"
-                category[k] = cat
+                place, truth_id[k], kind[k], unit[k] = at_comp[pos], comps["component_id"].iloc[pos], "component", \
+                    maintainer[pos]
         while place is None or not district.boundary.contains(place):
             place = shapely.Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
         x[k], y[k] = place.x, place.y
@@ -747,32 +895,75 @@ def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: fl
             x[k], y[k] = x[k] + far * np.cos(angle), y[k] + far * np.sin(angle)
             while district.boundary.contains(shapely.Point(x[k], y[k])):
                 x[k] += 5_000
+    area = district.locate(shapely.points(x, y))
+    unit = _dispose_units(district, types, area, unit, kind, rng)
     x, y = x + rng.normal(0, gps_m, n), y + rng.normal(0, gps_m, n)
     lon, lat = transformer(settings.default_crs, settings.web_crs).transform(x, y)
     lon, lat = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}.get(coords, lambda a, b: (a, b))(lon, lat)
-    created = pd.Timestamp("2026-11-01") + pd.to_timedelta(rng.uniform(0, 30 * 24 * 3600, n).round(), unit="s")
-    hours = rng.lognormal(np.log(20), 0.9, n)
-    closed = created + pd.to_timedelta(hours.round(3), unit="h")
-    open_ = rng.random(n) < 0.08
-    channel = np.array(EVENT_CHANNELS)[rng.choice(4, size=n, p=[0.55, 0.25, 0.08, 0.12])]
-    named = (channel == "城管通") & (kind == "component")
-    text = np.array([f"{t}，请尽快处理" for t in types["name_zh"]], dtype=object)
-    seen = ~named & (category != None) & (rng.random(n) < described)  # noqa: E711 (elementwise)
-    kinds = dict(zip(comps["category"], comps["category_name"]))
-    if spare is not None:
-        kinds.update(zip(spare["category"], spare["category_name"]))
-    text[seen] = [f"{t}（{kinds[c]}），请尽快处理" for c, t in zip(category[seen], types["name_zh"].to_numpy()[seen])]
-    text[rng.random(n) < hostile] = "<img src=x onerror=alert(1)> 井盖"
-    ids = np.array([f"PS2026{k:07d}" for k in range(1, n + 1)], dtype=object)
+    names = list(EVENT_CHANNELS)
+    share = np.array([EVENT_CHANNELS[c][1] for c in names], dtype=float)
+    channel = np.array(names, dtype=object)[rng.choice(len(names), size=n, p=share / share.sum())]
+    placed = np.array([EVENT_CHANNELS[c][2] for c in channel], dtype=bool)
+    created = pd.Timestamp(start) + pd.to_timedelta(np.sort(rng.uniform(0, days * 24 * 3600, n)).round(), unit="s")
+    on_time = rng.random(n) < 0.93
+    sub_name = types["name_zh"].to_numpy(dtype=object).copy()
+    escaped = (sub_name == "路灯(灯光)井盖") & (rng.random(n) < 0.05)
+    sub_name[escaped] = "路灯&#40;灯光&#41;井盖"
+    test = rng.random(n) < 0.001
+    unit[test] = TEST_UNIT
+    street_code = area["street_code"].to_numpy(dtype=object)
     export = pd.DataFrame({
-        "工单编号": ids, "上报时间": created.strftime("%Y-%m-%d %H:%M:%S"), "来源渠道": channel,
-        "事件类型代码": types["code"].to_numpy(), "事件类型": types["name_zh"].to_numpy(),
-        "部件类别": np.where(named, category, None), "部件编号": np.where(named, truth_id, None), "问题描述": text,
-        "经度": np.round(lon, 7), "纬度": np.round(lat, 7),
-        "办结时间": np.where(open_, None, closed.strftime("%Y-%m-%d %H:%M:%S")),
-        "处置单位": None})
-    truth = pd.DataFrame({"event_id": ids, "component_id": truth_id, "kind": kind})
+        "REC_ID": np.arange(1, n + 1) * 7 + 1_000_000, "CREATE_TIME": created.strftime("%Y-%m-%d %H:%M:%S"),
+        "EVENT_SRC_ID": [EVENT_CHANNELS[c][0] for c in channel], "EVENT_SRC_NAME": channel,
+        "EVENT_PROPERTY_ID": 1, "EVENT_PROPERTY_NAME": "投诉",
+        "EVENT_TYPE_ID": types["type_code"].to_numpy(), "EVENT_TYPE_NAME": types["type_name"].to_numpy(),
+        "MAIN_TYPE_ID": types["main_code"].to_numpy(), "MAIN_TYPE_NAME": types["main_name"].to_numpy(),
+        "SUB_TYPE_ID": types["code"].to_numpy(), "SUB_TYPE_NAME": sub_name,
+        "DISTRICT_ID": district.code, "DISTRICT_NAME": district.name,
+        "STREET_ID": street_code, "STREET_NAME": area["street"].to_numpy(dtype=object),
+        "COMMUNITY_ID": area["community_code"].to_numpy(dtype=object),
+        "COMMUNITY_NAME": area["community"].to_numpy(dtype=object), "OCCUR_PLACE": "-",
+        "DISPOSE_UNIT_ID": pd.array([1_000 + sum(map(ord, u)) % 9_000 if isinstance(u, str) else None for u in unit],
+                                    dtype="Int64"),
+        "DISPOSE_UNIT_NAME": unit, "REPORT_NUM": 1, "OPERATE_NUM": 1, "INTIME_ARCHIVE_NUM": on_time.astype(int),
+        "OVERTIME_ARCHIVE_NUM": (~on_time).astype(int), "INTIME_TO_ARCHIVE_NUM": on_time.astype(int),
+        "经度": np.where(placed, np.round(lon, 7), np.nan), "纬度": np.where(placed, np.round(lat, 7), np.nan)})
+    truth = pd.DataFrame({"event_id": export["REC_ID"].astype(str).to_numpy(), "component_id": truth_id,
+                          "kind": kind, "unit": unit, "placed": placed})
+    again = np.flatnonzero(rng.random(n) < repeats)
+    if len(again):
+        copies = export.iloc[again].assign(REC_ID=np.arange(len(again)) * 7 + 9_000_001)
+        export = pd.concat([export, copies]).sort_values("CREATE_TIME", kind="stable", ignore_index=True)
+        truth = pd.concat([truth, truth.iloc[again].assign(event_id=copies["REC_ID"].astype(str).to_numpy())])
+        truth = truth.set_index("event_id").loc[export["REC_ID"].astype(str)].reset_index()
     return export, truth
+
+
+def _dispose_units(district: District, types: pd.DataFrame, area: pd.DataFrame, unit: np.ndarray, kind: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """The unit that closed each event: a component's own (most of the time), else one of its sub type's.
+
+    Every sub type has a home unit among the district's, and the street offices act on most events of
+    street-level sub types; a fifth of the events go elsewhere, as real ones do.
+    """
+    units = district.units["name"].to_numpy(dtype=object)
+    offices = {name[:-len("办事处")]: name for name in units if name.endswith("街道办事处")}  # 坪山街道: its office
+    street_office = area["street"].map(offices)
+    out = np.array([u if isinstance(u, str) else None for u in unit], dtype=object)
+    agencies = np.array([u for u in units if not u.endswith("街道办事处")], dtype=object)
+    home = {code: agencies[int(rng.integers(len(agencies)))] for code in types["code"].unique()}
+    local = {code: rng.random() < 0.5 for code in types["code"].unique()}
+    for k, code in enumerate(types["code"].to_numpy()):
+        if out[k] is not None and rng.random() < 0.85:
+            continue
+        if local[code] and isinstance(street_office.iloc[k], str) and rng.random() < 0.8:
+            out[k] = street_office.iloc[k]
+        elif rng.random() < 0.8:
+            out[k] = home[code]
+        else:
+            out[k] = units[int(rng.integers(len(units)))]
+    out[kind == "outside"] = None
+    return out
 
 
 SHENZHEN = (("440310", "坪山区"), ("440307", "龙岗区"), ("440309", "龙华区"), ("440311", "光明区"),

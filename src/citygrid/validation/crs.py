@@ -47,6 +47,10 @@ def axis_swapped(ctx: Context) -> Findings:
     return Findings(pos, message, field="geometry")
 
 
+SMALL_BATCH = 50
+"""A shifted batch of at most this many located rows has each shifted row named as well."""
+
+
 @rule("crs.gcj02_suspected", "error",
       "coordinates shifted as GCJ-02: the batch as a whole (with the estimated shift), or, in a small batch, each row "
       "that lies off its registered position or its claimed grid cell by the shift", needs=("district",))
@@ -54,15 +58,18 @@ def gcj02_suspected(ctx: Context) -> Findings:
     """Shift the batch back from GCJ-02 and see whether it then fits.
 
     It fits when the same components in the registry, or else the roads, come much closer: one
-    batch-level finding. Each row that lies off its registered position, or outside its claimed
-    cell, by the very shift is named too (:func:`_shifted_rows`), so that five rows copied from
-    Amap are found as surely as five thousand.
+    batch-level finding; only a batch of at most ``SMALL_BATCH`` rows, fixed by hand, also gets one
+    per row. Otherwise each row that lies off its registered position, or outside its claimed
+    cell, by the very shift is named (:func:`_shifted_rows`), so that five rows copied from Amap
+    into a large batch are found as surely as five thousand.
     """
     if ctx.notes.get("gcj02_converted"):
         return Findings.none()
     ok = located(ctx)
-    rows = _shifted_rows(ctx)
     whole = _whole_batch(ctx, np.flatnonzero(ok)) if ok.sum() >= 3 else None
+    if whole is not None and ok.sum() > SMALL_BATCH:
+        return whole
+    rows = _shifted_rows(ctx)
     if whole is None:
         return rows
     return Findings(np.concatenate([whole.pos, rows.pos]), np.concatenate([whole.message, rows.message]),
