@@ -40,8 +40,9 @@ from citygrid._i18n import N_, _
 from citygrid._text import read_csv_table
 from citygrid.errors import InputError, replacing
 
-LEVELS = ("community", "street", "district", "main type")
-"""Where a route is learned, most specific first; an event takes the first with enough events."""
+LEVELS = (N_("community"), N_("street"), N_("district"), N_("main type"))
+"""Where a route is learned, most specific first; an event takes the first with enough events (marked for
+translation: the command names them)."""
 _KEYS = {"community": ("event_type", "street", "community"), "street": ("event_type", "street"),
          "district": ("event_type",), "main type": ("main_type",)}
 _WHERE = {"community": N_("in {community}"), "street": N_("in {street}"), "district": N_("in the district"),
