@@ -288,7 +288,7 @@ def events_reg(tmp_path_factory, district):
 def _events(reg, times: list, **more) -> pd.DataFrame:
     point = reg.components[reg.components["category"] == "0102"].to_crs(4326).geometry.iloc[0]
     return pd.DataFrame({"工单编号": [f"E{k}" for k in range(len(times))], "上报时间": times,
-                         "事件类型": "井盖破损", "经度": point.x, "纬度": point.y, **more})
+                         "事件类型": "下水井盖", "经度": point.x, "纬度": point.y, **more})
 
 
 def test_times_with_and_without_offsets_read_to_local_time(events_reg, tmp_path):
