@@ -21,8 +21,8 @@ Examples
 >>> routes = RoutingTable.learn(history, min_events=3)
 >>> answer = routes.route(pd.DataFrame({"event_type": ["下水井盖"], "main_type": ["公用部件"],
 ...                                     "street": ["龙田街道"], "community": ["竹坑社区"]}))
->>> answer.loc[0, ["unit", "share", "level"]].tolist()
-['水务公司', 0.75, 'community']
+>>> answer.loc[0, "unit"], float(answer.loc[0, "share"]), answer.loc[0, "level"]
+('水务公司', 0.75, 'community')
 >>> answer.loc[0, "alternatives"]
 '电信 (0.25)'
 """
