@@ -89,6 +89,16 @@ def test_a_dataset_opens_as_a_read_only_registry(dataset, faulty):
         reg.ingest(faulty.components.head(1), source="x")
 
 
+def test_a_dataset_says_it_keeps_no_history(dataset, faulty):
+    """A dataset holds the components as exported: history and as_of say so in one line (they raised a bare
+    KeyError and gave the batches table's columns)."""
+    reg = cg.open_registry(dataset)
+    some = faulty.components["component_id"].iloc[0]
+    for ask in (lambda: reg.history(some), lambda: reg.as_of("2030-01-01")):
+        with pytest.raises(cg.UsageError, match="keeps the components as they were exported, not their history"):
+            ask()
+
+
 def test_sedona_finds_what_the_local_engine_finds_row_by_row_in_a_two_district_city(city, city_dataset, spark):
     expected = set()
     for reg in city:

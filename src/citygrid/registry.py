@@ -498,14 +498,14 @@ class Registry:
         stamp = pd.Timestamp(when)
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
+        later = self.store.read(
+            "SELECT change_id, batch_id, component_id, action, field, old_value FROM citygrid_history "
+            "WHERE changed_at > ? ORDER BY change_id", (stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"),))
         first = self.store.read("SELECT MIN(started_at) AS first FROM citygrid_batches WHERE batch_id >= 1")
         first = first["first"].iloc[0]
         if first is not None and stamp < pd.to_datetime(first, utc=True).tz_localize(None):
             raise UsageError(_("as_of({when!r}) is before the registry began ({first} UTC): there is no state to "
                                "give.").format(when=when, first=str(first)[:19]))
-        later = self.store.read(
-            "SELECT change_id, batch_id, component_id, action, field, old_value FROM citygrid_history "
-            "WHERE changed_at > ? ORDER BY change_id", (stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"),))
         return as_of(self.components_with_retired(), later)
 
     # --- ingest -------------------------------------------------------------------------

@@ -307,7 +307,16 @@ class DatasetStore:
         return _read_district(self.path, self.admin_code, self._info["name"])
 
     def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        """The catalog and units kept beside the components; history, batches and allow-list are empty."""
+        """The catalog and units kept beside the components; batches and allow-list are empty.
+
+        Raises
+        ------
+        UsageError
+            For history, which a dataset does not keep.
+        """
+        if "citygrid_history" in sql:
+            raise UsageError(_("{name} is a GeoParquet dataset: it keeps the components as they were exported, not "
+                               "their history; ask the registries it was exported from.").format(name=self.name))
         if "citygrid_catalog" in sql:
             return pd.read_csv(self.path / "_district" / self.admin_code / "catalog.csv", dtype=str,
                                keep_default_na=False)
