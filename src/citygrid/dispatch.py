@@ -234,10 +234,13 @@ def learn_routes(history: str | Path | pd.DataFrame, *, min_events: int = 5) -> 
         if head and {"level", "unit", "events"} <= {c.strip() for c in head[0].split(",")}:
             return RoutingTable.read(history, min_events=min_events)
     past = read_events(history)
-    table = load_event_types()
-    main = dict(zip(table["name_zh"], table["main_name"]))
-    past["main_type"] = past["main_type"].fillna(past["event_type"].map(main))
+    past["main_type"] = _main_types(past, load_event_types())
     return RoutingTable.learn(past, min_events=min_events)
+
+
+def _main_types(events: pd.DataFrame, table: pd.DataFrame) -> pd.Series:
+    """Each event's main type: as its export says, else its sub type's in the event type table."""
+    return events["main_type"].fillna(events["event_type"].map(dict(zip(table["name_zh"], table["main_name"]))))
 
 
 def _name_the_area(out: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame) -> None:
@@ -245,8 +248,7 @@ def _name_the_area(out: pd.DataFrame, frame: pd.DataFrame, table: pd.DataFrame) 
 
     The main type comes from the event type table; street and community as the event names them.
     """
-    main = dict(zip(table["name_zh"], table["main_name"]))
-    out["main_type"] = frame["main_type"].fillna(frame["event_type"].map(main)).to_numpy(dtype=object)
+    out["main_type"] = _main_types(frame, table).to_numpy(dtype=object)
     for column in ("street", "community"):
         out[column] = out[column].where(out[column].notna(), frame[column].to_numpy(dtype=object))
     out["component_event"] = [bool(c) for c in out["categories"]]
