@@ -730,7 +730,7 @@ def test_overlapping_ingests_never_merge_unchecked(tmp_path, pristine, district)
     assert reg.components["component_id"].is_unique
     report = reg.validate()
     assert report.ok, report.summary()
-    batches = reg.store.read("SELECT batch_id, created FROM citygrid_batches WHERE kind = 'ingest'")
+    batches = reg.batches().query("kind == 'ingest'")
     assert len(batches) == 180 and batches["created"].astype(int).sum() == used
 
 
@@ -835,7 +835,8 @@ def test_a_full_disk_during_a_merge_is_one_clear_error(reg, district, monkeypatc
     with pytest.raises(OutputError, match="disk is full, so nothing was written"):
         reg.ingest(batch, source="full disk")
     assert reg.state == before and len(open_registry(reg.path).components) == 3_000
-    assert "filler" not in set(reg.store.read("SELECT name FROM sqlite_master")["name"])
+    with sqlite3.connect(reg.path) as conn:
+        assert "filler" not in {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
 
 
 @pytest.fixture

@@ -39,11 +39,10 @@ from citygrid._i18n import N_, _, list_text
 from citygrid._text import suggest
 from citygrid._vector import check_engine
 from citygrid.admin import District, check_codes
-from citygrid.backends import Stale, Store
-from citygrid.backends.gpkg import GpkgStore
+from citygrid.backends import Stale, Store, copy_store, create_store, open_store
 from citygrid.catalog import Catalog, _check_rows
 from citygrid.crs import gcj02_to_wgs84, transformer
-from citygrid.errors import NotFound, RegistryConflict, RegistryError, RegistryExists, RegistryNotFound, UsageError
+from citygrid.errors import AccessDenied, NotFound, RegistryConflict, RegistryError, UsageError
 from citygrid.exports import write_extract
 from citygrid.history import as_of, readable
 from citygrid.layout import migration, to_layout
@@ -110,7 +109,7 @@ class Registry:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._meta = store.meta()
-        catalog = store.read("SELECT * FROM citygrid_catalog").drop(columns="fid", errors="ignore")
+        catalog = store.read_catalog()
         self.catalog = Catalog(_check_rows(catalog, store.name))
         self._district: District | None = None
         self._cache: _Loaded | None = None
@@ -127,7 +126,7 @@ class Registry:
     @property
     def path(self) -> Path | None:
         """The GeoPackage file (None for a database registry)."""
-        return getattr(self.store, "path", None)
+        return self.store.path
 
     # --- creation ---------------------------------------------------------------------
     @classmethod
@@ -143,14 +142,15 @@ class Registry:
         source: str = "initial load",
         timeout: float = 10.0,
     ) -> Registry:
-        """Create a GeoPackage registry from a district and its components.
+        """Create a registry from a district and its components, all or nothing.
 
-        The file is written beside its final name and renamed only when complete.
+        A GeoPackage is written beside its final name and renamed only when complete; a
+        shared registry is copied into its empty PostGIS database in one transaction.
 
         Parameters
         ----------
         path : str or Path
-            The ``.gpkg`` to create.
+            The ``.gpkg`` to create, or the ``postgresql://`` URL of a database without a registry.
         district : District
             Its hierarchy and (optionally) components.
         catalog : Catalog, optional
@@ -160,7 +160,7 @@ class Registry:
         engine : {"pyogrio", "fiona"}, default "pyogrio"
             Vector I/O engine.
         overwrite : bool, default False
-            Replace an existing file.
+            Replace an existing file (a database registry is never overwritten).
         source : str, default "initial load"
             Recorded as the first batch.
         timeout : float, default 10.0
@@ -171,21 +171,16 @@ class Registry:
         RegistryExists
             If `path` exists and `overwrite` is False.
         RegistryError
-            If the components have errors (duplicate or malformed ids, missing or wrong
+            If the database at a URL holds a registry already, or if the components have errors (duplicate or malformed ids, missing or wrong
             geometries, unknown categories); the message summarises the report.
         """
-        from citygrid.backends import gpkg
         from citygrid.catalog import load_catalog
 
-        path = Path(path)
         catalog = catalog or load_catalog()
         check_engine(engine)
         if layout not in LAYOUTS:
             raise UsageError(_("layout={layout!r} is not known; use one of {known}.").format(
                 layout=layout, known=", ".join(sorted(LAYOUTS))))
-        if path.exists() and not overwrite:
-            raise RegistryExists(_("{path!r} exists; open it (citygrid stats -r {path}) or write the new registry "
-                                   "elsewhere.").format(path=str(path)))
         comps = district.components if district.components is not None else \
             gpd.GeoDataFrame({f: [] for f in FIELD_NAMES}, geometry=[], crs=district.crs)
         comps = to_layout(conform(comps.to_crs(settings.default_crs)), layout, catalog)
@@ -205,10 +200,9 @@ class Registry:
         comps["batch_id"] = 1
         meta = {"layout": layout, "admin_code": district.code, "district_name": district.name,
                 "crs": settings.default_crs, "created_at": batch.started}
-        gpkg.create(path, district=district, components=comps, catalog=catalog.to_frame(),
-                    units=district.units.rename(columns={"name": "name_zh"}), meta=meta, batch=batch, engine=engine,
-                    timeout=timeout)
-        return cls(GpkgStore(path, engine=engine, timeout=timeout))
+        return cls(create_store(path if _is_url(path) else Path(path), district=district, components=comps,
+                                catalog=catalog.to_frame(), units=district.units.rename(columns={"name": "name_zh"}),
+                                meta=meta, batch=batch, engine=engine, timeout=timeout, overwrite=overwrite))
 
     # --- state --------------------------------------------------------------------------
     @property
@@ -465,7 +459,7 @@ class Registry:
     # --- history ------------------------------------------------------------------------
     def batches(self) -> pd.DataFrame:
         """Every batch ever merged (the initial load is batch 1)."""
-        return self.store.read("SELECT * FROM citygrid_batches ORDER BY batch_id")
+        return self.store.read_batches()
 
     def history(self, component_id: str) -> pd.DataFrame:
         """Every recorded change of a component, oldest first (old ids are resolved).
@@ -475,17 +469,11 @@ class Registry:
         ``"lon, lat"`` (WGS84) and ``moved_m`` says how far an update moved it (see
         :func:`citygrid.history.readable`).
         """
-        aliases = self.store.read("SELECT component_id FROM citygrid_aliases WHERE alias = ?", (component_id,))
-        ident = aliases["component_id"].iloc[0] if len(aliases) else component_id
+        ident = self.store.resolve_alias(component_id) or component_id
         if self.positions([ident])[0] < 0:
             raise NotFound(_("no component {id!r} in the registry that you may read (current, retired or "
                              "renamed).").format(id=component_id))
-        return readable(self.store.read(
-            "SELECT h.change_id, h.batch_id, b.source, h.component_id, h.action, h.field, "
-            "h.old_value, h.new_value, h.changed_at FROM citygrid_history h "
-            "LEFT JOIN citygrid_batches b USING (batch_id) "
-            "WHERE h.component_id = ? OR h.component_id = ? ORDER BY h.change_id",
-            (ident, component_id)))
+        return readable(self.store.read_history(list(dict.fromkeys([ident, component_id]))))
 
     def as_of(self, when: str | dt.datetime | pd.Timestamp) -> gpd.GeoDataFrame:
         """The components as they were at `when` (UTC), retired ones left out.
@@ -498,11 +486,10 @@ class Registry:
         stamp = pd.Timestamp(when)
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
-        later = self.store.read(
-            "SELECT change_id, batch_id, component_id, action, field, old_value FROM citygrid_history "
-            "WHERE changed_at > ? ORDER BY change_id", (stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"),))
-        first = self.store.read("SELECT MIN(started_at) AS first FROM citygrid_batches WHERE batch_id >= 1")
-        first = first["first"].iloc[0]
+        later = self.store.read_changes_since(stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+        batches = self.store.read_batches()
+        begun = batches.loc[pd.to_numeric(batches["batch_id"]) >= 1, "started_at"].dropna()
+        first = begun.min() if len(begun) else None
         if first is not None and stamp < pd.to_datetime(first, utc=True).tz_localize(None):
             raise UsageError(_("as_of({when!r}) is before the registry began ({first} UTC): there is no state to "
                                "give.").format(when=when, first=str(first)[:19]))
@@ -552,7 +539,8 @@ class Registry:
         """
         start = time.monotonic()
         info = Batch(source=source, user=user)
-        timeout = getattr(self.store, "timeout", 10.0)
+        self._writable()
+        timeout = self.store.timeout
         frame = normalise(batch, catalog=self.catalog, layout=self.layout, district=self.district, **read_options)
         while True:  # another writer may commit between reading the state and writing: start again
             try:
@@ -633,6 +621,11 @@ class Registry:
 
         return validate_registry(self, **options)
 
+    def _writable(self) -> None:
+        """Refuse a write to a store that takes none, in the store's own words."""
+        if self.store.read_only is not None:
+            raise AccessDenied(self.store.read_only)
+
     def allow(self, component_id: str, rule: str, note: str = "") -> None:
         """Put a known exception on the allow-list: `rule` is not reported for `component_id`.
 
@@ -644,6 +637,7 @@ class Registry:
         if rule not in RULES:
             raise UsageError(_("rule {rule!r} is not a rule code; codes are {known}.").format(
                 rule=rule, known=", ".join(sorted(RULES))))
+        self._writable()
         self.store.allow(component_id, rule, note, utc_now())
 
     def dispatch(self, events: str | Path | pd.DataFrame, **options: Any) -> gpd.GeoDataFrame:
@@ -680,7 +674,7 @@ class Registry:
 
     def allowed(self) -> pd.DataFrame:
         """The allow-list: ``component_id, rule, note, added_at``."""
-        return self.store.read("SELECT component_id, rule, note, added_at FROM citygrid_allow ORDER BY added_at")
+        return self.store.read_allowed()
 
     # --- standard migration ---------------------------------------------------------------
     def migrate(self, to: str = GBT47678.name) -> int:
@@ -709,6 +703,7 @@ class Registry:
         if self.layout == to:
             raise RegistryError(_("{name} already uses the {standard} layout.").format(
                 name=self.name, standard=GBT47678.standard))
+        self._writable()
         frame = self.components_with_retired()
         new_ids, new_cats = migration(frame, self.catalog)
         self.store.write_migration(frame, new_ids, new_cats, to,
@@ -754,7 +749,7 @@ class Registry:
                 hit |= (frame[column] == department).fillna(False).to_numpy(dtype=bool)
             frame = frame[hit]
         return write_extract(frame, path, fields=fields, include_retired=include_retired,
-                             engine=getattr(self.store, "engine", "pyogrio"))
+                             engine=self.store.engine)
 
     def to_parquet(self, path: str | Path) -> Path:
         """A GeoParquet snapshot of every component (retired ones included)."""
@@ -780,19 +775,8 @@ def open_registry(path: str | Path, *, engine: str = "pyogrio", timeout: float =
     ...
     citygrid.errors.RegistryNotFound: registry 'no/such/file.gpkg' does not exist; create it with ...
     """
-    if _is_url(path):
-        from citygrid.backends.postgis import PostgisStore
-
-        return Registry(PostgisStore(str(path), timeout=timeout))
     check_engine(engine)
-    if Path(path).is_dir() and (Path(path) / "_citygrid.json").is_file():
-        from citygrid.scale import DatasetStore
-
-        return Registry(DatasetStore(path))
-    if not Path(path).is_file():
-        raise RegistryNotFound(_("registry {path!r} does not exist; create it with citygrid demo (a sample) or from "
-                                 "a district's own files with citygrid init.").format(path=str(path)))
-    return Registry(GpkgStore(Path(path), engine=engine, timeout=timeout))
+    return Registry(open_store(path, engine=engine, timeout=timeout))
 
 
 def copy_registry(source: str | Path, target: str | Path, *, timeout: float = 10.0) -> Registry:
@@ -809,17 +793,8 @@ def copy_registry(source: str | Path, target: str | Path, *, timeout: float = 10
     Registry
         The copy, opened.
     """
-    from citygrid.backends import postgis
-
-    if not _is_url(source) and _is_url(target):
-        postgis.copy_in(open_registry(source, timeout=timeout), str(target), timeout=timeout)
-        return open_registry(str(target), timeout=timeout)
-    if _is_url(source) and not _is_url(target):
-        source_reg = open_registry(str(source), timeout=timeout)
-        district = source_reg.district.without_components()
-        copy = Registry.create(target, district, catalog=source_reg.catalog, layout=source_reg.layout,
-                               timeout=timeout)
-        copy.store.append(postgis.bookkeeping(source_reg.store), source_reg.components_with_retired())
+    if _is_url(source) != _is_url(target):
+        copy_store(open_store(source, timeout=timeout), target, timeout=timeout)
         return open_registry(target, timeout=timeout)
     raise UsageError(_("copy_registry copies between a GeoPackage path and a postgresql:// URL; got {source!r} and "
                        "{target!r}.").format(source=str(source), target=str(target)))

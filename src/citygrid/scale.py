@@ -31,16 +31,13 @@ Examples
 
 from __future__ import annotations
 
-import fnmatch
 import glob
-import hashlib
 import json
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import geopandas as gpd
 import numpy as np
@@ -49,15 +46,16 @@ import shapely
 
 from citygrid import settings
 from citygrid._i18n import _
-from citygrid.admin import CODE_FORMS, check_codes
-from citygrid.errors import AccessDenied, DistrictError, MissingFile, RegistryError, UsageError, writing
+from citygrid.admin import CODE_FORMS
+from citygrid.backends.dataset import META, MISSING, dataset_meta, read_dataset
+from citygrid.backends.dataset import links as dataset_links
+from citygrid.errors import DistrictError, UsageError, writing
 from citygrid.validation import Report
 
 if TYPE_CHECKING:
-    from citygrid.admin import District
     from citygrid.registry import Registry
 
-__all__ = ["PARTITIONS", "SEDONA_RULES", "DatasetStore", "check", "duplicate_plans", "export_dataset",
+__all__ = ["PARTITIONS", "SEDONA_RULES", "check", "duplicate_plans", "export_dataset",
            "read_dataset", "sedona_session"]
 
 PARTITIONS = ("admin_code", "street_code", "category")
@@ -67,7 +65,6 @@ SEDONA_RULES = ("id.duplicate", "id.malformed", "id.category_mismatch", "geom.wr
 """The rules :func:`check` runs on Sedona: those that join components with each other or the district."""
 SEDONA_VERSION = "1.8.1"
 """The Sedona release the jars and the Python package are pinned to (for Spark 3.5, Scala 2.12)."""
-_META = "_citygrid.json"
 
 
 def _registry(target: Any) -> Registry:
@@ -124,11 +121,10 @@ def export_dataset(registries: Any, out_dir: str | Path) -> Path:
             _write_district(reg, _inside(out / "_district" / reg.admin_code, out))
             meta["districts"][reg.admin_code] = {"name": reg.district.name, "layout": reg.layout,
                                                  "components": len(comps), "source": reg.name}
-        (out / _META).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        (out / META).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     return out
 
 
-_HIVE_MISSING = "__HIVE_DEFAULT_PARTITION__"
 _PARTITION_FORMS = {"street_code": CODE_FORMS["street"], "category": r"\d{4,5}"}
 _HIVE_ESCAPED = frozenset('"#%\'*/:=?\\\x7f{[]^') | frozenset(map(chr, range(32)))
 """The characters Hive and Spark escape in a partition value (``%2F`` for ``/``), and unescape when reading."""
@@ -142,7 +138,7 @@ def _value(column: str, value: Any) -> str:
     registry edited outside citygrid can hold such a value, and :func:`check` then reports it).
     """
     if pd.isna(value) or str(value) == "":
-        return _HIVE_MISSING
+        return MISSING
     text = str(value)
     if re.fullmatch(_PARTITION_FORMS[column], text):
         return text
@@ -157,24 +153,6 @@ def _inside(folder: Path, out: Path) -> Path:
     return folder
 
 
-def _files(folder: Path, pattern: str) -> list[Path]:
-    """The files below `folder` whose names match `pattern`, symbolic links neither followed nor returned."""
-    found = []
-    for root, dirs, names in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(root, d)))
-        found += [Path(root) / n for n in sorted(names)
-                  if fnmatch.fnmatch(n, pattern) and not os.path.islink(os.path.join(root, n))]
-    return found
-
-
-def _links(folder: Path) -> list[Path]:
-    """Symbolic links below `folder` (a dataset citygrid writes holds none)."""
-    found = []
-    for root, dirs, names in os.walk(folder, followlinks=False):
-        found += [Path(root) / n for n in (*dirs, *names) if os.path.islink(os.path.join(root, n))]
-    return found
-
-
 def _write_district(reg: Registry, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, layer in reg.district.layers().items():
@@ -182,179 +160,6 @@ def _write_district(reg: Registry, folder: Path) -> None:
             layer.to_parquet(folder / f"{name}.parquet", write_covering_bbox=True, schema_version="1.1.0")
     reg.district.units.to_csv(folder / "units.csv", index=False)
     reg.catalog.to_frame().to_csv(folder / "catalog.csv", index=False)
-
-
-def _dataset_meta(path: Path) -> dict:
-    """The dataset's description, its district codes checked: they name folders and Spark's values.
-
-    Raises
-    ------
-    MissingFile
-        If `path` holds no dataset.
-    DistrictError
-        If the description is damaged or a district code is not 6 digits.
-    """
-    file = path / _META
-    if not file.is_file() or file.is_symlink():
-        raise MissingFile(_("{path!r} is not a citygrid dataset (no {meta}); write one with citygrid export -r REG -o "
-                            "DIR --partitioned.").format(path=str(path), meta=_META))
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-        districts = meta["districts"]
-        assert isinstance(districts, dict)
-    except (ValueError, KeyError, TypeError, AssertionError):
-        raise DistrictError(_("{path!r}: {meta} is damaged; export the dataset again.").format(
-            path=str(path), meta=_META)) from None
-    bad = [str(code)[:40] for code in districts if not re.fullmatch(CODE_FORMS["district"], str(code))]
-    if bad:
-        raise DistrictError(_("{path!r}: district code(s) {codes} in {meta} are not 6 digits; export the dataset "
-                              "again from its registries.").format(path=str(path), codes=", ".join(map(repr, bad)),
-                                                                   meta=_META))
-    return meta
-
-
-def read_dataset(path: str | Path, *, admin_code: str | None = None) -> gpd.GeoDataFrame:
-    """The components of a dataset (of one district, or all), partition columns as text.
-
-    Raises
-    ------
-    MissingFile
-        If `path` is not a citygrid dataset.
-    """
-    path = Path(path)
-    meta = _dataset_meta(path)
-    codes = [admin_code] if admin_code else list(meta["districts"])
-    parts = []
-    for code in codes:
-        folder = path / f"admin_code={code}"
-        for file in _files(folder, "*.parquet"):
-            street, category = file.relative_to(folder).parts[:-1] if len(file.relative_to(folder).parts) == 3 \
-                else ("", "")
-            if not (street.startswith("street_code=") and category.startswith("category=")):
-                continue  # not a partition of the dataset's layout
-            frame = gpd.read_parquet(file)
-            street, category = unquote(street.split("=", 1)[1]), unquote(category.split("=", 1)[1])
-            frame["admin_code"], frame["street_code"] = code, None if street == _HIVE_MISSING else street
-            frame["category"] = None if category == _HIVE_MISSING else category
-            parts.append(frame)
-    if not parts:
-        return gpd.GeoDataFrame({"component_id": []}, geometry=[], crs=settings.default_crs)
-    out = pd.concat(parts, ignore_index=True).sort_values(["admin_code", "row"], ignore_index=True)
-    return gpd.GeoDataFrame(out.drop(columns="bbox", errors="ignore"), geometry="geometry", crs=settings.default_crs)
-
-
-def _read_district(path: Path, code: str, name: str) -> District:
-    from citygrid.admin import District
-
-    folder = path / "_district" / code
-    layers = {p.stem: gpd.read_parquet(p) for p in _files(folder, "*.parquet")}
-    boundary = layers["boundary"].geometry.iloc[0]
-    units = pd.read_csv(folder / "units.csv", dtype=str, keep_default_na=False)
-    district = District(code=code, name=name, boundary=boundary, streets=layers["streets"],
-                        communities=layers["communities"], grid=layers["grid"], units=units,
-                        roads=layers.get("roads"))
-    return check_codes(district, source=str(folder))
-
-
-class DatasetStore:
-    """A one-district dataset as a read-only registry store (``open_registry(folder)``).
-
-    Reads components and the district from the dataset; history, batches and the
-    allow-list are empty (a dataset holds one state); every write raises
-    :class:`~citygrid.errors.AccessDenied`.
-    """
-
-    kind = "GeoParquet dataset"
-    checks_state = False
-    engine = "pyogrio"
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.name = str(self.path)
-        meta = _dataset_meta(self.path)
-        if len(meta["districts"]) != 1:
-            raise RegistryError(_("{name} holds {n} districts; open_registry takes one. Check the whole dataset with "
-                                  "citygrid check.").format(name=self.name, n=len(meta["districts"])))
-        (self.admin_code, self._info), = meta["districts"].items()
-
-    def meta(self) -> dict[str, str]:
-        """The district's code and name and the identifier layout."""
-        return {"layout": self._info["layout"], "admin_code": self.admin_code, "district_name": self._info["name"],
-                "crs": settings.default_crs}
-
-    def state(self) -> str:
-        """A digest of the part files' names, times and sizes: a new export is a new state."""
-        files = _files(self.path, "*.parquet")
-        stamp = [f"{f}:{os.stat(f).st_mtime_ns}:{os.stat(f).st_size}" for f in files]
-        return "dataset:" + hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:32]
-
-    def read_components(self, state: str) -> gpd.GeoDataFrame:
-        """The components (current: a dataset holds no retired ones)."""
-        from citygrid.schema import conform
-
-        frame = read_dataset(self.path, admin_code=self.admin_code).drop(columns=["row", "admin_code"])
-        frame["retired_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
-        return conform(frame) if "version" not in frame else frame
-
-    def read_near(self, ids: Any, geoms: Any, categories: Any, reach: Any) -> None:
-        """Nothing: a dataset takes no merges."""
-
-    def hidden_near(self, geoms: Any, categories: Any, reach: Any) -> None:
-        """Nothing: a dataset holds no row-level security."""
-
-    def read_district(self) -> District:
-        """The district kept in ``_district/<admin_code>/``."""
-        return _read_district(self.path, self.admin_code, self._info["name"])
-
-    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        """The catalog and units kept beside the components; batches and allow-list are empty.
-
-        Raises
-        ------
-        UsageError
-            For history, which a dataset does not keep.
-        """
-        if "citygrid_history" in sql:
-            raise UsageError(_("{name} is a GeoParquet dataset: it keeps the components as they were exported, not "
-                               "their history; ask the registries it was exported from.").format(name=self.name))
-        if "citygrid_catalog" in sql:
-            return pd.read_csv(self.path / "_district" / self.admin_code / "catalog.csv", dtype=str,
-                               keep_default_na=False)
-        if "citygrid_units" in sql:
-            return pd.read_csv(self.path / "_district" / self.admin_code / "units.csv", dtype=str,
-                               keep_default_na=False).rename(columns={"name": "name_zh"})
-        columns = {"citygrid_batches": ["batch_id", "source", "user", "started_at", "finished_at", "created",
-                                        "updated", "retired", "unchanged", "kind"],
-                   "citygrid_allow": ["component_id", "rule", "note", "added_at"]}
-        for table, names in columns.items():
-            if table in sql:
-                return pd.DataFrame(columns=names)
-        return pd.DataFrame()
-
-    def _refuse(self, *args, **kwargs):
-        raise AccessDenied(_("{name} is a GeoParquet dataset, read-only: change the registries it was exported from, "
-                             "then export again.").format(name=self.name))
-
-    reserve_serials = write = keep = write_migration = allow = _refuse
-
-    def backup(self, dest: Path) -> Path:
-        """A copy of the dataset folder."""
-        with writing(dest):
-            shutil.copytree(self.path, dest)
-        return Path(dest)
-
-    def verify(self) -> list[str]:
-        """Every part file readable as GeoParquet, and no symbolic link; nothing else is kept in a dataset."""
-        problems = [_("{path}: a symbolic link, which a dataset never holds (it is not followed)").format(path=link)
-                    for link in _links(self.path)]
-        for file in _files(self.path, "*.parquet"):
-            try:
-                import pyarrow.parquet as pq
-
-                pq.read_metadata(file)
-            except Exception as exc:  # any damage to a part file is a finding
-                problems.append(f"{file}: {exc}")  # the reader's own words on the damage
-        return problems
 
 
 # --- Sedona ---------------------------------------------------------------------------------
@@ -418,7 +223,7 @@ def check(target: Any, *, engine: str = "local", spark: Any = None, master: str 
         return _registry(target).validate()
     folder = Path(str(target)) if not hasattr(target, "store") else None
     temporary = None
-    if folder is None or not (folder.is_dir() and (folder / _META).is_file()):
+    if folder is None or not (folder.is_dir() and (folder / META).is_file()):
         import tempfile
 
         temporary = Path(tempfile.mkdtemp(prefix="citygrid-dataset-")) / "dataset"
@@ -431,8 +236,8 @@ def check(target: Any, *, engine: str = "local", spark: Any = None, master: str 
 
 
 def _sedona_report(folder: Path, spark) -> Report:
-    meta = _dataset_meta(folder)
-    links = _links(folder)
+    meta = dataset_meta(folder)
+    links = dataset_links(folder)
     if links:  # Spark would follow them anywhere on the machine
         raise DistrictError(_("{path!r} holds symbolic links (e.g. {link}); a dataset holds none, and none is "
                               "followed: export it again.").format(path=str(folder), link=links[0]))
@@ -591,7 +396,7 @@ def duplicate_plans(spark, folder: str | Path) -> dict[str, str]:
     never a hash join on the category with the distance as a filter.
     """
     folder = Path(folder)
-    views = _views(spark, folder, _dataset_meta(folder))
+    views = _views(spark, folder, dataset_meta(folder))
     reach = _tolerances(spark)
     plans = {kind: spark.sql(sql)._jdf.queryExecution().executedPlan().toString()
              for kind, sql in (("points", _POINT_PAIRS), ("shapes", _SHAPE_JOIN.format(reach=reach)))}

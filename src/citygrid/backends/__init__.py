@@ -1,15 +1,25 @@
 """Where a registry keeps its data: the :class:`Store` protocol and its backends.
 
 :class:`citygrid.Registry` holds one store and *uses* it; it never reaches past this
-protocol. Backends: :mod:`~citygrid.backends.gpkg` (one GeoPackage file, the default) and
-:mod:`~citygrid.backends.postgis` (a shared database many departments edit at once).
+protocol, and writes no SQL: the store answers named reads (``read_batches()``,
+``read_history(ids)`` …). Backends: :mod:`~citygrid.backends.gpkg` (one GeoPackage file,
+the default), :mod:`~citygrid.backends.postgis` (a shared database many departments edit
+at once) and :mod:`~citygrid.backends.dataset` (an exported GeoParquet dataset, read-only).
+
+Each backend module says whether it can open a target (``guess_can_open``), opens it
+(``open_store``), and creates or fills a new registry there (``create``, ``copy_in``);
+:func:`open_store`, :func:`create_store` and :func:`copy_store` pick the backend, the way
+xarray picks a backend entrypoint for a file.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+import importlib
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     import geopandas as gpd
@@ -19,7 +29,7 @@ if TYPE_CHECKING:
     from citygrid.admin import District
     from citygrid.merge import Batch, Plan
 
-__all__ = ["OUTSIDE_BATCH", "Stale", "Store", "Written"]
+__all__ = ["OUTSIDE_BATCH", "Stale", "Store", "Written", "copy_store", "create_store", "open_store"]
 
 OUTSIDE_BATCH = 0
 """The ``batch_id`` a component reads with when another program wrote it without one."""
@@ -64,14 +74,27 @@ class Store(Protocol):
         The registry's path or URL (without password), for messages.
     kind : str
         ``"GeoPackage"``, ``"PostGIS"`` ….
+    path : Path or None
+        The file or folder the registry is kept in (None for a database).
+    timeout : float
+        Seconds a writer waits for another one.
+    engine : str
+        The vector I/O engine extracts are written with (``"pyogrio"`` or ``"fiona"``).
     checks_state : bool
         Whether :meth:`write` refuses a plan made on a state that is gone (raising
         :class:`Stale`): then a merge may start from the state read last.
+    read_only : str or None
+        Why the store takes no writes (merges, migrations, allow-list entries), said to the
+        user; None when it takes them.
     """
 
     name: str
     kind: str
+    path: Path | None
+    timeout: float
+    engine: str
     checks_state: bool
+    read_only: str | None
 
     def meta(self) -> dict[str, str]:
         """Key/value metadata: ``layout``, ``admin_code``, ``district_name``, ``created_at`` …."""
@@ -101,8 +124,35 @@ class Store(Protocol):
     def read_district(self) -> District:
         """The district: boundary, streets, communities, grid, roads and units."""
 
-    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        """A read-only query on the bookkeeping tables (history, batches, aliases, allow-list, catalog)."""
+    def read_catalog(self) -> pd.DataFrame:
+        """The registry's category catalog, one row per category."""
+
+    def read_units(self) -> pd.DataFrame:
+        """The units (departments, owners, maintainers) with their codes."""
+
+    def read_batches(self) -> pd.DataFrame:
+        """Every batch ever merged, in order (the initial load is batch 1)."""
+
+    def read_history(self, component_ids: Sequence[str]) -> pd.DataFrame:
+        """Every recorded change of the given identifiers, with its batch's source, oldest first.
+
+        Raises :class:`~citygrid.errors.UsageError` where the store keeps no history.
+        """
+
+    def read_changes_since(self, at: str) -> pd.DataFrame:
+        """The changes recorded after `at` (UTC, ``YYYY-MM-DDTHH:MM:SS.ffffff``), newest last.
+
+        Raises :class:`~citygrid.errors.UsageError` where the store keeps no history.
+        """
+
+    def resolve_alias(self, alias: str) -> str | None:
+        """The identifier a component carries now that once was `alias`, or None."""
+
+    def read_allowed(self) -> pd.DataFrame:
+        """The allow-list: ``component_id, rule, note, added_at``, oldest first."""
+
+    def read_bookkeeping(self) -> dict[str, pd.DataFrame]:
+        """Batches, history, aliases and allow-list whole, for a lossless copy."""
 
     def reserve_serials(self, needed: dict[str, int], used: dict[str, int]) -> dict[str, int]:
         """Per category, the serial after which `needed` new identifiers may be handed out."""
@@ -129,3 +179,39 @@ class Store(Protocol):
 
     def verify(self) -> list[str]:
         """What is wrong with the stored registry itself, one line each (empty: nothing found)."""
+
+
+_BACKENDS = ("citygrid.backends.postgis", "citygrid.backends.dataset", "citygrid.backends.gpkg")
+"""The backends asked in turn whether they can open a target; the GeoPackage takes any other path."""
+
+
+def backend_for(target: Any) -> ModuleType:
+    """The backend module that keeps registries at `target` (a path or a ``postgresql://`` URL)."""
+    for name in _BACKENDS:
+        backend = importlib.import_module(name)
+        if backend.guess_can_open(target):
+            return backend
+    raise AssertionError("the GeoPackage backend takes every path")  # pragma: no cover
+
+
+def open_store(target: Any, *, engine: str = "pyogrio", timeout: float = 10.0) -> Store:
+    """The store of the registry at `target`, by the backend that can open it.
+
+    Raises :class:`~citygrid.errors.RegistryNotFound` when there is none, and
+    :class:`~citygrid.errors.RegistryError` when `target` is not a citygrid registry.
+    """
+    return backend_for(target).open_store(target, engine=engine, timeout=timeout)
+
+
+def create_store(target: Any, **new: Any) -> Store:
+    """A new registry at `target`, written all or nothing; see :func:`citygrid.backends.gpkg.create`.
+
+    Raises :class:`~citygrid.errors.UsageError` for a target that cannot be created (a dataset:
+    those are exported).
+    """
+    return backend_for(target).create(target, **new)
+
+
+def copy_store(source: Store, target: Any, *, timeout: float = 10.0) -> Store:
+    """Copy every table of `source` (history included) into a new registry at `target`."""
+    return backend_for(target).copy_in(source, target, timeout=timeout)

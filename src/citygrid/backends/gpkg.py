@@ -50,11 +50,21 @@ from citygrid._i18n import _
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, without_gc, write_layer
 from citygrid.backends import OUTSIDE_BATCH, Stale, Written
-from citygrid.errors import AccessDenied, OutputError, RegistryError, RegistryLocked, UsageError
+from citygrid.backends._bookkeeping import BookkeepingReads
+from citygrid.errors import (
+    AccessDenied,
+    OutputError,
+    RegistryError,
+    RegistryExists,
+    RegistryLocked,
+    RegistryNotFound,
+    UsageError,
+)
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
 if TYPE_CHECKING:
     from citygrid.admin import District
+    from citygrid.backends import Store
     from citygrid.merge import Batch, Plan
 
 SCHEMA_VERSION = 2
@@ -682,9 +692,55 @@ def _rtree_problems(conn: sqlite3.Connection, table: str, column: str) -> list[s
     return problems
 
 
-def create(path: Path, *, district: District, components: gpd.GeoDataFrame, catalog: pd.DataFrame,
-           units: pd.DataFrame, meta: dict[str, str], batch: Batch, engine: str, timeout: float) -> None:
-    """Write a new registry at `path`, beside its final name first, renamed only when complete."""
+def guess_can_open(target: object) -> bool:
+    """Whether `target` names a GeoPackage registry: any path that is not a URL (the last backend asked)."""
+    return isinstance(target, (str, os.PathLike)) and "://" not in str(target)
+
+
+def open_store(target: str | Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> GpkgStore:
+    """The GeoPackage registry at `target`.
+
+    Raises
+    ------
+    RegistryNotFound
+        If there is no such file.
+    """
+    if not Path(target).is_file():
+        raise RegistryNotFound(_("registry {path!r} does not exist; create it with citygrid demo (a sample) or from "
+                                 "a district's own files with citygrid init.").format(path=str(target)))
+    return GpkgStore(Path(target), engine=engine, timeout=timeout)
+
+
+def copy_in(source: Store, target: str | Path, *, timeout: float = 10.0) -> GpkgStore:
+    """Copy a registry (any store) into a new GeoPackage at `target`, history and all, in one transaction."""
+    from citygrid.merge import Batch
+
+    meta = {k: v for k, v in source.meta().items() if k in ("layout", "admin_code", "district_name", "crs",
+                                                             "created_at")}
+    components = source.read_components(source.state())
+    district = source.read_district().without_components()
+    empty = components.iloc[:0][[*FIELD_NAMES, "retired_at", "version", "updated_at", "batch_id", "geometry"]]
+    store = create(target, district=district, components=empty, catalog=source.read_catalog(),
+                   units=source.read_units(), meta=meta, batch=Batch(source="copy", kind="create"),
+                   engine="pyogrio", timeout=timeout)
+    store.append(source.read_bookkeeping(), components)
+    return store
+
+
+def create(path: str | Path, *, district: District, components: gpd.GeoDataFrame, catalog: pd.DataFrame,
+           units: pd.DataFrame, meta: dict[str, str], batch: Batch, engine: str = "pyogrio", timeout: float = 10.0,
+           overwrite: bool = False) -> GpkgStore:
+    """Write a new registry at `path`, beside its final name first, renamed only when complete.
+
+    Raises
+    ------
+    RegistryExists
+        If `path` exists and `overwrite` is False.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise RegistryExists(_("{path!r} exists; open it (citygrid stats -r {path}) or write the new registry "
+                               "elsewhere.").format(path=str(path)))
     partial = path.with_name(f"{path.stem}.creating{path.suffix}")
     partial.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -729,6 +785,7 @@ def create(path: Path, *, district: District, components: gpd.GeoDataFrame, cata
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+    return GpkgStore(path, engine=engine, timeout=timeout)
 
 
 def _upgrade_1_to_2(conn: sqlite3.Connection) -> None:
@@ -805,7 +862,7 @@ def _geometry(blob: bytes | None) -> shapely.Geometry | None:
 
 # --- the store ----------------------------------------------------------------------------
 
-class GpkgStore:
+class GpkgStore(BookkeepingReads):
     """A registry in one GeoPackage file (see the module docstring).
 
     Parameters
@@ -820,6 +877,7 @@ class GpkgStore:
 
     kind = "GeoPackage"
     checks_state = True
+    read_only = None
 
     def __init__(self, path: Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> None:
         self.path, self.engine, self.timeout = Path(path), engine, timeout
@@ -881,11 +939,11 @@ class GpkgStore:
         """The district layers and the unit list."""
         from citygrid.admin import District
 
-        units = self.read("SELECT * FROM citygrid_units").drop(columns="fid", errors="ignore")
+        units = self.read_units()
         return District.from_file(self.path, units=units.rename(columns={"name_zh": "name"}), components=False,
                                   engine=self.engine)
 
-    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+    def _rows(self, sql: str, params: tuple = ()) -> pd.DataFrame:
         """Rows of a bookkeeping query (``?`` placeholders) as a frame."""
         return read_table(self.path, sql, params)
 

@@ -51,6 +51,7 @@ from citygrid._layers import DISTRICT_LAYERS
 from citygrid._vector import without_gc
 from citygrid.admin import District
 from citygrid.backends import OUTSIDE_BATCH, Stale, Written
+from citygrid.backends._bookkeeping import BookkeepingReads
 from citygrid.errors import (
     AccessDenied,
     RegistryConflict,
@@ -62,6 +63,7 @@ from citygrid.errors import (
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
 if TYPE_CHECKING:
+    from citygrid.backends import Store
     from citygrid.merge import Batch, Checked, Plan
 
 SCHEMA = "citygrid"
@@ -587,7 +589,7 @@ def upgrade(conn) -> int:
 
 def read_frame(conn, sql: str, params: tuple = ()) -> pd.DataFrame:
     """Rows of a query as a frame (``?`` placeholders, as in the GeoPackage's SQL)."""
-    cur = conn.execute(sql.replace("?", "%s"), params)
+    cur = conn.execute(sql, params)
     names = [d.name for d in cur.description]
     return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
 
@@ -753,7 +755,7 @@ def redacted(url: str) -> str:
             f"{':' + str(parts.port) if parts.port else ''}{parts.path}")
 
 
-class PostgisStore:
+class PostgisStore(BookkeepingReads):
     """A registry in PostGIS, shared by many departments (see the module docstring).
 
     Parameters
@@ -765,8 +767,11 @@ class PostgisStore:
     """
 
     kind = "PostGIS"
+    path = None
     checks_state = False
+    read_only = None
     engine = "pyogrio"  # extracts are written with it
+    _mark = "%s"
     _STATE_TTL = 0.5  # seconds a state read is trusted before asking the database again
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
@@ -789,21 +794,21 @@ class PostgisStore:
                    if version < len(MIGRATIONS) else _("upgrade citygrid.")))
         self._state: tuple[float, str] | None = None
 
-    def read(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        """Rows of a bookkeeping query (``?`` placeholders) as a frame."""
+    def _rows(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        """Rows of a bookkeeping query (``%s`` placeholders) as a frame."""
         with connect(self.url, timeout=self.timeout) as conn:
             return read_frame(conn, sql, params)
 
     def meta(self) -> dict[str, str]:
         """The key/value metadata."""
-        frame = self.read("SELECT key, value FROM citygrid_meta")
+        frame = self._rows("SELECT key, value FROM citygrid_meta")
         return dict(zip(frame["key"], frame["value"]))
 
     def state(self) -> str:
         """The committed state: the history's size and last change (every change writes history)."""
         now = time.monotonic()
         if self._state is None or now - self._state[0] > self._STATE_TTL:
-            row = self.read("SELECT count(*) AS n, max(change_id) AS last FROM citygrid_history").iloc[0]
+            row = self._rows("SELECT count(*) AS n, max(change_id) AS last FROM citygrid_history").iloc[0]
             self._state = (now, f"{row['n']}:{row['last']}")
         return self._state[1]
 
@@ -1091,22 +1096,45 @@ def _claim(conn, touched: np.ndarray, versions: list[int], stamp: str, batch_id:
                          "nothing was written.").format(unit=mine, n=len(missing), ids=", ".join(missing[:3])))
 
 
-BOOK_TABLES = ("citygrid_batches", "citygrid_history", "citygrid_aliases", "citygrid_allow")
-"""Bookkeeping tables a copy carries over whole."""
-
-_BOOK_COLUMNS = {"citygrid_batches": "*",
-                 "citygrid_history": ("change_id, batch_id, component_id, action, field, old_value, new_value, "
-                                      "changed_at"),
-                 "citygrid_aliases": "alias, component_id, kind",
-                 "citygrid_allow": "component_id, rule, note, added_at"}
+def guess_can_open(target: object) -> bool:
+    """Whether `target` is a ``postgresql://`` (or ``postgres://``) URL."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
-def bookkeeping(store: Any) -> dict[str, pd.DataFrame]:
-    """The bookkeeping tables of a store, in the columns both backends share."""
-    return {table: store.read(f"SELECT {_BOOK_COLUMNS[table]} FROM {table}") for table in BOOK_TABLES}
+def open_store(target: str, *, engine: str = "pyogrio", timeout: float = 10.0) -> PostgisStore:
+    """The shared registry at the URL `target` (extracts are always written with pyogrio)."""
+    return PostgisStore(target, timeout=timeout)
 
 
-def copy_in(source: Any, url: str, *, timeout: float = 10.0) -> None:
+def create(target: str, *, overwrite: bool = False, timeout: float = 10.0, **new: Any) -> PostgisStore:
+    """A new shared registry in the empty database at `target`, all or nothing.
+
+    The registry is made as a GeoPackage in a temporary folder (the same checks and the same
+    first batch), then copied in within one transaction; `new` is what
+    :func:`citygrid.backends.gpkg.create` takes.
+
+    Raises
+    ------
+    RegistryError
+        If the database already holds a registry.
+    UsageError
+        For `overwrite`: a shared registry is dropped by its owner, never overwritten.
+    """
+    import tempfile
+
+    from citygrid.backends import gpkg
+
+    if overwrite:
+        raise UsageError(_("a shared registry is never overwritten; its owner drops it first ({url}).").format(
+            url=redacted(target)))
+    with tempfile.TemporaryDirectory(prefix="citygrid-") as folder:
+        local = gpkg.create(Path(folder) / "registry.gpkg", timeout=timeout, **new)
+        copy_in(local, target, timeout=timeout)
+        gpkg.settle(local.path)
+    return PostgisStore(target, timeout=timeout)
+
+
+def copy_in(source: Store, url: str, *, timeout: float = 10.0) -> PostgisStore:
     """Copy a registry (any store) into an empty PostGIS database, history and all.
 
     Raises
@@ -1121,23 +1149,23 @@ def copy_in(source: Any, url: str, *, timeout: float = 10.0) -> None:
                 url=redacted(url)))
         with conn.transaction():
             conn.execute("SET LOCAL session_replication_role = replica")  # history is copied, not re-made
-            for key, value in source.store.meta().items():
+            for key, value in source.meta().items():
                 if key not in ("schema_version", "state"):
                     conn.execute("INSERT INTO citygrid_meta VALUES (%s, %s) ON CONFLICT (key) "
                                  "DO UPDATE SET value = EXCLUDED.value", (key, value))
-            for table in ("citygrid_catalog", "citygrid_units"):
-                write_table(conn, table, source.store.read(f"SELECT * FROM {table}").drop(columns="fid",
-                                                                                        errors="ignore"))
-            for name, layer in source.district.layers().items():
+            write_table(conn, "citygrid_catalog", source.read_catalog())
+            write_table(conn, "citygrid_units", source.read_units())
+            for name, layer in source.read_district().layers().items():
                 write_geoframe(conn, name, layer)
-            write_components(conn, source.components_with_retired())
-            for table, rows in bookkeeping(source.store).items():
+            write_components(conn, source.read_components(source.state()))
+            for table, rows in source.read_bookkeeping().items():
                 copy_rows(conn, table, rows)
             conn.execute("SELECT setval('citygrid_batch_ids', "
                          "GREATEST(1, (SELECT max(batch_id) FROM citygrid_batches)))")
             conn.execute("SELECT setval(pg_get_serial_sequence('citygrid.citygrid_history', 'change_id'), "
                          "GREATEST(1, (SELECT max(change_id) FROM citygrid_history)))")
             conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin")
+    return PostgisStore(url, timeout=timeout)
 
 
 def add_unit_role(url: str, role: str, unit_code: str, *, password: str | None = None, admin: bool = False) -> None:
