@@ -171,8 +171,9 @@ class Registry:
         RegistryExists
             If `path` exists and `overwrite` is False.
         RegistryError
-            If the database at a URL holds a registry already, or if the components have errors (duplicate or malformed ids, missing or wrong
-            geometries, unknown categories); the message summarises the report.
+            If the database at a URL holds a registry already, or if the components have errors
+            (duplicate or malformed ids, missing or wrong geometries, unknown categories); the
+            message summarises the report.
         """
         from citygrid.catalog import load_catalog
 
