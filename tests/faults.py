@@ -367,6 +367,12 @@ def _component_faults(m: Maker, rng, *, batch: bool) -> None:
             row["component_id"] = m.fresh_id(row["category"])
         return row
 
+    _field_faults(m, rng, new, batch=batch)
+    _geometry_faults(m, rng, new, batch=batch)
+
+
+def _field_faults(m: Maker, rng, new, *, batch: bool) -> None:
+    """Faults of the attributes and identifiers; `new` makes a new row."""
     for column in ("department", "status", "survey_date"):
         row = new()
         row[column] = None
@@ -399,6 +405,10 @@ def _component_faults(m: Maker, rng, *, batch: bool) -> None:
         second = m.new(keep_id=True, category=first["category"])  # the id of the neighbouring manhole copied
         second["component_id"] = first["component_id"]
         m.add("one id on two rows", [first, second], ["id.duplicate"])
+
+
+def _geometry_faults(m: Maker, rng, new, *, batch: bool) -> None:
+    """Faults of the geometries, owners and spreadsheet habits; `new` makes a new row."""
     for empty in (None, shapely.Point(), shapely.Polygon()):
         row = new()
         row["geometry"] = empty

@@ -13,7 +13,7 @@ import pyogrio
 
 from citygrid._i18n import _
 from citygrid._layers import LAYER_TYPES, MULTI_LAYERS, as_multi
-from citygrid.errors import UsageError
+from citygrid.errors import UsageError, require
 
 ENGINES = ("pyogrio", "fiona")
 
@@ -25,9 +25,13 @@ def check_engine(engine: str) -> str:
     ------
     UsageError
         For another engine.
+    MissingDependency
+        For fiona when it is not installed (the ``fiona`` extra).
     """
     if engine not in ENGINES:
         raise UsageError(_("engine={engine!r} is not known; use 'pyogrio' or 'fiona'.").format(engine=engine))
+    if engine == "fiona":
+        require("fiona", _("the fiona engine"), "fiona")
     return engine
 
 

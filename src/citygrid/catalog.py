@@ -160,6 +160,32 @@ class Catalog:
         )
 
 
+def _row_problems(row: dict) -> list[tuple[str, object, str]]:
+    """What is wrong with one catalog row: ``(column, value, problem)`` each."""
+    found: list[tuple[str, object, str]] = []
+    formats = {
+        "code": (r"\d{4}", _("is not a 4-digit code")),
+        "code_2026": (r"\d{5}", _("is not a 5-digit GB/T 47678.5 code")),
+        "major_code": (r"\d{2}", _("is not a 2-digit major class code")),
+    }
+    found += [(column, row[column], expected) for column, (pattern, expected) in formats.items()
+              if not re.fullmatch(pattern, row[column])]
+    if not found:
+        no_major = _("does not start with its major class {major}").format(major=row["major_code"])
+        found += [(column, row[column], no_major) for column in ("code", "code_2026")
+                  if not row[column].startswith(row["major_code"])]
+    if row["geometry"] not in GEOMETRY_KINDS:
+        found.append(("geometry", row["geometry"], _("is not one of {known}").format(known="/".join(GEOMETRY_KINDS))))
+    found += [(column, row[column], _("is empty")) for column in ("name_zh", "department", "major_name_zh")
+              if not row[column]]
+    if np.isnan(_distance(row["tolerance_m"])):
+        found.append(("tolerance_m", row["tolerance_m"], _("is not a distance in metres in (0, 1000]")))
+    move = row.get("move_m")
+    if not (pd.isna(move) or move == "") and np.isnan(_distance(move)):
+        found.append(("move_m", move, _("is not a distance in metres in (0, 1000], or empty")))
+    return found
+
+
 def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
     problems: list[str] = []
 
@@ -167,39 +193,16 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
         problems.append(_("line {line}, column {column!r}: {value!r} {problem}").format(
             line=i + 2, column=column, value=str(value)[:40], problem=expected))
 
-    formats = {
-        "code": (re.compile(r"\d{4}"), _("is not a 4-digit code")),
-        "code_2026": (re.compile(r"\d{5}"), _("is not a 5-digit GB/T 47678.5 code")),
-        "major_code": (re.compile(r"\d{2}"), _("is not a 2-digit major class code")),
-    }
-    no_major, empty = _("does not start with its major class {major}"), _("is empty")
-    no_distance = _("is not a distance in metres in (0, 1000]")
     categories = []
     for i, row in enumerate(frame.to_dict("records")):
-        ok = True
-        for column, (pattern, expected) in formats.items():
-            if not pattern.fullmatch(row[column]):
-                bad(i, column, row[column], expected)
-                ok = False
-        if ok and not row["code"].startswith(row["major_code"]):
-            bad(i, "code", row["code"], no_major.format(major=row["major_code"]))
-        if ok and not row["code_2026"].startswith(row["major_code"]):
-            bad(i, "code_2026", row["code_2026"], no_major.format(major=row["major_code"]))
-        if row["geometry"] not in GEOMETRY_KINDS:
-            bad(i, "geometry", row["geometry"], _("is not one of {known}").format(known="/".join(GEOMETRY_KINDS)))
-        for column in ("name_zh", "department", "major_name_zh"):
-            if not row[column]:
-                bad(i, column, row[column], empty)
-        tolerance = _distance(row["tolerance_m"])
-        if np.isnan(tolerance):
-            bad(i, "tolerance_m", row["tolerance_m"], no_distance)
+        for column, value, problem in _row_problems(row):
+            bad(i, column, value, problem)
         move = row.get("move_m")
         if pd.isna(move) or move == "":
             move = MOVE_M if row["geometry"] == "point" else None
-        elif np.isnan(_distance(move)):
-            bad(i, "move_m", move, _("is not a distance in metres in (0, 1000], or empty"))
         fixed = {c: row[c] for c in _COLUMNS if c not in _OPTIONAL}
-        categories.append(Category(**{**fixed, "tolerance_m": tolerance, "move_m": _distance(move)}))
+        categories.append(Category(**{**fixed, "tolerance_m": _distance(row["tolerance_m"]),
+                                      "move_m": _distance(move)}))
     for column in ("code", "code_2026", "name_zh"):
         repeated = frame[column].duplicated(keep="first")
         for i in np.flatnonzero(repeated.to_numpy()):

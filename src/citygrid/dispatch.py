@@ -173,8 +173,7 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
         frame = frame.to_crs(settings.web_crs)
         coords = "wgs84"
     table = event_types if isinstance(event_types, pd.DataFrame) else load_event_types(event_types)
-    current = reg.components
-    tree = current.sindex
+    tree = reg.components.sindex
     located = ~(frame.geometry.isna() | frame.geometry.is_empty).to_numpy()
     lon = np.full(len(frame), np.nan)
     lat = np.full(len(frame), np.nan)
@@ -208,7 +207,7 @@ def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float 
     outside = located & ~inside & ~problem
     reason = np.where(outside, _reason("outside"), reason)
     outcome = np.where(outside, "outside", outcome)
-    out = _match(frame, points, wanted, (reason, outcome), current, tree, radius, gps_m, reg)
+    out = _match(frame, points, wanted, (reason, outcome), (radius, gps_m), reg)
     _name_the_area(out, frame, table)
     names = UnitNames(reg.district.units["name"], unit_aliases if isinstance(unit_aliases, dict) or
                       unit_aliases is None else UnitNames.read_aliases(unit_aliases))
@@ -367,12 +366,15 @@ def _kind_words(cats: list[str], catalog) -> dict[str, tuple[str, ...]]:
 
 
 def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]], why: tuple[np.ndarray, np.ndarray],
-           current: gpd.GeoDataFrame, tree, radius: float, gps_m: float, reg: Registry) -> gpd.GeoDataFrame:
-    """The component each event names, else the nearest of the wanted categories within `radius`.
+           metres: tuple[float, float], reg: Registry) -> gpd.GeoDataFrame:
+    """The component each event names, else the nearest of the wanted categories within the radius.
 
-    `why` holds the reason and outcome code of each event decided so far ("" where undecided).
+    `why` holds the reason and outcome code of each event decided so far ("" where undecided);
+    `metres` the search radius and the location error.
     """
     reason, outcome = why
+    (radius, gps_m), current = metres, reg.components
+    tree = current.sindex
     found = np.full(len(frame), -1)
     near = np.full(len(frame), np.nan)
     confidence = np.full(len(frame), np.nan)

@@ -132,10 +132,10 @@ def _parent(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> np.ndarray
     return codes
 
 
-def read_district(*, streets: str | Path, communities: str | Path, grid: str | Path, units: str | Path | None = None,
-                  boundary: str | Path | None = None, roads: str | Path | None = None, code: str | None = None,
-                  name: str | None = None, crs: str | None = None,
-                  columns: dict[str, str] | None = None) -> District:
+def read_district(  # noqa: PLR0913 - a keyword per file of the district, all keyword-only
+        *, streets: str | Path, communities: str | Path, grid: str | Path, units: str | Path | None = None,
+        boundary: str | Path | None = None, roads: str | Path | None = None, code: str | None = None,
+        name: str | None = None, crs: str | None = None, columns: dict[str, str] | None = None) -> District:
     """A district from its own files, in the registry's CRS (EPSG:4547).
 
     Parameters

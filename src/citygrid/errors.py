@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from citygrid._i18n import N_, _
 
@@ -33,6 +35,7 @@ __all__ = [
     "DistrictError",
     "InputError",
     "MapError",
+    "MissingDependency",
     "MissingFile",
     "NotFound",
     "OutputError",
@@ -63,6 +66,37 @@ class NotFound(CitygridError, KeyError):
 
 class InputError(CitygridError, ValueError):
     """An input file cannot be read as what it should be (encoding, columns, values)."""
+
+
+class MissingDependency(CitygridError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
+def require(module: str, purpose: str, extra: str) -> Any:
+    """Import `module`, or say in one line which extra of citygrid brings it.
+
+    Parameters
+    ----------
+    module : str
+        The module to import, e.g. ``"psycopg"``.
+    purpose : str
+        What needs it, translated, e.g. ``_("a PostGIS registry")``.
+    extra : str
+        The extra that installs it: ``postgis``, ``fiona``, ``pandera`` or ``scale``.
+
+    Examples
+    --------
+    >>> require("no_such_module", "a test", "postgis")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    citygrid.errors.MissingDependency: a test needs no_such_module, which is not installed: pip install ...
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(_("{purpose} needs {module}, which is not installed: pip install "
+                                  "'citygrid[{extra}]'").format(purpose=purpose, module=module.split(".")[0],
+                                                               extra=extra)) from None
 
 
 class MissingFile(CitygridError, FileNotFoundError):

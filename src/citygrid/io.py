@@ -63,7 +63,7 @@ _WKT_COLUMNS = ("WKT", "GEOMETRY", "GEOM", "几何", "SHAPE")
 _RETIRE_WORDS = {"retire", "delete", "删除", "注销", "作废", "移除", "撤销"}
 
 
-def read_batch(
+def read_batch(  # noqa: PLR0913 - the reading options, keyword-only
     source: str | Path | pd.DataFrame,
     *,
     layer: str | None = None,

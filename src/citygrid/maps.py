@@ -421,21 +421,35 @@ def _texts() -> dict[str, str]:
     return {"legend": _("Legend"), "search": _("identifier, name or grid cell")}
 
 
-def _render(frame: gpd.GeoDataFrame, legend: Legend, *, title: str, subtitle: str, extent: shapely.Geometry,
-            district: District | None, outline: shapely.Geometry | None, street: str | None = None,
-            fields=POPUP_FIELDS, radius: float = 1.0, as_points: bool = False, basemap: str | None = None,
+@dataclass(frozen=True)
+class _View:
+    """What one map shows: its titles, extent, context, and how its features look."""
+
+    title: str
+    subtitle: str
+    extent: shapely.Geometry
+    district: District | None
+    outline: shapely.Geometry | None
+    street: str | None = None
+    fields: tuple[tuple[str, str], ...] = POPUP_FIELDS
+    radius: float = 1.0
+    as_points: bool = False
+
+
+def _render(frame: gpd.GeoDataFrame, legend: Legend, view: _View, *, basemap: str | None = None,
             tianditu_key: str | None = None, assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     basemap = basemap or settings.basemap
     gcj02 = basemap == "amap"
-    bounds = gpd.GeoSeries([extent], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
+    title, fields = view.title, view.fields
+    bounds = gpd.GeoSeries([view.extent], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
     if gcj02:
         (x0, x1), (y0, y1) = wgs84_to_gcj02([bounds[0], bounds[2]], [bounds[1], bounds[3]])
         bounds = (x0, y0, x1, y1)
     m = _base_map(tuple(bounds), basemap=basemap, tianditu_key=tianditu_key, assets=assets, inline=inline,
                   title=title)
-    context = _context(district, outline=outline, street=street, gcj02=gcj02)
-    data = _encode(frame, legend, fields, gcj02=gcj02, as_points=as_points)
-    _CompactLayer(data, {"title": title, "subtitle": subtitle, "radius": radius, "context": context,
+    context = _context(view.district, outline=view.outline, street=view.street, gcj02=gcj02)
+    data = _encode(frame, legend, fields, gcj02=gcj02, as_points=view.as_points)
+    _CompactLayer(data, {"title": title, "subtitle": view.subtitle, "radius": view.radius, "context": context,
                          "plain": basemap == "none", "texts": _texts()}).add_to(m)
     return m
 
@@ -507,9 +521,10 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
         row = reg.district.street(street)
         street, extent = row["code"], row.geometry
     subtitle = _("{district} · {n:,} components").format(district=reg.district.name, n=len(frame))
-    return _render(frame, legend, title=title or _("{district}: components").format(district=reg.district.name),
-                   subtitle=subtitle, extent=extent, district=reg.district, outline=extent, street=street,
-                   as_points=len(frame) > 100_000 if as_points is None else as_points, **options)
+    return _render(frame, legend, _View(
+        title=title or _("{district}: components").format(district=reg.district.name), subtitle=subtitle,
+        extent=extent, district=reg.district, outline=extent, street=street,
+        as_points=len(frame) > 100_000 if as_points is None else as_points), **options)
 
 
 def category_map(reg: Registry, code: str, *, column: str = "status", **options) -> folium.Map:
@@ -560,10 +575,9 @@ def grid_map(reg: Registry, street: str | None = None, **options) -> folium.Map:
         extent, title = row.geometry, _("{place}: unit grid").format(place=row["name"])
     names = dict(zip(reg.district.communities["code"], reg.district.communities["name"]))
     frame = grid.assign(component_id=grid["code"], community=grid["community_code"].map(names))
-    return _render(frame, Legend(frame["community"]), title=title,
-                   subtitle=_("{n:,} cells").format(n=len(grid)), extent=extent, district=reg.district,
-                   outline=extent, fields=(("component_id", N_("grid cell")), ("community", N_("community"))),
-                   **options)
+    return _render(frame, Legend(frame["community"]), _View(
+        title=title, subtitle=_("{n:,} cells").format(n=len(grid)), extent=extent, district=reg.district,
+        outline=extent, fields=(("component_id", N_("grid cell")), ("community", N_("community")))), **options)
 
 
 def issues_map(report: Report, *, district: District | None = None, outline: shapely.Geometry | None = None,
@@ -593,10 +607,10 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
     else:
         extent = outline if outline is not None else shapely.Point(0, 0).buffer(1)
     shown = located.assign(severity=located["severity"].map(lambda s: _(SEVERITY_NAMES.get(s, s))))
-    return _render(shown, Legend(located["rule"]), title=_("Validation issues"),
-                   subtitle=_("{source} · {n:,} issues, {located:,} located").format(
-                       source=report.source, n=len(issues), located=len(located)),
-                   extent=extent, district=district, outline=outline, fields=ISSUE_FIELDS, radius=2.0, **options)
+    return _render(shown, Legend(located["rule"]), _View(
+        title=_("Validation issues"), subtitle=_("{source} · {n:,} issues, {located:,} located").format(
+            source=report.source, n=len(issues), located=len(located)),
+        extent=extent, district=district, outline=outline, fields=ISSUE_FIELDS, radius=2.0), **options)
 
 
 EVENT_FIELDS = (("event_id", N_("event")), ("event_type", N_("event type")), ("description", N_("description")),
@@ -649,9 +663,10 @@ def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match"
     names = pd.concat([groups, pd.Series(link, index=links.index)], ignore_index=True)
     counts = groups.value_counts()
     colours = {_(name): colour for name, colour in MATCHES.values()} if column == "match" else {}
-    return _render(frame, Legend(names, colours), title=_("Hotline events to the unit that must act"),
-                   subtitle=" · ".join(f"{k} {v:,}" for k, v in counts.items()), extent=reg.district.boundary,
-                   district=reg.district, outline=reg.district.boundary, fields=EVENT_FIELDS, radius=1.5, **options)
+    return _render(frame, Legend(names, colours), _View(
+        title=_("Hotline events to the unit that must act"),
+        subtitle=" · ".join(f"{k} {v:,}" for k, v in counts.items()), extent=reg.district.boundary,
+        district=reg.district, outline=reg.district.boundary, fields=EVENT_FIELDS, radius=1.5), **options)
 
 
 def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.Map:
@@ -662,12 +677,13 @@ def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.
     bins = pd.cut(cells["unmatched"], [0, 1, 3, 9, np.inf], labels=["1", "2–3", "4–9", "10+"])
     colours = {"1": "#fee5d9", "2–3": "#fcae91", "4–9": "#fb6a4a", "10+": "#cb181d"}
     frame = cells.assign(component_id=cells["grid"], name=cells["community"])
-    return _render(frame, Legend(bins.astype(str), colours), title=_("Events with no registered component"),
+    return _render(frame, Legend(bins.astype(str), colours), _View(
+                   title=_("Events with no registered component"),
                    subtitle=_("{n:,} events in {cells:,} grid cells").format(n=int(cells["unmatched"].sum()),
                                                                           cells=len(cells)),
                    extent=reg.district.boundary, district=reg.district, outline=reg.district.boundary,
                    fields=(("component_id", N_("grid cell")), ("community", N_("community")),
-                           ("street", N_("street")), ("unmatched", N_("events"))), **options)
+                           ("street", N_("street")), ("unmatched", N_("events")))), **options)
 
 
 def _file_name(code: str, number: int) -> str:

@@ -39,7 +39,7 @@ from citygrid._i18n import N_, _, list_text
 from citygrid._text import suggest
 from citygrid._vector import check_engine
 from citygrid.admin import District, check_codes
-from citygrid.backends import Stale, Store, copy_store, create_store, open_store
+from citygrid.backends import NewRegistry, Stale, Store, copy_store, create_store, open_store
 from citygrid.catalog import Catalog, _check_rows
 from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.errors import AccessDenied, NotFound, RegistryConflict, RegistryError, UsageError
@@ -201,9 +201,10 @@ class Registry:
         comps["batch_id"] = 1
         meta = {"layout": layout, "admin_code": district.code, "district_name": district.name,
                 "crs": settings.default_crs, "created_at": batch.started}
-        return cls(create_store(path if _is_url(path) else Path(path), district=district, components=comps,
-                                catalog=catalog.to_frame(), units=district.units.rename(columns={"name": "name_zh"}),
-                                meta=meta, batch=batch, engine=engine, timeout=timeout, overwrite=overwrite))
+        new = NewRegistry(district=district, components=comps, catalog=catalog.to_frame(),
+                          units=district.units.rename(columns={"name": "name_zh"}), meta=meta, batch=batch)
+        return cls(create_store(path if _is_url(path) else Path(path), new, engine=engine, timeout=timeout,
+                                overwrite=overwrite))
 
     # --- state --------------------------------------------------------------------------
     @property
@@ -268,7 +269,7 @@ class Registry:
                          state=loaded.state)
 
     # --- queries ------------------------------------------------------------------------
-    def query(
+    def query(  # noqa: PLR0913 - one keyword-only filter per column a user filters on
         self,
         *,
         category: str | list[str] | None = None,

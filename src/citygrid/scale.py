@@ -49,7 +49,7 @@ from citygrid._i18n import _
 from citygrid.admin import CODE_FORMS
 from citygrid.backends.dataset import META, MISSING, dataset_meta, read_dataset
 from citygrid.backends.dataset import links as dataset_links
-from citygrid.errors import DistrictError, UsageError, writing
+from citygrid.errors import DistrictError, UsageError, require, writing
 from citygrid.validation import Report
 
 if TYPE_CHECKING:
@@ -169,14 +169,12 @@ def sedona_session(master: str | None = None, *, memory: str = "4g"):
 
     Raises
     ------
-    ImportError
-        If pyspark or apache-sedona are not installed (``pip install 'citygrid[scale]'``).
+    MissingDependency
+        If pyspark or apache-sedona are not installed (the ``scale`` extra).
     """
-    try:
-        from sedona.spark import SedonaContext
-    except ImportError:
-        raise ImportError(_("Sedona needs pyspark and apache-sedona: pip install 'citygrid[scale]'.")) from None
-    builder = SedonaContext.builder().master(master or "local[*]").appName("citygrid")
+    require("pyspark", _("Apache Sedona"), "scale")
+    sedona = require("sedona.spark", _("Apache Sedona"), "scale")
+    builder = sedona.SedonaContext.builder().master(master or "local[*]").appName("citygrid")
     jars = sorted(glob.glob(os.path.join(os.environ.get("CITYGRID_SEDONA_JARS", ""), "*.jar")))
     if jars:
         builder = builder.config("spark.jars", ",".join(jars))
@@ -193,7 +191,7 @@ def sedona_session(master: str | None = None, *, memory: str = "4g"):
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true").getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
-    return SedonaContext.create(session)
+    return sedona.SedonaContext.create(session)
 
 
 def check(target: Any, *, engine: str = "local", spark: Any = None, master: str | None = None) -> Report:

@@ -35,6 +35,7 @@ from stdnum.cn import uscc
 from citygrid import settings
 from citygrid._i18n import _
 from citygrid.catalog import Catalog
+from citygrid.errors import require
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -558,8 +559,10 @@ def component_schema(catalog: Catalog, *, layout: str = CJT214.name) -> pa.DataF
     >>> "status" in schema.columns
     True
     """
-    import pandera.pandas as pa  # here: importing pandera costs half a second (it imports pyspark.pandas)
-    from pandera.engines.geopandas_engine import Geometry
+    # here: importing pandera costs half a second (it imports pyspark.pandas)
+    pa = require("pandera.pandas", _("a pandera schema of the components"), "pandera")
+    Geometry = require("pandera.engines.geopandas_engine", _("a pandera schema of the components"),
+                       "pandera").Geometry
 
     lay = _layout(layout)
     codes = [c.code if lay is CJT214 else c.code_2026 for c in catalog]

@@ -823,7 +823,8 @@ EVENT_EXPORT_COLUMNS = (
 TEST_UNIT = "区测试责任单位一"
 
 
-def make_events(district: District, n: int = 10_000, *, seed: int = 0, gps_m: float = 3.0,
+def make_events(  # noqa: PLR0913 - the shape of the export, keyword-only
+        district: District, n: int = 10_000, *, seed: int = 0, gps_m: float = 3.0,
                 coords: str = "gcj02", unregistered: float = 0.05, outside: float = 0.01, repeats: float = 0.007,
                 start: str = "2026-02-08", days: int = 300) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An event export shaped as Pingshan's of 2018, with the truth of each event.

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from citygrid.admin import District
     from citygrid.merge import Batch, Plan
 
-__all__ = ["OUTSIDE_BATCH", "Stale", "Store", "Written", "copy_store", "create_store", "open_store"]
+__all__ = ["OUTSIDE_BATCH", "NewRegistry", "Stale", "Store", "Written", "copy_store", "create_store", "open_store"]
 
 OUTSIDE_BATCH = 0
 """The ``batch_id`` a component reads with when another program wrote it without one."""
@@ -52,6 +52,23 @@ class Stale(Exception):
     def __init__(self, state: str, changed: gpd.GeoDataFrame | None = None) -> None:
         super().__init__(state)
         self.state, self.changed = state, changed
+
+
+class NewRegistry(NamedTuple):
+    """Everything a new registry is made of, checked by :meth:`citygrid.Registry.create` first."""
+
+    district: District
+    """The hierarchy (its components are not read: see `components`)."""
+    components: gpd.GeoDataFrame
+    """The components in the registry's columns, with ``retired_at, version, updated_at, batch_id``."""
+    catalog: pd.DataFrame
+    """The category catalog as a table."""
+    units: pd.DataFrame
+    """The units, ``name_zh`` for their names."""
+    meta: dict[str, str]
+    """``layout, admin_code, district_name, crs, created_at``."""
+    batch: Batch
+    """The first batch (kind ``create``)."""
 
 
 class Written(NamedTuple):
@@ -203,13 +220,15 @@ def open_store(target: Any, *, engine: str = "pyogrio", timeout: float = 10.0) -
     return backend_for(target).open_store(target, engine=engine, timeout=timeout)
 
 
-def create_store(target: Any, **new: Any) -> Store:
-    """A new registry at `target`, written all or nothing; see :func:`citygrid.backends.gpkg.create`.
+def create_store(target: Any, new: NewRegistry, *, engine: str = "pyogrio", timeout: float = 10.0,
+                 overwrite: bool = False) -> Store:
+    """A new registry at `target`, written all or nothing.
 
-    Raises :class:`~citygrid.errors.UsageError` for a target that cannot be created (a dataset:
-    those are exported).
+    Raises :class:`~citygrid.errors.RegistryExists` where one is (unless `overwrite`, for a
+    file), and :class:`~citygrid.errors.UsageError` for a target that cannot be created (a
+    dataset: those are exported).
     """
-    return backend_for(target).create(target, **new)
+    return backend_for(target).create(target, new, engine=engine, timeout=timeout, overwrite=overwrite)
 
 
 def copy_store(source: Store, target: Any, *, timeout: float = 10.0) -> Store:

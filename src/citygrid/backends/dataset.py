@@ -30,7 +30,7 @@ from citygrid.errors import AccessDenied, DistrictError, MissingFile, RegistryEr
 if TYPE_CHECKING:
 
     from citygrid.admin import District
-    from citygrid.backends import Store
+    from citygrid.backends import NewRegistry, Store
 
 __all__ = ["META", "MISSING", "DatasetStore", "dataset_meta", "read_dataset"]
 
@@ -51,7 +51,7 @@ def open_store(target: str | Path, *, engine: str = "pyogrio", timeout: float = 
     return DatasetStore(target)
 
 
-def create(target: str | Path, **new: Any) -> Store:
+def create(target: str | Path, new: NewRegistry | None = None, **options: Any) -> Store:
     """Refused: a dataset is exported from registries, never created as one."""
     raise UsageError(_("{path!r} is a GeoParquet dataset; datasets are written by citygrid export --partitioned, "
                        "registries are created elsewhere.").format(path=str(target)))

@@ -49,7 +49,7 @@ from citygrid import settings
 from citygrid._i18n import _
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, without_gc, write_layer
-from citygrid.backends import OUTSIDE_BATCH, Stale, Written
+from citygrid.backends import OUTSIDE_BATCH, NewRegistry, Stale, Written
 from citygrid.backends._bookkeeping import BookkeepingReads
 from citygrid.errors import (
     AccessDenied,
@@ -718,17 +718,15 @@ def copy_in(source: Store, target: str | Path, *, timeout: float = 10.0) -> Gpkg
     meta = {k: v for k, v in source.meta().items() if k in ("layout", "admin_code", "district_name", "crs",
                                                              "created_at")}
     components = source.read_components(source.state())
-    district = source.read_district().without_components()
     empty = components.iloc[:0][[*FIELD_NAMES, "retired_at", "version", "updated_at", "batch_id", "geometry"]]
-    store = create(target, district=district, components=empty, catalog=source.read_catalog(),
-                   units=source.read_units(), meta=meta, batch=Batch(source="copy", kind="create"),
-                   engine="pyogrio", timeout=timeout)
+    new = NewRegistry(district=source.read_district(), components=empty, catalog=source.read_catalog(),
+                      units=source.read_units(), meta=meta, batch=Batch(source="copy", kind="create"))
+    store = create(target, new, timeout=timeout)
     store.append(source.read_bookkeeping(), components)
     return store
 
 
-def create(path: str | Path, *, district: District, components: gpd.GeoDataFrame, catalog: pd.DataFrame,
-           units: pd.DataFrame, meta: dict[str, str], batch: Batch, engine: str = "pyogrio", timeout: float = 10.0,
+def create(path: str | Path, new: NewRegistry, *, engine: str = "pyogrio", timeout: float = 10.0,
            overwrite: bool = False) -> GpkgStore:
     """Write a new registry at `path`, beside its final name first, renamed only when complete.
 
@@ -742,10 +740,11 @@ def create(path: str | Path, *, district: District, components: gpd.GeoDataFrame
         raise RegistryExists(_("{path!r} exists; open it (citygrid stats -r {path}) or write the new registry "
                                "elsewhere.").format(path=str(path)))
     partial = path.with_name(f"{path.stem}.creating{path.suffix}")
+    components, batch = new.components, new.batch
     partial.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        layers = district.layers()
+        layers = new.district.layers()
         for name in DISTRICT_LAYERS:
             if name in layers:
                 write_layer(layers[name], partial, name, engine=engine)
@@ -758,7 +757,7 @@ def create(path: str | Path, *, district: District, components: gpd.GeoDataFrame
             conn.execute("BEGIN IMMEDIATE")
             for name, columns in TABLES.items():
                 conn.execute(f"CREATE TABLE {name} ({columns})")
-            for name, frame in (("citygrid_catalog", catalog), ("citygrid_units", units)):
+            for name, frame in (("citygrid_catalog", new.catalog), ("citygrid_units", new.units)):
                 conn.execute(_text_table(name, frame))
                 _insert_rows(conn, name, frame)
             for name in [*TABLES, "citygrid_catalog", "citygrid_units"]:
@@ -769,8 +768,8 @@ def create(path: str | Path, *, district: District, components: gpd.GeoDataFrame
             _triggers(conn)
             for statement in INDEXES:
                 conn.execute(statement)
-            conn.executemany("INSERT INTO citygrid_meta (key, value) VALUES (?, ?)",
-                             [*meta.items(), ("schema_version", str(SCHEMA_VERSION)), ("state", secrets.token_hex(16))])
+            meta = [*new.meta.items(), ("schema_version", str(SCHEMA_VERSION)), ("state", secrets.token_hex(16))]
+            conn.executemany("INSERT INTO citygrid_meta (key, value) VALUES (?, ?)", meta)
             conn.execute("INSERT INTO citygrid_batches VALUES (1, ?, ?, ?, ?, ?, 0, 0, 0, 'create')",
                          (batch.source, batch.user, batch.started, batch.finished(), len(components)))
             conn.executemany("INSERT INTO citygrid_history (batch_id, component_id, action, changed_at) "

@@ -50,7 +50,7 @@ from citygrid._i18n import N_, _
 from citygrid._layers import DISTRICT_LAYERS
 from citygrid._vector import without_gc
 from citygrid.admin import District
-from citygrid.backends import OUTSIDE_BATCH, Stale, Written
+from citygrid.backends import OUTSIDE_BATCH, NewRegistry, Stale, Written
 from citygrid.backends._bookkeeping import BookkeepingReads
 from citygrid.errors import (
     AccessDenied,
@@ -59,6 +59,7 @@ from citygrid.errors import (
     RegistryLocked,
     RegistryUnavailable,
     UsageError,
+    require,
 )
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
 
@@ -532,13 +533,10 @@ def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
     RegistryUnavailable
         If the server cannot be reached, or the connection breaks (the server stopped):
         what the server had not committed is rolled back, so nothing is half-written.
-    ImportError
-        If psycopg is not installed.
+    MissingDependency
+        If psycopg is not installed (the ``postgis`` extra).
     """
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        raise ImportError(_("a PostGIS registry needs psycopg: pip install 'psycopg[binary]'")) from None
+    psycopg = require("psycopg", _("a PostGIS registry"), "postgis")
     try:
         conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)),
                                options=f"-c search_path={SCHEMA},public -c lock_timeout={int(timeout * 1000)}")
@@ -775,7 +773,7 @@ class PostgisStore(BookkeepingReads):
     _STATE_TTL = 0.5  # seconds a state read is trusted before asking the database again
 
     def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        import psycopg
+        psycopg = require("psycopg", _("a PostGIS registry"), "postgis")
 
         self.url, self.timeout, self.name = url, timeout, redacted(url)
         try:
@@ -1106,12 +1104,12 @@ def open_store(target: str, *, engine: str = "pyogrio", timeout: float = 10.0) -
     return PostgisStore(target, timeout=timeout)
 
 
-def create(target: str, *, overwrite: bool = False, timeout: float = 10.0, **new: Any) -> PostgisStore:
+def create(target: str, new: NewRegistry, *, engine: str = "pyogrio", timeout: float = 10.0,
+           overwrite: bool = False) -> PostgisStore:
     """A new shared registry in the empty database at `target`, all or nothing.
 
     The registry is made as a GeoPackage in a temporary folder (the same checks and the same
-    first batch), then copied in within one transaction; `new` is what
-    :func:`citygrid.backends.gpkg.create` takes.
+    first batch), then copied in within one transaction.
 
     Raises
     ------
@@ -1128,7 +1126,7 @@ def create(target: str, *, overwrite: bool = False, timeout: float = 10.0, **new
         raise UsageError(_("a shared registry is never overwritten; its owner drops it first ({url}).").format(
             url=redacted(target)))
     with tempfile.TemporaryDirectory(prefix="citygrid-") as folder:
-        local = gpkg.create(Path(folder) / "registry.gpkg", timeout=timeout, **new)
+        local = gpkg.create(Path(folder) / "registry.gpkg", new, timeout=timeout)
         copy_in(local, target, timeout=timeout)
         gpkg.settle(local.path)
     return PostgisStore(target, timeout=timeout)

@@ -21,6 +21,35 @@ SEVERITIES = ("error", "warning", "info")
 """An error blocks a merge; a warning asks for a look; an info says how a value was read."""
 
 
+def present(geoms: np.ndarray) -> np.ndarray:
+    """Geometries that exist and are not empty.
+
+    ``POINT (NaN NaN)`` is empty too, as the GeoPackage standard and PostGIS store an empty point.
+    """
+    filled = np.where(pd.isna(geoms), shapely.Point(), geoms)
+    out = ~shapely.is_empty(filled)
+    points = np.flatnonzero(out & (shapely.get_type_id(filled) == 0))
+    if len(points):
+        xy = shapely.get_coordinates(filled[points])  # one row per point
+        out[points[np.isnan(xy).all(axis=1)]] = False
+    return out
+
+
+def located(ctx: Context) -> np.ndarray:
+    """Rows whose geometry places the component: present, with finite coordinates only.
+
+    ``geom.invalid`` reports the others (NaN or infinite coordinates); location rules skip them.
+    """
+    def compute() -> np.ndarray:
+        ok = present(ctx.geoms)
+        coords, index = shapely.get_coordinates(ctx.geoms[ok], return_index=True)
+        broken = np.unique(index[~np.isfinite(coords).all(axis=1)])
+        ok[np.flatnonzero(ok)[broken]] = False
+        return ok
+
+    return ctx.memo("located", compute)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One validation rule.
@@ -136,8 +165,6 @@ class Context:
         None where the geometry is missing or has non-finite coordinates.
         """
         def compute() -> np.ndarray:
-            from citygrid.validation.geom import located
-
             geoms = np.where(located(self), self.geoms, None)
             other = ~np.isin(shapely.get_type_id(geoms), (-1, 0))
             geoms[other] = shapely.point_on_surface(geoms[other])

@@ -6,8 +6,8 @@ import numpy as np
 import shapely
 
 from citygrid._i18n import N_, _
-from citygrid.validation._engine import Context, Findings, rule
-from citygrid.validation.geom import arriving, gcj02_shift, located, shifted_as_gcj02
+from citygrid.validation._engine import Context, Findings, located, rule
+from citygrid.validation.geom import arriving, gcj02_shift, shifted_as_gcj02
 from citygrid.validation.topology import claimed_cells
 
 

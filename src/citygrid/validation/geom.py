@@ -10,36 +10,7 @@ from citygrid import settings
 from citygrid._i18n import N_, _
 from citygrid._layers import families
 from citygrid.crs import gcj02_to_wgs84, transformer
-from citygrid.validation._engine import Context, Findings, rule
-
-
-def present(geoms: np.ndarray) -> np.ndarray:
-    """Geometries that exist and are not empty.
-
-    ``POINT (NaN NaN)`` is empty too, as the GeoPackage standard and PostGIS store an empty point.
-    """
-    filled = np.where(pd.isna(geoms), shapely.Point(), geoms)
-    out = ~shapely.is_empty(filled)
-    points = np.flatnonzero(out & (shapely.get_type_id(filled) == 0))
-    if len(points):
-        xy = shapely.get_coordinates(filled[points])  # one row per point
-        out[points[np.isnan(xy).all(axis=1)]] = False
-    return out
-
-
-def located(ctx: Context) -> np.ndarray:
-    """Rows whose geometry places the component: present, with finite coordinates only.
-
-    ``geom.invalid`` reports the others (NaN or infinite coordinates); location rules skip them.
-    """
-    def compute() -> np.ndarray:
-        ok = present(ctx.geoms)
-        coords, index = shapely.get_coordinates(ctx.geoms[ok], return_index=True)
-        broken = np.unique(index[~np.isfinite(coords).all(axis=1)])
-        ok[np.flatnonzero(ok)[broken]] = False
-        return ok
-
-    return ctx.memo("located", compute)
+from citygrid.validation._engine import Context, Findings, located, present, rule
 
 
 def gcj02_shift(ctx: Context) -> np.ndarray:

@@ -8,8 +8,8 @@ import shapely
 
 from citygrid import settings
 from citygrid._i18n import _
-from citygrid.validation._engine import Context, Findings, rule
-from citygrid.validation.geom import arriving, located, present
+from citygrid.validation._engine import Context, Findings, located, present, rule
+from citygrid.validation.geom import arriving
 
 
 def _usable(ctx: Context) -> np.ndarray:
