@@ -179,7 +179,7 @@ def test_a_shared_registry_is_created_like_a_file_one_and_never_over_another(clu
 def test_a_dataset_is_never_created_or_copied_into(local, tmp_path):
     folder = scale.export_dataset(local, tmp_path / "ds")
     with pytest.raises(UsageError, match="GeoParquet dataset"):
-        backends.create_store(folder)
+        backends.create_store(folder, None)
     with pytest.raises(UsageError, match="GeoParquet dataset"):
         copy_store(local.store, folder)
 

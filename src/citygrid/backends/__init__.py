@@ -220,7 +220,7 @@ def open_store(target: Any, *, engine: str = "pyogrio", timeout: float = 10.0) -
     return backend_for(target).open_store(target, engine=engine, timeout=timeout)
 
 
-def create_store(target: Any, new: NewRegistry, *, engine: str = "pyogrio", timeout: float = 10.0,
+def create_store(target: Any, new: NewRegistry | None, *, engine: str = "pyogrio", timeout: float = 10.0,
                  overwrite: bool = False) -> Store:
     """A new registry at `target`, written all or nothing.
 

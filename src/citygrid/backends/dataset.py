@@ -51,7 +51,7 @@ def open_store(target: str | Path, *, engine: str = "pyogrio", timeout: float = 
     return DatasetStore(target)
 
 
-def create(target: str | Path, new: NewRegistry | None = None, **options: Any) -> Store:
+def create(target: str | Path, new: NewRegistry | None, **options: Any) -> Store:
     """Refused: a dataset is exported from registries, never created as one."""
     raise UsageError(_("{path!r} is a GeoParquet dataset; datasets are written by citygrid export --partitioned, "
                        "registries are created elsewhere.").format(path=str(target)))
@@ -59,7 +59,7 @@ def create(target: str | Path, new: NewRegistry | None = None, **options: Any) -
 
 def copy_in(source: Store, target: str | Path, *, timeout: float = 10.0) -> Store:
     """Refused: a dataset is exported from registries, never copied into."""
-    return create(target)
+    return create(target, None)
 
 
 def files(folder: Path, pattern: str) -> list[Path]:
