@@ -364,7 +364,7 @@ def test_five_rows_copied_from_amap_are_named_and_no_move_is_allowed(template, t
 
 
 def test_headers_page_lists_every_header_read():
-    page = (Path(__file__).parents[1] / "docs" / "headers.md").read_text(encoding="utf-8")
+    page = (Path(__file__).parents[1] / "docs" / "reference" / "headers.md").read_text(encoding="utf-8")
     for field, headers in understood_headers().items():
         line = next(line for line in page.splitlines() if line.startswith(f"| `{field}` |"))
         assert line.endswith(" | " + ", ".join(headers) + " |"), (field, "run: citygrid headers --markdown")
