@@ -15,7 +15,7 @@ def write_rules(path: Path, *, language: str) -> None:
     from citygrid import settings
     from citygrid._i18n import _
     from citygrid.validation import RULES
-    from citygrid.validation.report import SEVERITY_NAMES
+    from citygrid.validation.report import severity_name
 
     before, settings.language = settings.language, language
     try:
@@ -25,7 +25,7 @@ def write_rules(path: Path, *, language: str) -> None:
             lines += [f"## {family}", "", "| " + " | ".join(header) + " |", "|---|---|---|---|"]
             for rule in (r for r in RULES.values() if r.family == family):
                 needs = ", ".join(rule.needs) or "—"
-                severity = _(SEVERITY_NAMES.get(rule.severity, rule.severity))
+                severity = severity_name(rule.severity)
                 lines.append(f"| `{rule.code}` | {severity} | {_(rule.doc)} | {needs} |")
             lines.append("")
     finally:

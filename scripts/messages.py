@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ROOT / "src" / "citygrid" / "locale"
 PO = LOCALE / "zh_CN" / "LC_MESSAGES" / "citygrid.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"_": None, "N_": None, "h": None, "Nn_": (1, 2), "rule": (3,)}  # a rule(code, severity, doc) says what it finds
+# a rule(code, severity, doc) says what it finds in its third argument
+KEYWORDS = {"_": None, "N_": None, "h": None, "Nn_": (1, 2), "rule": (3,)}
 
 
 def extract_with_commands(fileobj, keywords, comment_tags, options):

@@ -62,3 +62,12 @@ def test_ruff_with_the_complexity_and_argument_limits_passes():
 def test_the_package_says_it_is_typed_and_carries_its_licence():
     assert (SRC / "py.typed").is_file()
     assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+
+
+@pytest.mark.slow
+def test_mypy_finds_nothing_in_the_package():
+    """The type checker on ``src/citygrid`` (pyproject.toml, [tool.mypy]): clean, so a type error fails CI."""
+    mypy = Path(sys.executable).with_name("mypy")
+    done = subprocess.run([str(mypy), "--cache-dir", str(ROOT / ".mypy_cache")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:]

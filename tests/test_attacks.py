@@ -53,6 +53,7 @@ class NoSpark:
         raise AssertionError(f"Spark was asked for {name!r}")
 
 
+@pytest.mark.slow
 def test_a_district_code_written_as_sql_never_reaches_spark(reg, tmp_path):
     folder = scale.export_dataset(reg, tmp_path / "dataset")
     meta = json.loads((folder / "_citygrid.json").read_text(encoding="utf-8"))
@@ -76,6 +77,7 @@ def _edit_street_code(path: Path, code: str, n: int = 30) -> None:
     conn.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", ["../../../x", "440310001/../../../y", "..", "坪山"])
 def test_a_partition_folder_is_never_named_by_a_code_from_data(reg, tmp_path, code):
     """The value is kept, escaped as Hive does (``%2F``): the dataset holds every component, inside it."""

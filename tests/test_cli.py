@@ -36,6 +36,7 @@ def registry(demo, tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_demo_builds_registry_report_and_maps(demo):
     out, stdout = demo
     assert "20,000 components in 136 categories" in stdout and "validation: 0 issue(s)" in stdout
@@ -47,6 +48,7 @@ def test_demo_builds_registry_report_and_maps(demo):
     assert str((out / "maps" / "index.html").resolve()) in stdout.replace("\n", "")
 
 
+@pytest.mark.slow
 def test_demo_json_is_the_only_thing_on_stdout(tmp_path):
     result = run("demo", "--small", "--out", tmp_path / "demo", "--json")
     assert result.returncode == 0, result.stderr
@@ -262,6 +264,7 @@ def test_a_locked_registry_is_a_clear_error(registry):
     assert result.returncode == 2 and "being changed by another process" in result.stderr
 
 
+@pytest.mark.slow
 def test_maps_stats_owner_export_history(registry, tmp_path):
     made = run("map", "category", "0101", "-r", registry, "-o", tmp_path / "c.html", "--basemap", "none")
     assert made.returncode == 0
@@ -343,6 +346,7 @@ def _readme_commands() -> list[str]:
     return [shlex.split(line.split("  #")[0]) for line in block.splitlines() if line.startswith("citygrid ")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("order", ["as written", "ingest first"])
 def test_the_readme_commands_give_what_the_readme_says(tmp_path, demo, order):
     """Run every command of the README's block in a fresh folder, in its order and with the ingest first."""

@@ -189,6 +189,7 @@ def _what_a_user_reads(lang: str, registry: Path, folder: Path) -> dict[str, str
     return read
 
 
+@pytest.mark.slow
 def test_a_chinese_run_holds_no_english_sentence(sample, tmp_path):
     registry, _ = sample
     found = {where: said for where, text in _what_a_user_reads("zh", registry, tmp_path).items()
@@ -196,6 +197,7 @@ def test_a_chinese_run_holds_no_english_sentence(sample, tmp_path):
     assert not found, json.dumps(found, ensure_ascii=False, indent=1)[:3000]
 
 
+@pytest.mark.slow
 def test_an_english_run_holds_no_chinese_but_data(sample, tmp_path):
     registry, data = sample
     found = {where: said for where, text in _what_a_user_reads("en", registry, tmp_path).items()

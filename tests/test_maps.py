@@ -176,6 +176,7 @@ def test_basemaps_and_their_errors(tmp_path, reg, monkeypatch):
         maps.category_map(reg, "0118", basemap="google")
 
 
+@pytest.mark.slow
 def test_write_all_links_every_map(tmp_path, reg):
     index = maps.write_all(reg, tmp_path / "maps", **_local())
     text = index.read_text(encoding="utf-8")
@@ -315,6 +316,7 @@ def cg_validate(reg):
     return cg.validate(batch, registry=reg)
 
 
+@pytest.mark.slow
 def test_a_maps_folder_copied_to_another_pc_works_offline(tmp_path, reg, offline_driver):
     """write_all links a copy of Leaflet relatively: the folder moved elsewhere still draws."""
     import shutil
@@ -369,6 +371,7 @@ TRAVERSALS = ["../../../tmp/citygrid-pwn", "..\\..\\evil", "CON", "NUL.txt", "a"
               "地图/../../逃逸"]
 
 
+@pytest.mark.slow
 def test_write_all_keeps_every_file_in_its_folder_whatever_the_codes_say(tmp_path, reg):
     """Street and category codes are data: traversal strings, reserved Windows names, 300 characters
     and NUL bytes in them never steer where a map is written. A registry whose street codes are of

@@ -489,6 +489,7 @@ def test_backup_restores_into_another_database_whole_and_verify_names_breaks(sha
     assert "history: 1 change(s) in batches that are not recorded" in found
 
 
+@pytest.mark.slow
 def test_the_server_dying_mid_ingest_loses_nothing_and_says_so(tmp_path):
     """`pg_ctl stop -m immediate` while `citygrid ingest` is inserting: a clear one-line error,
     nothing of the batch in the registry after the server recovers, and the same batch merges then."""

@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 ROOT = Path(__file__).parents[1]
 
@@ -14,6 +15,7 @@ def _python_block() -> str:
     return next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "import citygrid as cg" in b)
 
 
+@pytest.mark.slow
 def test_the_readme_python_block_runs_as_written(tmp_path, monkeypatch):
     import citygrid as cg
 

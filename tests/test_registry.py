@@ -452,6 +452,7 @@ print(time.perf_counter() - t0, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_killed_ingest_leaves_before_or_after(tmp_path, pristine, district):
     batch = synth.make_batch(district, new=400, updated=300, retired=50, seed=7)
     batch_file = tmp_path / "batch.gpkg"
@@ -690,6 +691,7 @@ def test_odd_characters_in_the_path_name_that_file(tmp_path, pristine, district,
     assert not stray, stray
 
 
+@pytest.mark.slow
 def test_overlapping_ingests_never_merge_unchecked(tmp_path, pristine, district):
     """Two departments merge at the same moment, 120 times. On even turns they send the same new
     components: one batch is merged, and the other, validated again against the state it would

@@ -64,6 +64,7 @@ def spark():
     session.stop()
 
 
+@pytest.mark.slow
 def test_the_dataset_is_hive_partitioned_geoparquet_1_1_with_a_bbox_covering(faulty, dataset):
     parts = sorted(dataset.glob("admin_code=440310/street_code=*/category=*/part-0.parquet"))
     assert len(parts) >= 100
@@ -99,6 +100,7 @@ def test_a_dataset_says_it_keeps_no_history(dataset, faulty):
             ask()
 
 
+@pytest.mark.slow
 def test_sedona_finds_what_the_local_engine_finds_row_by_row_in_a_two_district_city(city, city_dataset, spark):
     expected = set()
     for reg in city:
@@ -130,6 +132,7 @@ def test_the_duplicate_search_uses_a_spatial_or_cell_join_not_a_hash_join_on_the
     assert "category" not in plans["shapes"].split("Join", 1)[1].split("\n", 1)[0]
 
 
+@pytest.mark.slow
 def test_cli_export_partitioned_and_check(faulty, tmp_path, spark):
     out = tmp_path / "dataset"
     env = {**os.environ, "CITYGRID_LANG": "en"}
@@ -152,6 +155,7 @@ def test_cli_export_partitioned_and_check(faulty, tmp_path, spark):
     assert Path(out / "_citygrid.json").is_file()
 
 
+@pytest.mark.slow
 def test_the_readme_spark_submit_script_runs_as_written(dataset, faulty, tmp_path):
     """The README's script for a cluster, run by spark-submit (local[2], the jars .ci/run fetched)."""
     import re

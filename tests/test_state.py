@@ -164,6 +164,7 @@ def test_what_the_caller_does_to_the_frame_after_an_open_never_reaches_the_snaps
     pd.testing.assert_frame_equal(kept, gpkg.read_components_layers(path, engine="pyogrio"))
 
 
+@pytest.mark.slow
 def test_a_damaged_snapshot_is_never_served_and_never_fatal(path, district, tmp_path):
     """Bytes flipped, the file cut, parts swapped or replaced, 240 times: an open gives exactly the
     layers' components, or reads them again; it never crashes."""

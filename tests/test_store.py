@@ -52,7 +52,7 @@ def store(request, local, tmp_path_factory) -> Store:
 
 def _members() -> tuple[set[str], set[str]]:
     """The protocol's declared attributes and methods."""
-    attributes = set(Store.__annotations__)
+    attributes = {name for name, value in vars(Store).items() if isinstance(value, property)}
     methods = {name for name, value in vars(Store).items() if inspect.isfunction(value) and not name.startswith("_")}
     return attributes, methods
 
@@ -60,6 +60,7 @@ def _members() -> tuple[set[str], set[str]]:
 def test_every_backend_declares_the_whole_protocol(store):
     attributes, methods = _members()
     assert {"read_batches", "read_history", "read_allowed", "read_catalog", "write", "allow"} <= methods
+    assert {"name", "kind", "path", "timeout", "engine", "checks_state", "read_only"} == attributes
     for name in attributes:
         assert hasattr(store, name), name
     for name in methods:

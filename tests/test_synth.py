@@ -119,6 +119,7 @@ def test_defect_ground_truth_covers_every_registry_rule(defect_district):
     assert grid_rows["row"].max() < len(d.grid)
 
 
+@pytest.mark.slow
 def test_too_few_or_too_many_components_are_refused():
     with pytest.raises(ValueError, match="fewer than the 136 categories"):
         synth.make_district(seed=0, n_components=100)

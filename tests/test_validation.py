@@ -236,6 +236,7 @@ def test_non_string_ids_and_numbers(small_district, rows):
     assert set(report.issues["rule"]) == {"id.malformed", "schema.bad_value"}
 
 
+@pytest.mark.slow
 def test_a_million_rows(small_district):
     n = 1_000_000
     rng = np.random.default_rng(0)

@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+NONE = np.array(None)
+"""None as a 0-d object array: what ``np.where`` puts where a value is missing (numpy's stubs take no bare None)."""
+
 
 def isin(values: ArrayLike, universe: ArrayLike) -> np.ndarray:
     """Membership by hashing.

@@ -61,7 +61,7 @@ def inject_defects(district: District, catalog: Catalog, rng: np.random.Generato
     (position in that frame after injection), ``component_id`` (or grid cell code) and
     ``rule``.
     """
-    comps = district.components.copy()
+    comps = district.held("components").copy()
     n = len(comps)
     k = max(3, n // 2000)
     kinds = comps["category"].map({c.code: c.geometry for c in catalog}).to_numpy()
@@ -193,7 +193,7 @@ def inject_defects(district: District, catalog: Catalog, rng: np.random.Generato
 
 def _grid_defects(district: District, rng: np.random.Generator) -> None:
     grid = district.grid.copy()
-    comps = district.components
+    comps = district.held("components")
     k = max(3, len(grid) // 2000)
     centred_cells = set(comps.loc[comps["category"].between("0710", "0715"), "grid"])
     geoms = grid.geometry.to_numpy()

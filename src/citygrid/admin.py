@@ -333,6 +333,20 @@ class District:
     reserve: gpd.GeoDataFrame | None = field(default=None, repr=False)
     crs: str = settings.default_crs
 
+    def held(self, part: str) -> gpd.GeoDataFrame:
+        """The district's ``components`` or ``reserve``, which a district read without them lacks.
+
+        Raises
+        ------
+        DistrictError
+            If the district holds none.
+        """
+        frame = getattr(self, part)
+        if frame is None:
+            raise DistrictError(_("district {code} holds no {part}; make it with them (citygrid.synth) or read "
+                                  "it with components=True.").format(code=self.code, part=part))
+        return frame
+
     def __repr__(self) -> str:
         n = 0 if self.components is None else len(self.components)
         return (f"<District {self.code} {self.name}: {len(self.streets)} streets, "
@@ -405,12 +419,12 @@ class District:
         wanted = needed | {"roads"} | (set(COMPONENT_LAYERS.values()) if components else set())
         read = {name: read_layer(path, name, engine=engine) for name in found & wanted}
         parts = [read[n] for n in COMPONENT_LAYERS.values() if n in read]
-        components = pd.concat(parts, ignore_index=True) if parts else None
+        found_components = pd.concat(parts, ignore_index=True) if parts else None
         meta = read["boundary"].iloc[0]
         return cls(code=meta["code"], name=meta["name"], boundary=meta.geometry,
                    streets=read["streets"], communities=read["communities"], grid=read["grid"],
                    units=units if units is not None else load_profile().units,
-                   roads=read.get("roads"), components=components)
+                   roads=read.get("roads"), components=found_components)
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """The district as layers, by name.

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,9 +206,9 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
                                       "move_m": _distance(move)}))
     for column in ("code", "code_2026", "name_zh"):
         repeated = frame[column].duplicated(keep="first")
-        for i in np.flatnonzero(repeated.to_numpy()):
-            first = int(np.flatnonzero((frame[column] == frame[column].iloc[i]).to_numpy())[0])
-            bad(int(i), column, frame[column].iloc[i], _("repeats line {line}").format(line=first + 2))
+        for n in np.flatnonzero(repeated.to_numpy()):
+            first = int(np.flatnonzero((frame[column] == frame[column].iloc[n]).to_numpy())[0])
+            bad(int(n), column, frame[column].iloc[i], _("repeats line {line}").format(line=first + 2))
     if problems:
         shown = "\n  ".join(problems[:20])
         more = "\n  " + _("... and {n} more").format(n=len(problems) - 20) if len(problems) > 20 else ""
@@ -218,7 +219,7 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
     return categories
 
 
-def _distance(value: object) -> float:
+def _distance(value: Any) -> float:
     """`value` as metres in (0, 1000], else NaN."""
     try:
         metres = float(value)

@@ -30,6 +30,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
+from citygrid._arrays import NONE
 from citygrid._i18n import N_, _, list_text
 from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
 from citygrid.errors import UsageError
@@ -87,7 +88,7 @@ def _choose_coordinates(lon: np.ndarray, lat: np.ndarray, index) -> str:
         points = _to_local(lon[pick], lat[pick], coords)
         _, distance = index.nearest(points, return_distance=True, return_all=False)
         medians[coords] = float(np.median(distance))
-    return min(medians, key=medians.get)
+    return min(medians, key=lambda coords: medians[coords])
 
 
 def dispatch(reg: Registry, events: str | Path | pd.DataFrame, *, radius: float = 10.0, gps_m: float = 3.0,
@@ -257,7 +258,7 @@ def _units(out: pd.DataFrame, routes: RoutingTable | None, names: UnitNames) -> 
     """The unit that must act: the component's (maintainer, else owner, else department), else the route's."""
     registry_unit = out["maintainer"].fillna(out["owner"]).fillna(out["department"])
     out["unit"] = registry_unit
-    out["unit_source"] = np.where(registry_unit.notna(), "registry", None)
+    out["unit_source"] = np.where(registry_unit.notna(), "registry", NONE)
     out["alternatives"], out["history_unit"] = "", None
     if routes is None:
         return
@@ -300,7 +301,7 @@ def _wanted(frame: gpd.GeoDataFrame, table: pd.DataFrame,
     by_code = dict(zip(table["code"], table["categories"]))
     by_name = dict(zip(table["name_zh"], table["categories"]))
     layout_2026 = reg.layout == "gbt47678"
-    decided: dict[tuple, tuple[list[str], str]] = {}  # the same (category, type code, type) decides alike
+    decided: dict[tuple, tuple[list[str], tuple[str, str]]] = {}  # the same (category, type code, type) decides alike
     wanted: list[list[str]] = []
     reason = np.full(len(frame), "", dtype=object)
     outcome = np.full(len(frame), "", dtype=object)

@@ -19,6 +19,7 @@ Examples
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +48,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 """Header names read as each field (case-insensitive), tried after a kind's own (街道名称 …)."""
 
-_OWN = {
+_OWN: dict[str, dict[str, tuple[str, ...]]] = {
     "street": {"code": ("街道代码", "街道编码", "jddm", "jdbm"), "name": ("街道名称", "街道", "jdmc")},
     "community": {"code": ("社区代码", "社区编码", "sqdm", "sqbm"), "name": ("社区名称", "社区", "sqmc")},
     "grid": {"code": ("网格编码", "单元网格编码", "网格代码", "bgid", "wgbm", "wgdm", "grid", "grid_code"),
@@ -63,7 +64,7 @@ _ERROR_SHARE = 0.001  # a gap or overlap over 0.1 % of the parent's area is an e
 
 
 def _column(frame: pd.DataFrame, kind: str, field: str, given: dict[str, str], path: str,
-            required: bool = True) -> str | None:
+            required: bool = True) -> Hashable | None:
     if field in given:
         if given[field] not in frame.columns:
             raise DistrictError(_("{path}: no column {header!r} for the {kind} {field}; it has {columns}.").format(

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from citygrid._arrays import NONE
 from citygrid._dates import read_times
 from citygrid._i18n import N_, _
 from citygrid._tables import read_table
@@ -202,4 +203,4 @@ def _repeats(rest: pd.DataFrame, ids: pd.Series) -> np.ndarray:
     first = ~key.duplicated(keep="first")
     first_id = pd.Series(ids.to_numpy(dtype=object)[first.to_numpy()], index=key[first].to_numpy())
     said = key.map(first_id).to_numpy(dtype=object)
-    return np.where(first.to_numpy(), None, said)
+    return np.where(first.to_numpy(), NONE, said)

@@ -39,6 +39,7 @@ import pyogrio
 import shapely
 
 from citygrid import settings
+from citygrid._arrays import NONE
 from citygrid._coordinates import read_coordinates
 from citygrid._dates import read_times
 from citygrid._i18n import _
@@ -565,7 +566,7 @@ def _normalise_values(frame: gpd.GeoDataFrame, catalog: Catalog, notes) -> gpd.G
         frame[name] = _parse_dates(frame[name], name, bad, frame["row"], notes)
     action = frame["action"].str.strip().str.lower()
     retire = action.isin(_RETIRE_WORDS) | frame["status"].isin(["移除"])
-    frame["action"] = pd.array(np.where(retire, "retire", None), dtype="str")
+    frame["action"] = pd.array(np.where(retire, "retire", NONE), dtype="str")
     notes["bad_values"] = bad
     order = [f.name for f in FIELDS] + ["action", "row"]
     rest = [c for c in frame.columns if c not in order and c != frame.geometry.name]

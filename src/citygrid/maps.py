@@ -47,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
@@ -169,9 +169,10 @@ class _CompactLayer(MacroElement):
         self.data = _json(data)
         self.options = _json(options)
 
-    def render(self, **kwargs) -> None:
-        script = f"window.citygrid.add({self._parent.get_name()}, {self.data}, {self.options});"
-        self.get_root().script.add_child(_Script(script), name=self.get_name())
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]  # folium's elements render into the root
+        script = f"window.citygrid.add({self._parent.get_name()}, {self.data}, {self.options});"  # type: ignore[union-attr]
+        root: Any = self.get_root()  # a folium Figure, which branca's stubs type as a bare Element
+        root.script.add_child(_Script(script), name=self.get_name())
 
 
 def _layer_script() -> str:
@@ -340,7 +341,7 @@ def _encode(frame: gpd.GeoDataFrame, legend: Legend, fields: tuple[tuple[str, st
     shape_list = [{"g": group_index[names[pos]], "t": "polygon" if kinds[pos] in (3, 6) else "line",
                    "c": _flat_lines(np.array([geoms[pos]]))} for pos in shapes]
     rows = np.concatenate([points, shapes])
-    table = {"columns": [], "labels": [], "values": {}}
+    table: dict[str, Any] = {"columns": [], "labels": [], "values": {}}
     for column, label in fields:
         if column not in frame.columns:
             continue
@@ -397,7 +398,7 @@ def _base_map(bounds: tuple[float, float, float, float], *, basemap: str, tiandi
                    prefer_canvas=True, zoom_control=True, max_zoom=20)
     m.default_js = []
     m.default_css = []
-    root = m.get_root()
+    root: Any = m.get_root()  # a folium Figure, which branca's stubs type as a bare Element
     root.title = html.escape(title)  # a street or category name is data: it must not end the <title>
     _tiles(m, basemap, tianditu_key)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
@@ -596,7 +597,7 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
 
     Issues without a place are counted in the subtitle only.
     """
-    from citygrid.validation.report import SEVERITY_NAMES
+    from citygrid.validation.report import severity_name
 
     issues = report.issues
     located = issues[~issues.geometry.isna() & ~issues.geometry.is_empty] if len(issues) else issues
@@ -606,7 +607,7 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
         extent = shapely.box(*located.total_bounds).buffer(50)
     else:
         extent = outline if outline is not None else shapely.Point(0, 0).buffer(1)
-    shown = located.assign(severity=located["severity"].map(lambda s: _(SEVERITY_NAMES.get(s, s))))
+    shown = located.assign(severity=located["severity"].map(severity_name))
     return _render(shown, Legend(located["rule"]), _View(
         title=_("Validation issues"), subtitle=_("{source} · {n:,} issues, {located:,} located").format(
             source=report.source, n=len(issues), located=len(located)),

@@ -106,7 +106,8 @@ def export_dataset(registries: Any, out_dir: str | Path) -> Path:
     if len(set(codes)) < len(codes):
         raise UsageError(_("two registries of one district ({codes}); a dataset holds each district once.").format(
             codes=", ".join(codes)))
-    meta = {"format": "citygrid dataset", "geoparquet": "1.1.0", "partitions": list(PARTITIONS), "districts": {}}
+    meta: dict[str, Any] = {"format": "citygrid dataset", "geoparquet": "1.1.0", "partitions": list(PARTITIONS),
+                            "districts": {}}
     with writing(out):
         for reg in regs:
             comps = reg.components.reset_index(drop=True)
@@ -451,7 +452,7 @@ def _admin_mismatch(spark) -> pd.DataFrame:
           USING (admin_code, row) WHERE {differs}""")
     rows = []
     for rec in table.itertuples():
-        problems = []
+        problems: list[str] = []
         for level, pairs in (("street", ((rec.street, rec.street_name_at), (rec.street_code, rec.street_at))),
                              ("community", ((rec.community, rec.community_name_at),
                                             (rec.community_code, rec.community_at)))):

@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 from stdnum.cn import uscc
 
 from citygrid import settings
+from citygrid._arrays import NONE
 from citygrid._i18n import _
 from citygrid.catalog import Catalog
 from citygrid.errors import require
@@ -347,7 +348,7 @@ def parse_ids(ids: ArrayLike) -> pd.DataFrame:
     category = np.where(new, text.str.slice(6, 11).to_numpy(dtype=object),
                         np.where(old, text.str.slice(6, 10).to_numpy(dtype=object), None))
     serial = text.str.slice(-6).where(ok).astype("Int64")  # all digits where ok
-    layout = np.where(new, GBT47678.name, np.where(old, CJT214.name, None))
+    layout = np.where(new, GBT47678.name, np.where(old, CJT214.name, NONE))
     return pd.DataFrame({"admin_code": pd.Series(admin, dtype=object),
                          "category": pd.Series(category, dtype=object),
                          "serial": serial.reset_index(drop=True),
@@ -535,7 +536,7 @@ def is_uscc(codes: ArrayLike) -> NDArray[np.bool_]:
     """
     codes, uniques = pd.factorize(_as_text(codes))  # a registry repeats a few hundred codes
     valid = np.array([isinstance(c, str) and uscc.is_valid(c) for c in uniques] + [False], dtype=bool)
-    return valid[codes]
+    return valid[np.asarray(codes)]
 
 
 def component_schema(catalog: Catalog, *, layout: str = CJT214.name) -> pa.DataFrameSchema:
@@ -560,27 +561,27 @@ def component_schema(catalog: Catalog, *, layout: str = CJT214.name) -> pa.DataF
     True
     """
     # here: importing pandera costs half a second (it imports pyspark.pandas)
-    pa = require("pandera.pandas", _("a pandera schema of the components"), "pandera")
+    pandera = require("pandera.pandas", _("a pandera schema of the components"), "pandera")
     Geometry = require("pandera.engines.geopandas_engine", _("a pandera schema of the components"),
                        "pandera").Geometry
 
     lay = _layout(layout)
     codes = [c.code if lay is CJT214 else c.code_2026 for c in catalog]
-    columns: dict[str, pa.Column] = {}
+    columns: dict[str, Any] = {}
     for f in FIELDS:
         checks = []
         if f.name == "component_id":
-            checks.append(pa.Check.str_matches(rf"^\d{{{lay.id_length}}}$"))
+            checks.append(pandera.Check.str_matches(rf"^\d{{{lay.id_length}}}$"))
         elif f.name == "category":
-            checks.append(pa.Check.isin(codes))
+            checks.append(pandera.Check.isin(codes))
         elif f.name == "status":
-            checks.append(pa.Check.isin(list(STATUSES)))
+            checks.append(pandera.Check.isin(list(STATUSES)))
         if f.required and f.kind == "str":
-            checks.append(pa.Check.str_length(min_value=1))
+            checks.append(pandera.Check.str_length(min_value=1))
         dtype = "datetime64[ms]" if f.kind == "date" else str
-        columns[f.name] = pa.Column(
+        columns[f.name] = pandera.Column(
             dtype, checks=checks, nullable=not f.required, required=f.required, coerce=True,
             unique=f.name == "component_id",
         )
-    columns["geometry"] = pa.Column(Geometry(crs=settings.default_crs), nullable=False)
-    return pa.DataFrameSchema(columns, strict=False, name=f"components ({lay.standard})")
+    columns["geometry"] = pandera.Column(Geometry(crs=settings.default_crs), nullable=False)
+    return pandera.DataFrameSchema(columns, strict=False, name=f"components ({lay.standard})")

@@ -453,7 +453,7 @@ def _points(cat, count, edges, placed: _Spots, rng):
     usable = np.maximum(length - 2 * EDGE_MARGIN, 1.0)
     host, share = _BESIDE.get(cat.code, (None, 0.0))
     beside = int(round(count * share)) if host in placed.xy else 0
-    x, y, e, side = _beside(cat, host, beside, placed, edges, rng) if beside else (np.empty(0),) * 4
+    x, y, e, side = _beside(cat, host, beside, placed, edges, rng) if host and beside else (np.empty(0),) * 4
     pairs = _PAIRED.get(cat.code, 0.0)
     room_at_most = 2 * int(np.maximum(1, np.floor(usable / (cat.tolerance_m + 1.0))).sum())
     stalled = 0
@@ -703,8 +703,8 @@ def make_batch(
     (35, 20, 5)
     """
     rng = np.random.default_rng(seed)
-    registered = district.components if components is None else components
-    spare = getattr(district, "reserve", None)
+    registered = district.held("components") if components is None else components
+    spare = district.reserve
     if spare is None or len(spare) < new:
         raise ValueError(_("new={n} needs a district made with reserve >= {n}.").format(n=new))
     if len(registered) < updated + retired:
@@ -761,11 +761,12 @@ def sample_batches(district: District, *, seed: int = 0) -> dict[str, gpd.GeoDat
 
     # each batch its own third of the reserve and its own registered components, so that they
     # can be validated and ingested in any order: merging one leaves the others' findings as they were
-    third = len(district.reserve) // 3
+    reserve = district.held("reserve")
+    third = len(reserve) // 3
     part = [copy.copy(district) for _ in range(3)]
     for k, view in enumerate(part):
-        view.reserve = district.reserve.iloc[k * third:(k + 1) * third]
-    registered = district.components
+        view.reserve = reserve.iloc[k * third:(k + 1) * third]
+    registered = district.held("components")
     clean = make_batch(part[0], registered.iloc[0::2], new=120, updated=60, retired=20, seed=seed)
     clean = clean[clean.geom_type == "Point"].reset_index(drop=True)
     bad = make_batch(part[1], registered.iloc[1::2], new=120, updated=60, retired=0, seed=seed + 1)
@@ -856,12 +857,11 @@ def make_events(  # noqa: PLR0913 - the shape of the export, keyword-only
     table = load_event_types()
     weights = table["events_2018"].astype(float).to_numpy()
     types = table.iloc[rng.choice(len(table), size=n, p=weights / weights.sum())].reset_index(drop=True)
-    comps = district.components
-    spare = district.reserve if getattr(district, "reserve", None) is not None else None
+    comps = district.held("components")
+    spare = district.reserve if district.reserve is not None else comps.iloc[:0]
     at_comp = shapely.point_on_surface(comps.geometry.to_numpy())
     by_cat = {c: np.flatnonzero(comps["category"].to_numpy() == c) for c in comps["category"].unique()}
-    spare_by_cat = {} if spare is None else {c: np.flatnonzero(spare["category"].to_numpy() == c)
-                                             for c in spare["category"].unique()}
+    spare_by_cat = {c: np.flatnonzero(spare["category"].to_numpy() == c) for c in spare["category"].unique()}
     minx, miny, maxx, maxy = district.boundary.bounds
     x, y = np.empty(n), np.empty(n)
     truth_id = np.full(n, None, dtype=object)

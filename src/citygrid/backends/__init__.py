@@ -105,13 +105,27 @@ class Store(Protocol):
         user; None when it takes them.
     """
 
-    name: str
-    kind: str
-    path: Path | None
-    timeout: float
-    engine: str
-    checks_state: bool
-    read_only: str | None
+    @property
+    def name(self) -> str:
+        """The registry's path or URL (without password), for messages."""
+    @property
+    def kind(self) -> str:
+        """``"GeoPackage"``, ``"PostGIS"`` …."""
+    @property
+    def path(self) -> Path | None:
+        """The file or folder the registry is kept in (None for a database)."""
+    @property
+    def timeout(self) -> float:
+        """Seconds a writer waits for another one."""
+    @property
+    def engine(self) -> str:
+        """The vector I/O engine extracts are written with."""
+    @property
+    def checks_state(self) -> bool:
+        """Whether :meth:`write` refuses a plan made on a state that is gone."""
+    @property
+    def read_only(self) -> str | None:
+        """Why the store takes no writes, said to the user; None when it takes them."""
 
     def meta(self) -> dict[str, str]:
         """Key/value metadata: ``layout``, ``admin_code``, ``district_name``, ``created_at`` …."""

@@ -46,6 +46,7 @@ import pyarrow.ipc as ipc
 import shapely
 
 from citygrid import settings
+from citygrid._arrays import NONE
 from citygrid._i18n import _
 from citygrid._layers import COMPONENT_LAYERS, DISTRICT_LAYERS, as_multi, as_single, families
 from citygrid._vector import read_layer, without_gc, write_layer
@@ -112,7 +113,7 @@ def layer_time(moment: dt.datetime) -> str:
 
 def sql_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarray]:
     """Columns as SQLite values: None for missing, dates ``YYYY-MM-DD``, times as :func:`layer_time`."""
-    out = []
+    out: list[np.ndarray] = []
     for column in columns:
         series = frame[column]
         if pd.api.types.is_datetime64_any_dtype(series):
@@ -120,7 +121,7 @@ def sql_columns(frame: pd.DataFrame, columns: tuple[str, ...]) -> list[np.ndarra
             unit = "D" if column in DATE_FIELDS else "ms"
             text = np.datetime_as_string(values.to_numpy().astype(f"datetime64[{unit}]"))
             text = text.astype(object) if unit == "D" else np.char.add(text, "Z").astype(object)
-            out.append(np.where(series.notna().to_numpy(), text, None))
+            out.append(np.where(series.notna().to_numpy(), text, NONE))
         else:
             out.append(series.astype(object).where(series.notna(), None).to_numpy(dtype=object))
     return out
@@ -627,7 +628,7 @@ def _seal_history(conn: sqlite3.Connection, batch_id: int) -> None:
     digest starts its chain at its next batch.
     """
     row = conn.execute("SELECT value FROM citygrid_meta WHERE key = 'history_digest'").fetchone()
-    before = json.loads(row[0]) if row else {"batch": None, "digest": ""}
+    before: dict = json.loads(row[0]) if row else {"batch": None, "digest": ""}
     if row is None and batch_id != 1:  # an older registry: the chain starts here
         before["from"] = batch_id
     sealed = {**before, "batch": batch_id, "digest": _history_digest(conn, batch_id, before["digest"])}
@@ -833,7 +834,7 @@ def _changed_since(conn: sqlite3.Connection, expected: str, found: str) -> gpd.G
     program, a migration or an allow-list entry leaves no link, and then nothing is known.
     """
     parents = {state: (parent, batch) for parent, state, batch in _chain(conn)}
-    batches = []
+    batches: list[int] = []
     while found != expected:
         if found not in parents or len(batches) > CHAIN_LENGTH:
             return None
@@ -846,7 +847,9 @@ def _changed_since(conn: sqlite3.Connection, expected: str, found: str) -> gpd.G
         for cid, cat, blob in conn.execute(
                 f'SELECT component_id, category, "{column}" FROM "{layer}" WHERE component_id IN '
                 f"(SELECT component_id FROM citygrid_history WHERE batch_id IN ({marks}))", batches):
-            ids.append(cid), cats.append(cat), blobs.append(blob)
+            ids.append(cid)
+            cats.append(cat)
+            blobs.append(blob)
     return gpd.GeoDataFrame({"component_id": ids, "category": cats},
                             geometry=[_geometry(blob) for blob in blobs])
 

@@ -745,7 +745,7 @@ def _values(series: pd.Series) -> list:
     if pd.api.types.is_datetime64_any_dtype(series):
         text = np.datetime_as_string(series.to_numpy().astype("datetime64[us]"))
         return [None if m else t for t, m in zip(text, series.isna().to_numpy())]
-    out = []
+    out: list = []
     for v in series.to_numpy(dtype=object):
         if v is None or (not isinstance(v, str) and pd.isna(v)):
             out.append(None)
@@ -887,9 +887,9 @@ class PostgisStore(BookkeepingReads):
         where = (f"WHERE fid IN (SELECT fid FROM (SELECT c.fid, c.category, b.cat FROM {_WITHIN_REACH} "
                  "OFFSET 0) AS near WHERE category = cat "
                  "UNION SELECT fid FROM components WHERE component_id = ANY(%s))")
-        ids = [i for i in pd.unique(np.asarray(ids, dtype=object)) if isinstance(i, str)]
+        named = [i for i in pd.unique(np.asarray(ids, dtype=object)) if isinstance(i, str)]
         with connect(self.url, timeout=self.timeout) as conn:
-            return read_components(conn, where, (wkb, cats, [float(r) for r in reach], ids))
+            return read_components(conn, where, (wkb, cats, [float(r) for r in reach], named))
 
     def hidden_near(self, geoms: np.ndarray, categories: np.ndarray, reach: np.ndarray) -> dict[int, float] | None:
         """How far the nearest component of each row's category lies among those this role may not read.
@@ -1088,7 +1088,7 @@ def places_held(url: str, checked: Checked | None, *, timeout: float) -> Iterato
         If another writer held the places longer than `timeout`.
     """
     keys = place_keys(checked.places) if checked is not None and len(checked.places) else []
-    if not keys:
+    if checked is None or not keys:
         yield
         return
     from psycopg import errors
@@ -1115,14 +1115,16 @@ def places_held(url: str, checked: Checked | None, *, timeout: float) -> Iterato
                 conn.execute("SELECT pg_advisory_unlock_all()")
 
 
-def _setters(changes: pd.DataFrame, ids: np.ndarray) -> tuple[list[str], list[list], list[str]]:
+def _setters(changes: pd.DataFrame, ids: np.ndarray) -> tuple[list[str], list[list[object]], list[str]]:
     """SET clauses writing `changes` (``component_id, field, new``) to the rows of `ids`, and their arrays.
 
     A field gets a value array and a flag array over `ids`: a row whose flag is not set keeps
     the field's value. ``retired_at`` is a time, dates are dates, the geometry is hex WKB.
     """
     at = pd.Index(ids).get_indexer(changes["component_id"].to_numpy(dtype=object))
-    setters, arrays, names = [], [], []
+    setters: list[str] = []
+    arrays: list[list[object]] = []
+    names: list[str] = []
     fields = changes["field"].to_numpy(dtype=object)
     for k, name in enumerate(sorted(set(fields))):
         rows = np.flatnonzero(fields == name)
@@ -1136,7 +1138,8 @@ def _setters(changes: pd.DataFrame, ids: np.ndarray) -> tuple[list[str], list[li
             given = [None if v is None else str(v) for v in given]
             kind = "date" if name in DATE_FIELDS else "timestamp" if name == "retired_at" else "text"
             value, column = f"t.v{k}::{kind}", f'"{name}"'
-        values, flags = [None] * len(ids), [False] * len(ids)
+        values: list[object] = [None] * len(ids)
+        flags: list[object] = [False] * len(ids)
         for i, v in zip(at[rows], given):  # a later change of a row's field wins (a retirement's status)
             values[i], flags[i] = v, True
         setters.append(f"{column} = CASE WHEN t.s{k} THEN {value} ELSE c.{column} END")

@@ -179,7 +179,7 @@ def table(title: str, columns: list[tuple[str, str]]) -> Table:
     """A rich table whose title and headers are text, not markup; ``columns`` are ``(header, justify)``."""
     out = Table(title=Text(title))
     for header, justify in columns:
-        out.add_column(Text(header), justify=justify)
+        out.add_column(Text(header), justify=justify)  # type: ignore[arg-type]  # "left" / "right" …
     return out
 
 

@@ -183,8 +183,8 @@ def init(
 
 
 @command(app)
-def headers(as_json: bool = AS_JSON,
-            markdown: bool = flag("--markdown", N_("Print a Markdown table (the page docs/reference/headers.md is)."))) -> None:
+def headers(as_json: bool = AS_JSON, markdown: bool = flag(
+        "--markdown", N_("Print a Markdown table (the page docs/reference/headers.md is)."))) -> None:
     """List the column headers a batch may use, by the field each is read as.
 
     Headers are matched without regard to case, full-width letters or surrounding spaces; map any other

@@ -90,9 +90,9 @@ def dispatch(
     sure = int(((result["outcome"] == "matched") & (result["confidence"] >= 0.9)).sum())
     unmatched = result.attrs["unmatched_units"]
     if as_json:
-        coords = result.attrs["coordinates"] if result.attrs["placed"] else None
+        read_as = result.attrs["coordinates"] if result.attrs["placed"] else None
         print_json({"events": len(result), "matched": matched, "confident": sure, "routed": routed,
-                    "coordinates": coords, "outcomes": outcomes.to_dict(), "unmatched_units": unmatched,
+                    "coordinates": read_as, "outcomes": outcomes.to_dict(), "unmatched_units": unmatched,
                     "output": str(output), **({"map": str(map_file)} if map_file else {})})
         return
     places = (_("coordinates read as {coords}").format(coords=result.attrs["coordinates"]) if result.attrs["placed"]

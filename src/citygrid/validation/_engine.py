@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
-from citygrid._arrays import Positions
+from citygrid._arrays import NONE, Positions
 from citygrid._i18n import _
 from citygrid.admin import District
 from citygrid.catalog import Catalog
@@ -155,6 +155,20 @@ class Context:
     def geoms(self) -> np.ndarray:
         return self.frame.geometry.to_numpy()
 
+    @property
+    def known_district(self) -> District:
+        """The district, for a rule that needs it (the engine runs such a rule only when there is one)."""
+        if self.district is None:
+            raise AssertionError("a rule that needs the district ran without one")
+        return self.district
+
+    @property
+    def known_registry(self) -> gpd.GeoDataFrame:
+        """The registry's components, for a rule that needs them (run only when there are some)."""
+        if self.registry is None:
+            raise AssertionError("a rule that needs the registry ran without one")
+        return self.registry
+
     def values(self, column: str) -> np.ndarray:
         """A batch column as an object array, converted once per context."""
         return self.memo(("values", column), lambda: self.frame[column].to_numpy(dtype=object))
@@ -165,7 +179,7 @@ class Context:
         None where the geometry is missing or has non-finite coordinates.
         """
         def compute() -> np.ndarray:
-            geoms = np.where(located(self), self.geoms, None)
+            geoms = np.where(located(self), self.geoms, NONE)
             other = ~np.isin(shapely.get_type_id(geoms), (-1, 0))
             geoms[other] = shapely.point_on_surface(geoms[other])
             return geoms
@@ -203,7 +217,7 @@ class Context:
         """
         def compute() -> np.ndarray:
             twins = self.twins()
-            if "retired_at" not in self.registry or not len(self.registry):  # an empty registry: no twins
+            if self.registry is None or "retired_at" not in self.registry or not len(self.registry):  # no twins
                 return twins
             retired = self.registry["retired_at"].notna().to_numpy()
             return np.where((twins >= 0) & retired[np.maximum(twins, 0)], -1, twins)

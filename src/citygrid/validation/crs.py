@@ -110,7 +110,7 @@ def _shifted_rows(ctx: Context) -> Findings:
     twins = ctx.current_twins() if ctx.registry is not None else np.full(len(ctx.frame), -1)
     with_twin = np.flatnonzero(ok & (twins >= 0))
     if len(with_twin):
-        registered = shapely.point_on_surface(ctx.registry.geometry.to_numpy()[twins[with_twin]])
+        registered = shapely.point_on_surface(ctx.known_registry.geometry.to_numpy()[twins[with_twin]])
         hit = with_twin[shifted_as_gcj02(ctx, with_twin, registered)]
         text = _("shifted back by the GCJ-02 offset it falls on its registered position")
         said[hit] = text
@@ -119,7 +119,7 @@ def _shifted_rows(ctx: Context) -> Findings:
     if len(outside):
         xy = shapely.get_coordinates(ctx.probes()[outside])
         back = shapely.points(xy - gcj02_shift(ctx)[outside])
-        cells = ctx.district.grid.geometry.to_numpy()[where[outside]]
+        cells = ctx.known_district.grid.geometry.to_numpy()[where[outside]]
         hit = outside[shapely.covers(cells, back)]
         text = _("shifted back by the GCJ-02 offset it falls in its claimed grid cell {cell}")
         said[hit] = [text.format(cell=c) for c in ctx.values("grid")[hit]]
@@ -139,7 +139,7 @@ def _yardstick(ctx: Context, pos: np.ndarray):
         found = ctx.twins()[pos]
         hit = found >= 0
         if hit.sum() >= 3:
-            twins = shapely.point_on_surface(ctx.registry.geometry.to_numpy()[found[hit]])
+            twins = shapely.point_on_surface(ctx.known_registry.geometry.to_numpy()[found[hit]])
             return (lambda pts: shapely.distance(pts[hit], twins)), N_("the median distance to the registered twins")
     roads = getattr(ctx.district, "roads", None)
     if roads is None or roads.empty:

@@ -137,13 +137,13 @@ def _segments(polygon: shapely.Geometry) -> np.ndarray:
 def outside_district(ctx: Context) -> Findings:
     geoms = ctx.geoms
     ok = np.flatnonzero(located(ctx))
-    boundary = ctx.district.boundary
+    boundary = ctx.known_district.boundary
     shapely.prepare(boundary)
     outside = ok[~shapely.intersects(boundary, geoms[ok])]
     edges = shapely.STRtree(_segments(boundary))
     distance = edges.query_nearest(geoms[outside], return_distance=True, all_matches=False)[1]
     text = _("{distance:,.0f} m outside {district}; check the coordinates and their CRS")
-    message = [text.format(distance=d, district=ctx.district.name) for d in distance]
+    message = [text.format(distance=d, district=ctx.known_district.name) for d in distance]
     return Findings(outside, np.array(message, dtype=object), field="geometry")
 
 
@@ -156,7 +156,7 @@ def moved_far(ctx: Context) -> Findings:
     pos = np.flatnonzero(located(ctx) & (twins >= 0) & np.isfinite(limit)
                         & (shapely.get_type_id(ctx.geoms) == 0))
     pos = pos[arriving(ctx)[pos]]
-    registered = ctx.registry.geometry.to_numpy()[twins[pos]]
+    registered = ctx.known_registry.geometry.to_numpy()[twins[pos]]
     distance = shapely.distance(ctx.geoms[pos], registered)
     far = distance > limit[pos]
     pos, distance, registered = pos[far], distance[far], registered[far]

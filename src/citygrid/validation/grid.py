@@ -24,14 +24,14 @@ def _codes_near(grid, geoms: np.ndarray) -> list[str]:
 
 def _union(ctx: Context):
     """The union of all grid cells (computed once per validation)."""
-    return ctx.memo("grid_union", lambda: shapely.union_all(ctx.district.grid.geometry.to_numpy()))
+    return ctx.memo("grid_union", lambda: shapely.union_all(ctx.known_district.grid.geometry.to_numpy()))
 
 
 @rule("grid.gap", "error", "part of the district covered by no unit grid cell", needs=("district",))
 def gap(ctx: Context) -> Findings:
-    grid = ctx.district.grid
+    grid = ctx.known_district.grid
     covered = _union(ctx)
-    holes = shapely.get_parts(shapely.difference(ctx.district.boundary, covered))
+    holes = shapely.get_parts(shapely.difference(ctx.known_district.boundary, covered))
     holes = holes[shapely.area(holes) > AREA_TOLERANCE_M2]
     if not len(holes):
         return Findings.none()
@@ -45,7 +45,7 @@ def gap(ctx: Context) -> Findings:
 
 @rule("grid.overlap", "error", "unit grid cells overlapping each other", needs=("district",))
 def overlap(ctx: Context) -> Findings:
-    grid = ctx.district.grid
+    grid = ctx.known_district.grid
     cells = grid.geometry.to_numpy()
     if shapely.area(cells).sum() - shapely.area(_union(ctx)) <= AREA_TOLERANCE_M2:
         return Findings.none()  # the areas add up: no two cells share more than noise
@@ -65,8 +65,8 @@ def overlap(ctx: Context) -> Findings:
 
 @rule("grid.outside_parent", "error", "unit grid cell not inside the community it belongs to", needs=("district",))
 def outside_parent(ctx: Context) -> Findings:
-    grid = ctx.district.grid
-    communities = ctx.district.communities.set_index("code")
+    grid = ctx.known_district.grid
+    communities = ctx.known_district.communities.set_index("code")
     parent = communities.geometry.reindex(grid["community_code"].to_numpy()).to_numpy()
     cells = grid.geometry.to_numpy()
     codes = grid["code"].to_numpy(dtype=object)

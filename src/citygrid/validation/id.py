@@ -47,7 +47,7 @@ def duplicate(ctx: Context) -> Findings:
     text = _("identifier {id} repeats row {row}")
     message = [text.format(id=ids.iloc[p], row=first_row[ids.iloc[p]]) for p in pos]
     if ctx.registry is not None and "retired_at" in ctx.registry:
-        retired = ctx.registry.loc[ctx.registry["retired_at"].notna(), ["component_id", "retired_at"]]
+        retired = ctx.known_registry.loc[ctx.known_registry["retired_at"].notna(), ["component_id", "retired_at"]]
         when = dict(zip(retired["component_id"], retired["retired_at"]))
         reused = np.flatnonzero(isin(ids, list(when)) & ~repeated.to_numpy())
         pos = np.concatenate([pos, reused])

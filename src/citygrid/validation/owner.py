@@ -18,7 +18,7 @@ _ROLES = (("department", N_("responsible department")), ("owner", N_("owner")), 
       "department/owner/maintainer not in the district's unit list, or a name beside the code of another unit",
       needs=("district",))
 def unknown(ctx: Context) -> Findings:
-    units = ctx.district.units
+    units = ctx.known_district.units
     known = set(units["name"]) | set(units["code"])
     code_of = dict(zip(units["name"], units["code"]))
     problems = np.full(len(ctx.frame), "", dtype=object)
@@ -56,7 +56,8 @@ def conflict(ctx: Context) -> Findings:
     said, kept = [], []
     for column in ("owner", "owner_code"):
         claimed = ctx.values(column)[pos]
-        registered = ctx.registry[column].iloc[twins[pos]].to_numpy(dtype=object) if column in ctx.registry \
+        reg = ctx.known_registry
+        registered = reg[column].iloc[twins[pos]].to_numpy(dtype=object) if column in reg \
             else np.full(len(pos), None, dtype=object)
         differs |= ~pd.isna(claimed) & ~pd.isna(registered) & (claimed != registered)
         said.append(claimed)

@@ -21,6 +21,12 @@ COLUMNS = ("rule", "severity", "component_id", "sheet", "row", "column", "messag
 """The columns of every report: ``sheet``, ``row`` and ``column`` say where a spreadsheet shows the cell."""
 SEVERITY_NAMES = {"error": N_("error"), "warning": N_("warning"), "info": N_("info")}
 """How each severity is shown to a person (the ``severity`` column keeps the code)."""
+
+
+def severity_name(code: str) -> str:
+    """A severity code (``error`` …) as shown to a person, in the language in use."""
+    return _(SEVERITY_NAMES.get(code, code))
+
 HEADERS = {"rule": N_("rule"), "severity": N_("severity"), "component_id": N_("component_id"), "sheet": N_("sheet"),
            "row": N_("row"), "column": N_("column"), "message": N_("message"), "x": N_("x"), "y": N_("y")}
 """The headers of a CSV report: the field names in English, words in Chinese (a .json or .gpkg report keeps
@@ -215,7 +221,7 @@ class Report:
     def _readable(records: pd.DataFrame) -> pd.DataFrame:
         """Records for a person: severities and headers in the language in use, codes kept beside them."""
         out = records.copy()
-        out["severity"] = out["severity"].map(lambda s: _(SEVERITY_NAMES.get(s, s)))
+        out["severity"] = out["severity"].map(severity_name)
         return out.rename(columns={k: _(v) for k, v in HEADERS.items()})
 
     def _html(self) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from citygrid._arrays import NONE
 from citygrid._i18n import N_, _, language, list_text
 from citygrid.schema import FIELDS, REQUIRED_FIELDS, STATUSES
 from citygrid.validation._engine import Context, Findings, rule
@@ -147,7 +148,7 @@ def _initial_dates(ctx: Context) -> np.ndarray:
     if ctx.registry is None or not len(ctx.registry):
         return given
     twins = ctx.current_twins()
-    registered = ctx.registry["survey_date"].to_numpy(dtype="datetime64[ms]")[np.maximum(twins, 0)]
+    registered = ctx.known_registry["survey_date"].to_numpy(dtype="datetime64[ms]")[np.maximum(twins, 0)]
     return np.where((twins >= 0) & ~np.isnat(registered), registered, given)
 
 
@@ -159,7 +160,7 @@ def initial_date_changed(ctx: Context) -> Findings:
     twins = ctx.current_twins()
     given = ctx.frame["survey_date"].to_numpy(dtype="datetime64[D]")
     pos = np.flatnonzero((twins >= 0) & ~np.isnat(given))
-    registered = ctx.registry["survey_date"].to_numpy(dtype="datetime64[D]")[twins[pos]]
+    registered = ctx.known_registry["survey_date"].to_numpy(dtype="datetime64[D]")[twins[pos]]
     differs = ~np.isnat(registered) & (registered != given[pos])
     pos, registered = pos[differs], registered[differs]
     ids = ctx.values("component_id")[pos]
@@ -260,8 +261,8 @@ def read_as(ctx: Context) -> Findings:
     pos = np.array([0] * len(below) + [at[note["row"]] for note in notes], dtype=int)
     whole = np.arange(len(pos)) < len(below)  # the notes below are rows of no component
     return Findings(pos, np.array(message, dtype=object),
-                    geometry=np.where(whole, None, ctx.geoms[pos]) if len(pos) else None,
-                    component_id=np.where(whole, None, ctx.values("component_id")[pos]) if len(pos) else None,
+                    geometry=np.where(whole, NONE, ctx.geoms[pos]) if len(pos) else None,
+                    component_id=np.where(whole, NONE, ctx.values("component_id")[pos]) if len(pos) else None,
                     field=np.array([None] * len(below) + [note["field"] for note in notes], dtype=object),
                     whole=whole)
 

@@ -22,7 +22,7 @@ def _usable(ctx: Context) -> np.ndarray:
 def _inside_district(ctx: Context, ok: np.ndarray) -> np.ndarray:
     if ctx.district is None:
         return ok
-    boundary = ctx.district.boundary
+    boundary = ctx.known_district.boundary
     shapely.prepare(boundary)
     out = ok.copy()
     out[ok] = shapely.intersects(boundary, ctx.geoms[ok])
@@ -75,7 +75,7 @@ def _standing(ctx: Context) -> np.ndarray:
     A component the batch updates or retires is judged by its batch row instead.
     """
     def compute() -> np.ndarray:
-        reg = ctx.registry
+        reg = ctx.known_registry
         current = reg["retired_at"].isna().to_numpy().copy() if "retired_at" in reg else np.ones(len(reg), dtype=bool)
         twins = ctx.twins()
         current[twins[twins >= 0]] = False
@@ -161,7 +161,7 @@ def claimed_cells(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     or (lines and polygons) holds at least half of its length or area.
     """
     def compute() -> tuple[np.ndarray, np.ndarray]:
-        grid = ctx.district.grid
+        grid = ctx.known_district.grid
         index = pd.Series(np.arange(len(grid)), index=pd.Index(grid["code"].to_numpy(dtype=object), dtype=object))
         where = index.reindex(pd.Index(ctx.values("grid"), dtype=object)).fillna(-1).to_numpy(dtype=int)
         cells = grid.geometry.to_numpy()
@@ -197,7 +197,7 @@ def _cell_at(ctx: Context) -> np.ndarray:
         where, covered = claimed_cells(ctx)
         cell = np.where(covered, where, -1)
         rest = np.flatnonzero(~covered & present(ctx.probes()))
-        hit_in, hit_cell = ctx.district.grid.sindex.query(ctx.probes()[rest], predicate="intersects")
+        hit_in, hit_cell = ctx.known_district.grid.sindex.query(ctx.probes()[rest], predicate="intersects")
         first_in, first = np.unique(hit_in, return_index=True)
         cell[rest[first_in]] = hit_cell[first]
         return cell
@@ -210,8 +210,8 @@ def grid_mismatch(ctx: Context) -> Findings:
     ok = _inside_district(ctx, _usable(ctx)) & ctx.frame["grid"].notna().to_numpy()
     where, covered = claimed_cells(ctx)
     bad = np.flatnonzero(ok & ~covered)
-    codes = ctx.district.grid["code"].to_numpy(dtype=object)
-    cells = ctx.district.grid.geometry.to_numpy()
+    codes = ctx.known_district.grid["code"].to_numpy(dtype=object)
+    cells = ctx.known_district.grid.geometry.to_numpy()
     probe = ctx.probes()[bad]
     found = _cell_at(ctx)[bad]
     located = np.where(found >= 0, codes[np.maximum(found, 0)], None)
@@ -236,7 +236,7 @@ def admin_mismatch(ctx: Context) -> Findings:
     located = _admin_at(ctx, pos)
     problems = np.full(len(pos), "", dtype=object)
     fields = np.full(len(pos), None, dtype=object)
-    said: list[set[str]] = [set() for _row in pos]
+    said: list[set[tuple[str, str]]] = [set() for _row in pos]
     texts = {"street": _("claims street {claimed} but lies in {actual}"),
              "community": _("claims community {claimed} but lies in {actual}")}
     for column, level in (("street", "street"), ("street_code", "street"),
@@ -264,10 +264,10 @@ def _admin_at(ctx: Context, pos: np.ndarray) -> dict[str, np.ndarray]:
     probes = ctx.probes()[pos]
     cell = _cell_at(ctx)[pos]
     out = {}
-    for layer, level in ((ctx.district.communities, "community"), (ctx.district.streets, "street")):
+    for layer, level in ((ctx.known_district.communities, "community"), (ctx.known_district.streets, "street")):
         code_col, name_col = f"{level}_code", level
         polygons = layer.geometry.to_numpy()
-        where = np.where(cell >= 0, ctx.district.cell_parents(level)[np.maximum(cell, 0)], -1)
+        where = np.where(cell >= 0, ctx.known_district.cell_parents(level)[np.maximum(cell, 0)], -1)
         rest = np.flatnonzero(where < 0)
         if len(rest):
             poly, found = shapely.STRtree(probes[rest]).query(polygons, predicate="intersects")
