@@ -64,7 +64,7 @@ def test_components_are_where_they_claim_and_of_their_category_type(small_distri
 def test_clean_district_has_no_duplicates_or_overlaps():
     d = synth.make_district(seed=3, n_components=60_000)
     comps = d.components
-    tolerance = comps["category"].map({c.code: c.tolerance_m for c in CATALOG}).to_numpy()
+    tolerance = comps["category"].map(CATALOG.tolerance()).to_numpy()
     geoms = comps.geometry.to_numpy()
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="dwithin", distance=tolerance.max())

@@ -160,7 +160,7 @@ def inject_defects(district: District, catalog: Catalog, rng: np.random.Generato
     extra = []
     rows = pick.take(point, k, "topology.duplicate_feature")
     copies = comps.loc[rows].copy()
-    tolerance = copies["category"].map({c.code: c.tolerance_m for c in catalog}).to_numpy()
+    tolerance = copies["category"].map(catalog.tolerance()).to_numpy()
     angle = rng.uniform(0, 2 * np.pi, len(rows))
     shift = np.column_stack([np.cos(angle), np.sin(angle)]) * (0.3 * tolerance)[:, None]
     copies["geometry"] = shapely.points(shapely.get_coordinates(copies.geometry.to_numpy()) + shift)
@@ -170,7 +170,7 @@ def inject_defects(district: District, catalog: Catalog, rng: np.random.Generato
     copies = comps.loc[rows].copy()
     geoms = copies.geometry.to_numpy()
     size = np.sqrt(shapely.area(geoms))
-    tolerance = copies["category"].map({c.code: c.tolerance_m for c in catalog}).to_numpy()
+    tolerance = copies["category"].map(catalog.tolerance()).to_numpy()
     shift = np.maximum(0.35 * size, tolerance + 2.0)  # overlapping, yet no duplicate
     moved = np.array([shapely.affinity.translate(g, s, 0.0) for g, s in zip(geoms, shift)])
     cell_of = district.grid.set_index("code").geometry

@@ -130,6 +130,18 @@ class Catalog:
         majors = sorted({c.major_code for c in self})
         return f"<Catalog: {len(self)} categories in major classes {', '.join(majors)}>"
 
+    def tolerance(self) -> dict[str, float]:
+        """The duplicate tolerance in metres of each category, by either code (the one table every user reads).
+
+        Examples
+        --------
+        >>> from citygrid.catalog import load_catalog
+        >>> tolerance = load_catalog().tolerance()
+        >>> tolerance["0101"], tolerance["01001"]
+        (0.4, 0.4)
+        """
+        return {code: c.tolerance_m for c in self for code in (c.code, c.code_2026)}
+
     @property
     def codes(self) -> list[str]:
         """The 4-digit codes, in catalog order."""
@@ -208,7 +220,7 @@ def _check_rows(frame: pd.DataFrame, source: str) -> list[Category]:
         repeated = frame[column].duplicated(keep="first")
         for n in np.flatnonzero(repeated.to_numpy()):
             first = int(np.flatnonzero((frame[column] == frame[column].iloc[n]).to_numpy())[0])
-            bad(int(n), column, frame[column].iloc[i], _("repeats line {line}").format(line=first + 2))
+            bad(int(n), column, frame[column].iloc[n], _("repeats line {line}").format(line=first + 2))
     if problems:
         shown = "\n  ".join(problems[:20])
         more = "\n  " + _("... and {n} more").format(n=len(problems) - 20) if len(problems) > 20 else ""

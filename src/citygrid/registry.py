@@ -566,7 +566,7 @@ class Registry:
         is checked against those it names and those of a row's category within its duplicate
         tolerance: all that the rules on the registry look at.
         """
-        tolerance = {code: c.tolerance_m for c in self.catalog for code in (c.code, c.code_2026)}
+        tolerance = self.catalog.tolerance()
         cats = frame["category"].to_numpy(dtype=object)
         reach = np.array([tolerance.get(c, 0.0) for c in cats])
         near = self.store.read_near(frame["component_id"].to_numpy(dtype=object), frame.geometry.to_numpy(), cats,
