@@ -7,9 +7,10 @@ the default), :mod:`~citygrid.backends.postgis` (a shared database many departme
 at once) and :mod:`~citygrid.backends.dataset` (an exported GeoParquet dataset, read-only).
 
 Each backend module says whether it can open a target (``guess_can_open``), opens it
-(``open_store``), and creates or fills a new registry there (``create``, ``copy_in``);
-:func:`open_store`, :func:`create_store` and :func:`copy_store` pick the backend, the way
-xarray picks a backend entrypoint for a file.
+(``open_store``), creates or fills a new registry there (``create``, ``copy_in``) and
+upgrades an older one (``upgrade_store``); :func:`open_store`, :func:`create_store`,
+:func:`copy_store` and :func:`upgrade_store` pick the backend, the way xarray picks a
+backend entrypoint for a file.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from citygrid.admin import District
     from citygrid.merge import Batch, Plan
 
-__all__ = ["OUTSIDE_BATCH", "NewRegistry", "Stale", "Store", "Written", "copy_store", "create_store", "open_store"]
+__all__ = ["OUTSIDE_BATCH", "NewRegistry", "Stale", "Store", "Written", "copy_store", "create_store", "open_store",
+           "upgrade_store"]
 
 OUTSIDE_BATCH = 0
 """The ``batch_id`` a component reads with when another program wrote it without one."""
@@ -243,6 +245,15 @@ def create_store(target: Any, new: NewRegistry | None, *, engine: str = "pyogrio
     dataset: those are exported).
     """
     return backend_for(target).create(target, new, engine=engine, timeout=timeout, overwrite=overwrite)
+
+
+def upgrade_store(target: Any, *, timeout: float = 10.0) -> tuple[int, int]:
+    """Bring the registry at `target` to this citygrid's schema; the schema versions before and after.
+
+    Opening a registry never upgrades it: an older GeoPackage is read as it is and takes no
+    change until upgraded, and an older PostGIS schema is refused until its admin upgrades it.
+    """
+    return backend_for(target).upgrade_store(target, timeout=timeout)
 
 
 def copy_store(source: Store, target: Any, *, timeout: float = 10.0) -> Store:

@@ -57,6 +57,12 @@ def create(target: str | Path, new: NewRegistry | None, **options: Any) -> Store
                        "registries are created elsewhere.").format(path=str(target)))
 
 
+def upgrade_store(target: str | Path, *, timeout: float = 10.0) -> tuple[int, int]:
+    """Refused: a dataset is exported again, never upgraded."""
+    raise UsageError(_("{path!r} is a GeoParquet dataset; export it again from its registries instead of upgrading "
+                       "it.").format(path=str(target)))
+
+
 def copy_in(source: Store, target: str | Path, *, timeout: float = 10.0) -> Store:
     """Refused: a dataset is exported from registries, never copied into."""
     return create(target, None)

@@ -788,8 +788,33 @@ def create(path: str | Path, new: NewRegistry, *, engine: str = "pyogrio", timeo
     return GpkgStore(path, engine=engine, timeout=timeout)
 
 
+def upgrade_store(target: str | Path, *, timeout: float = 10.0) -> tuple[int, int]:
+    """Bring the GeoPackage registry at `target` to this citygrid's schema, in one transaction.
+
+    Returns the schema versions before and after (equal when there was nothing to do).
+
+    Raises
+    ------
+    RegistryError
+        If it is not a citygrid registry, or a newer citygrid made it.
+    """
+    store = open_store(target, timeout=timeout)  # names a missing file, a non-registry, a newer schema
+    before = int(store.meta().get("schema_version", 0))
+    if before < SCHEMA_VERSION:
+        with transaction(store.path, timeout=timeout) as conn:
+            _upgrade_1_to_2(conn)
+    return before, SCHEMA_VERSION
+
+
 def _upgrade_1_to_2(conn: sqlite3.Connection) -> None:
-    """Integer primary keys, the state id, DATETIME values with their ``Z``."""
+    """Integer primary keys, the state id, DATETIME values with their ``Z``, DATE values without a time.
+
+    Schema 1's triggers count a revision in ``citygrid_meta``; renaming that table would make
+    SQLite point them at the copy that is then dropped, so they go first and today's come last.
+    """
+    for layer in COMPONENT_LAYERS.values():
+        for event in ("insert", "update", "delete"):
+            conn.execute(f'DROP TRIGGER IF EXISTS "{layer}_{event}_revision"')
     for name in ("citygrid_meta", "citygrid_aliases", "citygrid_allow", "citygrid_catalog", "citygrid_units"):
         columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
         names = ", ".join(f'"{c}"' for c in columns)
@@ -802,8 +827,15 @@ def _upgrade_1_to_2(conn: sqlite3.Connection) -> None:
         for column in ("retired_at", "updated_at"):
             conn.execute(f'UPDATE "{layer}" SET "{column}" = "{column}" || \'Z\' '
                          f'WHERE "{column}" IS NOT NULL AND "{column}" NOT LIKE \'%Z\'')
+        kinds = {r[1]: str(r[2]).upper() for r in conn.execute(f'PRAGMA table_info("{layer}")')}
+        for column in (c for c in DATE_FIELDS if kinds.get(c) == "DATETIME"):  # schema 1 kept a day as a time
+            conn.execute(f'ALTER TABLE "{layer}" ADD COLUMN "{column}_day" DATE')
+            conn.execute(f'UPDATE "{layer}" SET "{column}_day" = substr("{column}", 1, 10)')
+            conn.execute(f'ALTER TABLE "{layer}" DROP COLUMN "{column}"')
+            conn.execute(f'ALTER TABLE "{layer}" RENAME COLUMN "{column}_day" TO "{column}"')
     _triggers(conn)
     conn.execute("INSERT OR IGNORE INTO citygrid_meta (key, value) VALUES ('state', '')")
+    conn.execute(_BUMP)  # the upgrade is a commit: a new state
     conn.execute("UPDATE citygrid_meta SET value = '2' WHERE key = 'schema_version'")
 
 
@@ -879,7 +911,7 @@ class GpkgStore(BookkeepingReads):
 
     kind = "GeoPackage"
     checks_state = True
-    read_only = None
+    read_only: str | None = None
 
     def __init__(self, path: Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> None:
         self.path, self.engine, self.timeout = Path(path), engine, timeout
@@ -893,9 +925,10 @@ class GpkgStore(BookkeepingReads):
         if version > SCHEMA_VERSION:
             raise RegistryError(_("{name!r} was made by a newer citygrid (schema {version}); upgrade citygrid.").format(
                 name=self.name, version=version))
-        if version < SCHEMA_VERSION and os.access(self.path, os.W_OK):
-            with transaction(self.path, timeout=timeout) as conn:
-                _upgrade_1_to_2(conn)
+        # opening never writes: an older file is read as it is, and written only once upgraded
+        self.read_only = None if version == SCHEMA_VERSION else _(
+            "{name} was made by an earlier citygrid (schema {version}); it is read as it is, and takes changes once "
+            "upgraded: citygrid upgrade {name}").format(name=self.name, version=version)
 
     def meta(self) -> dict[str, str]:
         """The key/value metadata."""

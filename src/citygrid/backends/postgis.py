@@ -848,7 +848,7 @@ class PostgisStore(BookkeepingReads):
         if version != len(MIGRATIONS):
             raise RegistryError(_("{name} has schema version {version}, this citygrid uses {ours}: ").format(
                 name=self.name, version=version, ours=len(MIGRATIONS))
-                + (_("the registry admin runs citygrid.backends.postgis.upgrade() on it.")
+                + (_("the registry admin upgrades it: citygrid upgrade URL.")
                    if version < len(MIGRATIONS) else _("upgrade citygrid.")))
         self._state: tuple[float, str] | None = None
 
@@ -1183,6 +1183,19 @@ def _claim(conn, plan: Plan, stamp: str, retired_at: str, batch_id: int) -> None
     mine = conn.execute("SELECT my_unit()").fetchone()[0]
     raise AccessDenied(_("unit {unit} may not change {n} component(s) it neither owns nor maintains, e.g. {ids}; "
                          "nothing was written.").format(unit=mine, n=len(missing), ids=", ".join(missing[:3])))
+
+
+def upgrade_store(target: str, *, timeout: float = 10.0) -> tuple[int, int]:
+    """Apply the missing migrations to the shared registry at `target` (run as its owner).
+
+    Returns the schema versions before and after.
+    """
+    with connect(target, timeout=timeout) as conn:
+        before = schema_version(conn)
+        if before == 0:
+            raise RegistryError(_("{name} holds no citygrid registry; copy one in with "
+                                  "citygrid.copy_registry(gpkg_path, url).").format(name=redacted(target)))
+        return before, upgrade(conn)
 
 
 def guess_can_open(target: object) -> bool:

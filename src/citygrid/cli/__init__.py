@@ -8,7 +8,7 @@ Help and everything the command says are in Chinese with ``--lang zh`` or a Chin
 (``LANG=zh_CN.UTF-8``; ``CITYGRID_LANG`` wins over the locale), in English otherwise, from one
 message catalog. Heavy libraries are imported only by the command that needs them, so
 ``--help`` is quick. One module per group of commands: ``batches`` (validate, ingest, check,
-init), ``registry`` (stats, owner, export, history, allow, backup, verify), ``maps``, ``events``
+init), ``registry`` (stats, owner, export, history, allow, backup, upgrade, verify), ``maps``, ``events``
 (dispatch) and ``demo``; ``_app`` holds the frame they share.
 """
 

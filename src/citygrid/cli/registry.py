@@ -173,6 +173,25 @@ def backup(registry: str = typer.Argument(..., help=h(N_("The registry: a GeoPac
 
 
 @command(app)
+def upgrade(registry: str = typer.Argument(..., help=h(N_("The registry: a GeoPackage path or a postgresql:// URL.")))
+            ) -> None:
+    """Bring a registry made by an earlier citygrid to this one's schema (opening never does it).
+
+    Example: citygrid upgrade pingshan.gpkg
+    """
+    from citygrid.backends import upgrade_store
+
+    with guard():
+        before, after = upgrade_store(registry)
+    if before == after:
+        say((_("ok"), "green"), _(": {registry} is at schema {version} already").format(registry=registry,
+                                                                                       version=after))
+    else:
+        say((_("upgraded"), "green"), _(": {registry} from schema {before} to {after}").format(
+            registry=registry, before=before, after=after))
+
+
+@command(app)
 def verify(registry: str = typer.Argument(..., help=h(N_("The registry: a GeoPackage path or a postgresql:// URL."))),
            as_json: bool = AS_JSON) -> None:
     """Check the stored registry itself (integrity, spatial indexes, triggers, history); exit 1 if wrong.
