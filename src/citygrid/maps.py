@@ -44,7 +44,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -437,9 +437,33 @@ class _View:
     as_points: bool = False
 
 
-def _render(frame: gpd.GeoDataFrame, legend: Legend, view: _View, *, basemap: str | None = None,
-            tianditu_key: str | None = None, assets: str | Path | None = None, inline: bool = False) -> folium.Map:
-    basemap = basemap or settings.basemap
+@dataclass(frozen=True)
+class Page:
+    """How a map's page is made: the keyword options every map function takes.
+
+    Attributes
+    ----------
+    basemap : str, optional
+        "none" by default (see ``settings.basemap``); "osm", "tianditu-vec", "tianditu-img",
+        "amap" or a tile URL.
+    tianditu_key : str, optional
+        The key Tianditu's tiles need.
+    assets : str or Path, optional
+        Where Leaflet comes from: None inlines it; "cdn"; or a folder or URL, relative to
+        the page, holding leaflet.js/css.
+    inline : bool
+        Embed the Leaflet of ``assets`` in the page.
+    """
+
+    basemap: str | None = None
+    tianditu_key: str | None = None
+    assets: str | Path | None = None
+    inline: bool = False
+
+
+def _render(frame: gpd.GeoDataFrame, legend: Legend, view: _View, page: Page) -> folium.Map:
+    basemap, tianditu_key, assets, inline = page.basemap or settings.basemap, page.tianditu_key, page.assets, \
+        page.inline
     gcj02 = basemap == "amap"
     title, fields = view.title, view.fields
     bounds = gpd.GeoSeries([view.extent], crs=settings.default_crs).to_crs(settings.web_crs).total_bounds
@@ -480,8 +504,10 @@ def _legend(reg: Registry, frame: gpd.GeoDataFrame, column: str) -> Legend:
     return Legend(frame[column])
 
 
-def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "status", title: str | None = None,
-                   street: str | None = None, as_points: bool | None = None, **options) -> folium.Map:
+def components_map(  # noqa: PLR0913 - what to draw, then how the page is made; all keyword-only
+        reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "status", title: str | None = None,
+        street: str | None = None, as_points: bool | None = None, basemap: str | None = None,
+        tianditu_key: str | None = None, assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """Components on a map, e.g. the result of ``reg.query(...)``, coloured by a column.
 
     Parameters
@@ -501,11 +527,8 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
     as_points : bool, optional
         Draw lines and polygons as a point on them; default when more than 100,000
         components are drawn (a whole district), where they are points at that zoom anyway.
-    **options
-        ``basemap`` ("none" by default, see ``settings.basemap``; "osm", "tianditu-vec",
-        "tianditu-img", "amap" or a tile URL), ``tianditu_key``, ``assets`` (None: Leaflet
-        inlined; "cdn"; or a folder or URL, relative to the page, holding leaflet.js/css)
-        and ``inline`` (embed the Leaflet of ``assets``).
+    basemap, tianditu_key, assets, inline
+        How the page is made: its tiles and where its Leaflet comes from (see :class:`Page`).
 
     Returns
     -------
@@ -525,10 +548,13 @@ def components_map(reg: Registry, frame: gpd.GeoDataFrame, *, column: str = "sta
     return _render(frame, legend, _View(
         title=title or _("{district}: components").format(district=reg.district.name), subtitle=subtitle,
         extent=extent, district=reg.district, outline=extent, street=street,
-        as_points=len(frame) > 100_000 if as_points is None else as_points), **options)
+        as_points=len(frame) > 100_000 if as_points is None else as_points),
+        Page(basemap, tianditu_key, assets, inline))
 
 
-def category_map(reg: Registry, code: str, *, column: str = "status", **options) -> folium.Map:
+def category_map(reg: Registry, code: str, *, column: str = "status",
+                 basemap: str | None = None, tianditu_key: str | None = None,
+                 assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """One category's components over the district, coloured by status (see :func:`components_map`).
 
     Parameters
@@ -538,8 +564,8 @@ def category_map(reg: Registry, code: str, *, column: str = "status", **options)
         Category code (either layout) or Chinese name.
     column : str
         What colours them (see :func:`components_map`).
-    **options
-        As for :func:`components_map`.
+    basemap, tianditu_key, assets, inline
+        As for :func:`components_map` (see :class:`Page`).
 
     Returns
     -------
@@ -548,23 +574,31 @@ def category_map(reg: Registry, code: str, *, column: str = "status", **options)
     cat = reg.catalog[code]
     name = cat.name_zh if language() == "zh" else f"{cat.name_en} {cat.name_zh}"
     return components_map(reg, reg.query(category=code), column=column,
-                          title=f"{name} ({cat.code}) · {cat.department}", **options)
+                          title=f"{name} ({cat.code}) · {cat.department}",
+                          **asdict(Page(basemap, tianditu_key, assets, inline)))
 
 
-def street_map(reg: Registry, street: str, *, column: str = "category", **options) -> folium.Map:
+def street_map(reg: Registry, street: str, *, column: str = "category",
+               basemap: str | None = None, tianditu_key: str | None = None,
+               assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """Every component of one street, a layer per category grouped by major class (see :func:`components_map`)."""
     row = reg.district.street(street)
     return components_map(reg, reg.query(street=row["code"]), column=column, street=row["code"],
-                          title=f"{row['name']} · {reg.district.name}", **options)
+                          title=f"{row['name']} · {reg.district.name}",
+                          **asdict(Page(basemap, tianditu_key, assets, inline)))
 
 
-def district_map(reg: Registry, *, column: str = "category", **options) -> folium.Map:
+def district_map(reg: Registry, *, column: str = "category",
+                 basemap: str | None = None, tianditu_key: str | None = None,
+                 assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """Every current component of the district in one page (see :func:`components_map`)."""
     return components_map(reg, reg.components, column=column,
-                          title=_("{district}: all components").format(district=reg.district.name), **options)
+                          title=_("{district}: all components").format(district=reg.district.name),
+                          **asdict(Page(basemap, tianditu_key, assets, inline)))
 
 
-def grid_map(reg: Registry, street: str | None = None, **options) -> folium.Map:
+def grid_map(reg: Registry, street: str | None = None, *, basemap: str | None = None, tianditu_key: str | None = None,
+             assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """The unit grid cells (of one street, or all), a layer per community; search finds a cell by code."""
     grid = reg.district.grid
     extent, street_code = reg.district.boundary, None
@@ -578,11 +612,13 @@ def grid_map(reg: Registry, street: str | None = None, **options) -> folium.Map:
     frame = grid.assign(component_id=grid["code"], community=grid["community_code"].map(names))
     return _render(frame, Legend(frame["community"]), _View(
         title=title, subtitle=_("{n:,} cells").format(n=len(grid)), extent=extent, district=reg.district,
-        outline=extent, fields=(("component_id", N_("grid cell")), ("community", N_("community")))), **options)
+        outline=extent, fields=(("component_id", N_("grid cell")), ("community", N_("community")))),
+                   Page(basemap, tianditu_key, assets, inline))
 
 
 def issues_map(report: Report, *, district: District | None = None, outline: shapely.Geometry | None = None,
-               **options) -> folium.Map:
+               basemap: str | None = None, tianditu_key: str | None = None,
+               assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """Validation issues located on a map, a layer per rule, the view fitted to them.
 
     Parameters
@@ -592,8 +628,8 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
         Drawn around the issues (outlines, roads, names).
     outline : shapely.Geometry, optional
         An outline to draw when there is no district (e.g. a survey area).
-    **options
-        As for :func:`components_map`.
+    basemap, tianditu_key, assets, inline
+        As for :func:`components_map` (see :class:`Page`).
 
     Issues without a place are counted in the subtitle only.
     """
@@ -611,7 +647,8 @@ def issues_map(report: Report, *, district: District | None = None, outline: sha
     return _render(shown, Legend(located["rule"]), _View(
         title=_("Validation issues"), subtitle=_("{source} · {n:,} issues, {located:,} located").format(
             source=report.source, n=len(issues), located=len(located)),
-        extent=extent, district=district, outline=outline, fields=ISSUE_FIELDS, radius=2.0), **options)
+        extent=extent, district=district, outline=outline, fields=ISSUE_FIELDS, radius=2.0),
+                   Page(basemap, tianditu_key, assets, inline))
 
 
 EVENT_FIELDS = (("event_id", N_("event")), ("event_type", N_("event type")), ("description", N_("description")),
@@ -632,7 +669,9 @@ def _match_group(outcome: pd.Series) -> pd.Series:
     return key.map(lambda k: _(MATCHES[k][0]))
 
 
-def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match", **options) -> folium.Map:
+def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match",
+               basemap: str | None = None, tianditu_key: str | None = None,
+               assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """Dispatched hotline events: coloured by outcome (or unit), each linked to its component.
 
     Parameters
@@ -643,8 +682,8 @@ def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match"
     column : {"match", "maintainer", "owner", "department", "event_type"}
         What colours the events: the outcome (matched, no component, outside, not a
         component event) or the unit that must act.
-    **options
-        As for :func:`components_map`.
+    basemap, tianditu_key, assets, inline
+        As for :func:`components_map` (see :class:`Page`).
     """
     if column != "match" and column not in result.columns:
         raise MapError(_("cannot colour events by {column!r}; use match, maintainer, owner, department or event_type "
@@ -667,10 +706,13 @@ def events_map(reg: Registry, result: gpd.GeoDataFrame, *, column: str = "match"
     return _render(frame, Legend(names, colours), _View(
         title=_("Hotline events to the unit that must act"),
         subtitle=" · ".join(f"{k} {v:,}" for k, v in counts.items()), extent=reg.district.boundary,
-        district=reg.district, outline=reg.district.boundary, fields=EVENT_FIELDS, radius=1.5), **options)
+        district=reg.district, outline=reg.district.boundary, fields=EVENT_FIELDS, radius=1.5),
+                   Page(basemap, tianditu_key, assets, inline))
 
 
-def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.Map:
+def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, *,
+                  basemap: str | None = None, tianditu_key: str | None = None,
+                  assets: str | Path | None = None, inline: bool = False) -> folium.Map:
     """Grid cells coloured by the component events that found no registered component: gaps in the registry."""
     from citygrid.dispatch import unmatched_cells
 
@@ -684,7 +726,8 @@ def unmatched_map(reg: Registry, result: gpd.GeoDataFrame, **options) -> folium.
                                                                           cells=len(cells)),
                    extent=reg.district.boundary, district=reg.district, outline=reg.district.boundary,
                    fields=(("component_id", N_("grid cell")), ("community", N_("community")),
-                           ("street", N_("street")), ("unmatched", N_("events")))), **options)
+                           ("street", N_("street")), ("unmatched", N_("events")))),
+                   Page(basemap, tianditu_key, assets, inline))
 
 
 def _file_name(code: str, number: int) -> str:
@@ -693,7 +736,8 @@ def _file_name(code: str, number: int) -> str:
 
 
 def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, int, str], None] | None = None,
-              **options) -> Path:
+              basemap: str | None = None, tianditu_key: str | None = None,
+              assets: str | Path | None = None, inline: bool = False) -> Path:
     """Write every category map and every street map, and an ``index.html`` linking them.
 
     Leaflet is copied once into ``out_dir/_assets/leaflet`` and linked relatively (unless
@@ -705,8 +749,8 @@ def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, in
     out_dir : str or Path
     progress : callable, optional
         Called as ``progress(done, total, name)`` after each map (e.g. to move a progress bar).
-    **options
-        As for :func:`components_map`.
+    basemap, tianditu_key, assets, inline
+        As for :func:`components_map` (see :class:`Page`).
 
     Returns
     -------
@@ -722,9 +766,10 @@ def write_all(reg: Registry, out_dir: str | Path, *, progress: Callable[[int, in
     with writing(out):
         (out / "category").mkdir(parents=True, exist_ok=True)
         (out / "street").mkdir(parents=True, exist_ok=True)
-        if options.get("assets") is None and not options.get("inline"):
+        if assets is None and not inline:
             copy_assets(out)
-            options = {**options, "assets": "../_assets/leaflet"}
+            assets = "../_assets/leaflet"
+        options = asdict(Page(basemap, tianditu_key, assets, inline))
         stats = reg.stats("category")
         total = len(stats) + len(reg.district.streets)
         links, unknown = [], []
