@@ -915,6 +915,7 @@ class GpkgStore(BookkeepingReads):
 
     def __init__(self, path: Path, *, engine: str = "pyogrio", timeout: float = 10.0) -> None:
         self.path, self.engine, self.timeout = Path(path), engine, timeout
+        self._guarded: tuple[int, bool] | None = None  # (schema cookie, every guard there)
         self.name = str(self.path)
         try:
             meta = read_meta(self.path)
@@ -950,10 +951,20 @@ class GpkgStore(BookkeepingReads):
         two quick commits apart. A registry whose triggers another program removed has no
         trustworthy state: ``"unguarded:…"``, which no cache is kept for.
         """
-        meta = read_meta(self.path)
+        conn = connect(self.path, readonly=True)
+        try:
+            # the schema cookie changes with any change of the schema, by any program: the guards
+            # (a scan of sqlite_master, most of an owner lookup's time) are looked for again only then
+            cookie = conn.execute("PRAGMA schema_version").fetchone()[0]
+            meta = dict(conn.execute("SELECT key, value FROM citygrid_meta WHERE key IN ('state', 'revision')"))
+            if self._guarded is None or self._guarded[0] != cookie:
+                have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'index')")}
+                self._guarded = (cookie, all(name in have for name in guards()))
+        finally:
+            conn.close()
         state = meta.get("state") or f"v1:{meta.get('revision')}"
         # without its triggers an edit leaves the state as it was: trust no cache then
-        return f"unguarded:{state}" if missing_guards(self.path) else state
+        return state if self._guarded[1] else f"unguarded:{state}"
 
     def read_components(self, state: str) -> gpd.GeoDataFrame:
         """Every component (retired ones too) in `state`: from the snapshot, else the layers."""
