@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 import pytest
 from hypothesis import settings
@@ -9,6 +10,9 @@ from citygrid import synth
 # the library speaks the machine's language (settings.language from CITYGRID_LANG or the locale); the
 # tests read its English messages unless a test chooses Chinese (tests/test_i18n.py)
 cg_settings.language = "en"
+# a shared registry's client cache goes to a folder of this run, not to the user's ~/.cache
+cg_settings.cache_dir = tempfile.mkdtemp(prefix="citygrid-cache-")
+os.environ["CITYGRID_CACHE_DIR"] = cg_settings.cache_dir  # and the commands the tests run
 
 # speed is measured in benchmarks/, not by a deadline: on a busy 2-core CI machine the first
 # example of a property (imports, compiled patterns) can take longer than hypothesis's 200 ms

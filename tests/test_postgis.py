@@ -252,6 +252,34 @@ def test_a_unit_that_may_not_read_all_sees_no_other_history(shared):
     assert len(shared.history(other)) >= 1  # the admin sees it all
 
 
+def test_a_client_keeps_what_it_read_until_the_state_changes(shared, monkeypatch):
+    url = shared.store.url
+    first = open_registry(url).components_with_retired()
+    copies = []
+    real = postgis.read_components
+    monkeypatch.setattr(postgis, "read_components", lambda *a, **k: copies.append(1) or real(*a, **k))
+    again = open_registry(url).components_with_retired()  # another client of the same role: from its cache
+    assert copies == []
+    _same_frames(first, again)
+    with psycopg.connect(url, options="-c search_path=citygrid,public") as conn:  # another program edits
+        conn.execute("UPDATE components SET name = 'renamed by SQL' WHERE fid = (SELECT min(fid) FROM components)")
+    after = open_registry(url).components_with_retired()
+    assert copies == [1] and "renamed by SQL" in set(after["name"])
+
+
+def test_a_units_cache_never_holds_more_than_it_may_read_now(shared):
+    comps = shared.components
+    owner = comps["owner_code"].value_counts().index[-1]
+    unit = _unit_role(shared, owner, f"unit_{uuid.uuid4().hex[:8]}")
+    assert len(open_registry(unit).components) == len(comps)  # units read all: cached so
+    with psycopg.connect(shared.store.url, options="-c search_path=citygrid,public") as conn:
+        conn.execute("INSERT INTO citygrid_meta VALUES ('units_read_all', 'false') "
+                     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value")  # writes no history
+    mine = open_registry(unit).components
+    assert 0 < len(mine) < len(comps)
+    assert ((mine["owner_code"] == owner) | (mine["maintainer_code"] == owner)).all()
+
+
 def test_an_ingest_reads_only_the_components_near_its_batch_and_finds_the_same(cluster, tmp_path, monkeypatch):
     """A department's client does not read the whole registry to merge a batch: it reads the
     components the batch names and those within the largest tolerance, and its report is the

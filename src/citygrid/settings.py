@@ -47,6 +47,10 @@ language : str
     What citygrid says things in: ``"en"`` or ``"zh"`` (issue messages, errors, reports,
     maps, the command's output). Environment variable ``CITYGRID_LANG``, else the locale
     (``LC_ALL``, ``LC_MESSAGES``, ``LANG``: ``zh_CN.UTF-8`` means Chinese), else English.
+cache_dir : str
+    Where a client keeps the components of a shared (PostGIS) registry between opens, per
+    database and role, keyed on the database's state: ``$CITYGRID_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/citygrid``, else ``~/.cache/citygrid``; an empty value keeps none.
 basemap : str
     Background tiles of maps when none is asked for: ``"none"`` (the default: a map
     draws with no network, over the district's own outlines, grid and roads),
@@ -66,6 +70,8 @@ grid_tolerance_m: float = 0.1
 tianditu_key: str | None = os.environ.get("CITYGRID_TIANDITU_KEY") or None
 synchronous: str = os.environ.get("CITYGRID_SYNCHRONOUS") or "FULL"
 basemap: str = os.environ.get("CITYGRID_BASEMAP") or "none"
+cache_dir: str = os.environ.get("CITYGRID_CACHE_DIR", os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "citygrid"))
 timezone: str = "Asia/Shanghai"
 max_rows: int = int(os.environ.get("CITYGRID_MAX_ROWS") or 5_000_000)
 max_columns: int = 1_000

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import glob
+import hashlib
 import os
 import shutil
 import time
@@ -797,6 +798,13 @@ def ingest_transaction(url: str, *, timeout: float) -> Iterator[Any]:
             reason=exc.diag.message_primary)) from None
 
 
+def _state(conn: Any) -> str:
+    """The state of the registry as the connection's role sees it (see :meth:`PostgisStore.state`)."""
+    n, last, everyone, unit, admin = conn.execute(
+        "SELECT count(*), max(change_id), read_all(), my_unit(), session_is_admin() FROM citygrid_history").fetchone()
+    return f"{n}:{last}:{everyone}:{unit}:{admin}"
+
+
 def redacted(url: str) -> str:
     """A database URL without its password, for messages.
 
@@ -863,17 +871,53 @@ class PostgisStore(BookkeepingReads):
         return dict(zip(frame["key"], frame["value"]))
 
     def state(self) -> str:
-        """The committed state: the history's size and last change (every change writes history)."""
+        """The committed state as this role sees it.
+
+        The history's size and last change (every change writes history), and what decides
+        which rows the role reads: whether units read all, the role's unit, whether it is an
+        admin (none of which writes history).
+        """
         now = time.monotonic()
         if self._state is None or now - self._state[0] > self._STATE_TTL:
-            row = self._rows("SELECT count(*) AS n, max(change_id) AS last FROM citygrid_history").iloc[0]
-            self._state = (now, f"{row['n']}:{row['last']}")
+            with connect(self.url, timeout=self.timeout) as conn:
+                self._state = (now, _state(conn))
         return self._state[1]
 
     def read_components(self, state: str) -> gpd.GeoDataFrame:
-        """Every component (retired ones too)."""
+        """Every component (retired ones too) this role may read, from the client's cache when it holds `state`.
+
+        The cache (``settings.cache_dir``) is kept per database and role, so a unit's cache holds
+        only what the unit may read, and keyed on the state, which any commit changes. Rows are
+        read with the state in one snapshot of the database: only then is the cache written.
+        """
+        from citygrid.backends import gpkg
+
+        cache, key = self._cache(state)
+        frame = gpkg.read_snapshot(cache, key) if cache is not None else None
+        if frame is not None:
+            return frame
+        import psycopg
+
         with connect(self.url, timeout=self.timeout) as conn:
-            return read_components(conn)
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            with conn.transaction():
+                seen = _state(conn)
+                frame = read_components(conn)
+        if cache is not None and seen == state:
+            gpkg.store_snapshot(cache, key, frame)
+        return frame
+
+    def _cache(self, state: str) -> tuple[Path | None, str]:
+        """The cache file's base path for this database and role (None: keep none), and the key of `state`."""
+        key = hashlib.sha256(f"{self.name}\n{state}".encode()).hexdigest()[:32]
+        if not settings.cache_dir:
+            return None, key
+        folder = Path(settings.cache_dir)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:  # no cache where none can be kept
+            return None, key
+        return folder / f"pg-{hashlib.sha256(self.name.encode()).hexdigest()[:24]}", key
 
     def read_near(self, ids: np.ndarray, geoms: np.ndarray, categories: np.ndarray,
                   reach: np.ndarray) -> gpd.GeoDataFrame:
