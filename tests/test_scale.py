@@ -156,8 +156,9 @@ def test_cli_export_partitioned_and_check(faulty, tmp_path, spark):
 
 
 @pytest.mark.slow
-def test_the_readme_spark_submit_script_runs_as_written(dataset, faulty, tmp_path):
-    """The README's script for a cluster, run by spark-submit (local[2], the jars .ci/run fetched)."""
+def test_the_docs_spark_submit_script_runs_as_written(dataset, faulty, tmp_path):
+    """The docs' script for a cluster (docs/guide/city-scale.md), run by spark-submit (local[2], the jars .ci/run
+    fetched)."""
     import re
 
     import geopandas as gpd
@@ -166,9 +167,9 @@ def test_the_readme_spark_submit_script_runs_as_written(dataset, faulty, tmp_pat
     jars = sorted(Path(os.environ.get("CITYGRID_SEDONA_JARS", "/nonexistent")).glob("*.jar"))
     if not jars:
         (pytest.fail if os.environ.get("CITYGRID_REQUIRE_SEDONA") else pytest.skip)("CITYGRID_SEDONA_JARS has no jars")
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    script = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "# check_city.py" in b)
-    submit = next(b for b in re.findall(r"```\n(spark-submit.*?)```", readme, re.S))
+    page = (Path(__file__).parents[1] / "docs" / "guide" / "city-scale.md").read_text(encoding="utf-8")
+    script = next(b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "# check_city.py" in b)
+    submit = next(b for b in re.findall(r"```\n(spark-submit.*?)```", page, re.S))
     assert "--packages org.apache.sedona:sedona-spark-shaded-3.5_2.12:1.8.1" in submit
     report = tmp_path / "city-report.gpkg"
     (tmp_path / "check_city.py").write_text(
