@@ -184,3 +184,12 @@ def test_the_docs_spark_submit_script_runs_as_written(dataset, faulty, tmp_path)
     expected = faulty.validate(rules=list(scale.SEDONA_RULES)).issues
     assert sorted(zip(found["component_id"], found["rule"])) == sorted(zip(expected["component_id"], expected["rule"]))
     assert "topology.duplicate_feature" in done.stdout
+
+
+def test_each_sedona_rule_sits_beside_its_rule():
+    """One source per rule: the Spark SQL of a rule is in the module of its family, and SEDONA_RULES derives from it."""
+    from citygrid.validation._sedona import SEDONA
+
+    assert scale.SEDONA_RULES == tuple(SEDONA) and set(SEDONA) <= set(cg.RULES) and len(SEDONA) == 9
+    for code, find in SEDONA.items():
+        assert find.__module__ == f"citygrid.validation.{cg.RULES[code].family}", code

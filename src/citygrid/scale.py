@@ -51,6 +51,8 @@ from citygrid.backends.dataset import META, MISSING, dataset_meta, read_dataset
 from citygrid.backends.dataset import links as dataset_links
 from citygrid.errors import DistrictError, UsageError, require, writing
 from citygrid.validation import Report
+from citygrid.validation._sedona import SEDONA
+from citygrid.validation.topology import POINT_PAIRS, SHAPE_JOIN, sedona_tolerances
 
 if TYPE_CHECKING:
     from citygrid.registry import Registry
@@ -60,9 +62,9 @@ __all__ = ["PARTITIONS", "SEDONA_RULES", "check", "duplicate_plans", "export_dat
 
 PARTITIONS = ("admin_code", "street_code", "category")
 """The Hive partition columns of a dataset, in folder order."""
-SEDONA_RULES = ("id.duplicate", "id.malformed", "id.category_mismatch", "geom.wrong_type", "geom.outside_district",
-                "topology.duplicate_feature", "topology.grid_mismatch", "topology.admin_mismatch", "owner.unknown")
-"""The rules :func:`check` runs on Sedona: those that join components with each other or the district."""
+SEDONA_RULES = tuple(SEDONA)
+"""The rules :func:`check` runs on Sedona: those that join components with each other or the district, each
+written in Spark SQL beside its rule (:data:`citygrid.validation._sedona.SEDONA`)."""
 SEDONA_VERSION = "1.8.1"
 """The Sedona release the jars and the Python package are pinned to (for Spark 3.5, Scala 2.12)."""
 
@@ -241,7 +243,7 @@ def _sedona_report(folder: Path, spark) -> Report:
         raise DistrictError(_("{path!r} holds symbolic links (e.g. {link}); a dataset holds none, and none is "
                               "followed: export it again.").format(path=str(folder), link=links[0]))
     views = _views(spark, folder, meta)
-    issues = [frame for frame in (sql(spark) for sql in _RULE_SQL.values()) if len(frame)]
+    issues = [frame for frame in (find(spark) for find in SEDONA.values()) if len(frame)]
     for view in views:
         spark.catalog.dropTempView(view)
     checked = sum(d["components"] for d in meta["districts"].values())
@@ -283,111 +285,6 @@ def _views(spark, folder: Path, meta: dict) -> list[str]:
     return ["cg_c", *layers.values(), *tables, "cg_meta"]
 
 
-def _finding(rule: str, where: str, message: str, joins: str = "", geometry: str = "c.geometry") -> str:
-    return (f"SELECT '{rule}' AS rule, 'error' AS severity, c.component_id, c.row, {message} AS message, "
-            f"c.admin_code, ST_AsBinary({geometry}) AS wkb FROM cg_c c {joins} WHERE {where}")
-
-
-def _q(spark, sql: str) -> pd.DataFrame:
-    return spark.sql(sql).toPandas()
-
-
-# a geometry with finite coordinates (Spark orders NaN above every number, so NaN fails these)
-_LOCATED = ("c.geometry IS NOT NULL AND NOT ST_IsEmpty(c.geometry) AND abs(ST_XMin(c.geometry)) < 1e15 "
-            "AND abs(ST_XMax(c.geometry)) < 1e15 AND abs(ST_YMin(c.geometry)) < 1e15 "
-            "AND abs(ST_YMax(c.geometry)) < 1e15")
-_PROBE = "CASE WHEN GeometryType(c.geometry) = 'POINT' THEN c.geometry ELSE ST_PointOnSurface(c.geometry) END"
-
-
-def _duplicate_ids(spark) -> pd.DataFrame:
-    return _q(spark, "SELECT 'id.duplicate' AS rule, 'error' AS severity, component_id, row, "
-                     "concat('identifier ', component_id, ' repeats row ', first_row) AS message, admin_code, "
-                     "ST_AsBinary(geometry) AS wkb FROM (SELECT *, row_number() OVER w AS k, first(row) OVER w "
-                     "AS first_row FROM cg_c WHERE component_id IS NOT NULL "
-                     "WINDOW w AS (PARTITION BY admin_code, component_id ORDER BY row)) WHERE k > 1")
-
-
-def _malformed_ids(spark) -> pd.DataFrame:
-    reason = ("CASE WHEN c.component_id IS NULL THEN 'is empty or not text' "
-              "WHEN NOT c.component_id RLIKE '^[0-9]+$' THEN 'has characters other than digits' "
-              "WHEN length(c.component_id) NOT IN (16, 17) THEN concat('has ', length(c.component_id), "
-              "' characters, expected 16 or 17 digits') "
-              "WHEN length(c.component_id) <> m.id_length THEN concat('is not in the layout of ', m.layout) "
-              "WHEN left(c.component_id, 6) <> c.admin_code THEN concat('starts with division code ', "
-              "left(c.component_id, 6), ', not the district''s ', c.admin_code) END")
-    return _q(spark, f"SELECT * FROM ({_finding('id.malformed', 'true', reason, 'JOIN cg_meta m USING (admin_code)')}) "
-                     "WHERE message IS NOT NULL")
-
-
-def _category_digits(spark) -> pd.DataFrame:
-    digits = "substr(c.component_id, 7, length(c.component_id) - 12)"
-    where = (f"c.component_id RLIKE '^[0-9]+$' AND length(c.component_id) = m.id_length "
-             f"AND left(c.component_id, 6) = c.admin_code AND length(c.category) = length({digits}) "
-             f"AND c.category <> {digits}")
-    return _q(spark, _finding("id.category_mismatch", where,
-                              f"concat('id says category ', {digits}, ', the category field says ', c.category)",
-                              "JOIN cg_meta m USING (admin_code)"))
-
-
-def _wrong_type(spark) -> pd.DataFrame:
-    family = ("CASE WHEN GeometryType(c.geometry) = 'POINT' THEN 'point' "
-              "WHEN GeometryType(c.geometry) IN ('LINESTRING', 'MULTILINESTRING') THEN 'line' "
-              "WHEN GeometryType(c.geometry) IN ('POLYGON', 'MULTIPOLYGON') THEN 'polygon' ELSE 'other' END")
-    joins = "JOIN cg_catalog k ON k.admin_code = c.admin_code AND (k.code = c.category OR k.code_2026 = c.category)"
-    return _q(spark, _finding("geom.wrong_type", f"{_LOCATED} AND {family} <> k.geometry",
-                              "concat(GeometryType(c.geometry), ' for ', k.name_zh, ' (', c.category, "
-                              "'), which takes a ', k.geometry)", joins))
-
-
-def _outside(spark) -> pd.DataFrame:
-    return _q(spark, _finding("geom.outside_district", f"{_LOCATED} AND ST_Distance(b.geometry, c.geometry) > 0",
-                              "concat(format_number(ST_Distance(b.geometry, c.geometry), 0), ' m outside ', m.name, "
-                              "'; check the coordinates and their CRS')",
-                              "JOIN cg_boundary b USING (admin_code) JOIN cg_meta m USING (admin_code)"))
-
-
-_POINT_PAIRS = """SELECT 'topology.duplicate_feature' AS rule, 'error' AS severity, a.component_id, a.row,
-    concat('within ', format_number(ST_Distance(a.geometry, b.geometry), 2), ' m of ',
-           coalesce(b.component_id, concat('row ', b.row)), ' of the same category') AS message,
-    a.admin_code, ST_AsBinary(a.geometry) AS wkb
-    FROM cg_pt a JOIN (SELECT p.*, dx, dy FROM cg_pt p
-        LATERAL VIEW explode(array(-1, 0, 1)) x AS dx LATERAL VIEW explode(array(-1, 0, 1)) y AS dy) b
-      ON a.admin_code = b.admin_code AND a.category = b.category AND a.gx = b.gx + b.dx AND a.gy = b.gy + b.dy
-    WHERE a.row > b.row AND ST_Distance(a.geometry, b.geometry) <= a.tol"""
-"""Point pairs: an equi-join on (district, category, tolerance cell) with the 8 neighbouring cells."""
-
-_SHAPE_JOIN = """SELECT a.component_id, a.row, a.admin_code, a.category, a.tol, a.geometry,
-    b.component_id AS b_id, b.row AS b_row, b.admin_code AS b_admin, b.category AS b_category, b.geometry AS b_geometry
-    FROM (SELECT * FROM cg_tol WHERE GeometryType(geometry) <> 'POINT') a
-    JOIN (SELECT * FROM cg_tol WHERE GeometryType(geometry) <> 'POINT') b
-      ON ST_DWithin(a.geometry, b.geometry, {reach})"""
-"""Line and polygon pairs near each other: Sedona's distance join, nothing else in its condition."""
-
-_SHAPE_PAIRS = """SELECT 'topology.duplicate_feature' AS rule, 'error' AS severity, component_id, row,
-    concat('within ', format_number(ST_HausdorffDistance(geometry, b_geometry), 2), ' m of ',
-           coalesce(b_id, concat('row ', b_row)), ' of the same category') AS message,
-    admin_code, ST_AsBinary(geometry) AS wkb FROM cg_near
-    WHERE admin_code = b_admin AND category = b_category AND row > b_row
-      AND ST_HausdorffDistance(geometry, b_geometry) <= tol"""
-"""The same category, compared after the join (in the join Spark would make it a hash key)."""
-
-
-def _tolerances(spark) -> float:
-    """Views cg_tol and cg_pt; the largest tolerance.
-
-    cg_tol: usable components with their category's tolerance; cg_pt: its points with their
-    cell on the tolerance grid. The largest tolerance is the reach of the shapes' distance join.
-    """
-    spark.sql(f"""SELECT c.*, CAST(k.tolerance_m AS DOUBLE) AS tol FROM cg_c c
-        JOIN cg_catalog k ON k.admin_code = c.admin_code AND (k.code = c.category OR k.code_2026 = c.category)
-        WHERE {_LOCATED} AND ST_IsValid(c.geometry)
-          AND CAST(k.tolerance_m AS DOUBLE) > 0""").createOrReplaceTempView("cg_tol")
-    spark.sql("""SELECT *, CAST(floor(ST_X(geometry) / tol) AS BIGINT) AS gx,
-        CAST(floor(ST_Y(geometry) / tol) AS BIGINT) AS gy FROM cg_tol
-        WHERE GeometryType(geometry) = 'POINT'""").createOrReplaceTempView("cg_pt")
-    return float(spark.sql("SELECT max(tol) FROM cg_tol").first()[0] or 0.0)
-
-
 def duplicate_plans(spark, folder: str | Path) -> dict[str, str]:
     """The physical plans Spark makes for the duplicate search of a dataset (``EXPLAIN``), by kind.
 
@@ -396,93 +293,10 @@ def duplicate_plans(spark, folder: str | Path) -> dict[str, str]:
     """
     folder = Path(folder)
     views = _views(spark, folder, dataset_meta(folder))
-    reach = _tolerances(spark)
+    reach = sedona_tolerances(spark)
     plans = {kind: spark.sql(sql)._jdf.queryExecution().executedPlan().toString()
-             for kind, sql in (("points", _POINT_PAIRS), ("shapes", _SHAPE_JOIN.format(reach=reach)))}
+             for kind, sql in (("points", POINT_PAIRS), ("shapes", SHAPE_JOIN.format(reach=reach)))}
     for view in views:  # and the components' cache with them
         spark.catalog.dropTempView(view)
     return plans
 
-
-def _duplicates(spark) -> pd.DataFrame:
-    """Same category within its tolerance: points hashed on a tolerance grid, shapes by a spatial join."""
-    reach = _tolerances(spark)
-    # checkpointed: the category filter cannot be pushed back into the spatial join's condition
-    spark.sql(_SHAPE_JOIN.format(reach=reach)).localCheckpoint().createOrReplaceTempView("cg_near")
-    found = pd.concat([_q(spark, _POINT_PAIRS), _q(spark, _SHAPE_PAIRS)], ignore_index=True)
-    return found.sort_values(["admin_code", "row"]).drop_duplicates(["admin_code", "row"], ignore_index=True)
-
-
-def _grid_mismatch(spark) -> pd.DataFrame:
-    tolerance = settings.grid_tolerance_m
-    share = ("CASE WHEN GeometryType(c.geometry) IN ('LINESTRING', 'MULTILINESTRING') "
-             "THEN ST_Length(ST_Intersection(c.geometry, g.geometry)) / ST_Length(c.geometry) "
-             "WHEN GeometryType(c.geometry) IN ('POLYGON', 'MULTIPOLYGON') "
-             "THEN ST_Area(ST_Intersection(c.geometry, g.geometry)) / ST_Area(c.geometry) ELSE 0 END")
-    where = (f"c.grid IS NOT NULL AND {_LOCATED} AND ST_IsValid(c.geometry) "
-             f"AND ST_Intersects(b.geometry, c.geometry) AND (g.code IS NULL OR (ST_Distance(g.geometry, {_PROBE}) > "
-             f"{tolerance} AND {share} < 0.5))")
-    message = ("CASE WHEN g.code IS NULL THEN concat('claims grid cell ', c.grid, ', which does not exist') "
-               f"ELSE concat('is ', format_number(ST_Distance(g.geometry, {_PROBE}), 1), ' m outside its grid cell ', "
-               "c.grid) END")
-    joins = ("JOIN cg_boundary b USING (admin_code) "
-             "LEFT JOIN cg_grid g ON g.admin_code = c.admin_code AND g.code = c.grid")
-    return _q(spark, _finding("topology.grid_mismatch", where, message, joins))
-
-
-def _admin_mismatch(spark) -> pd.DataFrame:
-    spark.sql(f"""SELECT c.admin_code, c.row, c.component_id, c.street, c.street_code, c.community,
-        c.community_code, c.geometry, {_PROBE} AS probe FROM cg_c c JOIN cg_boundary b USING (admin_code)
-        WHERE {_LOCATED} AND ST_IsValid(c.geometry)
-          AND ST_Intersects(b.geometry, c.geometry)""").localCheckpoint().createOrReplaceTempView("cg_probe")
-    for layer, level in (("cg_streets", "street"), ("cg_communities", "community")):
-        spark.sql(f"""SELECT admin_code, row, code AS {level}_at, name AS {level}_name_at FROM (
-            SELECT p.admin_code, p.row, s.code, s.name, row_number() OVER (PARTITION BY p.admin_code, p.row
-                ORDER BY s.code) AS k
-            FROM cg_probe p JOIN {layer} s ON ST_Intersects(s.geometry, p.probe)
-            WHERE s.admin_code = p.admin_code) WHERE k = 1""").createOrReplaceTempView(f"cg_{level}_at")
-    differs = " OR ".join(f"({claimed} IS NOT NULL AND {actual} IS NOT NULL AND {claimed} <> {actual})"
-                          for claimed, actual in (("p.street", "s.street_name_at"), ("p.street_code", "s.street_at"),
-                                                  ("p.community", "m.community_name_at"),
-                                                  ("p.community_code", "m.community_at")))
-    table = _q(spark, f"""SELECT p.admin_code, p.row, p.component_id, p.street, p.street_code, p.community,
-        p.community_code, s.street_at, s.street_name_at, m.community_at, m.community_name_at,
-        ST_AsBinary(p.geometry) AS wkb
-        FROM cg_probe p LEFT JOIN cg_street_at s USING (admin_code, row) LEFT JOIN cg_community_at m
-          USING (admin_code, row) WHERE {differs}""")
-    rows = []
-    for rec in table.itertuples():
-        problems: list[str] = []
-        for level, pairs in (("street", ((rec.street, rec.street_name_at), (rec.street_code, rec.street_at))),
-                             ("community", ((rec.community, rec.community_name_at),
-                                            (rec.community_code, rec.community_at)))):
-            for claimed, actual in pairs:
-                text = f"claims {level} {claimed} but lies in {actual}"
-                if pd.notna(claimed) and pd.notna(actual) and claimed != actual and \
-                        text.split(" but")[0] not in "; ".join(problems):
-                    problems.append(text)
-        rows.append({"rule": "topology.admin_mismatch", "severity": "error", "component_id": rec.component_id,
-                     "row": rec.row, "message": "; ".join(problems), "admin_code": rec.admin_code, "wkb": rec.wkb})
-    return pd.DataFrame(rows)
-
-
-def _owner_unknown(spark) -> pd.DataFrame:
-    checks = []
-    for column, label in (("department", "department"), ("owner", "owner"), ("maintainer", "maintainer")):
-        checks.append(f"""SELECT c.admin_code, c.row, c.component_id, ST_AsBinary(c.geometry) AS wkb,
-            concat('{label} ', c.{column}, ' is not in the unit list') AS text FROM cg_c c
-            LEFT ANTI JOIN (SELECT admin_code, name AS v FROM cg_units UNION SELECT admin_code, code FROM cg_units) u
-              ON u.admin_code = c.admin_code AND u.v = c.{column} WHERE c.{column} IS NOT NULL""")
-    found = _q(spark, " UNION ALL ".join(checks))
-    if not len(found):
-        return found
-    grouped = found.groupby(["admin_code", "row"], sort=False).agg(
-        component_id=("component_id", "first"), wkb=("wkb", "first"), message=("text", "; ".join)).reset_index()
-    grouped["message"] += " (add it to the units, or correct the name)"
-    return grouped.assign(rule="owner.unknown", severity="error")
-
-
-_RULE_SQL = {"id.duplicate": _duplicate_ids, "id.malformed": _malformed_ids, "id.category_mismatch": _category_digits,
-             "geom.wrong_type": _wrong_type, "geom.outside_district": _outside,
-             "topology.duplicate_feature": _duplicates, "topology.grid_mismatch": _grid_mismatch,
-             "topology.admin_mismatch": _admin_mismatch, "owner.unknown": _owner_unknown}

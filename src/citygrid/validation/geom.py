@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -11,6 +13,7 @@ from citygrid._i18n import N_, _
 from citygrid._layers import families
 from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.validation._engine import Context, Findings, located, present, rule
+from citygrid.validation._sedona import LOCATED, finding, query, sedona
 
 
 def gcj02_shift(ctx: Context) -> np.ndarray:
@@ -170,3 +173,26 @@ def moved_far(ctx: Context) -> Findings:
     message = [(shifted if a else text).format(name=n, id=i, distance=d, limit=m)
                for n, i, d, m, a in zip(names, ids, distance, limit[pos], amap)]
     return Findings(pos, np.array(message, dtype=object), field="geometry")
+
+
+# --- on Sedona ---------------------------------------------------------------------------
+
+@sedona("geom.wrong_type")
+def wrong_type_on_sedona(spark: Any) -> pd.DataFrame:
+    """Geometries of a type the category does not take."""
+    family = ("CASE WHEN GeometryType(c.geometry) = 'POINT' THEN 'point' "
+              "WHEN GeometryType(c.geometry) IN ('LINESTRING', 'MULTILINESTRING') THEN 'line' "
+              "WHEN GeometryType(c.geometry) IN ('POLYGON', 'MULTIPOLYGON') THEN 'polygon' ELSE 'other' END")
+    joins = "JOIN cg_catalog k ON k.admin_code = c.admin_code AND (k.code = c.category OR k.code_2026 = c.category)"
+    return query(spark, finding("geom.wrong_type", f"{LOCATED} AND {family} <> k.geometry",
+                              "concat(GeometryType(c.geometry), ' for ', k.name_zh, ' (', c.category, "
+                              "'), which takes a ', k.geometry)", joins))
+
+
+@sedona("geom.outside_district")
+def outside_on_sedona(spark: Any) -> pd.DataFrame:
+    """Geometries outside the district's outline."""
+    return query(spark, finding("geom.outside_district", f"{LOCATED} AND ST_Distance(b.geometry, c.geometry) > 0",
+                              "concat(format_number(ST_Distance(b.geometry, c.geometry), 0), ' m outside ', m.name, "
+                              "'; check the coordinates and their CRS')",
+                              "JOIN cg_boundary b USING (admin_code) JOIN cg_meta m USING (admin_code)"))

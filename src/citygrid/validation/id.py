@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pandas as pd
 
 from citygrid._arrays import isin
 from citygrid._i18n import _
 from citygrid.schema import id_problems
 from citygrid.validation._engine import Context, Findings, rule
+from citygrid.validation._sedona import finding, query, sedona
 
 
 def _problems(ctx: Context):
@@ -55,3 +59,41 @@ def duplicate(ctx: Context) -> Findings:
                  "reused")
         message += [text.format(id=ids.iloc[p], day=when[ids.iloc[p]]) for p in reused]
     return Findings(np.asarray(pos, dtype=int), np.array(message, dtype=object), field="component_id")
+
+
+# --- on Sedona ---------------------------------------------------------------------------
+
+@sedona("id.duplicate")
+def duplicate_ids_on_sedona(spark: Any) -> pd.DataFrame:
+    """Identifiers repeated within a district, after their first row."""
+    return query(spark, "SELECT 'id.duplicate' AS rule, 'error' AS severity, component_id, row, "
+                        "concat('identifier ', component_id, ' repeats row ', first_row) AS message, admin_code, "
+                        "ST_AsBinary(geometry) AS wkb FROM (SELECT *, row_number() OVER w AS k, first(row) OVER w "
+                        "AS first_row FROM cg_c WHERE component_id IS NOT NULL "
+                        "WINDOW w AS (PARTITION BY admin_code, component_id ORDER BY row)) WHERE k > 1")
+
+
+@sedona("id.malformed")
+def malformed_ids_on_sedona(spark: Any) -> pd.DataFrame:
+    """Identifiers not of the district's layout."""
+    reason = ("CASE WHEN c.component_id IS NULL THEN 'is empty or not text' "
+              "WHEN NOT c.component_id RLIKE '^[0-9]+$' THEN 'has characters other than digits' "
+              "WHEN length(c.component_id) NOT IN (16, 17) THEN concat('has ', length(c.component_id), "
+              "' characters, expected 16 or 17 digits') "
+              "WHEN length(c.component_id) <> m.id_length THEN concat('is not in the layout of ', m.layout) "
+              "WHEN left(c.component_id, 6) <> c.admin_code THEN concat('starts with division code ', "
+              "left(c.component_id, 6), ', not the district''s ', c.admin_code) END")
+    found = finding("id.malformed", "true", reason, "JOIN cg_meta m USING (admin_code)")
+    return query(spark, f"SELECT * FROM ({found}) WHERE message IS NOT NULL")
+
+
+@sedona("id.category_mismatch")
+def category_digits_on_sedona(spark: Any) -> pd.DataFrame:
+    """Identifiers whose category digits disagree with the category field."""
+    digits = "substr(c.component_id, 7, length(c.component_id) - 12)"
+    where = (f"c.component_id RLIKE '^[0-9]+$' AND length(c.component_id) = m.id_length "
+             f"AND left(c.component_id, 6) = c.admin_code AND length(c.category) = length({digits}) "
+             f"AND c.category <> {digits}")
+    return query(spark, finding("id.category_mismatch", where,
+                              f"concat('id says category ', {digits}, ', the category field says ', c.category)",
+                              "JOIN cg_meta m USING (admin_code)"))

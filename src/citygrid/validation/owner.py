@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from stdnum.cn import uscc
@@ -10,6 +12,7 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from citygrid._i18n import N_, _
 from citygrid.schema import is_uscc
 from citygrid.validation._engine import Context, Findings, rule
+from citygrid.validation._sedona import query, sedona
 
 _ROLES = (("department", N_("responsible department")), ("owner", N_("owner")), ("maintainer", N_("maintainer")))
 
@@ -104,3 +107,23 @@ def _why(role: str, code: str) -> str:
     except ValidationError:
         pass
     return _("{role} code {code!r} is not a unified social credit code").format(role=role, code=code[:40])
+
+
+# --- on Sedona ---------------------------------------------------------------------------
+
+@sedona("owner.unknown")
+def owner_unknown_on_sedona(spark: Any) -> pd.DataFrame:
+    """Department, owner or maintainer not in the district's unit list."""
+    checks = []
+    for column, label in (("department", "department"), ("owner", "owner"), ("maintainer", "maintainer")):
+        checks.append(f"""SELECT c.admin_code, c.row, c.component_id, ST_AsBinary(c.geometry) AS wkb,
+            concat('{label} ', c.{column}, ' is not in the unit list') AS text FROM cg_c c
+            LEFT ANTI JOIN (SELECT admin_code, name AS v FROM cg_units UNION SELECT admin_code, code FROM cg_units) u
+              ON u.admin_code = c.admin_code AND u.v = c.{column} WHERE c.{column} IS NOT NULL""")
+    found = query(spark, " UNION ALL ".join(checks))
+    if not len(found):
+        return found
+    grouped = found.groupby(["admin_code", "row"], sort=False).agg(
+        component_id=("component_id", "first"), wkb=("wkb", "first"), message=("text", "; ".join)).reset_index()
+    grouped["message"] += " (add it to the units, or correct the name)"
+    return grouped.assign(rule="owner.unknown", severity="error")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -9,6 +11,7 @@ import shapely
 from citygrid import settings
 from citygrid._i18n import _
 from citygrid.validation._engine import Context, Findings, located, present, rule
+from citygrid.validation._sedona import LOCATED, PROBE, finding, query, sedona
 from citygrid.validation.geom import arriving
 
 
@@ -319,3 +322,114 @@ def overlap(ctx: Context) -> Findings:
             found.setdefault(int(pos[a]), text.format(other=other, area=shared))
     keys = np.array(sorted(found), dtype=int)
     return Findings(keys, np.array([found[k] for k in keys], dtype=object))
+
+
+# --- on Sedona ---------------------------------------------------------------------------
+
+POINT_PAIRS = """SELECT 'topology.duplicate_feature' AS rule, 'error' AS severity, a.component_id, a.row,
+    concat('within ', format_number(ST_Distance(a.geometry, b.geometry), 2), ' m of ',
+           coalesce(b.component_id, concat('row ', b.row)), ' of the same category') AS message,
+    a.admin_code, ST_AsBinary(a.geometry) AS wkb
+    FROM cg_pt a JOIN (SELECT p.*, dx, dy FROM cg_pt p
+        LATERAL VIEW explode(array(-1, 0, 1)) x AS dx LATERAL VIEW explode(array(-1, 0, 1)) y AS dy) b
+      ON a.admin_code = b.admin_code AND a.category = b.category AND a.gx = b.gx + b.dx AND a.gy = b.gy + b.dy
+    WHERE a.row > b.row AND ST_Distance(a.geometry, b.geometry) <= a.tol"""
+"""Point pairs: an equi-join on (district, category, tolerance cell) with the 8 neighbouring cells."""
+
+SHAPE_JOIN = """SELECT a.component_id, a.row, a.admin_code, a.category, a.tol, a.geometry,
+    b.component_id AS b_id, b.row AS b_row, b.admin_code AS b_admin, b.category AS b_category, b.geometry AS b_geometry
+    FROM (SELECT * FROM cg_tol WHERE GeometryType(geometry) <> 'POINT') a
+    JOIN (SELECT * FROM cg_tol WHERE GeometryType(geometry) <> 'POINT') b
+      ON ST_DWithin(a.geometry, b.geometry, {reach})"""
+"""Line and polygon pairs near each other: Sedona's distance join, nothing else in its condition."""
+
+SHAPE_PAIRS = """SELECT 'topology.duplicate_feature' AS rule, 'error' AS severity, component_id, row,
+    concat('within ', format_number(ST_HausdorffDistance(geometry, b_geometry), 2), ' m of ',
+           coalesce(b_id, concat('row ', b_row)), ' of the same category') AS message,
+    admin_code, ST_AsBinary(geometry) AS wkb FROM cg_near
+    WHERE admin_code = b_admin AND category = b_category AND row > b_row
+      AND ST_HausdorffDistance(geometry, b_geometry) <= tol"""
+"""The same category, compared after the join (in the join Spark would make it a hash key)."""
+
+
+def sedona_tolerances(spark: Any) -> float:
+    """Views cg_tol and cg_pt; the largest tolerance.
+
+    cg_tol: usable components with their category's tolerance; cg_pt: its points with their
+    cell on the tolerance grid. The largest tolerance is the reach of the shapes' distance join.
+    """
+    spark.sql(f"""SELECT c.*, CAST(k.tolerance_m AS DOUBLE) AS tol FROM cg_c c
+        JOIN cg_catalog k ON k.admin_code = c.admin_code AND (k.code = c.category OR k.code_2026 = c.category)
+        WHERE {LOCATED} AND ST_IsValid(c.geometry)
+          AND CAST(k.tolerance_m AS DOUBLE) > 0""").createOrReplaceTempView("cg_tol")
+    spark.sql("""SELECT *, CAST(floor(ST_X(geometry) / tol) AS BIGINT) AS gx,
+        CAST(floor(ST_Y(geometry) / tol) AS BIGINT) AS gy FROM cg_tol
+        WHERE GeometryType(geometry) = 'POINT'""").createOrReplaceTempView("cg_pt")
+    return float(spark.sql("SELECT max(tol) FROM cg_tol").first()[0] or 0.0)
+
+
+@sedona("topology.duplicate_feature")
+def duplicates_on_sedona(spark: Any) -> pd.DataFrame:
+    """Same category within its tolerance: points hashed on a tolerance grid, shapes by a spatial join."""
+    reach = sedona_tolerances(spark)
+    # checkpointed: the category filter cannot be pushed back into the spatial join's condition
+    spark.sql(SHAPE_JOIN.format(reach=reach)).localCheckpoint().createOrReplaceTempView("cg_near")
+    found = pd.concat([query(spark, POINT_PAIRS), query(spark, SHAPE_PAIRS)], ignore_index=True)
+    return found.sort_values(["admin_code", "row"]).drop_duplicates(["admin_code", "row"], ignore_index=True)
+
+
+@sedona("topology.grid_mismatch")
+def grid_mismatch_on_sedona(spark: Any) -> pd.DataFrame:
+    """Components outside the grid cell they claim, or claiming one that does not exist."""
+    tolerance = settings.grid_tolerance_m
+    share = ("CASE WHEN GeometryType(c.geometry) IN ('LINESTRING', 'MULTILINESTRING') "
+             "THEN ST_Length(ST_Intersection(c.geometry, g.geometry)) / ST_Length(c.geometry) "
+             "WHEN GeometryType(c.geometry) IN ('POLYGON', 'MULTIPOLYGON') "
+             "THEN ST_Area(ST_Intersection(c.geometry, g.geometry)) / ST_Area(c.geometry) ELSE 0 END")
+    where = (f"c.grid IS NOT NULL AND {LOCATED} AND ST_IsValid(c.geometry) "
+             f"AND ST_Intersects(b.geometry, c.geometry) AND (g.code IS NULL OR (ST_Distance(g.geometry, {PROBE}) > "
+             f"{tolerance} AND {share} < 0.5))")
+    message = ("CASE WHEN g.code IS NULL THEN concat('claims grid cell ', c.grid, ', which does not exist') "
+               f"ELSE concat('is ', format_number(ST_Distance(g.geometry, {PROBE}), 1), ' m outside its grid cell ', "
+               "c.grid) END")
+    joins = ("JOIN cg_boundary b USING (admin_code) "
+             "LEFT JOIN cg_grid g ON g.admin_code = c.admin_code AND g.code = c.grid")
+    return query(spark, finding("topology.grid_mismatch", where, message, joins))
+
+
+@sedona("topology.admin_mismatch")
+def admin_mismatch_on_sedona(spark: Any) -> pd.DataFrame:
+    """Components in another street or community than they claim."""
+    spark.sql(f"""SELECT c.admin_code, c.row, c.component_id, c.street, c.street_code, c.community,
+        c.community_code, c.geometry, {PROBE} AS probe FROM cg_c c JOIN cg_boundary b USING (admin_code)
+        WHERE {LOCATED} AND ST_IsValid(c.geometry)
+          AND ST_Intersects(b.geometry, c.geometry)""").localCheckpoint().createOrReplaceTempView("cg_probe")
+    for layer, level in (("cg_streets", "street"), ("cg_communities", "community")):
+        spark.sql(f"""SELECT admin_code, row, code AS {level}_at, name AS {level}_name_at FROM (
+            SELECT p.admin_code, p.row, s.code, s.name, row_number() OVER (PARTITION BY p.admin_code, p.row
+                ORDER BY s.code) AS k
+            FROM cg_probe p JOIN {layer} s ON ST_Intersects(s.geometry, p.probe)
+            WHERE s.admin_code = p.admin_code) WHERE k = 1""").createOrReplaceTempView(f"cg_{level}_at")
+    differs = " OR ".join(f"({claimed} IS NOT NULL AND {actual} IS NOT NULL AND {claimed} <> {actual})"
+                          for claimed, actual in (("p.street", "s.street_name_at"), ("p.street_code", "s.street_at"),
+                                                  ("p.community", "m.community_name_at"),
+                                                  ("p.community_code", "m.community_at")))
+    table = query(spark, f"""SELECT p.admin_code, p.row, p.component_id, p.street, p.street_code, p.community,
+        p.community_code, s.street_at, s.street_name_at, m.community_at, m.community_name_at,
+        ST_AsBinary(p.geometry) AS wkb
+        FROM cg_probe p LEFT JOIN cg_street_at s USING (admin_code, row) LEFT JOIN cg_community_at m
+          USING (admin_code, row) WHERE {differs}""")
+    rows = []
+    for rec in table.itertuples():
+        problems: list[str] = []
+        for level, pairs in (("street", ((rec.street, rec.street_name_at), (rec.street_code, rec.street_at))),
+                             ("community", ((rec.community, rec.community_name_at),
+                                            (rec.community_code, rec.community_at)))):
+            for claimed, actual in pairs:
+                text = f"claims {level} {claimed} but lies in {actual}"
+                if pd.notna(claimed) and pd.notna(actual) and claimed != actual and \
+                        text.split(" but")[0] not in "; ".join(problems):
+                    problems.append(text)
+        rows.append({"rule": "topology.admin_mismatch", "severity": "error", "component_id": rec.component_id,
+                     "row": rec.row, "message": "; ".join(problems), "admin_code": rec.admin_code, "wkb": rec.wkb})
+    return pd.DataFrame(rows)
