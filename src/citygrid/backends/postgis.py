@@ -117,6 +117,25 @@ END $f$;
 """
 
 
+_PLACE_CHECKS = f"""    SELECT * INTO r FROM components WHERE fid = NEW.fid;
+    IF NOT FOUND OR r.retired_at IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    IF to_regclass('boundary') IS NOT NULL AND NOT EXISTS (SELECT FROM boundary b WHERE ST_Intersects(b.geom, r.geom))
+    THEN
+        RAISE EXCEPTION 'component % lies outside the district', r.component_id USING ERRCODE = 'check_violation';
+    END IF;
+    IF r.grid IS NOT NULL AND to_regclass('grid') IS NOT NULL AND NOT EXISTS (
+        SELECT FROM grid g WHERE g.code = r.grid AND CASE WHEN ST_Dimension(r.geom) = 0
+            THEN ST_DWithin(g.geom, r.geom, {settings.grid_tolerance_m}) ELSE ST_Intersects(g.geom, r.geom) END)
+    THEN
+        RAISE EXCEPTION 'component % is not in the grid cell % it claims', r.component_id, r.grid
+            USING ERRCODE = 'check_violation';
+    END IF;
+"""
+"""The commit-time check's first part (schemas 5 and 6): the row as it is then, inside the outline and its grid cell."""
+
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: tables, indexes, history trigger, row-level security
     f"""
@@ -477,22 +496,7 @@ DECLARE
     named text;
     coded text;
 BEGIN
-    SELECT * INTO r FROM components WHERE fid = NEW.fid;
-    IF NOT FOUND OR r.retired_at IS NOT NULL THEN
-        RETURN NULL;
-    END IF;
-    IF to_regclass('boundary') IS NOT NULL AND NOT EXISTS (SELECT FROM boundary b WHERE ST_Intersects(b.geom, r.geom))
-    THEN
-        RAISE EXCEPTION 'component % lies outside the district', r.component_id USING ERRCODE = 'check_violation';
-    END IF;
-    IF r.grid IS NOT NULL AND to_regclass('grid') IS NOT NULL AND NOT EXISTS (
-        SELECT FROM grid g WHERE g.code = r.grid AND CASE WHEN ST_Dimension(r.geom) = 0
-            THEN ST_DWithin(g.geom, r.geom, {settings.grid_tolerance_m}) ELSE ST_Intersects(g.geom, r.geom) END)
-    THEN
-        RAISE EXCEPTION 'component % is not in the grid cell % it claims', r.component_id, r.grid
-            USING ERRCODE = 'check_violation';
-    END IF;
-    FOREACH role IN ARRAY ARRAY['department', 'owner', 'maintainer'] LOOP
+{_PLACE_CHECKS}    FOREACH role IN ARRAY ARRAY['department', 'owner', 'maintainer'] LOOP
         named := to_jsonb(r) ->> role;
         coded := to_jsonb(r) ->> (role || '_code');
         IF named IS NOT NULL AND coded IS NOT NULL
@@ -533,22 +537,7 @@ CREATE OR REPLACE FUNCTION check_component_relations() RETURNS trigger LANGUAGE 
 DECLARE
     r components%ROWTYPE;
 BEGIN
-    SELECT * INTO r FROM components WHERE fid = NEW.fid;
-    IF NOT FOUND OR r.retired_at IS NOT NULL THEN
-        RETURN NULL;
-    END IF;
-    IF to_regclass('boundary') IS NOT NULL AND NOT EXISTS (SELECT FROM boundary b WHERE ST_Intersects(b.geom, r.geom))
-    THEN
-        RAISE EXCEPTION 'component % lies outside the district', r.component_id USING ERRCODE = 'check_violation';
-    END IF;
-    IF r.grid IS NOT NULL AND to_regclass('grid') IS NOT NULL AND NOT EXISTS (
-        SELECT FROM grid g WHERE g.code = r.grid AND CASE WHEN ST_Dimension(r.geom) = 0
-            THEN ST_DWithin(g.geom, r.geom, {settings.grid_tolerance_m}) ELSE ST_Intersects(g.geom, r.geom) END)
-    THEN
-        RAISE EXCEPTION 'component % is not in the grid cell % it claims', r.component_id, r.grid
-            USING ERRCODE = 'check_violation';
-    END IF;
-    IF r.department IS NOT NULL AND r.department_code IS NOT NULL
+{_PLACE_CHECKS}    IF r.department IS NOT NULL AND r.department_code IS NOT NULL
        AND NOT EXISTS (SELECT FROM citygrid_units u WHERE u.code = r.department_code AND u.name_zh = r.department) THEN
         RAISE EXCEPTION 'component %: department % is not the unit of code %', r.component_id, r.department,
             r.department_code USING ERRCODE = 'check_violation';
