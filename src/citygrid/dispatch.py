@@ -35,6 +35,7 @@ from citygrid._i18n import N_, _, list_text
 from citygrid.crs import bd09_to_wgs84, gcj02_to_wgs84, transformer
 from citygrid.errors import UsageError
 from citygrid.events import READ_PROBLEMS, join_problems, load_event_types, read_events
+from citygrid.lookup import near
 from citygrid.routes import RoutingTable, UnitNames
 
 if TYPE_CHECKING:
@@ -375,9 +376,8 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     """
     reason, outcome = why
     (radius, gps_m), current = metres, reg.components
-    tree = current.sindex
     found = np.full(len(frame), -1)
-    near = np.full(len(frame), np.nan)
+    metres_to = np.full(len(frame), np.nan)
     confidence = np.full(len(frame), np.nan)
     ids = frame["component_id"].to_numpy(dtype=object)
     # a named component needs no location, but a row whose times cannot be read stays a bad row
@@ -389,27 +389,17 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
     rows, at = rows[at >= 0], at[at >= 0]
     found[rows], confidence[rows] = at, 1.0
     placed = np.array([p is not None for p in points[rows]], dtype=bool)
-    near[rows[placed]] = shapely.distance(points[rows[placed]], current.geometry.to_numpy()[at[placed]])
+    metres_to[rows[placed]] = shapely.distance(points[rows[placed]], current.geometry.to_numpy()[at[placed]])
     ask = np.flatnonzero((reason == "") & ~named & np.array([bool(w) for w in wanted]))
-    comp_code, uniques = pd.factorize(current["category"])
-    codes = {c: k for k, c in enumerate(uniques)}
-    pairs = np.array([(e, codes[c]) for e in ask for c in wanted[e] if c in codes], dtype=np.int64).reshape(-1, 2)
-    keys = pairs[:, 0] * len(codes) + pairs[:, 1]
     # components a little beyond the radius are not picked, but they make a pick near its edge less sure
-    reach = radius + 3 * gps_m
-    ev, comp = tree.query(points[ask], predicate="dwithin", distance=reach) if len(ask) else (np.array([], int),) * 2
+    ev, comp, distance = near(current, points[ask], radius + 3 * gps_m, [wanted[e] for e in ask])
     ev = ask[ev]
-    keep = np.isin(ev * len(codes) + comp_code[comp], keys)
-    ev, comp = ev[keep], comp[keep]
-    distance = shapely.distance(points[ev], current.geometry.to_numpy()[comp])
-    order = np.lexsort((distance, ev))
-    ev, comp, distance = ev[order], comp[order], distance[order]
     within = distance <= radius
     first = np.r_[True, ev[1:] != ev[:-1]] if len(ev) else np.array([], bool)
     nearby = _nearby(ev[within], comp[within], distance[within], first[within], current, len(frame))
     picked = first & within
     found[ev[picked]] = comp[picked]
-    near[ev[picked]] = distance[picked]
+    metres_to[ev[picked]] = distance[picked]
     candidates = np.bincount(ev[within], minlength=len(frame))
     # the likelihood of each candidate under Gaussian location error, relative to the nearest's
     weight = np.exp(-(distance ** 2 - distance[np.maximum.accumulate(np.where(first, np.arange(len(ev)), 0))] ** 2)
@@ -433,7 +423,7 @@ def _match(frame: gpd.GeoDataFrame, points: np.ndarray, wanted: list[list[str]],
         values = np.full(len(frame), None, dtype=object)
         values[hit] = current[column].take(found[hit]).to_numpy(dtype=object)
         out[column] = values
-    out["distance_m"] = np.round(near, 2)
+    out["distance_m"] = np.round(metres_to, 2)
     out["candidates"] = candidates
     out["nearby"] = nearby
     out["confidence"] = np.round(confidence, 3)

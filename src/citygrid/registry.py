@@ -30,25 +30,23 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from pyproj.exceptions import CRSError
 
 from citygrid import settings
 from citygrid._arrays import Positions
-from citygrid._i18n import N_, _, list_text
-from citygrid._text import suggest
+from citygrid._i18n import _
 from citygrid._vector import check_engine
 from citygrid.admin import District, check_codes
 from citygrid.backends import NewRegistry, Stale, Store, copy_store, create_store, open_store
 from citygrid.catalog import Catalog, _check_rows
-from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.errors import AccessDenied, NotFound, RegistryConflict, RegistryError, UsageError
 from citygrid.exports import write_extract
 from citygrid.history import as_of, readable
 from citygrid.layout import migration, to_layout
+from citygrid.lookup import OWNER_COLUMNS, owner_at
 from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, checked, make_plan, still_holds, utc_now
 from citygrid.normalise import normalise
-from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, STATUSES, conform, max_serials
+from citygrid.query import NAMES, Filters, known, select
+from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, conform, max_serials
 from citygrid.validation import RULES, Reference, Report, validate
 
 __all__ = ["IngestResult", "Registry", "copy_registry", "open_registry"]
@@ -56,20 +54,6 @@ __all__ = ["IngestResult", "Registry", "copy_registry", "open_registry"]
 
 def _is_url(target: object) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
-
-
-_NAMES = {"grid": N_("grid cell"), "status": N_("status"), "owner": N_("owner"), "maintainer": N_("maintainer"),
-          "department": N_("department"), "department or owner": N_("department or owner")}
-"""What a query's filters are called in its messages."""
-
-
-def _known(what: str, values: list, known: Any, hints: Any = None) -> None:
-    """Raise NotFound for a value that can match nothing, with a hint of what would."""
-    known = known if isinstance(known, (set, dict)) else set(known)
-    for value in values:
-        if value not in known:
-            raise NotFound(_("no {what} {value!r} in the registry").format(what=_(what), value=value)
-                           + suggest(value, known if hints is None else hints) + _("."))
 
 
 class _Loaded:
@@ -317,42 +301,10 @@ class Registry:
             For a bbox in degrees without `bbox_crs`.
         """
         frame = self.components_with_retired() if include_retired else self.components
-        mask = np.ones(len(frame), dtype=bool)
-        if category is not None:
-            wanted = [category] if isinstance(category, str) else list(category)
-            codes = [self._category_code(c) for c in wanted]
-            mask &= frame["category"].isin(codes).to_numpy()
-        if street is not None:
-            code = self.district.street(street)["code"]
-            mask &= (frame["street_code"] == code).to_numpy()
-        if community is not None:
-            hit = self.district.communities
-            hit = hit[(hit["code"] == community) | (hit["name"] == community)]
-            if hit.empty:
-                raise NotFound(_("no community {community!r}; communities are: {known}").format(
-                    community=community, known=list_text(list(self.district.communities["name"]))))
-            mask &= (frame["community_code"] == hit["code"].iloc[0]).to_numpy()
-        for column, value, known in (("grid", grid, self.district.grid["code"]), ("status", status, STATUSES)):
-            if value is not None:
-                wanted = [value] if isinstance(value, str) else list(value)
-                _known(_NAMES[column], wanted, known)
-                mask &= frame[column].isin(wanted).to_numpy()
-        for column, value in (("owner", owner), ("maintainer", maintainer), ("department", department)):
-            if value is not None:
-                known, names = self._units(column)
-                _known(_NAMES[column], [value], known, hints=names)
-                mask &= ((frame[column] == value) | (frame[f"{column}_code"] == value)).fillna(False).to_numpy()
-        if bbox is not None:
-            if bbox_crs is None and all(abs(v) <= 180 for v in bbox):
-                raise UsageError(_("bbox={bbox} looks like longitude/latitude, but the registry is in metres ({crs}); "
-                                   "add bbox_crs='EPSG:4326'.").format(bbox=tuple(bbox), crs=settings.default_crs))
-            box = shapely.box(*bbox)
-            if bbox_crs is not None:
-                box = gpd.GeoSeries([box], crs=bbox_crs).to_crs(settings.default_crs).iloc[0]
-            inside = np.zeros(len(frame), dtype=bool)
-            inside[frame.sindex.query(box, predicate="intersects")] = True
-            mask &= inside
-        return frame[mask]
+        return select(frame, Filters(category=category, street=street, community=community, grid=grid, owner=owner,
+                                     maintainer=maintainer, department=department, status=status, bbox=bbox,
+                                     bbox_crs=bbox_crs), district=self.district, code_of=self._category_code,
+                      units=self._units)
 
     def _units(self, column: str) -> tuple[set[str], np.ndarray]:
         """The names and codes of a unit column (ever registered), and the names alone."""
@@ -420,43 +372,10 @@ class Registry:
             For a point outside the district (saying so when latitude and longitude
             look swapped), non-finite coordinates or an unknown CRS.
         """
-        if not (np.isfinite(x) and np.isfinite(y)):
-            raise UsageError(_("x={x!r}, y={y!r}: the location must be two finite numbers (longitude and latitude for "
-                               "a geographic CRS).").format(x=x, y=y))
-        if crs.lower() in ("gcj02", "gcj-02"):
-            lon, lat = gcj02_to_wgs84(x, y)
-            x, y, crs = float(lon), float(lat), settings.web_crs
-        try:
-            to_local = transformer(crs, settings.default_crs)
-        except CRSError as exc:
-            raise UsageError(_("--crs {crs!r} is not a CRS pyproj knows; use e.g. 'EPSG:4326', 'EPSG:4490', "
-                               "'EPSG:4547' or 'gcj02'.").format(crs=crs)) from exc
-        px, py = to_local.transform(x, y)
-        point = shapely.Point(px, py)
-        outside = self.district.boundary.distance(point) if np.isfinite([px, py]).all() else np.inf
-        if outside > radius:
-            swapped = shapely.Point(*to_local.transform(y, x))
-            if self.district.boundary.distance(swapped) <= radius:
-                raise UsageError(_("x={x}, y={y} lies outside {district}, but swapped it lies inside: give "
-                                   "longitude first, then latitude (x y).").format(
-                    x=x, y=y, district=self.district.name))
-            raise UsageError(_("x={x}, y={y} ({crs}) lies {km:,.1f} km outside {district}; check the coordinates and "
-                               "--crs.").format(x=x, y=y, crs=crs, km=outside / 1000, district=self.district.name))
         loaded = self._loaded()
         frame = loaded.current
-        columns = ["component_id", "category", "category_name", "name", "department", "owner",
-                   "maintainer", "grid", "community", "street", "status"]
-        lookup = loaded.derive("lookup", lambda: {c: frame[c].to_numpy(dtype=object) for c in columns}
-                               | {"geometry": frame.geometry.to_numpy()})
-        hits = frame.sindex.query(point, predicate="dwithin", distance=radius)
-        distance = shapely.distance(lookup["geometry"][hits], point)
-        order = np.argsort(distance, kind="stable")[:limit]
-        out = pd.DataFrame({c: lookup[c][hits[order]] for c in columns}, dtype="str")  # no inference
-        out.insert(len(columns), "distance_m", distance[order].round(2))
-        cell = self.district.locate([point])
-        out.attrs["grid"] = cell["grid"].iloc[0]
-        out.attrs["street"] = cell["street"].iloc[0]
-        return out
+        return owner_at(frame, self.district, x, y, crs=crs, radius=radius, limit=limit, columns=lambda: loaded.derive(
+            "lookup", lambda: {c: frame[c].to_numpy(dtype=object) for c in OWNER_COLUMNS}))
 
     # --- history ------------------------------------------------------------------------
     def batches(self) -> pd.DataFrame:
@@ -745,7 +664,7 @@ class Registry:
         frame = self.query(street=street, category=category, include_retired=include_retired)
         if department is not None:
             (departments, names), (owners, owner_names) = self._units("department"), self._units("owner")
-            _known(_NAMES["department or owner"], [department], departments | owners, hints=[*names, *owner_names])
+            known(NAMES["department or owner"], [department], departments | owners, hints=[*names, *owner_names])
             hit = np.zeros(len(frame), dtype=bool)
             for column in ("department", "department_code", "owner", "owner_code"):
                 hit |= (frame[column] == department).fillna(False).to_numpy(dtype=bool)
