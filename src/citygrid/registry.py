@@ -31,22 +31,22 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from citygrid import settings
 from citygrid._arrays import Positions
 from citygrid._i18n import _
 from citygrid._vector import check_engine
 from citygrid.admin import District, check_codes
-from citygrid.backends import NewRegistry, Stale, Store, copy_store, create_store, open_store
+from citygrid.backends import Stale, Store, copy_store, create_store, open_store
 from citygrid.catalog import Catalog, _check_rows
+from citygrid.creation import founding
 from citygrid.errors import AccessDenied, NotFound, RegistryConflict, RegistryError, UsageError
 from citygrid.exports import write_extract
 from citygrid.history import as_of, readable
-from citygrid.layout import migration, to_layout
+from citygrid.layout import migration
 from citygrid.lookup import OWNER_COLUMNS, owner_at
 from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, checked, make_plan, still_holds, utc_now
 from citygrid.normalise import normalise
 from citygrid.query import NAMES, Filters, known, select
-from citygrid.schema import CJT214, FIELD_NAMES, GBT47678, LAYOUTS, conform, max_serials
+from citygrid.schema import CJT214, GBT47678, max_serials
 from citygrid.validation import RULES, Reference, Report, validate
 
 __all__ = ["IngestResult", "Registry", "copy_registry", "open_registry"]
@@ -159,34 +159,8 @@ class Registry:
             (duplicate or malformed ids, missing or wrong geometries, unknown categories); the
             message summarises the report.
         """
-        from citygrid.catalog import load_catalog
-
-        catalog = catalog or load_catalog()
         check_engine(engine)
-        if layout not in LAYOUTS:
-            raise UsageError(_("layout={layout!r} is not known; use one of {known}.").format(
-                layout=layout, known=", ".join(sorted(LAYOUTS))))
-        comps = district.components if district.components is not None else \
-            gpd.GeoDataFrame({f: [] for f in FIELD_NAMES}, geometry=[], crs=district.crs)
-        comps = to_layout(conform(comps.to_crs(settings.default_crs)), layout, catalog)
-        if comps["component_id"].isna().any():
-            raise RegistryError(_("{n} component(s) have no identifier; a registry is made from identified components "
-                                  "(ingest new ones instead).").format(n=int(comps["component_id"].isna().sum())))
-        report = validate(comps, district=district, catalog=catalog,
-                          rules=["schema.unknown_category", "id", "geom.missing", "geom.wrong_type"])
-        if not report.ok:
-            raise RegistryError(_("the district's components have errors, so no registry was made: {rules}. Validate "
-                                  "them with citygrid validate.").format(rules=report.summary_line()))
-        batch = Batch(source=source, kind="create")
-        comps = comps[list(FIELD_NAMES) + ["geometry"]].copy()
-        comps["retired_at"] = pd.Series(pd.NaT, index=comps.index, dtype="datetime64[ms]")
-        comps["version"] = 1
-        comps["updated_at"] = pd.Timestamp(batch.started).as_unit("ms")
-        comps["batch_id"] = 1
-        meta = {"layout": layout, "admin_code": district.code, "district_name": district.name,
-                "crs": settings.default_crs, "created_at": batch.started}
-        new = NewRegistry(district=district, components=comps, catalog=catalog.to_frame(),
-                          units=district.units.rename(columns={"name": "name_zh"}), meta=meta, batch=batch)
+        new = founding(district, catalog=catalog, layout=layout, source=source)
         return cls(create_store(path if _is_url(path) else Path(path), new, engine=engine, timeout=timeout,
                                 overwrite=overwrite))
 
