@@ -203,3 +203,21 @@ def test_a_missing_file_and_a_non_registry_are_named(tmp_path):
     with pytest.raises(RegistryError, match="is not a citygrid registry"):
         open_store(tmp_path / "plain.gpkg")
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_the_postgis_migrations_are_sql_files_whose_applied_text_never_changes():
+    """A database that ran version N ran that text: the files (package data) render it unchanged, forever."""
+    import hashlib
+    from importlib import resources
+
+    from citygrid.backends import postgis
+
+    files = sorted(f.name for f in (resources.files("citygrid.backends.postgis") / "migrations").iterdir()
+                   if f.name.endswith(".sql"))
+    assert [name[:4] for name in files] == [f"{k:04d}" for k in range(1, len(postgis.MIGRATIONS) + 1)]
+    applied = [re.sub(r"\A(--[^\n]*\n)+", "", text) for text in postgis.MIGRATIONS]
+    assert all(text.startswith(f"-- {k}: ") for k, text in enumerate(postgis.MIGRATIONS, 1))
+    assert [hashlib.sha256(text.encode()).hexdigest()[:16] for text in applied] == [
+        "75af66ff598f8d4b", "1385730307ef9dd6", "753419b27aa6b271", "49a103c3e7094e45", "a648a640ec5b11ab",
+        "f4218016a6557b6d"]
+    assert "{" + "schema}" not in "".join(applied)  # every value rendered
