@@ -54,6 +54,7 @@ from citygrid._vector import without_gc
 from citygrid.admin import District
 from citygrid.backends import OUTSIDE_BATCH, NewRegistry, Stale, Written
 from citygrid.backends._bookkeeping import BookkeepingReads
+from citygrid.backends._snapshot import read_snapshot, store_snapshot
 from citygrid.errors import (
     AccessDenied,
     RegistryConflict,
@@ -461,10 +462,8 @@ class PostgisStore(BookkeepingReads):
         only what the unit may read, and keyed on the state, which any commit changes. Rows are
         read with the state in one snapshot of the database: only then is the cache written.
         """
-        from citygrid.backends import gpkg
-
         cache, key = self._cache(state)
-        frame = gpkg.read_snapshot(cache, key) if cache is not None else None
+        frame = read_snapshot(cache, key) if cache is not None else None
         if frame is not None:
             return frame
         import psycopg
@@ -475,7 +474,7 @@ class PostgisStore(BookkeepingReads):
                 seen = _state(conn)
                 frame = read_components(conn)
         if cache is not None and seen == state:
-            gpkg.store_snapshot(cache, key, frame)
+            store_snapshot(cache, key, frame)
         return frame
 
     def _cache(self, state: str) -> tuple[Path | None, str]:
