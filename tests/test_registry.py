@@ -593,26 +593,26 @@ def test_a_damaged_or_foreign_snapshot_is_ignored(reg, tmp_path, junk):
 
 
 def test_a_writer_that_commits_while_another_plans_makes_it_plan_again(reg, district, monkeypatch):
-    from citygrid import registry as registry_module
+    from citygrid import ingest as ingest_module  # the ingest loop plans with it
 
     first = synth.make_batch(district, new=4, updated=0, retired=0, seed=21)
     second = synth.make_batch(district, new=4, updated=0, retired=0, seed=22)
     other = open_registry(reg.path)
     _ = other.components
     plans = []
-    assign = registry_module.assign_ids
+    assign = ingest_module.assign_ids
 
     def commit_meanwhile(frame, **options):  # the other writer merges between this plan and its write
         if options.get("meanwhile"):
             return assign(frame, **{k: v for k, v in options.items() if k != "meanwhile"})
         plans.append(len(reg.components))
         if len(plans) == 1:
-            monkeypatch.setattr(registry_module, "assign_ids", lambda f, **o: commit_meanwhile(f, meanwhile=1, **o))
+            monkeypatch.setattr(ingest_module, "assign_ids", lambda f, **o: commit_meanwhile(f, meanwhile=1, **o))
             assert other.ingest(first, source="meanwhile").accepted
-            monkeypatch.setattr(registry_module, "assign_ids", commit_meanwhile)
+            monkeypatch.setattr(ingest_module, "assign_ids", commit_meanwhile)
         return assign(frame, **options)
 
-    monkeypatch.setattr(registry_module, "assign_ids", commit_meanwhile)
+    monkeypatch.setattr(ingest_module, "assign_ids", commit_meanwhile)
     result = reg.ingest(second, source="planned first")
     assert result.accepted and plans == [3_000, 3_004]  # planned again on the registry with the other's merge
     ids = open_registry(reg.path).components["component_id"]

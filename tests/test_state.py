@@ -7,7 +7,7 @@ import pyogrio
 import pytest
 
 from citygrid import synth
-from citygrid.backends import gpkg
+from citygrid.backends import _snapshot, gpkg
 from citygrid.registry import Registry, open_registry
 
 LAYERS = ("components_point", "components_line", "components_polygon")
@@ -188,15 +188,15 @@ def test_a_damaged_snapshot_is_never_served_and_never_fatal(path, district, tmp_
             for at in rng.integers(0, len(data), size=int(rng.integers(1, 9))):
                 data[at] ^= int(rng.integers(1, 256))
         elif how == 1:  # one byte flipped inside the Arrow data
-            at = int(rng.integers(gpkg._HEADER.size, len(data)))
+            at = int(rng.integers(_snapshot._HEADER.size, len(data)))
             data[at] ^= 0xFF
         elif how == 2:  # cut short, as by a full disk
             data = data[:int(rng.integers(0, len(data)))]
         elif how == 3:  # the two parts' bytes swapped
-            cut = int(rng.integers(gpkg._HEADER.size, len(data)))
-            data = data[:gpkg._HEADER.size] + data[cut:] + data[gpkg._HEADER.size:cut]
+            cut = int(rng.integers(_snapshot._HEADER.size, len(data)))
+            data = data[:_snapshot._HEADER.size] + data[cut:] + data[_snapshot._HEADER.size:cut]
         elif how == 4:  # another registry's snapshot under this name, its header made to match
-            data = bytearray(good[:gpkg._HEADER.size]) + foreign[gpkg._HEADER.size:]
+            data = bytearray(good[:_snapshot._HEADER.size]) + foreign[_snapshot._HEADER.size:]
         else:  # random garbage of the same length
             data = bytearray(rng.integers(0, 256, size=len(data), dtype=np.uint8).tobytes())
         gpkg.settle(path)  # the snapshot an open wrote again, before it is damaged anew

@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,42 +40,21 @@ from citygrid.creation import founding
 from citygrid.errors import AccessDenied, NotFound, RegistryConflict, RegistryError, UsageError
 from citygrid.exports import write_extract
 from citygrid.history import as_of, readable
+from citygrid.ingest import merge
 from citygrid.layout import migration
 from citygrid.lookup import OWNER_COLUMNS, owner_at
-from citygrid.merge import Batch, IngestResult, apply_plan, assign_ids, checked, make_plan, still_holds, utc_now
+from citygrid.merge import Batch, IngestResult, utc_now
 from citygrid.normalise import normalise
 from citygrid.query import NAMES, Filters, known, select
-from citygrid.schema import CJT214, GBT47678, max_serials
-from citygrid.validation import RULES, Reference, Report, validate
+from citygrid.schema import CJT214, GBT47678
+from citygrid.validation import RULES, Reference, Report
+from citygrid.view import View
 
 __all__ = ["IngestResult", "Registry", "copy_registry", "open_registry"]
 
 
 def _is_url(target: object) -> bool:
     return str(target).startswith(("postgresql://", "postgres://"))
-
-
-class _Loaded:
-    """The components of one state, and lookups derived from them once."""
-
-    def __init__(self, state: str, frame: gpd.GeoDataFrame) -> None:
-        self.state, self.all = state, frame
-        self._memo: dict[str, Any] = {}
-
-    @property
-    def current(self) -> gpd.GeoDataFrame:
-        """The components not retired."""
-        return self.derive("current", lambda: self.all[self.all["retired_at"].isna()])
-
-    def derive(self, key: str, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once for this state."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
-
-    def positions(self) -> Positions:
-        """Finds component ids' rows in :attr:`all` (-1: not registered)."""
-        return self.derive("positions", lambda: Positions(self.all["component_id"].to_numpy(dtype=object)))
 
 
 class Registry:
@@ -96,7 +74,7 @@ class Registry:
         catalog = store.read_catalog()
         self.catalog = Catalog(_check_rows(catalog, store.name))
         self._district: District | None = None
-        self._cache: _Loaded | None = None
+        self._cache: View | None = None
 
     def __repr__(self) -> str:
         return (f"<Registry {self.name} ({self.store.kind}): {self._meta['district_name']} ({self.admin_code}), "
@@ -187,7 +165,7 @@ class Registry:
             self._district = check_codes(self.store.read_district(), source=self.name)
         return self._district
 
-    def _loaded(self, *, latest: bool = True) -> _Loaded:
+    def _loaded(self, *, latest: bool = True) -> View:
         """The components of the committed state (read once per state) and what is derived from them.
 
         With ``latest=False``, the state read last, even if others have committed since.
@@ -196,7 +174,7 @@ class Registry:
             return self._cache
         state = self.state
         if self._cache is None or self._cache.state != state:
-            self._cache = _Loaded(state, self.store.read_components(state))
+            self._cache = View(state, self.store.read_components(state))
         return self._cache
 
     def components_with_retired(self) -> gpd.GeoDataFrame:
@@ -221,7 +199,7 @@ class Registry:
         """The current state as validation reads it (components, district, layout, allow-list)."""
         return self._reference(self._loaded())
 
-    def _reference(self, loaded: _Loaded) -> Reference:
+    def _reference(self, loaded: View) -> Reference:
         return Reference(components=loaded.all, positions=loaded.positions(), district=self.district,
                          catalog=self.catalog, layout=self.layout, allowed=self.allowed(), name=self.name,
                          state=loaded.state)
@@ -450,14 +428,11 @@ class Registry:
         return result
 
     def _merge(self, frame: gpd.GeoDataFrame, info: Batch, *, dry_run: bool) -> IngestResult:
-        """Validate, plan and write a normalised batch against one state of the registry.
+        """Validate, plan and write a normalised batch against one state (see :func:`citygrid.ingest.merge`).
 
-        Where the store checks the state on writing, a merge starts from the state read last:
-        when others merged since, the store says what they changed, and the plan is written on
-        top of them, or the cache is dropped and :class:`Stale` raised, so that the next try
-        reads the latest state. Where the store finds components by place (PostGIS), the batch
-        is checked against those it names and those of a row's category within its duplicate
-        tolerance: all that the rules on the registry look at.
+        Where the store finds components by place (PostGIS), the batch is checked against those
+        it names and those of a row's category within its duplicate tolerance; else against the
+        state read last (a store that checks the state on writing says what others changed).
         """
         tolerance = self.catalog.tolerance()
         cats = frame["category"].to_numpy(dtype=object)
@@ -465,48 +440,20 @@ class Registry:
         near = self.store.read_near(frame["component_id"].to_numpy(dtype=object), frame.geometry.to_numpy(), cats,
                                     reach)
         loaded = self._loaded(latest=dry_run or not self.store.checks_state) if near is None else \
-            _Loaded(self.state, near)
+            View(self.state, near)
         ref = self._reference(loaded)
         hidden = self.store.hidden_near(frame.geometry.to_numpy(), cats, reach)
         if hidden:  # by batch row, as validation names rows
             rows = frame["row"].to_numpy()
             ref = dataclasses.replace(ref, hidden={int(rows[k]): d for k, d in hidden.items()})
-        report = validate(frame, registry=ref)
-        found = ref.positions(frame["component_id"].to_numpy(dtype=object))
-        retire = (frame["action"] == "retire").fillna(False).to_numpy()
-        if not report.ok:
-            return IngestResult(False, None, report=report)
-        frame = frame.copy(deep=False)
-        frame.attrs = {}  # read notes, which pandas would deep-copy at every step from here
-        registered = loaded.derive("serials", lambda: max_serials(loaded.all["component_id"], self.admin_code))
-        expected, on_top = ref.state, False
-        while True:  # other merges that touch nothing of this batch: write on top of them
-            plan = make_plan(assign_ids(frame, registered=registered, admin_code=self.admin_code,
-                                        reserve=self.store.reserve_serials), ref.components, found, retire)
-            if near is not None:  # the store checks the plan's places, not the whole state
-                plan.checked = checked(plan, ref.components, tolerance)
-            result = IngestResult(True, None, created=len(plan.create), updated=len(plan.updated_ids),
-                                  retired=len(plan.retire), unchanged=plan.unchanged, report=report,
-                                  new_ids=plan.create["component_id"].tolist())
-            if dry_run:
-                return result
-            try:
-                written = self.store.write(plan, info, expected=expected)
-                break
-            except Stale as stale:
-                if stale.changed is None or not still_holds(frame, stale.changed, ref.components, ref.positions,
-                                                            tolerance):
-                    self._cache = None
-                    raise
-                new = max_serials(stale.changed["component_id"], self.admin_code)  # new ids come after theirs
-                registered = {c: max(registered.get(c, 0), new.get(c, 0)) for c in registered.keys() | new.keys()}
-                expected, on_top = stale.state, True
-        result.batch_id = written.batch_id
-        self._cache = None
-        if written.state is not None and not on_top and near is None:  # this commit alone made that state
-            self._cache = _Loaded(written.state, apply_plan(loaded.all, plan, positions=loaded.positions(),
-                                                            batch_id=written.batch_id, stamp=written.at))
-            self.store.keep(written.state, self._cache.all)
+        try:
+            result, written, kept = merge(frame, info, store=self.store, loaded=loaded, reference=ref,
+                                          admin_code=self.admin_code, by_place=near is not None, dry_run=dry_run)
+        except Stale:
+            self._cache = None  # the next try reads the latest state
+            raise
+        if written:
+            self._cache = kept
         return result
 
     # --- validation -------------------------------------------------------------------------
