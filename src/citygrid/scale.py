@@ -50,6 +50,7 @@ from citygrid.admin import CODE_FORMS
 from citygrid.backends.dataset import META, MISSING, dataset_meta, read_dataset
 from citygrid.backends.dataset import links as dataset_links
 from citygrid.errors import DistrictError, UsageError, require, writing
+from citygrid.schema import LAYOUTS
 from citygrid.validation import Report
 from citygrid.validation._sedona import SEDONA
 from citygrid.validation.topology import POINT_PAIRS, SHAPE_JOIN, sedona_tolerances
@@ -280,7 +281,7 @@ def _views(spark, folder: Path, meta: dict) -> list[str]:
                           .assign(admin_code=code) for code in meta["districts"]], ignore_index=True)
         spark.createDataFrame(rows).createOrReplaceTempView(view)
     spark.createDataFrame(pd.DataFrame(
-        [{"admin_code": code, "layout": d["layout"], "id_length": 17 if d["layout"] == "gbt47678" else 16,
+        [{"admin_code": code, "layout": d["layout"], "id_length": LAYOUTS[d["layout"]].id_length,
           "name": d["name"]} for code, d in meta["districts"].items()])).createOrReplaceTempView("cg_meta")
     return ["cg_c", *layers.values(), *tables, "cg_meta"]
 

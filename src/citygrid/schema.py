@@ -62,9 +62,14 @@ class IdLayout:
 
     @property
     def id_length(self) -> int:
-        """Digits of a component identifier: 6 + category digits + 6."""
-        return 6 + self.category_digits + 6
+        """Digits of a component identifier: the division code, the category, the serial."""
+        return ADMIN_DIGITS + self.category_digits + SERIAL_DIGITS
 
+
+ADMIN_DIGITS = 6
+"""Digits of the division code an identifier starts with (GB/T 2260)."""
+SERIAL_DIGITS = 6
+"""Digits of the serial an identifier ends with."""
 
 CJT214 = IdLayout("cjt214", "CJ/T 214-2007 / GB/T 30428.2-2013", 4)
 GBT47678 = IdLayout("gbt47678", "GB/T 47678.5-2026", 5)

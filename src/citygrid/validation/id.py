@@ -9,7 +9,7 @@ import pandas as pd
 
 from citygrid._arrays import isin
 from citygrid._i18n import _
-from citygrid.schema import id_problems
+from citygrid.schema import ADMIN_DIGITS, LAYOUTS, SERIAL_DIGITS, id_problems
 from citygrid.validation._engine import Context, Findings, rule
 from citygrid.validation._sedona import finding, query, sedona
 
@@ -76,13 +76,14 @@ def duplicate_ids_on_sedona(spark: Any) -> pd.DataFrame:
 @sedona("id.malformed")
 def malformed_ids_on_sedona(spark: Any) -> pd.DataFrame:
     """Identifiers not of the district's layout."""
+    lengths = sorted({layout.id_length for layout in LAYOUTS.values()})  # the layouts say them, not this query
     reason = ("CASE WHEN c.component_id IS NULL THEN 'is empty or not text' "
               "WHEN NOT c.component_id RLIKE '^[0-9]+$' THEN 'has characters other than digits' "
-              "WHEN length(c.component_id) NOT IN (16, 17) THEN concat('has ', length(c.component_id), "
-              "' characters, expected 16 or 17 digits') "
+              f"WHEN length(c.component_id) NOT IN ({', '.join(map(str, lengths))}) THEN concat('has ', "
+              f"length(c.component_id), ' characters, expected {' or '.join(map(str, lengths))} digits') "
               "WHEN length(c.component_id) <> m.id_length THEN concat('is not in the layout of ', m.layout) "
-              "WHEN left(c.component_id, 6) <> c.admin_code THEN concat('starts with division code ', "
-              "left(c.component_id, 6), ', not the district''s ', c.admin_code) END")
+              f"WHEN left(c.component_id, {ADMIN_DIGITS}) <> c.admin_code THEN concat('starts with division code ', "
+              f"left(c.component_id, {ADMIN_DIGITS}), ', not the district''s ', c.admin_code) END")
     found = finding("id.malformed", "true", reason, "JOIN cg_meta m USING (admin_code)")
     return query(spark, f"SELECT * FROM ({found}) WHERE message IS NOT NULL")
 
@@ -90,9 +91,9 @@ def malformed_ids_on_sedona(spark: Any) -> pd.DataFrame:
 @sedona("id.category_mismatch")
 def category_digits_on_sedona(spark: Any) -> pd.DataFrame:
     """Identifiers whose category digits disagree with the category field."""
-    digits = "substr(c.component_id, 7, length(c.component_id) - 12)"
+    digits = f"substr(c.component_id, {ADMIN_DIGITS + 1}, length(c.component_id) - {ADMIN_DIGITS + SERIAL_DIGITS})"
     where = (f"c.component_id RLIKE '^[0-9]+$' AND length(c.component_id) = m.id_length "
-             f"AND left(c.component_id, 6) = c.admin_code AND length(c.category) = length({digits}) "
+             f"AND left(c.component_id, {ADMIN_DIGITS}) = c.admin_code AND length(c.category) = length({digits}) "
              f"AND c.category <> {digits}")
     return query(spark, finding("id.category_mismatch", where,
                               f"concat('id says category ', {digits}, ', the category field says ', c.category)",
