@@ -224,7 +224,7 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
             frame = gpd.read_file(path, layer=layer, engine="fiona",
                                   **({"encoding": encoding} if encoding else {}))
         else:
-            frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding,
+            frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=True,
                                            on_invalid="ignore")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
             pyogrio.errors.FieldError, pyogrio.errors.GeometryError, OSError, ValueError) as exc:
