@@ -3,6 +3,7 @@
 import dataclasses
 import warnings
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,3 +107,43 @@ def test_every_rule_meets_a_fault(batch_case, registry_case):
     exercised |= {r for _, _, rules in case.batch_level for r in rules}
     exercised |= {r for f in grid_faults for r in f["rules"]}
     assert exercised == set(cg.RULES)
+
+
+def _same_reports(a, b) -> None:
+    columns = ["rule", "severity", "component_id", "sheet", "row", "column", "message"]
+    left, right = a.issues[columns].astype(object), b.issues[columns].astype(object)
+    assert len(left) == len(right)
+    assert left.where(left.notna(), None).values.tolist() == right.where(right.notna(), None).values.tolist()
+    assert list(a.issues.geometry.to_wkb()) == list(b.issues.geometry.to_wkb())
+    assert a.checked == b.checked
+
+
+@pytest.mark.parametrize("size", [1, 7, 500])
+def test_a_batch_in_parts_gives_the_report_of_the_whole(batch_case, tmp_path, monkeypatch, size):
+    """The faulty batch validated part by part, from a frame and streamed from a file: issue for issue the same."""
+    reg, case = batch_case
+    path = tmp_path / "batch.gpkg"
+    frame = case.frame.copy()
+    for column in ("survey_date", "change_date"):
+        frame[column] = pd.to_datetime(frame[column], errors="coerce")
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        frame.to_file(path, layer="batch", engine="pyogrio")
+    whole = {"frame": cg.validate(case.frame, registry=reg), "file": cg.validate(path, registry=reg)}
+    monkeypatch.setattr(cg.settings, "batch_part_rows", size)
+    assert len(whole["frame"]) > 100
+    _same_reports(cg.validate(case.frame, registry=reg), whole["frame"])
+    _same_reports(cg.validate(path, registry=reg), whole["file"])
+    for k, (batch, options, _rules) in enumerate(case.batch_level):  # batch-level faults: the CRS decided once
+        sources = [batch]
+        if isinstance(batch, gpd.GeoDataFrame):  # also a file with no CRS: guessed from the first part's coordinates
+            sources.append(tmp_path / f"level{k}.gpkg")
+            text = {c: batch[c].astype(str) for c in ("survey_date", "change_date") if c in batch}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pyogrio: no CRS given (the point of this file)
+                batch.assign(**text).set_crs(None, allow_override=True).to_file(sources[1], engine="pyogrio")
+        for source in sources:
+            monkeypatch.setattr(cg.settings, "batch_part_rows", 10**9)
+            one = cg.validate(source, registry=reg, **options)
+            monkeypatch.setattr(cg.settings, "batch_part_rows", 2)
+            _same_reports(cg.validate(source, registry=reg, **options), one)

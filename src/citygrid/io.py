@@ -29,12 +29,14 @@ import difflib
 import struct
 import unicodedata
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import shapely
 
@@ -118,20 +120,94 @@ def read_batch(  # noqa: PLR0913 - the reading options, keyword-only
         If the file cannot be read, holds no geometry, or required fields cannot be
         mapped (the message lists them with the columns found).
     """
-    catalog = catalog or load_catalog()
-    notes: dict[str, Any] = {"source": str(source) if not isinstance(source, pd.DataFrame)
-                             else "<frame>", "encoding": None}
-    if isinstance(source, pd.DataFrame):
-        raw = source.copy()
-        if not isinstance(raw, gpd.GeoDataFrame):
-            raw = _table_geometry(raw, notes)
-    else:
-        raw = _read_file(Path(source), layer=layer, encoding=encoding, engine=engine, notes=notes)
-    frame = _map_columns(raw, columns or {}, required, notes)
-    frame = _place(frame, crs=crs, gcj02=gcj02, notes=notes)
-    frame = _normalise_values(frame, catalog, notes)
-    frame.attrs["citygrid"] = notes
+    parts = BatchChunks(source, size=None, layer=layer, columns=columns, crs=crs, encoding=encoding, gcj02=gcj02,
+                        catalog=catalog, engine=engine, required=required)
+    frames = list(parts)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame.attrs["citygrid"] = parts.notes
     return frame
+
+
+ROW_NOTES = ("flattened_rows", "swapped_rows", "bad_values", "read_as", "metric_rows", "unknown_category_names")
+"""What a reader notes row by row (lists of rows or of dicts with a ``row``, or dicts keyed on rows): the notes
+of a batch read in parts are these put together, and the first part's of the rest."""
+
+
+class BatchChunks:
+    """A survey batch read into canonical form part by part, for batches larger than memory allows at once.
+
+    Iterating gives canonical frames of at most `size` rows each (all rows at once when `size` is
+    None), in the batch's order, each with the notes on its own rows in ``attrs["citygrid"]``;
+    :attr:`notes` then holds the notes on the whole batch. A GeoPackage, Shapefile or other vector
+    file is read from GDAL's Arrow stream `size` features at a time; a table, a GeoParquet file or
+    a frame is read whole and handed out in parts. The parameters are those of :func:`read_batch`.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> raw = gpd.GeoDataFrame({"OBJID": ["4403100101000001", "4403100101000002", "4403100101000003"]},
+    ...                        geometry=[shapely.Point(114.35, 22.70)] * 3, crs="EPSG:4326")
+    >>> parts = BatchChunks(raw, size=2, required=())
+    >>> [frame["row"].tolist() for frame in parts], parts.notes["crs_from"]
+    ([[1, 2], [3]], 'file')
+    """
+
+    def __init__(self, source: str | Path | pd.DataFrame, *, size: int | None, **options: Any) -> None:
+        self.source = source
+        self.size = size
+        self.options = options
+        self.notes: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[gpd.GeoDataFrame]:
+        options = dict(self.options)
+        catalog = options.pop("catalog", None) or load_catalog()
+        engine = options.pop("engine", "pyogrio")
+        source = self.source
+        start = {"source": str(source) if not isinstance(source, pd.DataFrame) else "<frame>", "encoding": None}
+        streamed = not isinstance(source, pd.DataFrame) and Path(source).suffix.lower() in VECTOR_SUFFIXES \
+            and engine == "pyogrio"
+        if streamed:
+            raws = _vector_parts(Path(source), layer=options.get("layer"), encoding=options.get("encoding"),
+                                 size=self.size, notes=start)
+        else:
+            notes = dict(start)
+            if isinstance(source, pd.DataFrame):
+                raw = source.copy()
+                whole = raw if isinstance(raw, gpd.GeoDataFrame) else _table_geometry(raw, notes)
+            else:
+                whole = _read_file(Path(source), layer=options.get("layer"), encoding=options.get("encoding"),
+                                   engine=engine, notes=notes)
+            raws = iter([(whole, notes)])
+        self.notes = {}
+        decided: tuple[str, Any] | None = None
+        for raw, notes in raws:
+            frame = _map_columns(raw, options.get("columns") or {}, options.get("required"), notes)
+            frame = _place(frame, crs=options.get("crs"), gcj02=options.get("gcj02", False), notes=notes,
+                           decided=decided)
+            decided = (notes["crs_from"], notes["crs"])
+            frame = _normalise_values(frame, catalog, notes)
+            if streamed:
+                notes.pop("rows")
+            _add_notes(self.notes, notes)
+            if not streamed and self.size is not None and len(frame) > self.size:
+                for at in range(0, len(frame), self.size):
+                    part = frame.iloc[at:at + self.size]
+                    part.attrs = {"citygrid": notes}
+                    yield part
+            else:
+                frame.attrs["citygrid"] = notes
+                yield frame
+
+
+def _add_notes(into: dict[str, Any], part: dict[str, Any]) -> None:
+    """Put the notes on one part of a batch into the notes on the batch (see :data:`ROW_NOTES`)."""
+    for key, value in part.items():
+        if key not in into:
+            into[key] = type(value)(value) if isinstance(value, (list, dict)) else value
+        elif key in ROW_NOTES and isinstance(value, list):
+            into[key].extend(value)
+        elif key in ROW_NOTES and isinstance(value, dict):
+            into[key].update(value)
 
 
 def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | None = None,
@@ -183,9 +259,8 @@ def table_points(frame: pd.DataFrame, *, required: bool = True,
 
 
 def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFrame:
-    if not path.exists():
-        raise MissingFile(_("file {path!r} does not exist.").format(path=str(path)))
-    suffix = path.suffix.lower()
+    """One layer of a file, whole."""
+    suffix = _known_file(path)
     if suffix in TABLE_SUFFIXES:
         table = read_table(path, known=known_headers(), encoding=encoding, sheet=layer, notes=notes)
         notes.update(rows=table.rows, letters=table.letters, sheet=table.sheet, header_row=table.header_row,
@@ -197,10 +272,34 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
         except (OSError, ValueError) as exc:
             raise BatchError(_("cannot read {name!r} as GeoParquet: {reason}").format(
                 name=path.name, reason=_reason(exc))) from None
-    if suffix not in VECTOR_SUFFIXES:
+    check_engine(engine)
+    if engine == "pyogrio":
+        parts = [frame for frame, _notes in _vector_parts(path, layer=layer, encoding=encoding, size=None,
+                                                          notes=notes)]
+        notes.pop("rows", None)
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    layer, encoding = _vector_layer(path, layer, encoding, notes)
+    try:
+        frame = gpd.read_file(path, layer=layer, engine="fiona", **({"encoding": encoding} if encoding else {}))
+    except (OSError, ValueError) as exc:
+        raise BatchError(_("cannot read {name!r}: {reason}").format(name=path.name, reason=_reason(exc))) from None
+    return _without_prj(path, frame)
+
+
+def _known_file(path: Path) -> str:
+    """The suffix of a batch file that exists and is of a kind a batch comes in."""
+    if not path.exists():
+        raise MissingFile(_("file {path!r} does not exist.").format(path=str(path)))
+    suffix = path.suffix.lower()
+    if suffix not in VECTOR_SUFFIXES | TABLE_SUFFIXES | {".parquet"}:
         raise BatchError(_("cannot read {name!r}: unknown kind of file {suffix!r}; use one of {known}.").format(
             name=path.name, suffix=suffix, known=" ".join(sorted(VECTOR_SUFFIXES | TABLE_SUFFIXES | {".parquet"}))))
-    if suffix == ".shp":
+    return suffix
+
+
+def _vector_layer(path: Path, layer: str | None, encoding: str | None, notes: dict) -> tuple[str | None, str | None]:
+    """The layer of a vector file to read (the only spatial one if not named) and its text encoding."""
+    if path.suffix.lower() == ".shp":
         encoding = encoding or _shapefile_encoding(path, notes)
     notes["encoding"] = encoding or "UTF-8"
     try:
@@ -218,20 +317,80 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
     if layer is not None and layer not in names:
         raise BatchError(_("{name!r} has no layer {layer!r}; it has {layers}.").format(
             name=path.name, layer=layer, layers=", ".join(names[:10])))
-    check_engine(engine)
+    return layer, encoding
+
+
+def _vector_parts(path: Path, *, layer: str | None, encoding: str | None, size: int | None,
+                  notes: dict) -> Iterator[tuple[gpd.GeoDataFrame, dict]]:
+    """A vector file's layer from GDAL's Arrow stream, `size` features at a time (at least one part).
+
+    Each part comes with notes of its own (a copy of `notes` with ``rows``, its features' numbers);
+    datetimes are read as GDAL writes them in text and parsed here, so that a time keeps the
+    offset the file gives it (or none).
+    """
+    _known_file(path)
+    layer, encoding = _vector_layer(path, layer, encoding, notes)
+    done = 0
     try:
-        if engine == "fiona":
-            frame = gpd.read_file(path, layer=layer, engine="fiona",
-                                  **({"encoding": encoding} if encoding else {}))
-        else:
-            frame = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=True,
-                                           on_invalid="ignore")
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError,
-            pyogrio.errors.FieldError, pyogrio.errors.GeometryError, OSError, ValueError) as exc:
+        with pyogrio.open_arrow(path, layer=layer, encoding=encoding, batch_size=min(size or _STREAM, _STREAM),
+                                use_pyarrow=True, datetime_as_string=True) as (meta, reader):
+            stamps = [name for name, kind in zip(meta["fields"], meta["dtypes"])
+                      if kind is not None and str(kind).startswith("datetime")]
+            geometry = meta["geometry_name"] or "wkb_geometry"
+            for table in _tables(reader, size):
+                frame = _arrow_frame(table, geometry, stamps, meta["crs"])
+                part = {**notes, "rows": np.arange(done + 1, done + len(frame) + 1)}
+                done += len(frame)
+                yield _without_prj(path, frame), part
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError,
+            pyogrio.errors.GeometryError, OSError, ValueError, UnicodeDecodeError) as exc:
         raise BatchError(_("cannot read {name!r}: {reason}").format(name=path.name, reason=_reason(exc))) from None
-    if suffix == ".shp" and not path.with_suffix(".prj").exists() \
+
+
+_STREAM = 65_536
+"""Features GDAL puts in one Arrow batch (it sets memory aside for as many as asked)."""
+
+
+def _tables(reader: pa.RecordBatchReader, size: int | None) -> Iterator[pa.Table]:
+    """An Arrow stream's batches as tables of `size` rows (the last one shorter; all in one if None), at least one."""
+    pending, given = pa.Table.from_batches([], schema=reader.schema), 0
+    for batch in reader:
+        pending = pa.concat_tables([pending, pa.Table.from_batches([batch])])
+        while size and pending.num_rows >= size:
+            yield pending.slice(0, size)
+            pending, given = pending.slice(size), given + 1
+    if pending.num_rows or not given:
+        yield pending
+
+
+def _arrow_frame(table: pa.Table, geometry: str, stamps: list[str], crs: Any) -> gpd.GeoDataFrame:
+    """A GeoDataFrame from a table of GDAL's Arrow stream: WKB into shapely in one call, datetimes parsed."""
+    wkb = table.column(geometry).to_numpy(zero_copy_only=False) if geometry in table.column_names else None
+    frame = table.drop_columns([geometry] if wkb is not None else []).to_pandas()
+    for name in stamps:
+        frame[name] = _timestamps(frame[name])
+    geoms = shapely.from_wkb(wkb, on_invalid="ignore") if wkb is not None else np.full(len(frame), None)
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=crs)
+
+
+def _timestamps(text: pd.Series) -> pd.Series:
+    """ISO 8601 text as GDAL writes datetimes: times of one offset keep it, mixed offsets become UTC.
+
+    Text that is no such time is left as it is (the batch's date reader reports it).
+    """
+    for utc in (False, True):
+        try:
+            return pd.to_datetime(text, format="ISO8601", utc=utc)
+        except (ValueError, TypeError):
+            continue
+    return text
+
+
+def _without_prj(path: Path, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A Shapefile without its .prj has no CRS, whatever GDAL assumed."""
+    if path.suffix.lower() == ".shp" and not path.with_suffix(".prj").exists() \
             and not path.with_suffix(".PRJ").exists():
-        frame = frame.set_crs(None, allow_override=True)
+        return frame.set_crs(None, allow_override=True)
     return frame
 
 
@@ -409,16 +568,22 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
     return frame
 
 
-def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes) -> gpd.GeoDataFrame:
-    """Decide the CRS, flag swapped axes, undo GCJ-02 and reproject."""
+def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes,
+           decided: tuple[str, Any] | None = None) -> gpd.GeoDataFrame:
+    """Decide the CRS, flag swapped axes, undo GCJ-02 and reproject.
+
+    `decided` is ``(crs_from, crs)`` as decided on an earlier part of the batch: taken as it is.
+    """
     frame = frame.reset_index(drop=True)
     frame["row"] = row_numbers(notes, len(frame))
     geoms = frame.geometry.to_numpy()
     flattened = shapely.has_z(geoms) | shapely.has_m(geoms)
     notes["flattened_rows"] = frame.loc[flattened, "row"].tolist()
-    frame = frame.set_geometry(list(shapely.force_2d(geoms)), crs=frame.crs)
-    guess = _guess_crs(frame.geometry.to_numpy())
-    if frame.crs is not None:
+    frame = frame.set_geometry(shapely.force_2d(geoms), crs=frame.crs)
+    guess = _guess_crs(frame.geometry.to_numpy()) if decided is None else None
+    if decided is not None:
+        notes["crs_from"], source_crs = decided
+    elif frame.crs is not None:
         notes["crs_from"], source_crs = "file", frame.crs
     elif crs is not None:
         notes["crs_from"], source_crs = "given", crs

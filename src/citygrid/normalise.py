@@ -8,21 +8,22 @@ community is filled from the location.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from citygrid.catalog import Catalog
-from citygrid.io import read_batch
+from citygrid.io import BatchChunks
 from citygrid.layout import to_layout
 
 if TYPE_CHECKING:
     from citygrid.admin import District
 
-__all__ = ["ADMIN_FIELDS", "is_canonical", "normalise"]
+__all__ = ["ADMIN_FIELDS", "NormalisedParts", "is_canonical", "normalise"]
 
 ADMIN_FIELDS = ("grid", "street_code", "street", "community_code", "community")
 """Fields filled from the location when a batch leaves them empty."""
@@ -55,12 +56,47 @@ def normalise(batch: str | Path | pd.DataFrame, *, catalog: Catalog, layout: str
     GeoDataFrame
         Canonical columns (with ``row``, the batch row number), in the registry's CRS.
     """
-    frame = batch if is_canonical(batch) else read_batch(batch, catalog=catalog, required=(), **read_options)
-    if layout is not None:
-        frame = to_layout(frame, layout, catalog)
-    if district is not None:
-        frame = _locate_empty(frame, district)
+    parts = NormalisedParts(batch, size=None, catalog=catalog, layout=layout, district=district, **read_options)
+    frames = list(parts)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame.attrs = {"citygrid": parts.notes}
     return frame
+
+
+class NormalisedParts:
+    """A batch normalised part by part: :func:`normalise` for batches too large to hold whole.
+
+    Iterating gives canonical frames of at most `size` rows (all at once when None), in the
+    batch's order, each with the notes on its rows in ``attrs["citygrid"]``; :attr:`notes` then
+    holds the notes on the whole batch. A vector file is read `size` features at a time (see
+    :class:`citygrid.io.BatchChunks`); a frame already read is handed out in parts.
+    Parameters are those of :func:`normalise`.
+    """
+
+    def __init__(self, batch: str | Path | pd.DataFrame, *, size: int | None, catalog: Catalog,
+                 layout: str | None = None, district: District | None = None, **read_options: Any) -> None:
+        self.batch, self.size, self.catalog = batch, size, catalog
+        self.layout, self.district, self.read_options = layout, district, read_options
+        self.notes: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[gpd.GeoDataFrame]:
+        if is_canonical(self.batch):
+            frame = cast(gpd.GeoDataFrame, self.batch)
+            self.notes = dict(frame.attrs["citygrid"])
+            step = self.size or max(len(frame), 1)
+            parts: Any = (frame.iloc[at:at + step] for at in range(0, max(len(frame), 1), step))
+        else:
+            parts = BatchChunks(self.batch, size=self.size, catalog=self.catalog, required=(), **self.read_options)
+        for part in parts:
+            notes = part.attrs.get("citygrid") or self.notes
+            if self.layout is not None:
+                part = to_layout(part, self.layout, self.catalog)
+            if self.district is not None:
+                part = _locate_empty(part, self.district)
+            part.attrs = {"citygrid": notes}
+            yield part
+        if isinstance(parts, BatchChunks):
+            self.notes = parts.notes
 
 
 def _locate_empty(frame: gpd.GeoDataFrame, district: District) -> gpd.GeoDataFrame:

@@ -47,6 +47,10 @@ language : str
     What citygrid says things in: ``"en"`` or ``"zh"`` (issue messages, errors, reports,
     maps, the command's output). Environment variable ``CITYGRID_LANG``, else the locale
     (``LC_ALL``, ``LC_MESSAGES``, ``LANG``: ``zh_CN.UTF-8`` means Chinese), else English.
+batch_part_rows : int
+    Rows of a batch validated at a time (100,000): each row's own rules run part by part, the
+    rules on the batch as a whole on a few of its columns, so that a batch of millions of rows
+    is checked in bounded memory. The report is the same whatever the value.
 cache_dir : str
     Where a client keeps the components of a shared (PostGIS) registry between opens, per
     database and role, keyed on the database's state: ``$CITYGRID_CACHE_DIR``, else
@@ -78,5 +82,6 @@ max_columns: int = 1_000
 max_line_bytes: int = 1_000_000
 max_table_bytes: int = 2 * 1024**3
 max_unzip_ratio: float = 100.0
+batch_part_rows: int = 100_000
 language: str = "zh" if next((os.environ[k] for k in ("CITYGRID_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
                                if os.environ.get(k)), "").lower().startswith("zh") else "en"

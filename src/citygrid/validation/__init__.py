@@ -16,20 +16,22 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
 
+from citygrid import settings
 from citygrid._arrays import Positions
 from citygrid._i18n import _
 from citygrid.admin import District
 from citygrid.catalog import Catalog, load_catalog
 from citygrid.errors import UsageError
-from citygrid.normalise import normalise
+from citygrid.normalise import NormalisedParts
 from citygrid.validation import crs, geom, grid, id, owner, schema, topology  # noqa: F401  (they register the rules)
-from citygrid.validation._engine import RULES, SEVERITIES, Context, Rule, run
+from citygrid.validation._engine import RULES, SEVERITIES, WHOLE_COLUMNS, Context, Rule, findings, issues, run
 from citygrid.validation.report import Report
 
 __all__ = ["RULES", "Reference", "Report", "Rule", "validate", "validate_registry"]
@@ -136,24 +138,28 @@ def validate(
         if code not in RULES or severity not in SEVERITIES:
             raise UsageError(_("severities: {code!r}: {severity!r} — use a rule code from citygrid.RULES and one of "
                                "{known}.").format(code=code, severity=severity, known=", ".join(SEVERITIES)))
-    frame = normalise(batch, catalog=catalog, layout=ref.layout if ref is not None else None, district=district,
-                      **read_options)
-    notes = dict(frame.attrs.get("citygrid", {}))
-    if ref is not None and ref.hidden:
-        notes["hidden_near"] = ref.hidden
-    frame = frame.copy(deep=False)
-    frame.attrs = {}  # pandas deep-copies attrs at every step; the rules read the notes from ctx
-    ctx = Context(
-        frame=frame, catalog=catalog, district=district,
-        registry=ref.components if ref is not None else None,
-        tolerances=tolerances or {}, notes=notes,
-        admin_code=district.code if district is not None else None,
-        layout=ref.layout if ref is not None else None,
-        registry_positions=ref.positions if ref is not None else None,
-    )
-    issues = _without_allowed(run(ctx, codes, severities or {}), ref)
-    source = ctx.notes.get("source", "batch") if ctx.notes else "frame"
-    return Report(issues, source=str(source), checked=len(frame))
+    parts = NormalisedParts(batch, size=settings.batch_part_rows, catalog=catalog,
+                            layout=ref.layout if ref is not None else None, district=district, **read_options)
+    hidden = {"hidden_near": ref.hidden} if ref is not None and ref.hidden else {}
+    context = partial(Context, catalog=catalog, district=district, tolerances=tolerances or {},
+                      registry=ref.components if ref is not None else None,
+                      admin_code=district.code if district is not None else None,
+                      layout=ref.layout if ref is not None else None,
+                      registry_positions=ref.positions if ref is not None else None)
+    found, kept, checked = [], [], 0
+    for part in parts:  # rules on each row alone, part by part; the batch kept in the columns the others read
+        notes = {**part.attrs.get("citygrid", {}), **hidden}
+        part = part.copy(deep=False)
+        part.attrs = {}  # pandas deep-copies attrs at every step; the rules read the notes from ctx
+        found.append(findings(context(frame=part, notes=notes), codes, severities or {}, whole=False))
+        kept.append(part[[c for c in WHOLE_COLUMNS if c in part.columns] + [part.geometry.name]])
+        checked += len(part)
+    whole = kept[0] if len(kept) == 1 else gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), crs=kept[0].crs)
+    del kept
+    found.append(findings(context(frame=whole, notes={**parts.notes, **hidden}),
+                          codes, severities or {}, whole=True))
+    result = _without_allowed(issues(found), ref)
+    return Report(result, source=str(parts.notes.get("source", "batch")) if parts.notes else "frame", checked=checked)
 
 
 def validate_registry(

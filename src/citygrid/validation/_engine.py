@@ -68,6 +68,10 @@ class Rule:
         ``check(ctx) -> Findings``.
     needs : tuple of str
         What the rule needs besides the batch: ``"district"``, ``"registry"``.
+    whole : bool
+        The rule looks at the batch as a whole (rows against each other, or the batch's
+        notes as a whole); it runs once on the columns of :data:`WHOLE_COLUMNS`. Every other
+        rule judges each row on its own and runs on a batch part by part.
     """
 
     code: str
@@ -76,6 +80,7 @@ class Rule:
     doc: str
     check: Callable[[Context], Findings] = field(repr=False)
     needs: tuple[str, ...] = ()
+    whole: bool = False
 
     @property
     def scope(self) -> str:
@@ -109,10 +114,14 @@ class Findings:
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, severity: str, doc: str, *, needs: tuple[str, ...] = ()):
-    """Register a rule function under a stable code."""
+WHOLE_COLUMNS = ("component_id", "category", "grid", "status", "action", "row")
+"""The columns (besides geometry) that rules on a batch as a whole read: a large batch is kept whole in these only."""
+
+
+def rule(code: str, severity: str, doc: str, *, needs: tuple[str, ...] = (), whole: bool = False):
+    """Register a rule function under a stable code (`whole`: see :class:`Rule`)."""
     def register(func: Callable[[Context], Findings]) -> Callable[[Context], Findings]:
-        RULES[code] = Rule(code, code.split(".")[0], severity, doc, func, needs)
+        RULES[code] = Rule(code, code.split(".")[0], severity, doc, func, needs, whole)
         return func
 
     return register
@@ -227,11 +236,23 @@ class Context:
 
 def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDataFrame:
     """Run the rules `codes` over `ctx`; one row per issue, fixed columns, batch-level issues and then by row."""
+    return issues([findings(ctx, codes, severities)])
+
+
+def findings(ctx: Context, codes: list[str], severities: dict[str, str], *, whole: bool | None = None) -> pd.DataFrame:
+    """What the rules `codes` find in `ctx`, as compact columns (text in Arrow strings), in the order of `codes`.
+
+    With `whole` True or False, only the rules of `codes` whose :attr:`Rule.whole` is that run.
+    ``order`` keeps each issue's rule's place in `codes`, so that :func:`issues` can put findings
+    made on parts of a batch in the order one run on the whole batch gives.
+    """
     parts = []
     ids = ctx.values("component_id")
     rows = ctx.frame["row"].to_numpy() if "row" in ctx.frame else np.arange(1, len(ctx.frame) + 1)
-    for code in codes:
+    for order, code in enumerate(codes):
         spec = RULES[code]
+        if whole is not None and spec.whole != whole:
+            continue
         if "district" in spec.needs and ctx.district is None:
             continue
         if "registry" in spec.needs and ctx.registry is None:
@@ -249,18 +270,35 @@ def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDa
             comp = found.component_id
             row = np.full(len(pos), None, dtype=object)
         parts.append(pd.DataFrame({
-            "rule": code, "severity": severities.get(code, spec.severity), "component_id": comp,
-            "sheet": ctx.notes.get("sheet"), "row": row, "column": _letters(ctx.notes, found.field, len(pos)),
-            "message": found.message, "geometry": geometry,
+            "rule": pd.array([code] * len(pos), dtype="str"),
+            "severity": pd.array([severities.get(code, spec.severity)] * len(pos), dtype="str"),
+            "component_id": pd.array(comp, dtype="str"), "sheet": ctx.notes.get("sheet"),
+            "row": pd.array(row, dtype="Int64"), "column": _letters(ctx.notes, found.field, len(pos)),
+            "message": pd.array(found.message, dtype="str"), "geometry": geometry, "order": order,
         }))
     if not parts:
-        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in
-                              ("rule", "severity", "component_id", "sheet", "row", "column", "message")})
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=settings.default_crs))
-    issues = pd.concat(parts, ignore_index=True)
-    issues["row"] = issues["row"].astype("Int64")
-    issues = issues.sort_values("row", kind="stable", na_position="first", ignore_index=True)
-    return gpd.GeoDataFrame(issues, geometry="geometry", crs=settings.default_crs)
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in
+                             ("rule", "severity", "component_id", "sheet", "row", "column", "message", "geometry")}
+                            ).assign(order=pd.Series(dtype=int))
+    return pd.concat(parts, ignore_index=True)
+
+
+def issues(parts: list[pd.DataFrame]) -> gpd.GeoDataFrame:
+    """Findings of :func:`findings` as one report frame: batch-level issues first, then by row, in rule order.
+
+    The frames of `parts` are emptied as their columns are put together (memory for one column at a time).
+
+    `parts` are the findings on a batch whole, or on its parts in order and then on the whole.
+    """
+    rows = np.concatenate([p["row"].to_numpy(dtype="float64", na_value=-1.0) for p in parts])
+    at = np.lexsort((np.arange(len(rows)), np.concatenate([p["order"].to_numpy(dtype=int) for p in parts]), rows))
+    columns = {}
+    for name in ("rule", "severity", "component_id", "sheet", "row", "column", "message", "geometry"):
+        joined = pd.concat([p.pop(name) for p in parts], ignore_index=True)  # a column at a time: memory for one
+        columns[name] = joined.take(at).reset_index(drop=True)
+    found = pd.DataFrame(columns)
+    found["row"] = found["row"].astype("Int64")
+    return gpd.GeoDataFrame(found, geometry="geometry", crs=settings.default_crs)
 
 
 def _letters(notes: dict[str, Any], field: str | np.ndarray | None, n: int) -> np.ndarray:

@@ -11,7 +11,7 @@ from citygrid.validation.geom import arriving, gcj02_shift, shifted_as_gcj02
 from citygrid.validation.topology import claimed_cells
 
 
-@rule("crs.missing", "warning", "no CRS information and none given")
+@rule("crs.missing", "warning", "no CRS information and none given", whole=True)
 def missing(ctx: Context) -> Findings:
     how = ctx.notes.get("crs_from")
     if how not in ("detected", "none"):
@@ -23,7 +23,8 @@ def missing(ctx: Context) -> Findings:
                     component_id=np.array([None]), layer="batch-level")
 
 
-@rule("crs.assumed", "info", "longitude/latitude columns (经度/纬度, lon/lat) read as WGS84, as such columns are")
+@rule("crs.assumed", "info", "longitude/latitude columns (经度/纬度, lon/lat) read as WGS84, as such columns are",
+      whole=True)
 def assumed(ctx: Context) -> Findings:
     """A table's 经度/纬度 are WGS84 unless a note or --gcj02 says otherwise: said once, not warned on every batch."""
     if ctx.notes.get("crs_from") != "columns":
@@ -53,7 +54,7 @@ SMALL_BATCH = 50
 
 @rule("crs.gcj02_suspected", "error",
       "coordinates shifted as GCJ-02: the batch as a whole (with the estimated shift), or, in a small batch, each row "
-      "that lies off its registered position or its claimed grid cell by the shift", needs=("district",))
+      "that lies off its registered position or its claimed grid cell by the shift", needs=("district",), whole=True)
 def gcj02_suspected(ctx: Context) -> Findings:
     """Shift the batch back from GCJ-02 and see whether it then fits.
 

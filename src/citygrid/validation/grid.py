@@ -27,7 +27,7 @@ def _union(ctx: Context):
     return ctx.memo("grid_union", lambda: shapely.union_all(ctx.known_district.grid.geometry.to_numpy()))
 
 
-@rule("grid.gap", "error", "part of the district covered by no unit grid cell", needs=("district",))
+@rule("grid.gap", "error", "part of the district covered by no unit grid cell", needs=("district",), whole=True)
 def gap(ctx: Context) -> Findings:
     grid = ctx.known_district.grid
     covered = _union(ctx)
@@ -43,7 +43,7 @@ def gap(ctx: Context) -> Findings:
                     component_id=np.array(first, dtype=object), layer="grid")
 
 
-@rule("grid.overlap", "error", "unit grid cells overlapping each other", needs=("district",))
+@rule("grid.overlap", "error", "unit grid cells overlapping each other", needs=("district",), whole=True)
 def overlap(ctx: Context) -> Findings:
     grid = ctx.known_district.grid
     cells = grid.geometry.to_numpy()
@@ -63,7 +63,8 @@ def overlap(ctx: Context) -> Findings:
                                           dtype=object), layer="grid")
 
 
-@rule("grid.outside_parent", "error", "unit grid cell not inside the community it belongs to", needs=("district",))
+@rule("grid.outside_parent", "error", "unit grid cell not inside the community it belongs to", needs=("district",),
+      whole=True)
 def outside_parent(ctx: Context) -> Findings:
     grid = ctx.known_district.grid
     communities = ctx.known_district.communities.set_index("code")

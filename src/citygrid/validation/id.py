@@ -41,7 +41,7 @@ def category_mismatch(ctx: Context) -> Findings:
 
 
 @rule("id.duplicate", "error",
-      "identifier repeated in the batch, or reusing the identifier of a retired component")
+      "identifier repeated in the batch, or reusing the identifier of a retired component", whole=True)
 def duplicate(ctx: Context) -> Findings:
     ids = ctx.frame["component_id"]
     repeated = ids.notna() & ids.duplicated(keep="first")

@@ -247,7 +247,7 @@ _HOW = {"full-width": N_("full-width characters"), "spaces": N_("spaces around i
 
 @rule("schema.read_as", "info",
       "a value read into another form (full-width digits, a Chinese date, an Excel date number, DMS coordinates …), "
-      "or a note under a spreadsheet's table left unread")
+      "or a note under a spreadsheet's table left unread", whole=True)
 def read_as(ctx: Context) -> Findings:
     """What the reader made of values not written in the standard's form, so that the contractor can be told."""
     at = pd.Series(np.arange(len(ctx.frame)), index=ctx.frame["row"].to_numpy())
@@ -268,7 +268,7 @@ def read_as(ctx: Context) -> Findings:
 
 
 @rule("schema.unknown_column", "warning",
-      "a column that is no field citygrid reads: its values are not kept (with the nearest known header)")
+      "a column that is no field citygrid reads: its values are not kept (with the nearest known header)", whole=True)
 def unknown_column(ctx: Context) -> Findings:
     """Each column the reader did not understand, once, so that no column of data is dropped unseen."""
     columns = ctx.notes.get("unknown_columns") or []

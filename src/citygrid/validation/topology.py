@@ -33,7 +33,7 @@ def _inside_district(ctx: Context, ok: np.ndarray) -> np.ndarray:
 
 
 @rule("topology.duplicate_feature", "error",
-      "same category within the category's tolerance of another component (batch or registry)")
+      "same category within the category's tolerance of another component (batch or registry)", whole=True)
 def duplicate_feature(ctx: Context) -> Findings:
     ok = _usable(ctx) & arriving(ctx)
     cats = ctx.values("category")
@@ -293,7 +293,8 @@ def _overlapping(a: np.ndarray, b: np.ndarray, tolerance: np.ndarray) -> tuple[n
     return (shared > tolerance) & (shared > 0.01 * smaller), shared
 
 
-@rule("topology.overlap", "error", "polygons of the same category overlapping beyond tolerance (batch or registry)")
+@rule("topology.overlap", "error", "polygons of the same category overlapping beyond tolerance (batch or registry)",
+      whole=True)
 def overlap(ctx: Context) -> Findings:
     ok = _usable(ctx) & arriving(ctx)
     cats = ctx.values("category")
