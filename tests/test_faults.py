@@ -68,9 +68,8 @@ def test_an_ingest_decides_as_validate_does(batch_case):
         sorted(zip(plain["rule"], plain["row"]))
 
 
-def test_the_batch_read_back_from_a_file(batch_case, tmp_path):
-    """The same batch through a GeoPackage file: no crash, the same faults found."""
-    reg, case = batch_case
+def _as_file(case, tmp_path):
+    """The faulty batch as a GeoPackage (dates that do not parse become empty)."""
     path = tmp_path / "batch.gpkg"
     frame = case.frame.copy()
     for column in ("survey_date", "change_date"):
@@ -78,6 +77,13 @@ def test_the_batch_read_back_from_a_file(batch_case, tmp_path):
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # GDAL: mixed geometry types in one layer
         frame.to_file(path, layer="batch", engine="pyogrio")
+    return path
+
+
+def test_the_batch_read_back_from_a_file(batch_case, tmp_path):
+    """The same batch through a GeoPackage file: no crash, the same faults found."""
+    reg, case = batch_case
+    path = _as_file(case, tmp_path)
     report = cg.validate(path, registry=reg)
     found = set(report.issues["rule"])
     expected = {r for f in case.truth for r in f["rules"]}
@@ -122,13 +128,7 @@ def _same_reports(a, b) -> None:
 def test_a_batch_in_parts_gives_the_report_of_the_whole(batch_case, tmp_path, monkeypatch, size):
     """The faulty batch validated part by part, from a frame and streamed from a file: issue for issue the same."""
     reg, case = batch_case
-    path = tmp_path / "batch.gpkg"
-    frame = case.frame.copy()
-    for column in ("survey_date", "change_date"):
-        frame[column] = pd.to_datetime(frame[column], errors="coerce")
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        frame.to_file(path, layer="batch", engine="pyogrio")
+    path = _as_file(case, tmp_path)
     whole = {"frame": cg.validate(case.frame, registry=reg), "file": cg.validate(path, registry=reg)}
     monkeypatch.setattr(cg.settings, "batch_part_rows", size)
     assert len(whole["frame"]) > 100

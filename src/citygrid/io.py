@@ -179,7 +179,7 @@ class BatchChunks:
                                    engine=engine, notes=notes)
             raws = iter([(whole, notes)])
         self.notes = {}
-        decided: tuple[str, Any] | None = None
+        decided: tuple[Any, Any] | None = None
         for raw, notes in raws:
             frame = _map_columns(raw, options.get("columns") or {}, options.get("required"), notes)
             frame = _place(frame, crs=options.get("crs"), gcj02=options.get("gcj02", False), notes=notes,
@@ -569,7 +569,7 @@ def _map_columns(raw: gpd.GeoDataFrame, columns: dict[str, str], required, notes
 
 
 def _place(frame: gpd.GeoDataFrame, *, crs, gcj02: bool, notes,
-           decided: tuple[str, Any] | None = None) -> gpd.GeoDataFrame:
+           decided: tuple[Any, Any] | None = None) -> gpd.GeoDataFrame:
     """Decide the CRS, flag swapped axes, undo GCJ-02 and reproject.
 
     `decided` is ``(crs_from, crs)`` as decided on an earlier part of the batch: taken as it is.
