@@ -327,7 +327,7 @@ def test_report_files(tmp_path, rows, small_district):
     assert headers == ["规则", "级别", "部件标识码", "工作表", "行", "列", "说明", "经度", "纬度"]
     csv = pd.read_csv(report.to_file(tmp_path / "r.csv"))
     assert list(csv.columns) == ["rule", "severity", "component_id", "sheet", "row", "column", "message", "x", "y"]
-    back = gpd.read_file(report.to_file(tmp_path / "r.gpkg"))
+    back = gpd.read_file(report.to_file(tmp_path / "r.gpkg"), layer="issues")  # beside it: QGIS's layer_styles
     assert len(back) == 2
     with pytest.raises(ValueError, match="cannot write a report as '.pdf'"):
         report.to_file(tmp_path / "r.pdf")

@@ -147,6 +147,17 @@ class Catalog:
         """The 4-digit codes, in catalog order."""
         return list(self._by_code)
 
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, source: str = "catalog") -> Catalog:
+        """A catalog from a table with the columns of :class:`Category` (as :meth:`to_frame` writes it).
+
+        Raises
+        ------
+        CatalogError
+            If a row is bad (the message names `source`, each row and column).
+        """
+        return cls(_check_rows(frame, source))
+
     def to_frame(self) -> pd.DataFrame:
         """The catalog as a DataFrame indexed by 4-digit code."""
         frame = pd.DataFrame([asdict(c) for c in self], columns=_COLUMNS)

@@ -19,6 +19,7 @@ from citygrid.errors import RegistryError, UsageError
 from citygrid.layout import to_layout
 from citygrid.merge import Batch
 from citygrid.schema import CJT214, FIELD_NAMES, LAYOUTS, conform
+from citygrid.styles import registry_styles
 from citygrid.validation import validate
 
 __all__ = ["founding"]
@@ -60,4 +61,5 @@ def founding(district: District, *, catalog: Catalog | None = None, layout: str 
     meta = {"layout": layout, "admin_code": district.code, "district_name": district.name,
             "crs": settings.default_crs, "created_at": batch.started}
     return NewRegistry(district=district, components=comps, catalog=catalog.to_frame(),
-                       units=district.units.rename(columns={"name": "name_zh"}), meta=meta, batch=batch)
+                       units=district.units.rename(columns={"name": "name_zh"}), meta=meta, batch=batch,
+                       styles=tuple(registry_styles(catalog, layout=layout)))

@@ -35,7 +35,7 @@ from citygrid._i18n import _
 from citygrid._vector import check_engine
 from citygrid.admin import District, check_codes
 from citygrid.backends import Stale, Store, copy_store, create_store, open_store
-from citygrid.catalog import Catalog, _check_rows
+from citygrid.catalog import Catalog
 from citygrid.creation import founding
 from citygrid.errors import AccessDenied, NotFound, RegistryConflict, RegistryError, UsageError
 from citygrid.exports import write_extract
@@ -72,7 +72,7 @@ class Registry:
         self.store = store
         self._meta = store.meta()
         catalog = store.read_catalog()
-        self.catalog = Catalog(_check_rows(catalog, store.name))
+        self.catalog = Catalog.from_frame(catalog, store.name)
         self._district: District | None = None
         self._cache: View | None = None
 

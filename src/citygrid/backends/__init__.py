@@ -71,6 +71,8 @@ class NewRegistry(NamedTuple):
     """``layout, admin_code, district_name, crs, created_at``."""
     batch: Batch
     """The first batch (kind ``create``)."""
+    styles: tuple[dict[str, object], ...] = ()
+    """How GIS software draws its layers (:func:`citygrid.styles.registry_styles`), for stores that keep styles."""
 
 
 class Written(NamedTuple):

@@ -6,7 +6,8 @@ the components per geometry family (``components_point``, ``components_line``,
 ``components_polygon``). Registry bookkeeping lives in attribute tables registered in
 ``gpkg_contents``, each with an integer primary key as the GeoPackage standard asks:
 ``citygrid_meta``, ``citygrid_catalog``, ``citygrid_units``, ``citygrid_batches``,
-``citygrid_history``, ``citygrid_aliases``, ``citygrid_allow``.
+``citygrid_history``, ``citygrid_aliases``, ``citygrid_allow``; and QGIS's ``layer_styles``, with
+a default style for every layer (:mod:`citygrid.styles`).
 
 Every change after creation goes through one SQLite transaction (``BEGIN IMMEDIATE``,
 WAL journal): a process killed at any instant leaves the file as before or as after; a
@@ -50,6 +51,7 @@ from citygrid._vector import read_layer, write_layer
 from citygrid.backends import OUTSIDE_BATCH, NewRegistry, Stale, Written
 from citygrid.backends._bookkeeping import BookkeepingReads
 from citygrid.backends._snapshot import read_snapshot, settle, snapshot_path, store_snapshot
+from citygrid.catalog import Catalog
 from citygrid.errors import (
     AccessDenied,
     OutputError,
@@ -60,6 +62,7 @@ from citygrid.errors import (
     UsageError,
 )
 from citygrid.schema import DATE_FIELDS, FIELD_NAMES, conform
+from citygrid.styles import registry_styles
 
 if TYPE_CHECKING:
     from citygrid.admin import District
@@ -592,8 +595,10 @@ def copy_in(source: Store, target: str | Path, *, timeout: float = 10.0) -> Gpkg
                                                              "created_at")}
     components = source.read_components(source.state())
     empty = components.iloc[:0][[*FIELD_NAMES, "retired_at", "version", "updated_at", "batch_id", "geometry"]]
-    new = NewRegistry(district=source.read_district(), components=empty, catalog=source.read_catalog(),
-                      units=source.read_units(), meta=meta, batch=Batch(source="copy", kind="create"))
+    catalog = source.read_catalog()
+    styles = registry_styles(Catalog.from_frame(catalog, source.name), layout=meta["layout"])
+    new = NewRegistry(district=source.read_district(), components=empty, catalog=catalog, units=source.read_units(),
+                      meta=meta, batch=Batch(source="copy", kind="create"), styles=tuple(styles))
     store = create(target, new, timeout=timeout)
     store.append(source.read_bookkeeping(), components)
     return store
@@ -641,6 +646,7 @@ def create(path: str | Path, new: NewRegistry, *, engine: str = "pyogrio", timeo
             _triggers(conn)
             for statement in INDEXES:
                 conn.execute(statement)
+            store_styles(conn, list(new.styles))
             meta = [*new.meta.items(), ("schema_version", str(SCHEMA_VERSION)), ("state", secrets.token_hex(16))]
             conn.executemany("INSERT INTO citygrid_meta (key, value) VALUES (?, ?)", meta)
             conn.execute("INSERT INTO citygrid_batches VALUES (1, ?, ?, ?, ?, ?, 0, 0, 0, 'create')",
@@ -660,6 +666,35 @@ def create(path: str | Path, new: NewRegistry, *, engine: str = "pyogrio", timeo
     return GpkgStore(path, engine=engine, timeout=timeout)
 
 
+LAYER_STYLES = """CREATE TABLE IF NOT EXISTS layer_styles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, f_table_catalog TEXT(256), f_table_schema TEXT(256),
+    f_table_name TEXT(256), f_geometry_column TEXT(256), styleName TEXT(30), styleQML TEXT, styleSLD TEXT,
+    useAsDefault BOOLEAN, description TEXT, owner TEXT(30), ui TEXT(30),
+    update_time DATETIME DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"""
+"""QGIS's own table of styles in a GeoPackage (as QGIS creates it), registered in ``gpkg_contents``."""
+
+
+def store_styles(conn: sqlite3.Connection, rows: list[dict[str, object]]) -> None:
+    """Write `rows` into the GeoPackage's ``layer_styles`` on `conn`, in the caller's transaction.
+
+    citygrid's earlier styles of those layers are replaced; styles a user saved under other
+    names are kept, and no longer the default where citygrid's is.
+    """
+    conn.execute(LAYER_STYLES)
+    conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                 "SELECT 'layer_styles', 'attributes', 'layer_styles', 'QGIS styles' WHERE NOT EXISTS "
+                 "(SELECT 1 FROM gpkg_contents WHERE table_name = 'layer_styles')")
+    for row in rows:
+        conn.execute("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (row["f_table_name"],))
+        conn.execute("DELETE FROM layer_styles WHERE f_table_name = ? AND styleName = ?",
+                     (row["f_table_name"], row["styleName"]))
+        conn.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
+                     "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui) "
+                     "VALUES ('', '', ?, ?, ?, ?, ?, ?, ?, 'citygrid', '')",
+                     (row["f_table_name"], row["f_geometry_column"], row["styleName"], row["styleQML"],
+                      row["styleSLD"], int(bool(row["useAsDefault"])), row["description"]))
+
+
 def upgrade_store(target: str | Path, *, timeout: float = 10.0) -> tuple[int, int]:
     """Bring the GeoPackage registry at `target` to this citygrid's schema, in one transaction.
 
@@ -671,10 +706,13 @@ def upgrade_store(target: str | Path, *, timeout: float = 10.0) -> tuple[int, in
         If it is not a citygrid registry, or a newer citygrid made it.
     """
     store = open_store(target, timeout=timeout)  # names a missing file, a non-registry, a newer schema
-    before = int(store.meta().get("schema_version", 0))
+    meta = store.meta()
+    before = int(meta.get("schema_version", 0))
     if before < SCHEMA_VERSION:
+        styles = registry_styles(Catalog.from_frame(store.read_catalog(), store.name), layout=meta["layout"])
         with transaction(store.path, timeout=timeout) as conn:
             _upgrade_1_to_2(conn)
+            store_styles(conn, styles)  # a registry made before citygrid wrote styles gets them
     return before, SCHEMA_VERSION
 
 

@@ -1,0 +1,79 @@
+"""Open a GeoPackage in QGIS (headless) as a user's QGIS does, and say what it finds; run by the system Python.
+
+Usage: python3 qgis_look.py GPKG OUTDIR [LAYER ...]
+
+Prints one JSON object: per layer, the renderer QGIS applied (type, the classified attribute,
+categories with their labels), whether labels are on and what they show, and the feature
+count; renders the district (all layers) and each layer extent given by ``--street CODE``
+to PNG files in OUTDIR.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from qgis.core import (
+    QgsApplication,
+    QgsFeatureRequest,
+    QgsMapRendererParallelJob,
+    QgsMapSettings,
+    QgsRectangle,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
+
+
+def describe(layer: QgsVectorLayer) -> dict:
+    renderer = layer.renderer()
+    out = {"valid": layer.isValid(), "features": layer.featureCount(),
+           "renderer": renderer.type() if renderer else None, "labels": bool(layer.labelsEnabled())}
+    if renderer is not None and renderer.type() == "categorizedSymbol":
+        out["attribute"] = renderer.classAttribute()
+        out["categories"] = [[str(c.value()), c.label(), c.symbol().color().name()] for c in renderer.categories()]
+    if layer.labelsEnabled() and layer.labeling() is not None:
+        settings = layer.labeling().settings()
+        out["label_field"] = settings.fieldName
+        out["label_max_scale"] = settings.minimumScale if settings.scaleVisibility else None
+    return out
+
+
+def render(layers: list, extent: QgsRectangle, path: str, scale_width: int = 1200) -> None:
+    settings = QgsMapSettings()
+    settings.setLayers(layers)
+    settings.setBackgroundColor(QColor(255, 255, 255))
+    settings.setOutputSize(QSize(scale_width, int(scale_width * extent.height() / max(extent.width(), 1e-9))))
+    settings.setDestinationCrs(layers[0].crs())
+    settings.setExtent(extent)
+    job = QgsMapRendererParallelJob(settings)
+    job.start()
+    job.waitForFinished()
+    job.renderedImage().save(path, "png")
+
+
+def main() -> None:
+    path, out_dir, *rest = sys.argv[1:]
+    street = rest[rest.index("--street") + 1] if "--street" in rest else None
+    app = QgsApplication([], False)
+    app.initQgis()
+    names = ["components_point", "components_line", "components_polygon", "grid", "communities", "streets",
+             "boundary", "roads"]
+    layers = {n: QgsVectorLayer(f"{path}|layername={n}", n, "ogr") for n in names}
+    found = {n: describe(layer) for n, layer in layers.items()}
+    order = [layers[n] for n in names if layers[n].isValid()]
+    render(order, layers["boundary"].extent(), os.path.join(out_dir, "district.png"))
+    if street:
+        request = QgsFeatureRequest().setFilterExpression(f"\"code\" = '{street}'")
+        boxes = [f.geometry().boundingBox() for f in layers["streets"].getFeatures(request)]
+        extent = boxes[0]
+        for box in boxes[1:]:
+            extent.combineExtentWith(box)
+        render(order, extent, os.path.join(out_dir, "street.png"), 1600)
+    print(json.dumps(found, ensure_ascii=False), flush=True)
+    os._exit(0)  # QGIS's own teardown may crash once the layers are gone; all is written
+
+
+if __name__ == "__main__":
+    main()
