@@ -7,6 +7,9 @@ from hypothesis import settings
 from citygrid import settings as cg_settings
 from citygrid import synth
 
+# run by the system Python, where Debian's QGIS lives (tests/test_styles.py), not imported by pytest
+collect_ignore = ["qgis_look.py"]
+
 # the library speaks the machine's language (settings.language from CITYGRID_LANG or the locale); the
 # tests read its English messages unless a test chooses Chinese (tests/test_i18n.py)
 cg_settings.language = "en"
