@@ -572,3 +572,21 @@ def test_the_server_dying_mid_ingest_loses_nothing_and_says_so(tmp_path):
         assert len(open_registry(url).components) == 2_500 + 1_500
     finally:
         server.stop()
+
+
+def test_the_binary_read_gives_what_the_csv_read_gives_in_the_same_snapshot(shared):
+    """The components over ADBC's binary protocol, held to psycopg's COPY CSV read; both see one snapshot only."""
+    url = shared.store.url
+    with psycopg.connect(url, options="-c search_path=citygrid,public") as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            plain = postgis.read_components(conn)
+            with psycopg.connect(url, options="-c search_path=citygrid,public", autocommit=True) as other:
+                other.execute("UPDATE components SET status = '破损' WHERE component_id = %s",
+                              (plain["component_id"].iloc[0],))  # committed after the snapshot began
+            binary = postgis.read_components(conn, url=url)
+    assert len(binary) == len(plain) and binary.columns.tolist() == plain.columns.tolist()
+    _same_frames(binary, plain)
+    assert (binary.dtypes == plain.dtypes).all()
+    assert open_registry(url).components.set_index("component_id").loc[plain["component_id"].iloc[0],
+                                                                      "status"] == "破损"

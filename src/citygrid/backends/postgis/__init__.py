@@ -32,6 +32,7 @@ import contextlib
 import datetime as dt
 import glob
 import hashlib
+import importlib.util
 import os
 import shutil
 import time
@@ -225,19 +226,26 @@ def read_frame(conn, sql: str, params: tuple = ()) -> pd.DataFrame:
     return pd.DataFrame(cur.fetchall(), columns=names, dtype=object)
 
 
-def read_geoframe(conn, table: str, tail: str = "", params: tuple = ()) -> gpd.GeoDataFrame:
+def read_geoframe(conn, table: str, tail: str = "", params: tuple = (), *, url: str | None = None
+                  ) -> gpd.GeoDataFrame:
     """A table with a ``geom`` column as a GeoDataFrame in EPSG:4547, every other column text.
 
     `tail` (``WHERE …``, ``ORDER BY …``, with ``%s`` placeholders for `params`) follows the
     ``FROM``.
 
-    The server writes CSV (``COPY … TO STDOUT``) and Arrow parses it: at 420k rows many
-    times faster than fetching Python row tuples.
+    With `url` and no `params`, and ADBC's PostgreSQL driver installed (the ``postgis`` extra),
+    the rows come over the database's binary protocol straight into Arrow, on a connection of
+    their own that reads the snapshot of `conn`'s transaction (which must be REPEATABLE READ);
+    else the server writes CSV (``COPY … TO STDOUT``) and Arrow parses it. Either is many times
+    faster than fetching Python row tuples at 420k rows; the binary protocol twice the CSV.
     """
     columns = [r[0] for r in conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
         "AND column_name NOT IN ('geom', 'fid') ORDER BY ordinal_position", (SCHEMA, table)).fetchall()]
     select = "".join(f'"{c}"::text, ' for c in columns)
+    if url is not None and not params and importlib.util.find_spec("adbc_driver_postgresql") is not None:
+        query = f'SELECT {select}ST_AsBinary(geom) AS wkb FROM {SCHEMA}."{table}" {tail}'
+        return _geoframe(_arrow_rows(conn, url, query), columns)
     with conn.cursor().copy(f'COPY (SELECT {select}encode(ST_AsBinary(geom), \'hex\') FROM "{table}" {tail}) '
                             "TO STDOUT (FORMAT csv)", params or None) as copy:
         data = b"".join(copy)
@@ -248,10 +256,29 @@ def read_geoframe(conn, table: str, tail: str = "", params: tuple = ()) -> gpd.G
         pa.py_buffer(data), read_options=pa_csv.ReadOptions(column_names=names),
         convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in names},
                                               strings_can_be_null=True, quoted_strings_can_be_null=False))
-    frame = table_.to_pandas()
+    return _geoframe(table_, columns)
+
+
+def _geoframe(table: pa.Table, columns: list[str]) -> gpd.GeoDataFrame:
+    """The frame of Arrow rows of text `columns` and a last one of WKB (text hex or binary)."""
+    frame = table.rename_columns([*columns, "wkb"]).to_pandas()
     with without_gc():
         geoms = shapely.from_wkb(frame.pop("wkb").to_numpy(dtype=object))
     return gpd.GeoDataFrame(frame, geometry=geoms, crs=settings.default_crs)
+
+
+def _arrow_rows(conn, url: str, query: str) -> pa.Table:
+    """The rows of `query` as Arrow, over the binary protocol (ADBC), in the snapshot of `conn`'s transaction."""
+    from adbc_driver_postgresql import dbapi
+
+    snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+    with dbapi.connect(url) as other, other.cursor() as cur:  # a transaction, as the DB-API opens one
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        cur.execute(query)
+        rows = cur.fetch_arrow_table()
+        other.rollback()
+    return rows
 
 
 def write_geoframe(conn, table: str, frame: gpd.GeoDataFrame) -> None:
@@ -301,9 +328,12 @@ def write_components(conn, frame: gpd.GeoDataFrame) -> None:
     conn.execute("TRUNCATE arriving")
 
 
-def read_components(conn, where: str = "", params: tuple = ()) -> gpd.GeoDataFrame:
-    """Every component (retired ones too), or those `where` selects, in the registry's canonical columns."""
-    frame = read_geoframe(conn, "components", f"{where} ORDER BY fid", params)
+def read_components(conn, where: str = "", params: tuple = (), *, url: str | None = None) -> gpd.GeoDataFrame:
+    """Every component (retired ones too), or those `where` selects, in the registry's canonical columns.
+
+    `url`: read over the binary protocol where :func:`read_geoframe` can.
+    """
+    frame = read_geoframe(conn, "components", f"{where} ORDER BY fid", params, url=url)
     for column in (*DATE_FIELDS, "retired_at", "updated_at"):
         frame[column] = pd.to_datetime(frame[column], format="ISO8601").astype("datetime64[ms]")
     frame = gpd.GeoDataFrame(conform(frame), geometry=frame.geometry, crs=settings.default_crs)
@@ -472,7 +502,7 @@ class PostgisStore(BookkeepingReads):
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             with conn.transaction():
                 seen = _state(conn)
-                frame = read_components(conn)
+                frame = read_components(conn, url=self.url)
         if cache is not None and seen == state:
             store_snapshot(cache, key, frame)
         return frame
