@@ -16,12 +16,14 @@ from cases import CASES, HERE
 
 
 def peak_mb() -> float:
-    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited
-    from the parent across fork and exec)."""
+    """Peak resident memory of this process or of the largest command it ran (what a user of the
+    command pays): VmHWM, which unlike ru_maxrss is not inherited from the parent across fork and
+    exec, and the children's ru_maxrss."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            own = int(line.split()[1]) / 1024
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 def child(name: str, n: int) -> None:

@@ -31,3 +31,15 @@ def test_targets_say_met_not_met_or_not_measured():
     assert target("generate", rows) == ""
     failed = {"ingest_10k": _row("ingest_10k", float("nan"))}
     assert target("ingest_10k", failed).endswith("not measured")
+
+
+def test_the_peak_of_a_case_counts_the_command_it_ran():
+    """A case that runs `citygrid …` is held to the command's memory, not to the few MB of the process waiting."""
+    import subprocess
+
+    from harness import peak_mb
+
+    before = peak_mb()
+    subprocess.run([sys.executable, "-c", "b = bytearray(400 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"],
+                   check=True)
+    assert peak_mb() >= max(before, 400)
