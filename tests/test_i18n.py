@@ -214,3 +214,15 @@ def test_the_scanners_see_what_they_must(sample):
     assert not _chinese_outside_data("no street '马峦街道x' in 坪山区", data)
     report = io.StringIO("规则,级别\nschema.mojibake,错误\n")
     assert not _english_sentences(report.getvalue())
+
+
+def test_stats_heads_its_columns_in_the_language_in_use(sample, tmp_path):
+    """`citygrid stats` in Chinese: the title and every header Chinese; --json keeps the field names."""
+    registry, _ = sample
+    zh = _run("zh", "stats", "-r", registry, "--by", "street", cwd=tmp_path).stdout
+    assert "部件统计" in zh and all(word in zh for word in ("街道", "数量", "占比"))
+    assert not any(word in zh for word in ("street", "count", "share", "components by"))
+    en = _run("en", "stats", "-r", registry, "--by", "street", cwd=tmp_path).stdout
+    assert all(word in en for word in ("street", "count", "share"))
+    data = json.loads(_run("zh", "stats", "-r", registry, "--by", "street", "--json", cwd=tmp_path).stdout)
+    assert set(data[0]) == {"street", "count", "share"}

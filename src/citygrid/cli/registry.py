@@ -25,6 +25,11 @@ from citygrid.cli._app import (
     table,
 )
 
+_HEADERS = {"count": N_("count"), "share": N_("share"), "category": N_("category"), "street": N_("street"),
+            "community": N_("community"), "owner": N_("owner"), "maintainer": N_("maintainer"),
+            "department": N_("department"), "status": N_("status"), "grid": N_("grid cell")}
+"""How `citygrid stats` heads its columns, in the language in use (``--json`` keeps the field names)."""
+
 
 @command(app)
 def stats(registry: str = REGISTRY,
@@ -41,8 +46,9 @@ def stats(registry: str = REGISTRY,
     if as_json:
         print_json(rows)
         return
-    out = table(_("components by {by}").format(by=by),
-                [(c, "right" if c in ("count", "share") else "left") for c in (by, *counts.columns)])
+    out = table(_("components by {by}").format(by=_(_HEADERS.get(by, by))),
+                [(_(_HEADERS.get(c, c)), "right" if c in ("count", "share") else "left")
+                 for c in (by, *counts.columns)])
     for record in rows:
         row(out, *[f"{v:.1%}" if c == "share" else f"{v:,}" if c == "count" else v for c, v in record.items()])
     console.print(out)
