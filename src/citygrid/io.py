@@ -122,8 +122,7 @@ def read_batch(  # noqa: PLR0913 - the reading options, keyword-only
     """
     parts = BatchChunks(source, size=None, layer=layer, columns=columns, crs=crs, encoding=encoding, gcj02=gcj02,
                         catalog=catalog, engine=engine, required=required)
-    frames = list(parts)
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    (frame,) = parts  # all rows in one part
     frame.attrs["citygrid"] = parts.notes
     return frame
 
@@ -274,10 +273,8 @@ def _read_file(path: Path, *, layer, encoding, engine, notes) -> gpd.GeoDataFram
                 name=path.name, reason=_reason(exc))) from None
     check_engine(engine)
     if engine == "pyogrio":
-        parts = [frame for frame, _notes in _vector_parts(path, layer=layer, encoding=encoding, size=None,
-                                                          notes=notes)]
-        notes.pop("rows", None)
-        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        ((frame, _part),) = _vector_parts(path, layer=layer, encoding=encoding, size=None, notes=notes)
+        return frame
     layer, encoding = _vector_layer(path, layer, encoding, notes)
     try:
         frame = gpd.read_file(path, layer=layer, engine="fiona", **({"encoding": encoding} if encoding else {}))

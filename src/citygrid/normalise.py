@@ -57,8 +57,7 @@ def normalise(batch: str | Path | pd.DataFrame, *, catalog: Catalog, layout: str
         Canonical columns (with ``row``, the batch row number), in the registry's CRS.
     """
     parts = NormalisedParts(batch, size=None, catalog=catalog, layout=layout, district=district, **read_options)
-    frames = list(parts)
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    (frame,) = parts  # all rows in one part
     frame.attrs = {"citygrid": parts.notes}
     return frame
 

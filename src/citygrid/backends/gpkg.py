@@ -688,11 +688,9 @@ def store_styles(conn: sqlite3.Connection, rows: list[dict[str, object]]) -> Non
         conn.execute("UPDATE layer_styles SET useAsDefault = 0 WHERE f_table_name = ?", (row["f_table_name"],))
         conn.execute("DELETE FROM layer_styles WHERE f_table_name = ? AND styleName = ?",
                      (row["f_table_name"], row["styleName"]))
-        conn.execute("INSERT INTO layer_styles (f_table_catalog, f_table_schema, f_table_name, f_geometry_column, "
-                     "styleName, styleQML, styleSLD, useAsDefault, description, owner, ui) "
-                     "VALUES ('', '', ?, ?, ?, ?, ?, ?, ?, 'citygrid', '')",
-                     (row["f_table_name"], row["f_geometry_column"], row["styleName"], row["styleQML"],
-                      row["styleSLD"], int(bool(row["useAsDefault"])), row["description"]))
+        columns = list(row)
+        conn.execute(f"INSERT INTO layer_styles ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                     [int(bool(row[c])) if c == "useAsDefault" else row[c] for c in columns])
 
 
 def upgrade_store(target: str | Path, *, timeout: float = 10.0) -> tuple[int, int]:
