@@ -23,7 +23,7 @@ from citygrid.admin import District
 from citygrid.crs import gcj02_to_wgs84, transformer
 from citygrid.errors import UsageError
 
-__all__ = ["OWNER_COLUMNS", "near", "owner_at"]
+__all__ = ["OWNER_COLUMNS", "near", "owner_answer", "owner_at"]
 
 OWNER_COLUMNS = ("component_id", "category", "category_name", "name", "department", "owner", "maintainer", "grid",
                  "community", "street", "status")
@@ -123,3 +123,14 @@ def owner_at(frame: gpd.GeoDataFrame, district: District, x: float, y: float, *,
     out.attrs["grid"] = cell["grid"].iloc[0]
     out.attrs["street"] = cell["street"].iloc[0]
     return out
+
+
+def owner_answer(found: pd.DataFrame) -> dict[str, Any]:
+    """What :func:`owner_at` found, as JSON-ready data: the grid cell and street at the point, and the components.
+
+    A missing value (a component without a name) is None, so the JSON is valid (``null``).
+
+    ``citygrid owner --json`` prints it and ``citygrid serve`` answers ``/owner`` with it.
+    """
+    records = found.astype(object).where(found.notna(), None).to_dict("records")  # missing is null, not NaN
+    return {"grid": found.attrs.get("grid"), "street": found.attrs.get("street"), "components": records}

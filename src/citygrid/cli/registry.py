@@ -13,6 +13,7 @@ from citygrid.cli._app import (
     app,
     command,
     console,
+    fail,
     flag,
     guard,
     h,
@@ -68,8 +69,9 @@ def owner(x: float = typer.Argument(..., help=h(N_("Longitude (or easting)."))),
     with guard():
         found = open_registry(registry).owner_at(x, y, crs=crs, radius=radius)
     if as_json:
-        print_json({"grid": found.attrs.get("grid"), "street": found.attrs.get("street"),
-                    "components": found.to_dict("records")})
+        from citygrid.lookup import owner_answer
+
+        print_json(owner_answer(found))
         raise typer.Exit(0)
     say(_("grid cell at the point: {grid} ({street})").format(grid=found.attrs.get("grid"),
                                                                street=found.attrs.get("street")))
@@ -214,3 +216,37 @@ def verify(registry: str = typer.Argument(..., help=h(N_("The registry: a GeoPac
     else:
         say((_("ok"), "green"), _(": nothing wrong found"))
     raise typer.Exit(1 if problems else 0)
+
+
+@command(app)
+def serve(registry: str = typer.Argument(..., help=h(N_("The registry: a GeoPackage path or a postgresql:// URL."))),
+          host: str = option("127.0.0.1", "--host", help_text=N_(
+              "Address to listen on: 127.0.0.1 is this machine only; 0.0.0.0 every network it is on.")),
+          port: int = option(5000, "--port", min=1, max=65535, help_text=N_("Port to listen on.")),
+          url: str = option(None, "--url", help_text=N_(
+              "The address clients reach the service at, for the links in its answers (default http://HOST:PORT).")),
+          threads: int = option(8, "--threads", min=1, help_text=N_("Requests answered at once.")),
+          max_items: int = option(10_000, "--max-items", min=1, help_text=N_(
+              "Most features one request may ask for (limit); more is refused."))) -> None:
+    """Serve the registry read-only as OGC API – Features (QGIS: Layer > Add Layer > Add OGC API - Features Layer).
+
+    Collections components, streets, communities, grid, catalog; /owner?x=LON&y=LAT answers as citygrid owner.
+    On PostGIS, connect as a role that may only read.
+
+    Example: citygrid serve pingshan.gpkg --port 5000
+    """
+    from citygrid.errors import UsageError, require
+
+    with guard():
+        from citygrid.serve import make_app
+
+        waitress = require("waitress", _("citygrid serve"), "serve")
+        service = make_app(registry, host=host, port=port, url=url, max_items=max_items)
+    address = url or f"http://{host}:{port}"
+    say((_("serving"), "green"), _(": {registry} at {address} (Ctrl+C stops)").format(registry=registry,
+                                                                                      address=address))
+    try:
+        waitress.serve(service, host=host, port=port, threads=threads, ident="citygrid", _quiet=True)
+    except OSError as exc:
+        fail(UsageError(_("--host {host} --port {port}: cannot listen there ({reason}); choose another --port.").format(
+            host=host, port=port, reason=exc.strerror or exc)))

@@ -485,6 +485,13 @@ class PostgisStore(BookkeepingReads):
                 self._state = (now, _state(conn))
         return self._state[1]
 
+    def may_write(self) -> bool:
+        """Whether this role may insert, update or delete components (a service should not)."""
+        with connect(self.url, timeout=self.timeout) as conn:
+            return bool(conn.execute("SELECT has_table_privilege('components', 'INSERT') OR "
+                                     "has_table_privilege('components', 'UPDATE') OR "
+                                     "has_table_privilege('components', 'DELETE')").fetchone()[0])
+
     def read_components(self, state: str) -> gpd.GeoDataFrame:
         """Every component (retired ones too) this role may read, from the client's cache when it holds `state`.
 
@@ -911,8 +918,30 @@ def copy_in(source: Store, url: str, *, timeout: float = 10.0) -> PostgisStore:
                          "GREATEST(1, (SELECT max(batch_id) FROM citygrid_batches)))")
             conn.execute("SELECT setval(pg_get_serial_sequence('citygrid.citygrid_history', 'change_id'), "
                          "GREATEST(1, (SELECT max(change_id) FROM citygrid_history)))")
-            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} TO citygrid_unit, citygrid_admin")
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SCHEMA} "
+                         "TO citygrid_unit, citygrid_admin, citygrid_reader")
     return PostgisStore(url, timeout=timeout)
+
+
+def add_reader_role(url: str, role: str, *, password: str | None = None) -> None:
+    """Create a login role that may only read the registry (for ``citygrid serve``).
+
+    Run as the database owner. The role reads what units read (every component, unless the
+    district sets ``units_read_all`` to false) and can change nothing.
+
+    Parameters
+    ----------
+    url : str
+        The registry's database, connected as its owner.
+    role : str
+        Login name (letters, digits, underscores).
+    password : str, optional
+        Login password.
+    """
+    from psycopg import sql
+
+    with _login_role(url, role, password) as (conn, name):
+        conn.execute(sql.SQL("GRANT citygrid_reader TO {}").format(name))
 
 
 def add_unit_role(url: str, role: str, unit_code: str, *, password: str | None = None, admin: bool = False) -> None:
@@ -936,15 +965,30 @@ def add_unit_role(url: str, role: str, unit_code: str, *, password: str | None =
     """
     from psycopg import sql
 
+    with _login_role(url, role, password) as (conn, name):
+        group = "citygrid_admin" if admin else "citygrid_unit"
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), name))
+        conn.execute("INSERT INTO citygrid_unit_roles VALUES (%s, %s) ON CONFLICT (role_name) "
+                     "DO UPDATE SET unit_code = EXCLUDED.unit_code", (role, unit_code))
+
+
+@contextlib.contextmanager
+def _login_role(url: str, role: str, password: str | None) -> Iterator[tuple[Any, Any]]:
+    """A transaction as the owner in which the login `role` exists (created if new), with its quoted name.
+
+    Raises
+    ------
+    UsageError
+        For a name that is not letters, digits and underscores.
+    """
+    from psycopg import sql
+
     if not role.replace("_", "").isalnum():
         raise UsageError(_("role={role!r}: use letters, digits and underscores only.").format(role=role))
     with connect(url) as conn, conn.transaction():
-        exists = conn.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (role,)).fetchone()[0]
-        if not exists:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        name = sql.Identifier(role)
+        if not conn.execute("SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = %s)", (role,)).fetchone()[0]:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(name))
         if password is not None:
-            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
-        group = "citygrid_admin" if admin else "citygrid_unit"
-        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(role)))
-        conn.execute("INSERT INTO citygrid_unit_roles VALUES (%s, %s) ON CONFLICT (role_name) "
-                     "DO UPDATE SET unit_code = EXCLUDED.unit_code", (role, unit_code))
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(name, sql.Literal(password)))
+        yield conn, name
