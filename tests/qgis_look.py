@@ -1,6 +1,7 @@
 """Open a GeoPackage in QGIS (headless) as a user's QGIS does, and say what it finds; run by the system Python.
 
-Usage: python3 qgis_look.py GPKG OUTDIR [LAYER ...]
+Usage: python3 qgis_look.py GPKG OUTDIR [--street CODE]
+       python3 qgis_look.py http://HOST:PORT OUTDIR --street NAME   (a citygrid serve service)
 
 Prints one JSON object: per layer, the renderer QGIS applied (type, the classified attribute,
 categories with their labels), whether labels are on and what they show, and the feature
@@ -53,11 +54,29 @@ def render(layers: list, extent: QgsRectangle, path: str, scale_width: int = 120
     job.renderedImage().save(path, "png")
 
 
+def served(url: str, out_dir: str, street: str) -> dict:
+    """The service's components as QGIS's OGC API – Features provider reads them; the street's drawn to PNG."""
+    layer = QgsVectorLayer(f"url='{url}' typename='components'", "components", "OAPIF")
+    streets = QgsVectorLayer(f"url='{url}' typename='streets'", "streets", "OAPIF")
+    request = QgsFeatureRequest().setFilterExpression(f"\"street\" = '{street}'")
+    found = {"valid": layer.isValid(), "features": layer.featureCount(), "crs": layer.crs().authid(),
+             "fields": [f.name() for f in layer.fields()], "street": sum(1 for _ in layer.getFeatures(request)),
+             "streets": streets.featureCount()}
+    outline = [f.geometry().boundingBox() for f in streets.getFeatures(
+        QgsFeatureRequest().setFilterExpression(f"\"name\" = '{street}'"))]
+    if layer.isValid() and outline:
+        render([layer, streets], outline[0], os.path.join(out_dir, "served_street.png"), 1200)
+    return found
+
+
 def main() -> None:
     path, out_dir, *rest = sys.argv[1:]
     street = rest[rest.index("--street") + 1] if "--street" in rest else None
     app = QgsApplication([], False)
     app.initQgis()
+    if path.startswith("http"):
+        print(json.dumps(served(path, out_dir, street or ""), ensure_ascii=False), flush=True)
+        os._exit(0)
     names = ["components_point", "components_line", "components_polygon", "grid", "communities", "streets",
              "boundary", "roads"]
     layers = {n: QgsVectorLayer(f"{path}|layername={n}", n, "ogr") for n in names}

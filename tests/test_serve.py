@@ -278,3 +278,22 @@ def test_on_postgis_it_serves_as_a_reader_and_refuses_a_writer(cluster, registry
     finally:
         served.stop()
     assert open_registry(url).state == before
+
+
+def test_qgis_reads_the_service_as_the_guide_says(registry, service, tmp_path):
+    """QGIS's own OGC API – Features provider (the guide's Layer > Add WFS / OGC API - Features Layer)."""
+    from test_styles import ARTIFACTS, _look, _qgis
+
+    if not _qgis():
+        pytest.skip("QGIS is not installed")
+    street = registry.district.streets["name"].iloc[3]
+    found = _look(service.base, tmp_path, "--street", street)
+    assert found["valid"] and found["crs"] == "EPSG:4326"
+    assert found["features"] == len(registry.components)
+    assert found["street"] == len(registry.query(street=street)) > 0
+    assert found["streets"] == len(registry.district.streets)
+    assert {"component_id", "category_name", "owner", "maintainer", "grid"} <= set(found["fields"])
+    image = tmp_path / "served_street.png"
+    assert image.stat().st_size > 10_000
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "qgis_served_street.png").write_bytes(image.read_bytes())
