@@ -775,8 +775,9 @@ Shenzhen's ten in the whole run)."""
 CITY_N = int(os.environ.get("CITYGRID_BENCH_CITY_N", "525000"))
 """Components generated per district of the city (``--city-n``); 5% are held out as the spare
 rows the fault generator perturbs, so ten districts register about 5M."""
-ONCE = {"check_city_sedona"}
-"""Cases run once whatever ``--repeat`` says (Sedona on the whole city takes half an hour)."""
+ONCE = {"check_city_sedona", "serve_load"}
+"""Cases run once whatever ``--repeat`` says (Sedona on the whole city takes half an hour; the load test is 60 s
+of many requests)."""
 
 
 def _city() -> tuple[list[Path], Path]:
@@ -1026,6 +1027,110 @@ def case_pg_concurrent_32(n: int) -> dict:
     return _concurrent(n, _pg_fresh(n, "concurrent_32"), clients=32)
 
 
+def _rss_mb(pid: int) -> float:
+    """The resident memory of process `pid` now, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _load_client(port: int, boxes: list[str], points: list[tuple[float, float]], until: float, seed: int,
+                 out: list) -> None:
+    """One client: a bbox page, then a "whose is this", again and again on one kept-alive connection."""
+    import http.client
+    import random
+
+    pick = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    while time.perf_counter() < until:
+        if pick.random() < 0.5:
+            kind, path = "bbox", f"/collections/components/items?bbox={pick.choice(boxes)}&limit=100"
+        else:
+            x, y = pick.choice(points)
+            kind, path = "owner", f"/owner?x={x:.7f}&y={y:.7f}"
+        start = time.perf_counter()
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+            ok = response.status == 200 and body.startswith(b"{")
+        except (OSError, http.client.HTTPException):
+            ok, body = False, b""
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        out.append((kind, time.perf_counter() - start, ok, len(body)))
+    conn.close()
+
+
+def case_serve_load(n: int, clients: int = 50, seconds: float = 60.0) -> dict:
+    """``citygrid serve`` on the registry, 50 clients for 60 s: items in a street-corner bbox and "whose is this".
+
+    The service runs as a user runs it (its own process, 8 threads); each client keeps one
+    connection and alternates at random between a page of the components in a ~200 m box
+    and an owner lookup at a component. The service's memory is sampled each second.
+    """
+    import socket
+    import threading
+    import urllib.request
+
+    import numpy as np
+
+    from citygrid.registry import open_registry
+
+    target = _registry_file(n)
+    state = open_registry(target).state
+    sample = open_registry(target).components.sample(2_000, random_state=0).to_crs("EPSG:4326")
+    points = list(zip(sample.geometry.representative_point().x, sample.geometry.representative_point().y,
+                      strict=True))
+    boxes = [f"{x - 0.001:.6f},{y - 0.001:.6f},{x + 0.001:.6f},{y + 0.001:.6f}" for x, y in points]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.perf_counter()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("citygrid")), "serve", str(target), "--port",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/conformance", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(server.stderr.read().decode()[-500:]) from None
+            time.sleep(0.1)
+    ready = time.perf_counter() - started
+    try:
+        results: list = []
+        memory: list[float] = []
+        until = time.perf_counter() + seconds
+        threads = [threading.Thread(target=_load_client, args=(port, boxes, points, until, i, results))
+                   for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        while time.perf_counter() < until:
+            memory.append(_rss_mb(server.pid))
+            time.sleep(1)
+        for thread in threads:
+            thread.join()
+        memory.append(_rss_mb(server.pid))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ms = {kind: np.array([r[1] for r in results if r[0] == kind]) * 1000 for kind in ("bbox", "owner")}
+    every = np.concatenate(list(ms.values()))
+    warm = memory[min(10, len(memory) - 1)]
+    return {"_seconds": float(np.percentile(every, 95) / 1000), "service ready s": round(ready, 2),
+            "requests": len(results), "requests/s": round(len(results) / seconds, 1),
+            "errors": sum(not r[2] for r in results),
+            "p95 ms bbox": round(float(np.percentile(ms["bbox"], 95)), 1),
+            "p95 ms owner": round(float(np.percentile(ms["owner"], 95)), 1),
+            "median ms": round(float(np.median(every)), 1),
+            "KB per bbox page (mean)": round(float(np.mean([r[3] for r in results if r[0] == "bbox"])) / 1024, 1),
+            "service MB at 10 s": round(warm), "service MB at end": round(memory[-1]),
+            "memory growth after 10 s %": round(100 * (memory[-1] - warm) / warm, 1),
+            "state unchanged": open_registry(target).state == state}
+
+
 # name -> (group, way, function, needs prepared inputs)
 CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "generate": ("generate the district", "citygrid", case_generate, False),
@@ -1116,6 +1221,8 @@ CASES: dict[str, tuple[str, str, Callable[[int], dict], bool]] = {
     "pg_concurrent": ("8 departments merging at once (10k rows)", "citygrid PostGIS", case_pg_concurrent, True),
     "pg_concurrent_32": ("32 departments merging at once (10k rows)", "citygrid PostGIS", case_pg_concurrent_32,
                          True),
+    "serve_load": ("`citygrid serve`, 50 clients for 60 s (bbox pages + owner)", "p95 latency, one service process",
+                   case_serve_load, True),
 }
 
 

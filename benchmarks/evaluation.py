@@ -68,6 +68,10 @@ TARGETS: dict[str, Callable[[dict[str, dict]], tuple[str, bool | None]]] = {
     "pg_cli_ingest_10k": _ratio("pg_cli_ingest_10k", "cli_ingest_10k", 1.5, "≤ 1.5× the GeoPackage"),
     "pg_owner_at": _fact("pg_owner_at", "p95 ms", 5, "p95 < 5 ms"),
     "check_city_sedona": _same_findings,
+    "serve_load": _both(_fact("serve_load", "errors", 1, "no errors"),
+                        _fact("serve_load", "memory growth after 10 s %", 10, "memory flat (< 10 % growth after 10 s)"),
+                        lambda rows: ("state unchanged", rows.get("serve_load", {}).get("extra", {}).get(
+                            "state unchanged"))),
 }
 """What each case is held to; a case without one is measured beside the plain way only."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from numpy.typing import ArrayLike
 
 NONE = np.array(None)
@@ -46,3 +47,28 @@ class Positions:
         if not len(self._at):
             return found  # all -1
         return np.where(found >= 0, self._at[np.maximum(found, 0)], -1)
+
+
+def one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with each Arrow-string column held in one chunk (the others as they are).
+
+    Arrow takes rows from a column of several chunks by joining the chunks first: picking 50
+    rows of a 420,000-row column in two chunks costs 0.46 ms, in one 0.005 ms, so every
+    ``iloc`` of a few rows of the registry paid 9 ms. Joining the chunks once costs about
+    20 ms at 420,000 components.
+
+    Examples
+    --------
+    >>> two = pd.DataFrame({"a": pd.arrays.ArrowStringArray(pa.chunked_array([["x"], ["y"]]))})
+    >>> one_chunk(two)["a"].array.__arrow_array__().num_chunks
+    1
+    """
+    joined = {}
+    for name in frame.columns:
+        values = frame[name].array
+        if isinstance(values, pd.arrays.ArrowStringArray):
+            chunks = values.__arrow_array__()
+            if chunks.num_chunks > 1:
+                joined[name] = pd.Series(type(values)(pa.chunked_array([chunks.combine_chunks()]), dtype=values.dtype),
+                                         index=frame.index)
+    return frame.assign(**joined) if joined else frame

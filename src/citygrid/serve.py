@@ -90,12 +90,12 @@ class _Provider(_BaseProvider):
         """Every feature of the collection, in the registry's CRS (or without geometry)."""
         raise NotImplementedError
 
-    def select(self, frame: gpd.GeoDataFrame, filters: dict[str, str]) -> gpd.GeoDataFrame:
-        """The rows of `frame` whose columns equal the given values."""
-        mask = np.ones(len(frame), dtype=bool)
-        for column, value in filters.items():
-            mask &= (frame[column].astype("string") == value).fillna(False).to_numpy()
-        return frame[mask]
+    def select(self, filters: dict[str, str], bbox: list | None) -> gpd.GeoDataFrame:
+        """The features whose columns equal the given values and, with `bbox` (WGS84), that meet the box."""
+        frame = self.frame()
+        if bbox:  # the frame's spatial index is kept with it (the registry's, once per state)
+            frame = frame.iloc[np.sort(frame.sindex.query(_box(bbox), predicate="intersects"))]
+        return _equal(frame, filters)
 
     # --- pygeoapi's provider interface ---------------------------------------------------
     @property
@@ -147,12 +147,9 @@ class _Provider(_BaseProvider):
             self._refuse(_("unknown parameter {names}; the queryables are {known}").format(
                 names=", ".join(unknown), known=", ".join(sorted({*self.filters, *self.fields}))))
         try:
-            found = self.select(self.frame(), wanted)
+            found = self.select(wanted, bbox)
         except CitygridError as exc:  # an unknown street, category, unit …: a value that matches nothing
             self._refuse(str(exc))
-        if bbox:
-            found = found.iloc[found.sindex.query(_box(bbox), predicate="intersects")].sort_index() \
-                if found.geometry.notna().any() else found.iloc[:0]
         if q:
             text = found.drop(columns="geometry").astype("string")
             found = found[text.apply(lambda col: col.str.contains(q, regex=False)).any(axis=1).fillna(False)]
@@ -188,19 +185,35 @@ class _Provider(_BaseProvider):
 
     def _features(self, page: gpd.GeoDataFrame, keep: list[str], skip_geometry: bool) -> list[dict]:
         """GeoJSON features of `page`: WGS84 geometry, JSON values (dates in ISO 8601, missing as null)."""
-        props = page.drop(columns="geometry")
-        if keep:
-            props = props[[c for c in props.columns if c in keep]]
-        props = props.assign(**{c: props[c].dt.strftime("%Y-%m-%dT%H:%M:%S") for c in props.columns
-                                if pd.api.types.is_datetime64_any_dtype(props[c])})
-        values = props.astype(object)
-        values = values.where(values.notna(), None)  # missing is null: JSON has no NaN
+        columns = [c for c in page.columns if c != "geometry" and (not keep or c in keep)]
+        values = {c: _json_values(page[c]) for c in columns}
         geoms: list[Any] = [None] * len(page)
         if not skip_geometry and page.geometry.notna().any():
             geoms = [None if text is None else json.loads(text) for text in _geojson(page)]
         ids = page[self.id_column].tolist()
-        return [{"type": "Feature", "id": i, "geometry": g, "properties": p}
-                for i, g, p in zip(ids, geoms, values.to_dict("records"), strict=True)]
+        return [{"type": "Feature", "id": ids[k], "geometry": geoms[k],
+                 "properties": {c: values[c][k] for c in columns}} for k in range(len(page))]
+
+
+def _json_values(column: pd.Series) -> list:
+    """The values of `column` as JSON takes them: dates in ISO 8601, missing as None (JSON has no NaN)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        column = column.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    values = column.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values[missing] = None
+    return values.tolist()
+
+
+def _equal(frame: gpd.GeoDataFrame, filters: dict[str, str]) -> gpd.GeoDataFrame:
+    """The rows of `frame` whose columns equal the given values (as text)."""
+    if not filters:
+        return frame
+    mask = np.ones(len(frame), dtype=bool)
+    for column, value in filters.items():
+        mask &= (frame[column].astype("string") == value).fillna(False).to_numpy()
+    return frame[mask]
 
 
 def _geojson(page: gpd.GeoDataFrame) -> list[str | None]:
@@ -228,14 +241,17 @@ class ComponentsProvider(_Provider):
     def frame(self) -> gpd.GeoDataFrame:
         return self.registry.components
 
-    def select(self, frame: gpd.GeoDataFrame, filters: dict[str, str]) -> gpd.GeoDataFrame:
+    def select(self, filters: dict[str, str], bbox: list | None) -> gpd.GeoDataFrame:
         by_name: dict[str, Any] = {k: v for k, v in filters.items() if k in self.filters}
-        rest = {k: v for k, v in filters.items() if k not in self.filters}
         unit = by_name.pop("unit", None)
-        found = self.registry.query(**by_name) if by_name else frame
+        if by_name:
+            box: dict[str, Any] = {"bbox": tuple(bbox[:4]), "bbox_crs": settings.web_crs} if bbox else {}
+            found = self.registry.query(**by_name, **box)
+        else:
+            found = super().select({}, bbox)
         if unit is not None:
             found = found[_of_unit(found, unit, self.registry)]
-        return super().select(found, rest)
+        return _equal(found, {k: v for k, v in filters.items() if k not in self.filters})
 
 
 def _of_unit(frame: gpd.GeoDataFrame, unit: str, registry: Registry) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from citygrid._arrays import Positions
+from citygrid._arrays import Positions, one_chunk
 
 __all__ = ["View"]
 
@@ -24,11 +24,12 @@ class View:
     state : str
         The state the components were read in.
     frame : GeoDataFrame
-        Every component of that state.
+        Every component of that state (its text columns are joined into one chunk each, so
+        that picking rows is quick).
     """
 
     def __init__(self, state: str, frame: gpd.GeoDataFrame) -> None:
-        self.state, self.all = state, frame
+        self.state, self.all = state, one_chunk(frame)
         self._memo: dict[str, Any] = {}
 
     @property
