@@ -1,6 +1,7 @@
 """Open a GeoPackage in QGIS (headless) as a user's QGIS does, and say what it finds; run by the system Python.
 
 Usage: python3 qgis_look.py GPKG OUTDIR [--street CODE]
+       python3 qgis_look.py PROJECT.qgz OUTDIR               (a project beside an export)
        python3 qgis_look.py http://HOST:PORT OUTDIR --street NAME   (a citygrid serve service)
 
 Prints one JSON object: per layer, the renderer QGIS applied (type, the classified attribute,
@@ -20,6 +21,7 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsMapRendererParallelJob,
     QgsMapSettings,
+    QgsProject,
     QgsRectangle,
     QgsVectorLayer,
 )
@@ -69,11 +71,27 @@ def served(url: str, out_dir: str, street: str) -> dict:
     return found
 
 
+def project(path: str, out_dir: str) -> dict:
+    """What QGIS reads from a project: its CRS, default view, layer tree top to bottom; its view drawn to PNG."""
+    loaded = QgsProject.instance()
+    found = {"read": loaded.read(path), "crs": loaded.crs().authid(), "title": loaded.title()}
+    extent = loaded.viewSettings().defaultViewExtent()
+    found["extent"] = [extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum()]
+    layers = [node.layer() for node in loaded.layerTreeRoot().findLayers()]
+    found["layers"] = [{"name": layer.name(), "source": layer.source(), **describe(layer)} for layer in layers]
+    if layers:
+        render(layers, extent, os.path.join(out_dir, "project.png"), 1200)
+    return found
+
+
 def main() -> None:
     path, out_dir, *rest = sys.argv[1:]
     street = rest[rest.index("--street") + 1] if "--street" in rest else None
     app = QgsApplication([], False)
     app.initQgis()
+    if path.endswith(".qgz"):
+        print(json.dumps(project(path, out_dir), ensure_ascii=False), flush=True)
+        os._exit(0)
     if path.startswith("http"):
         print(json.dumps(served(path, out_dir, street or ""), ensure_ascii=False), flush=True)
         os._exit(0)

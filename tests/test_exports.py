@@ -61,10 +61,16 @@ def _expected(reg, **where) -> pd.DataFrame:
 
 
 def _read_gdal(files) -> pd.DataFrame:
-    """Every layer of every file through GDAL's raw arrays: attributes and WKB."""
+    """The components of every file through GDAL's raw arrays: attributes and WKB.
+
+    A GeoPackage's other layers (the outlines placing them, QGIS's styles) and the project
+    beside it are not components.
+    """
     parts = []
-    for f in files:
+    for f in (f for f in files if f.suffix != ".qgz"):
         for layer, _ in pyogrio.list_layers(f):
+            if f.suffix == ".gpkg" and not layer.startswith("components_"):
+                continue
             meta, _, geometry, values = pyogrio.raw.read(f, layer=layer)
             part = pd.DataFrame(dict(zip(meta["fields"], values)))
             part["geometry"] = shapely.from_wkb(geometry)
@@ -274,3 +280,11 @@ def test_every_report_format_reads_back_as_the_report(report, tmp_path, suffix):
         tolerance = 1e-9
     assert (np.isnan(x) == np.isnan(lon)).all()
     assert np.nanmax(np.abs(x - lon)) < tolerance and np.nanmax(np.abs(y - lat)) < tolerance
+
+
+def test_a_project_that_cannot_be_written_is_one_clear_error_naming_it(reg, tmp_path):
+    from citygrid.errors import OutputError
+
+    (tmp_path / "x.qgz").mkdir()  # a folder where the project would go
+    with pytest.raises(OutputError, match="x.qgz"):
+        reg.export(tmp_path / "x.gpkg", street="马峦街道")

@@ -190,3 +190,46 @@ def test_qgis_draws_a_report_by_severity(registry, district, tmp_path):
     kind, attribute, values, count = json.loads(done.stdout.strip().splitlines()[-1])
     assert (kind, attribute, values, count) == ("categorizedSymbol", "severity", ["error", "warning", "info"],
                                                 len(report))
+
+
+@pytest.mark.parametrize("fields", ["citygrid", "gbt47678"])
+def test_an_export_comes_with_a_project_qgis_opens_in_order_at_the_streets_extent(registry, district, tmp_path,
+                                                                                  fields):
+    from citygrid.project import ORDER
+    from citygrid.schema import standard_columns
+    from test_gpkg_conformance import gdal_errors
+
+    reg = cg.open_registry(registry)
+    street = district.streets.iloc[2]
+    files = reg.export(tmp_path / "out" / "street.gpkg", street=street["name"], fields=fields)
+    assert [f.name for f in files] == ["street.gpkg", "street.qgz"]
+    assert gdal_errors(files[0]) == []
+    if not _qgis():
+        pytest.skip("QGIS (Debian's qgis, python3-qgis) is not installed")
+    moved = tmp_path / "handed over"  # the two files travel together: the project names the GeoPackage relatively
+    shutil.copytree(tmp_path / "out", moved)
+    found = _look(moved / "street.qgz", tmp_path)
+    assert found["read"] and found["crs"] == "EPSG:4547" and street["name"] in found["title"]
+    layers = found["layers"]
+    assert [layer["source"].rsplit("layername=", 1)[1] for layer in layers] == [
+        name for name in ORDER if name != "boundary"]
+    assert all(layer["valid"] and str(moved) in layer["source"] for layer in layers)
+    expected = reg.query(street=street["name"])
+    kinds = Counter(expected.geom_type.map({"Point": "point", "LineString": "line", "Polygon": "polygon"}))
+    category = standard_columns(fields)["category"]
+    for layer, kind in zip(layers[:3], ("point", "line", "polygon"), strict=True):
+        assert layer["features"] == kinds[kind]
+        assert layer["renderer"] == "categorizedSymbol" and layer["attribute"] == category
+        assert layer["label_field"] == (f'coalesce("{standard_columns(fields)["name"]}", '
+                                        f'"{standard_columns(fields)["component_id"]}")')
+    assert [layer["features"] for layer in layers[3:]] == [
+        int((district.grid["street_code"] == street["code"]).sum()),
+        int((district.communities["street_code"] == street["code"]).sum()), 1]
+    xmin, ymin, xmax, ymax = district.streets.iloc[[2]].total_bounds
+    x0, y0, x1, y1 = found["extent"]
+    assert x0 <= xmin and y0 <= ymin and x1 >= xmax and y1 >= ymax  # the street, with a margin
+    assert (x1 - x0) < 1.2 * max(xmax - xmin, ymax - ymin)
+    png = tmp_path / "project.png"
+    assert png.stat().st_size > 50_000 and _colours(png) > 30
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(png, ARTIFACTS / f"qgis_project_{fields}.png")

@@ -45,8 +45,9 @@ from citygrid.layout import migration
 from citygrid.lookup import OWNER_COLUMNS, owner_at
 from citygrid.merge import Batch, IngestResult, utc_now
 from citygrid.normalise import normalise
+from citygrid.project import write_extract_project
 from citygrid.query import NAMES, Filters, known, select
-from citygrid.schema import CJT214, GBT47678
+from citygrid.schema import CJT214, GBT47678, standard_columns
 from citygrid.validation import RULES, Reference, Report
 from citygrid.view import View
 
@@ -590,8 +591,13 @@ class Registry:
             for column in ("department", "department_code", "owner", "owner_code"):
                 hit |= (frame[column] == department).fillna(False).to_numpy(dtype=bool)
             frame = frame[hit]
-        return write_extract(frame, path, fields=fields, include_retired=include_retired,
-                             engine=self.store.engine)
+        files = write_extract(frame, path, fields=fields, include_retired=include_retired, engine=self.store.engine)
+        if Path(path).suffix.lower() == ".gpkg":  # QGIS opens it styled; its project shows it in context
+            files.append(write_extract_project(path, self.district, self.catalog, layout=self.layout,
+                                               columns=standard_columns(fields),
+                                               street=None if street is None else self.district.street(street)["code"],
+                                               engine=self.store.engine))
+        return files
 
     def to_parquet(self, path: str | Path) -> Path:
         """A GeoParquet snapshot of every component (retired ones included)."""

@@ -45,7 +45,7 @@ LABEL_SCALE = 5_000
 _HEADER = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 
 
-def registry_styles(catalog: Catalog, *, layout: str) -> list[dict[str, object]]:
+def registry_styles(catalog: Catalog, *, layout: str, columns: dict[str, str] | None = None) -> list[dict[str, object]]:
     """The ``layer_styles`` rows of a registry's layers.
 
     Parameters
@@ -54,6 +54,9 @@ def registry_styles(catalog: Catalog, *, layout: str) -> list[dict[str, object]]
         Its categories (their codes in the registry's `layout` are the values styled).
     layout : {"cjt214", "gbt47678"}
         The registry's identifier layout: which category codes its components carry.
+    columns : dict, optional
+        The components' column names where they are not citygrid's (an extract with a
+        standard's field names): ``category``, ``name`` and ``component_id`` looked up in it.
 
     Returns
     -------
@@ -61,7 +64,8 @@ def registry_styles(catalog: Catalog, *, layout: str) -> list[dict[str, object]]
         One per layer, with the columns of QGIS's ``layer_styles`` table (``f_table_name``,
         ``f_geometry_column``, ``styleName``, ``styleQML``, ``styleSLD``, ``useAsDefault`` …).
     """
-    rows = [_row(layer, _components_qml(catalog, kind, layout), _components_sld(catalog, kind, layout),
+    named = {"category": "category", "name": "name", "component_id": "component_id", **(columns or {})}
+    rows = [_row(layer, _components_qml(catalog, kind, layout, named), _components_sld(catalog, kind, layout, named),
                  "components by category")
             for kind, layer in COMPONENT_LAYERS.items()]
     outlines = {"boundary": ("40,40,40,255", 0.8, "", None), "streets": ("200,30,30,255", 0.6, "name", None),
@@ -127,12 +131,13 @@ def _categories(catalog: Catalog, kind: str, layout: str) -> list[tuple[str, str
     return out
 
 
-def _components_qml(catalog: Catalog, kind: str, layout: str) -> str:
+def _components_qml(catalog: Catalog, kind: str, layout: str, named: dict[str, str]) -> str:
     symbol = {"point": lambda c, m: _marker(c, m, 2.2), "line": lambda c, m: _line(c, 0.6, m),
               "polygon": lambda c, m: _fill(c, pattern=m)}[kind]
     categories = [(value, label, symbol(colour, marker))
                   for value, label, colour, marker in _categories(catalog, kind, layout)]
-    return _categorised("category", categories, label='coalesce("name", "component_id")', scale=LABEL_SCALE)
+    label = f'coalesce("{named["name"]}", "{named["component_id"]}")'
+    return _categorised(named["category"], categories, label=label, scale=LABEL_SCALE)
 
 
 def _categorised(field: str, categories: list[tuple[str, str, str]], *, label: str, scale: int) -> str:
@@ -234,14 +239,14 @@ def _sld_polygon(colour: str, width: float, *, filled: bool) -> str:
             f"</se:Stroke></se:PolygonSymbolizer>")
 
 
-def _components_sld(catalog: Catalog, kind: str, layout: str) -> str:
+def _components_sld(catalog: Catalog, kind: str, layout: str, named: dict[str, str]) -> str:
     def symbolizer(colour: str, marker: str) -> str:
         return {"point": lambda: _sld_point(colour, marker), "line": lambda: _sld_line(colour, 0.6),
                 "polygon": lambda: _sld_polygon(colour, 0.26, filled=True)}[kind]()
 
     rules: list[tuple[str | None, str, str]] = [(value, label, symbolizer(colour, marker))
                                                 for value, label, colour, marker in _categories(catalog, kind, layout)]
-    return _sld(COMPONENT_LAYERS[kind], rules, "category")
+    return _sld(COMPONENT_LAYERS[kind], rules, named["category"])
 
 
 def _outline_sld(layer: str, colour: str, width: float) -> str:
