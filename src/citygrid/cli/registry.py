@@ -228,7 +228,7 @@ def serve(registry: str = typer.Argument(..., help=h(N_("The registry: a GeoPack
           threads: int = option(8, "--threads", min=1, help_text=N_("Requests answered at once.")),
           max_items: int = option(10_000, "--max-items", min=1, help_text=N_(
               "Most features one request may ask for (limit); more is refused."))) -> None:
-    """Serve the registry read-only as OGC API – Features (QGIS: Layer > Add Layer > Add OGC API - Features Layer).
+    """Serve the registry read-only as OGC API – Features (QGIS: Add Layer > Add WFS / OGC API - Features Layer).
 
     Collections components, streets, communities, grid, catalog; /owner?x=LON&y=LAT answers as citygrid owner.
     On PostGIS, connect as a role that may only read.
