@@ -288,3 +288,19 @@ def test_a_project_that_cannot_be_written_is_one_clear_error_naming_it(reg, tmp_
     (tmp_path / "x.qgz").mkdir()  # a folder where the project would go
     with pytest.raises(OutputError, match="x.qgz"):
         reg.export(tmp_path / "x.gpkg", street="马峦街道")
+
+
+def test_an_extract_of_one_geometry_reads_back_as_a_batch_without_naming_its_layer(reg, tmp_path):
+    """Its outlines and styles beside the components do not make a department name the layer it sends back."""
+    from citygrid.errors import BatchError
+    from citygrid.io import read_batch
+
+    points = reg.components[reg.components.geom_type == "Point"]
+    category = points["category"].value_counts().index[0]
+    files = reg.export(tmp_path / "one.gpkg", category=category)
+    assert {"components_point", "grid", "streets", "layer_styles"} <= {n for n, _ in pyogrio.list_layers(files[0])}
+    back = read_batch(files[0])
+    assert sorted(back["component_id"]) == sorted(reg.query(category=category)["component_id"])
+    mixed = reg.export(tmp_path / "mixed.gpkg", street="马峦街道")[0]
+    with pytest.raises(BatchError, match="several layers"):  # points and lines: which one is for the user to say
+        read_batch(mixed)

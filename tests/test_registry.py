@@ -396,8 +396,9 @@ def test_exports_round_trip(tmp_path, reg, suffix, fields):
         back = gpd.read_parquet(files[0])
     else:
         parts = []
-        for f in files:
-            layers = [n for n, _ in pyogrio.list_layers(f)] if suffix == ".gpkg" else [None]
+        for f in (f for f in files if f.suffix != ".qgz"):  # the project beside a GeoPackage
+            layers = [n for n, _ in pyogrio.list_layers(f) if n.startswith("components_")] if suffix == ".gpkg" \
+                else [None]
             parts += [read_batch(f, layer=layer) for layer in layers]
         back = pd.concat(parts, ignore_index=True)
     back = back.sort_values("component_id").reset_index(drop=True)
@@ -431,7 +432,7 @@ def test_hostile_values_survive_ingest_and_export(tmp_path, reg, district):
     target = tmp_path / "h.gpkg"
     reg.export(target)
     names = set()
-    for layer, _ in pyogrio.list_layers(target):
+    for layer in (n for n, _ in pyogrio.list_layers(target) if n.startswith("components_")):
         names |= set(read_batch(target, layer=layer)["name"].dropna())
     assert set(HOSTILE) <= names
     with pytest.raises(ValueError, match="longer than the 254 bytes"):

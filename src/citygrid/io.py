@@ -306,8 +306,10 @@ def _vector_layer(path: Path, layer: str | None, encoding: str | None, notes: di
     names = [str(n) for n, _kind in layers]
     if layer is None and len(names) > 1:
         spatial = [str(n) for n, kind in layers if kind is not None]
-        if len(spatial) == 1:
-            layer = spatial[0]
+        # a citygrid extract carries the outlines that place its components beside them
+        components = [n for n in spatial if n.startswith("components_")]
+        if len(spatial) == 1 or len(components) == 1:
+            layer = (spatial if len(spatial) == 1 else components)[0]
         else:
             raise BatchError(_("{name!r} has several layers ({layers}); choose one with --layer NAME.").format(
                 name=path.name, layers=", ".join(names[:10])))

@@ -357,7 +357,7 @@ def service_config(target: str, *, host: str = "127.0.0.1", port: int = 5000, ur
                    "languages": ["zh", "en"], "pretty_print": False,
                    "limits": {"default_items": default_items, "max_items": max_items, "on_exceed": "error"},
                    "map": {"url": "", "attribution": ""}},
-        "logging": {"level": "ERROR"},
+        "logging": {"level": "CRITICAL"},  # a refused request is answered, not logged with its traceback
         "metadata": {
             "identification": {"title": {"zh": f"{name}城市部件登记册", "en": f"Component registry of {name}"},
                                "description": {"zh": "数字城管部件：类别、标识、权属与位置（只读）",
