@@ -297,3 +297,26 @@ def test_qgis_reads_the_service_as_the_guide_says(registry, service, tmp_path):
     assert image.stat().st_size > 10_000
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "qgis_served_street.png").write_bytes(image.read_bytes())
+
+
+def test_a_merge_by_anyone_is_served_from_the_next_request(registry, tmp_path):
+    import shutil
+
+    path = tmp_path / "busy.gpkg"
+    shutil.copy(registry.path, path)
+    served = Service(str(path))
+    try:
+        def broken() -> int:
+            return _json(served.url("/collections/components/items", status="丢失", resulttype="hits"))["numberMatched"]
+
+        before = broken()
+        writer = open_registry(path)
+        batch = writer.components[writer.components["status"] != "丢失"].iloc[:40].copy()
+        batch["status"] = "丢失"
+        result = writer.ingest(batch, source="survey while the service runs")
+        assert result.accepted
+        assert broken() == before + 40
+        one = batch["component_id"].iloc[0]
+        assert _json(served.url(f"/collections/components/items/{one}"))["properties"]["status"] == "丢失"
+    finally:
+        served.stop()
