@@ -88,6 +88,15 @@ def write_layer(frame: gpd.GeoDataFrame, path: Path, layer: str, *, engine: str,
     pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", geometry_type=geometry_type, use_arrow=True)
 
 
+def write_styles(path: Path, rows: list[dict[str, object]]) -> None:
+    """Write QGIS's ``layer_styles`` table (rows of :mod:`citygrid.styles`) into the GeoPackage at `path`, via GDAL.
+
+    QGIS applies a layer's default style from it when the layer is loaded.
+    """
+    pyogrio.write_dataframe(pd.DataFrame(rows).assign(update_time=pd.Timestamp.now("UTC")), path,
+                            layer="layer_styles")
+
+
 def _fiona_type(series: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"

@@ -12,17 +12,17 @@ and the style's renderer and labels) and the default view extent.
 
 from __future__ import annotations
 
+import copy
 import uuid
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 import pyogrio
 import pyproj
 
 from citygrid import settings
-from citygrid._vector import write_layer
+from citygrid._vector import write_layer, write_styles
 from citygrid.admin import District
 from citygrid.catalog import Catalog
 from citygrid.errors import writing
@@ -85,10 +85,9 @@ def write_extract_project(gpkg: str | Path, district: District, catalog: Catalog
         held = dict(pyogrio.list_layers(gpkg))
         styles = [row for row in registry_styles(catalog, layout=layout, columns=columns)
                   if row["f_table_name"] in held]
-        pyogrio.write_dataframe(pd.DataFrame(styles).assign(update_time=pd.Timestamp.now("UTC")), gpkg,
-                                layer="layer_styles")
+        write_styles(gpkg, styles)
     qml = {row["f_table_name"]: str(row["styleQML"]) for row in styles}
-    layers = [(name, str(held[name]), qml[name]) for name in ORDER if name in held and name in qml]
+    layers = [(name, str(held[name]), qml[name]) for name in ORDER if name in qml]
     title = f"{district.name} {street and district.street(street)['name'] or ''}".strip()
     return write_project(gpkg.with_suffix(".qgz"), gpkg, layers, (xmin - margin, ymin - margin, xmax + margin,
                                                                   ymax + margin), title=title)
@@ -192,12 +191,11 @@ def _srs(crs: str) -> ET.Element:
 
 
 def _wrapped(srs: ET.Element, tag: str | None = None) -> ET.Element:
-    """`srs` (a ``<spatialrefsys>``), alone or inside a `tag` element."""
-    copy = ET.fromstring(ET.tostring(srs))
+    """A copy of `srs` (a ``<spatialrefsys>``), alone or inside a `tag` element."""
     if tag is None:
-        return copy
+        return copy.deepcopy(srs)
     outer = ET.Element(tag)
-    outer.append(copy)
+    outer.append(copy.deepcopy(srs))
     return outer
 
 

@@ -60,6 +60,7 @@ _base: Any = require("pygeoapi.provider.base", _("citygrid serve"), "serve")  # 
 _BaseProvider: Any = _base.BaseProvider
 _lock = threading.Lock()
 _opened: dict[str, Registry] = {}
+_columns: dict[tuple[str, str], dict] = {}
 
 
 def _registry(target: str) -> Registry:
@@ -74,7 +75,7 @@ class _Provider(_BaseProvider):
     """What every collection's provider shares: a registry frame, filtered by equality and bbox, paged as GeoJSON.
 
     pygeoapi makes a provider per request (``provider_def`` from the configuration); the
-    registry it reads is opened once per process.
+    registry it reads is opened, and each collection's fields listed, once per process.
     """
 
     id_column = "code"
@@ -83,7 +84,10 @@ class _Provider(_BaseProvider):
     def __init__(self, provider_def: dict) -> None:
         super().__init__(provider_def)
         self.registry = _registry(self.data)
-        self._fields = self.get_fields()
+        key = (type(self).__name__, self.data)
+        if key not in _columns:  # a collection's columns are those of every state: not read again per request
+            _columns[key] = self.get_fields()
+        self._fields = _columns[key]
 
     # --- what a subclass gives ------------------------------------------------------------
     def frame(self) -> gpd.GeoDataFrame:

@@ -10,12 +10,12 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from citygrid import settings
 from citygrid._i18n import N_, _, language
 from citygrid._text import spreadsheet_safe
+from citygrid._vector import write_styles
 from citygrid.errors import UsageError, writing
 from citygrid.styles import report_styles
 
@@ -203,8 +203,7 @@ class Report:
                 frame = self.issues.copy()
                 frame["row"] = frame["row"].astype("float64")
                 frame.to_file(path, layer="issues", engine="pyogrio")
-                styles = pd.DataFrame(report_styles("issues")).assign(update_time=pd.Timestamp.now("UTC"))
-                pyogrio.write_dataframe(styles, path, layer="layer_styles")  # QGIS draws the issues by severity
+                write_styles(path, report_styles("issues"))  # QGIS draws the issues by severity
             elif suffix == ".csv":
                 spreadsheet_safe(self._readable(self._records())).to_csv(path, index=False, encoding="utf-8-sig")
             elif suffix == ".json":  # streamed: a million issues never sit in memory as Python dicts
