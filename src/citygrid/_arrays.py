@@ -72,3 +72,31 @@ def one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
                 joined[name] = pd.Series(type(values)(pa.chunked_array([chunks.combine_chunks()]), dtype=values.dtype),
                                          index=frame.index)
     return frame.assign(**joined) if joined else frame
+
+
+def joined_rows(pieces: list[pd.Series], at: np.ndarray) -> pd.Series:
+    """The rows `at` of `pieces` joined end to end; `pieces` is emptied on the way.
+
+    Arrow takes rows from a text column of several chunks by joining the chunks into a copy
+    it holds beside the pieces and the result: three copies of the column at once (1.2 GB for
+    the messages of 2.6 million issues). Here the pieces are joined into one chunk and let go
+    before the rows are taken: two copies at most. Other columns are joined and taken by pandas.
+
+    Examples
+    --------
+    >>> pieces = [pd.Series(["a", "b"], dtype="str"), pd.Series(["c"], dtype="str")]
+    >>> joined_rows(pieces, np.array([2, 0])).tolist(), pieces
+    (['c', 'a'], [])
+    """
+    kinds = {type(p.array) for p in pieces} | {p.dtype for p in pieces}
+    if len(kinds) == 2 and issubclass(type(pieces[0].array), pd.arrays.ArrowStringArray):
+        kind, dtype = type(pieces[0].array), pieces[0].dtype
+        chunks = pa.chunked_array([c for p in pieces for c in p.array.__arrow_array__().chunks],
+                                  type=pieces[0].array.__arrow_array__().type)
+        pieces.clear()
+        whole = chunks.combine_chunks()
+        del chunks
+        return pd.Series(kind(pa.chunked_array([whole.take(pa.array(at))]), dtype=dtype))
+    joined = pd.concat(pieces, ignore_index=True)
+    pieces.clear()
+    return joined.take(at).reset_index(drop=True)

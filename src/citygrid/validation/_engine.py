@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 
 from citygrid import settings
-from citygrid._arrays import NONE, Positions
+from citygrid._arrays import NONE, Positions, joined_rows
 from citygrid._i18n import _
 from citygrid.admin import District
 from citygrid.catalog import Catalog
@@ -272,8 +272,10 @@ def findings(ctx: Context, codes: list[str], severities: dict[str, str], *, whol
         parts.append(pd.DataFrame({
             "rule": pd.array([code] * len(pos), dtype="str"),
             "severity": pd.array([severities.get(code, spec.severity)] * len(pos), dtype="str"),
-            "component_id": pd.array(comp, dtype="str"), "sheet": ctx.notes.get("sheet"),
-            "row": pd.array(row, dtype="Int64"), "column": _letters(ctx.notes, found.field, len(pos)),
+            "component_id": pd.array(comp, dtype="str"), "sheet": pd.array([ctx.notes.get("sheet")] * len(pos),
+                                                                            dtype="str"),
+            "row": pd.array(row, dtype="Int64"), "column": pd.array(_letters(ctx.notes, found.field, len(pos)),
+                                                                    dtype="str"),
             "message": pd.array(found.message, dtype="str"), "geometry": geometry, "order": order,
         }))
     if not parts:
@@ -292,10 +294,8 @@ def issues(parts: list[pd.DataFrame]) -> gpd.GeoDataFrame:
     """
     rows = np.concatenate([p["row"].to_numpy(dtype="float64", na_value=-1.0) for p in parts])
     at = np.lexsort((np.arange(len(rows)), np.concatenate([p["order"].to_numpy(dtype=int) for p in parts]), rows))
-    columns = {}
-    for name in ("rule", "severity", "component_id", "sheet", "row", "column", "message", "geometry"):
-        joined = pd.concat([p.pop(name) for p in parts], ignore_index=True)  # a column at a time: memory for one
-        columns[name] = joined.take(at).reset_index(drop=True)
+    columns = {name: joined_rows([p.pop(name) for p in parts], at)  # a column at a time: memory for one
+               for name in ("rule", "severity", "component_id", "sheet", "row", "column", "message", "geometry")}
     found = pd.DataFrame(columns)
     found["row"] = found["row"].astype("Int64")
     return gpd.GeoDataFrame(found, geometry="geometry", crs=settings.default_crs)
