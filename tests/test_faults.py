@@ -147,3 +147,20 @@ def test_a_batch_in_parts_gives_the_report_of_the_whole(batch_case, tmp_path, mo
             one = cg.validate(source, registry=reg, **options)
             monkeypatch.setattr(cg.settings, "batch_part_rows", 2)
             _same_reports(cg.validate(source, registry=reg, **options), one)
+
+
+def test_the_first_issues_listed_read_as_in_the_whole_report(batch_case, monkeypatch):
+    """A report lists its first issues (errors first) from the messages as the rules kept them, part by part:
+    the same text, rule and component as the same rows of the whole report."""
+    reg, case = batch_case
+    monkeypatch.setattr(cg.settings, "batch_part_rows", 7)
+    report = cg.validate(case.frame, registry=reg)
+    listed = report.to_dict(limit=40)["issues"]
+    whole = cg.validate(case.frame, registry=reg).issues
+    rank = whole["severity"].map({"error": 0, "warning": 1, "info": 2}).to_numpy()
+    chosen = whole.iloc[np.sort(np.argsort(rank, kind="stable")[:40])]
+    assert len(listed) == 40 and len(whole) > 100
+    assert [(i["rule"], i["component_id"], i["message"]) for i in listed] == [
+        (r, None if pd.isna(c) else c, m) for r, c, m in zip(chosen["rule"], chosen["component_id"], chosen["message"])]
+    counted = {(r, s): n for r, row in report.summary().iterrows() for s, n in row.items() if n}
+    assert counted == whole.groupby(["rule", "severity"]).size().to_dict()

@@ -164,10 +164,10 @@ class IngestResult:
         """Why the batch was refused (the errors per rule), or "" when it was accepted."""
         if self.accepted or self.report is None:
             return ""
-        errors = self.report.issues[self.report.issues["severity"] == "error"]
-        counts = errors.groupby("rule").size().sort_values(ascending=False)
+        errors = self.report.summary()["error"]
+        counts = errors[errors > 0].sort_values(ascending=False)
         return _("rejected, nothing written: {n:,} error(s) — {rules}").format(
-            n=len(errors), rules=", ".join(f"{n} × {rule}" for rule, n in counts.items()))
+            n=int(counts.sum()), rules=", ".join(f"{n} × {rule}" for rule, n in counts.items()))
 
     def __repr__(self) -> str:
         counts = (f"created={self.created}, updated={self.updated}, retired={self.retired}, "

@@ -201,7 +201,7 @@ def report_table(report) -> None:
     for rule, counts in summary.iterrows():
         row(out, rule, *(counts[s] for s in SEVERITY_NAMES))
     console.print(out)
-    sheets = report.issues["sheet"].dropna().unique()
+    sheets = report.sheets
     if len(sheets) == 1:
         say(_("sheet {sheet!r}").format(sheet=sheets[0]))
     for rec in report.first(10).issues.itertuples():

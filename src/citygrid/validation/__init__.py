@@ -31,7 +31,17 @@ from citygrid.catalog import Catalog, load_catalog
 from citygrid.errors import UsageError
 from citygrid.normalise import NormalisedParts
 from citygrid.validation import crs, geom, grid, id, owner, schema, topology  # noqa: F401  (they register the rules)
-from citygrid.validation._engine import RULES, SEVERITIES, WHOLE_COLUMNS, Context, Rule, findings, issues, run
+from citygrid.validation._engine import (
+    RULES,
+    SEVERITIES,
+    WHOLE_COLUMNS,
+    Context,
+    Messages,
+    Rule,
+    findings,
+    issues,
+    run,
+)
 from citygrid.validation.report import Report
 
 __all__ = ["RULES", "Reference", "Report", "Rule", "validate", "validate_registry"]
@@ -146,20 +156,21 @@ def validate(
                       admin_code=district.code if district is not None else None,
                       layout=ref.layout if ref is not None else None,
                       registry_positions=ref.positions if ref is not None else None)
-    found, kept, checked = [], [], 0
+    found, kept, checked, messages = [], [], 0, Messages()
     for part in parts:  # rules on each row alone, part by part; the batch kept in the columns the others read
         notes = {**part.attrs.get("citygrid", {}), **hidden}
         part = part.copy(deep=False)
         part.attrs = {}  # pandas deep-copies attrs at every step; the rules read the notes from ctx
-        found.append(findings(context(frame=part, notes=notes), codes, severities or {}, whole=False))
+        found.append(findings(context(frame=part, notes=notes), codes, severities or {}, messages, whole=False))
         kept.append(part[[c for c in WHOLE_COLUMNS if c in part.columns] + [part.geometry.name]])
         checked += len(part)
     whole = kept[0] if len(kept) == 1 else gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), crs=kept[0].crs)
     del kept
     found.append(findings(context(frame=whole, notes={**parts.notes, **hidden}),
-                          codes, severities or {}, whole=True))
+                          codes, severities or {}, messages, whole=True))
     result = _without_allowed(issues(found), ref)
-    return Report(result, source=str(parts.notes.get("source", "batch")) if parts.notes else "frame", checked=checked)
+    return Report(result, source=str(parts.notes.get("source", "batch")) if parts.notes else "frame", checked=checked,
+                  messages=messages)
 
 
 def validate_registry(
@@ -182,8 +193,8 @@ def validate_registry(
     ctx = Context(frame=frame, catalog=ref.catalog, district=ref.district, registry=None,
                   tolerances=tolerances or {}, notes={"ids_required": True, "source": ref.name},
                   admin_code=ref.district.code, layout=ref.layout)
-    issues = _without_allowed(run(ctx, codes, severities or {}), ref)
-    return Report(issues, source=ref.name, checked=len(frame))
+    found, messages = run(ctx, codes, severities or {})
+    return Report(_without_allowed(found, ref), source=ref.name, checked=len(frame), messages=messages)
 
 
 def _without_allowed(issues: gpd.GeoDataFrame, ref: Reference | None) -> gpd.GeoDataFrame:

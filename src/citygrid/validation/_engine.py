@@ -9,6 +9,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from citygrid import settings
@@ -234,17 +235,72 @@ class Context:
         return self.memo("current_twins", compute)
 
 
-def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> gpd.GeoDataFrame:
-    """Run the rules `codes` over `ctx`; one row per issue, fixed columns, batch-level issues and then by row."""
-    return issues([findings(ctx, codes, severities)])
+class Messages:
+    """The issues' messages as the rules wrote them, a block per rule and part, read by key when shown.
+
+    A report of millions of issues lists a thousand in a terminal or a JSON answer: the messages
+    of the others are counted, never copied into the order of the report. A key is a message's
+    place in the blocks taken end to end.
+
+    Examples
+    --------
+    >>> m = Messages()
+    >>> m.add(["a", "b"]).tolist(), m.add(["c"]).tolist()
+    ([0, 1], [2])
+    >>> m.take(np.array([2, 0])).tolist()
+    ['c', 'a']
+    """
+
+    def __init__(self) -> None:
+        self._blocks: list[pa.Array] = []
+        self._starts = [0]
+
+    def add(self, texts: Any) -> np.ndarray:
+        """Keep `texts` (a sequence of str); their keys."""
+        block = pa.array(np.asarray(texts, dtype=object), type=pa.large_string())
+        start = self._starts[-1]
+        self._blocks.append(block)
+        self._starts.append(start + len(block))
+        return np.arange(start, start + len(block), dtype=np.int64)
+
+    def take(self, keys: np.ndarray) -> pd.arrays.ArrowStringArray:
+        """The messages of `keys`, in their order, as one Arrow string column."""
+        keys = np.asarray(keys, dtype=np.int64)
+        block = np.searchsorted(np.asarray(self._starts), keys, side="right") - 1
+        order = np.argsort(block, kind="stable")
+        pieces = [self._blocks[b].take(pa.array(keys[order[a:z]] - self._starts[b]))
+                  for b, a, z in _runs(block[order])]
+        joined = pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
+        del pieces
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return pd.array(joined.take(pa.array(back)), dtype="str")
 
 
-def findings(ctx: Context, codes: list[str], severities: dict[str, str], *, whole: bool | None = None) -> pd.DataFrame:
+def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(value, start, end)`` of each run of equal values in sorted `values`."""
+    if not len(values):
+        return []
+    edges = np.flatnonzero(np.diff(values)) + 1
+    starts = np.concatenate([[0], edges])
+    ends = np.concatenate([edges, [len(values)]])
+    return [(int(values[a]), int(a), int(z)) for a, z in zip(starts, ends)]
+
+
+def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> tuple[gpd.GeoDataFrame, Messages]:
+    """Run the rules `codes` over `ctx`: :func:`issues` of their findings, and the messages they keyed."""
+    messages = Messages()
+    return issues([findings(ctx, codes, severities, messages)]), messages
+
+
+def findings(ctx: Context, codes: list[str], severities: dict[str, str], messages: Messages, *,
+             whole: bool | None = None) -> pd.DataFrame:
     """What the rules `codes` find in `ctx`, as compact columns (text in Arrow strings), in the order of `codes`.
 
     With `whole` True or False, only the rules of `codes` whose :attr:`Rule.whole` is that run.
     ``order`` keeps each issue's rule's place in `codes`, so that :func:`issues` can put findings
-    made on parts of a batch in the order one run on the whole batch gives.
+    made on parts of a batch in the order one run on the whole batch gives. The messages go into
+    `messages`; column ``message`` holds their keys.
     """
     parts = []
     ids = ctx.values("component_id")
@@ -276,17 +332,19 @@ def findings(ctx: Context, codes: list[str], severities: dict[str, str], *, whol
                                                                             dtype="str"),
             "row": pd.array(row, dtype="Int64"), "column": pd.array(_letters(ctx.notes, found.field, len(pos)),
                                                                     dtype="str"),
-            "message": pd.array(found.message, dtype="str"), "geometry": geometry, "order": order,
+            "message": messages.add(found.message), "geometry": geometry, "order": order,
         }))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in
-                             ("rule", "severity", "component_id", "sheet", "row", "column", "message", "geometry")}
-                            ).assign(order=pd.Series(dtype=int))
+                             ("rule", "severity", "component_id", "sheet", "row", "column", "geometry")}
+                            ).assign(message=pd.Series(dtype=np.int64), order=pd.Series(dtype=int))
     return pd.concat(parts, ignore_index=True)
 
 
 def issues(parts: list[pd.DataFrame]) -> gpd.GeoDataFrame:
     """Findings of :func:`findings` as one report frame: batch-level issues first, then by row, in rule order.
+
+    Column ``message`` holds the messages' keys (see :class:`Messages`).
 
     The frames of `parts` are emptied as their columns are put together (memory for one column at a time).
 

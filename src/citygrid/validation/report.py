@@ -18,6 +18,7 @@ from citygrid._text import spreadsheet_safe
 from citygrid._vector import write_styles
 from citygrid.errors import UsageError, writing
 from citygrid.styles import report_styles
+from citygrid.validation._engine import Messages
 
 COLUMNS = ("rule", "severity", "component_id", "sheet", "row", "column", "message")
 """The columns of every report: ``sheet``, ``row`` and ``column`` say where a spreadsheet shows the cell."""
@@ -51,15 +52,10 @@ class Report:
 
     Attributes
     ----------
-    issues : geopandas.GeoDataFrame
-        One row per issue: ``rule``, ``severity`` (error, warning or info),
-        ``component_id``, ``sheet`` (of a workbook), ``row`` (the row number a spreadsheet
-        shows, the header and title rows counted; the feature's number, from 1, in a vector
-        file; NA when none), ``column`` (the spreadsheet's column letter, when known),
-        ``message``, geometry (the feature or the fault's location, in
-        ``settings.default_crs``; may be empty).
     source : str
         What was validated.
+    checked : int
+        How many features were checked.
 
     Examples
     --------
@@ -70,16 +66,41 @@ class Report:
     (True, 0)
     """
 
-    def __init__(self, issues: gpd.GeoDataFrame, *, source: str = "batch", checked: int = 0) -> None:
+    def __init__(self, issues: gpd.GeoDataFrame, *, source: str = "batch", checked: int = 0,
+                 messages: Messages | None = None) -> None:
         for name in ("sheet", "column"):  # reports read back from older files, findings made in Spark
             if name not in issues.columns:
                 issues = issues.assign(**{name: pd.Series(None, index=issues.index, dtype=object)})
-        self.issues = issues
+        self._table = issues  # with `messages`, column ``message`` holds their keys until the text is asked for
+        self._messages = messages
         self.source = source
         self.checked = checked
 
+    @property
+    def issues(self) -> gpd.GeoDataFrame:
+        """One row per issue.
+
+        Columns ``rule``, ``severity`` (error, warning or info), ``component_id``, ``sheet`` (of a
+        workbook), ``row`` (the row number a spreadsheet shows, the header and title rows counted;
+        the feature's number, from 1, in a vector file; NA when none), ``column`` (the spreadsheet's
+        column letter, when known), ``message``, geometry (the feature or the fault's location, in
+        ``settings.default_crs``; may be empty).
+
+        The messages' text is put in the first time this is read: counts, :meth:`summary`, and
+        :meth:`first` never copy the messages of a report of millions of issues.
+        """
+        if self._messages is not None:
+            self._table = self._table.assign(message=self._messages.take(self._table["message"].to_numpy()))
+            self._messages = None
+        return self._table
+
+    @property
+    def sheets(self) -> list[str]:
+        """The workbook sheets the issues are on (none for a vector file)."""
+        return list(self._table["sheet"].dropna().unique())
+
     def __len__(self) -> int:
-        return len(self.issues)
+        return len(self._table)
 
     def __bool__(self) -> bool:
         """Refused: ``if report:`` could mean "has issues" or "passed"; say which.
@@ -93,34 +114,34 @@ class Report:
                           "or len(report) (how many issues, warnings included)."))
 
     def __repr__(self) -> str:
-        counts = self.issues["severity"].value_counts()
+        counts = self._table["severity"].value_counts()
         return (f"<Report on {self.source}: {counts.get('error', 0)} errors, "
                 f"{counts.get('warning', 0)} warnings, {counts.get('info', 0)} info in {self.checked:,} features>")
 
     @property
     def ok(self) -> bool:
         """True when there is no error (warnings do not block)."""
-        return not (self.issues["severity"] == "error").any()
+        return not (self._table["severity"] == "error").any()
 
     def summary(self) -> pd.DataFrame:
         """Issue counts per rule and severity (columns ``error``, ``warning``, ``info``)."""
-        if self.issues.empty:
+        if self._table.empty:
             return pd.DataFrame(columns=list(SEVERITY_NAMES), dtype=int)
-        table = self.issues.pivot_table(index="rule", columns="severity", values="message",
-                                        aggfunc="count", fill_value=0)
+        table = pd.crosstab(self._table["rule"], self._table["severity"])
         return table.reindex(columns=list(SEVERITY_NAMES), fill_value=0).astype(int)
 
     def summary_line(self) -> str:
         """Issue counts per rule on one line, e.g. ``"3 × id.duplicate, 1 × geom.invalid"``."""
-        counts = self.issues.groupby("rule").size()
+        counts = self._table.groupby("rule").size()
         return ", ".join(f"{n} × {rule}" for rule, n in counts.items())
 
     def _records(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.issues.reindex(columns=list(COLUMNS)))
         geoms = self.issues.geometry.to_numpy()
         present = ~(pd.isna(geoms) | shapely.is_empty(np.where(pd.isna(geoms), shapely.Point(), geoms)))
-        points = gpd.GeoSeries(np.where(present, shapely.point_on_surface(
-            np.where(present, geoms, shapely.Point(0, 0))), None), crs=settings.default_crs)
+        with np.errstate(invalid="ignore"):  # a faulty geometry (NaN coordinates …) has no point: its x, y stay NaN
+            inside = shapely.point_on_surface(np.where(present, geoms, shapely.Point(0, 0)))
+        points = gpd.GeoSeries(np.where(present, inside, None), crs=settings.default_crs)
         wgs = points.to_crs(settings.web_crs)
         frame["x"] = np.where(present, wgs.x, np.nan)
         frame["y"] = np.where(present, wgs.y, np.nan)
@@ -168,16 +189,17 @@ class Report:
         """The report with at most `limit` issues, errors first, then warnings, then info."""
         if limit is None or len(self) <= limit:
             return self
-        rank = self.issues["severity"].map({s: k for k, s in enumerate(SEVERITY_NAMES)}).fillna(0)
+        rank = self._table["severity"].map({s: k for k, s in enumerate(SEVERITY_NAMES)}).fillna(0)
         order = np.argsort(rank.to_numpy(), kind="stable")[:limit]
-        return Report(self.issues.iloc[np.sort(order)], source=self.source, checked=self.checked)
+        return Report(self._table.iloc[np.sort(order)], source=self.source, checked=self.checked,
+                      messages=self._messages)
 
     def _summary(self, *, listed: int) -> dict:
-        counts = self.issues["severity"].value_counts()
+        counts = self._table["severity"].value_counts()
         return {"source": self.source, "checked": self.checked, "ok": self.ok,
                 "errors": int(counts.get("error", 0)), "warnings": int(counts.get("warning", 0)),
                 "info": int(counts.get("info", 0)),
-                "by_rule": {k: int(v) for k, v in self.issues["rule"].value_counts().sort_index().items()},
+                "by_rule": {k: int(v) for k, v in self._table["rule"].value_counts().sort_index().items()},
                 "listed": listed}
 
     def to_file(self, path: str | Path) -> Path:
