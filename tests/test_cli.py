@@ -137,6 +137,10 @@ def test_validate_clean_and_defective_batches(registry, tmp_path):
     assert result.returncode == 1 and "schema.mojibake" in result.stdout
     data = json.loads(report.read_text(encoding="utf-8"))
     assert set(data) == {"issues", "summary"} and data["summary"]["errors"] == len(truth)
+    listed = run("validate", DATA / "batch_defects.gpkg", "-r", registry)
+    assert "more (all of them with --report FILE)" in listed.stdout
+    written = run("validate", DATA / "batch_defects.gpkg", "-r", registry, "--report", tmp_path / "all.csv")
+    assert "all of them with" not in written.stdout and "report written to" in written.stdout
     gcj = run("validate", DATA / "batch_gcj02.csv", "-r", registry, "--crs", "EPSG:4326")
     assert gcj.returncode == 1 and "crs.gcj02_suspected" in gcj.stdout
     fixed = run("validate", DATA / "batch_gcj02.csv", "-r", registry, "--crs", "EPSG:4326", "--gcj02")
@@ -247,6 +251,8 @@ def test_ingest_accepts_clean_and_rejects_defects(registry):
     assert outcome["accepted"] and outcome["created"] > 0 and outcome["retired"] > 0
     rejected = run("ingest", DATA / "batch_defects.gpkg", "-r", registry)
     assert rejected.returncode == 1 and "rejected" in rejected.stdout and "nothing was written" in rejected.stdout
+    assert "more (all of them with --json --max-issues 0)" in rejected.stdout  # ingest has no --report
+    assert "--report" not in rejected.stdout
     stats = json.loads(run("stats", "-r", registry, "--by", "street", "--json").stdout)
     assert sum(row["count"] for row in stats) == 20_000 + outcome["created"] - outcome["retired"]
     assert all(isinstance(row["count"], int) for row in stats)  # counts stay whole numbers

@@ -188,8 +188,12 @@ def row(out: Table, *cells: Any) -> None:
     out.add_row(*(Text(str(c)) for c in cells))
 
 
-def report_table(report) -> None:
-    """The issue counts per rule and the first ten issues (errors first, then warnings, then info)."""
+def report_table(report, *, option: str | None) -> None:
+    """The issue counts per rule and the first ten issues (errors first, then warnings, then info).
+
+    The others are counted; `option` is how the command lists them all (None: it has no such
+    option, or the report is being written to a file).
+    """
     from citygrid.validation.report import SEVERITY_NAMES
 
     summary = report.summary()
@@ -206,8 +210,11 @@ def report_table(report) -> None:
         say(_("sheet {sheet!r}").format(sheet=sheets[0]))
     for rec in report.first(10).issues.itertuples():
         say(f"  {_(SEVERITY_NAMES.get(rec.severity, rec.severity))} {rec.rule} {where(rec)}: {rec.message}")
-    if len(report) > 10:
-        say(_("  … and {n:,} more (write them all with --report FILE)").format(n=len(report) - 10))
+    more = len(report) - 10
+    if more > 0 and option:
+        say(_("  … and {n:,} more (all of them with {option})").format(n=more, option=option))
+    elif more > 0:
+        say(_("  … and {n:,} more").format(n=more))
 
 
 def where(issue: Any) -> str:
@@ -226,6 +233,6 @@ def show(result, report: Path | None, *, as_json: bool, max_issues: int) -> None
     if as_json:
         print_json(result.to_dict(limit=max_issues or None))
         return
-    report_table(result)
+    report_table(result, option=None if report else "--report FILE")
     if report:
         say(_("report written to {path}").format(path=report))

@@ -94,10 +94,10 @@ def ingest(
             verb=verb, created=result.created, updated=result.updated, retired=result.retired,
             unchanged=result.unchanged, seconds=result.seconds))
         if result.report is not None and len(result.report):
-            report_table(result.report)
+            report_table(result.report, option="--json --max-issues 0")
     else:
         say((_("rejected"), "red"), _(": nothing was written"))
-        report_table(result.report)
+        report_table(result.report, option="--json --max-issues 0")
     raise typer.Exit(0 if result.accepted else 1)
 
 
@@ -165,7 +165,7 @@ def init(
                                           name=name, crs=crs, columns=mapping)
         except BatchRejected as exc:
             say((_("rejected"), "red"), _(": the components have errors, so no registry was made"))
-            report_table(exc.report)
+            report_table(exc.report, option=None)
             raise typer.Exit(1) from None
     district = reg.district
     facts = {"registry": str(registry), "district": f"{district.code} {district.name}",
