@@ -88,8 +88,8 @@ def joined_rows(pieces: list[pd.Series], at: np.ndarray) -> pd.Series:
     >>> joined_rows(pieces, np.array([2, 0])).tolist(), pieces
     (['c', 'a'], [])
     """
-    kinds = {type(p.array) for p in pieces} | {p.dtype for p in pieces}
-    if len(kinds) == 2 and issubclass(type(pieces[0].array), pd.arrays.ArrowStringArray):
+    alike = len({(type(p.array), p.dtype) for p in pieces}) == 1
+    if alike and isinstance(pieces[0].array, pd.arrays.ArrowStringArray):
         kind, dtype = type(pieces[0].array), pieces[0].dtype
         chunks = pa.chunked_array([c for p in pieces for c in p.array.__arrow_array__().chunks],
                                   type=pieces[0].array.__arrow_array__().type)

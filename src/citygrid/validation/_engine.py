@@ -268,23 +268,15 @@ class Messages:
         keys = np.asarray(keys, dtype=np.int64)
         block = np.searchsorted(np.asarray(self._starts), keys, side="right") - 1
         order = np.argsort(block, kind="stable")
+        blocks, firsts = np.unique(block[order], return_index=True)
+        ends = np.append(firsts[1:], len(order))
         pieces = [self._blocks[b].take(pa.array(keys[order[a:z]] - self._starts[b]))
-                  for b, a, z in _runs(block[order])]
+                  for b, a, z in zip(blocks, firsts, ends)]
         joined = pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
         del pieces
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         return pd.array(joined.take(pa.array(back)), dtype="str")
-
-
-def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
-    """``(value, start, end)`` of each run of equal values in sorted `values`."""
-    if not len(values):
-        return []
-    edges = np.flatnonzero(np.diff(values)) + 1
-    starts = np.concatenate([[0], edges])
-    ends = np.concatenate([edges, [len(values)]])
-    return [(int(values[a]), int(a), int(z)) for a, z in zip(starts, ends)]
 
 
 def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> tuple[gpd.GeoDataFrame, Messages]:

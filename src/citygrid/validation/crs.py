@@ -112,17 +112,19 @@ def _shifted_rows(ctx: Context) -> Findings:
     twins = ctx.current_twins() if ctx.registry is not None else np.full(len(ctx.frame), -1)
     with_twin = np.flatnonzero(ok & (twins >= 0))
     step = settings.batch_part_rows  # points made a block at a time: a million at once hold 250 MB
-    for rows in (with_twin[at:at + step] for at in range(0, len(with_twin), step)):
-        registered = shapely.point_on_surface(ctx.known_registry.geometry.to_numpy()[twins[rows]])
-        said[rows[shifted_as_gcj02(ctx, rows, registered)]] = _(
-            "shifted back by the GCJ-02 offset it falls on its registered position")
+    if len(with_twin):
+        places = ctx.known_registry.geometry.to_numpy()
+        for rows in (with_twin[at:at + step] for at in range(0, len(with_twin), step)):
+            registered = shapely.point_on_surface(places[twins[rows]])
+            said[rows[shifted_as_gcj02(ctx, rows, registered)]] = _(
+                "shifted back by the GCJ-02 offset it falls on its registered position")
     where, covered = claimed_cells(ctx)
     outside = np.flatnonzero(ok & (where >= 0) & ~covered & (said == ""))
     text = _("shifted back by the GCJ-02 offset it falls in its claimed grid cell {cell}")
+    cells = ctx.known_district.grid.geometry.to_numpy()
     for rows in (outside[at:at + step] for at in range(0, len(outside), step)):
         back = shapely.points(shapely.get_coordinates(ctx.probes()[rows]) - gcj02_shift(ctx)[rows])
-        cells = ctx.known_district.grid.geometry.to_numpy()[where[rows]]
-        hit = rows[shapely.covers(cells, back)]
+        hit = rows[shapely.covers(cells[where[rows]], back)]
         said[hit] = [text.format(cell=c) for c in ctx.values("grid")[hit]]
     pos = np.flatnonzero(said != "")
     size = np.hypot(*gcj02_shift(ctx)[pos].T)
