@@ -164,3 +164,37 @@ def test_the_first_issues_listed_read_as_in_the_whole_report(batch_case, monkeyp
         (r, None if pd.isna(c) else c, m) for r, c, m in zip(chosen["rule"], chosen["component_id"], chosen["message"])]
     counted = {(r, s): n for r, row in report.summary().iterrows() for s, n in row.items() if n}
     assert counted == whole.groupby(["rule", "severity"]).size().to_dict()
+
+
+def test_a_report_counts_from_its_compact_columns_as_from_its_issues(batch_case):
+    """A report keeps rule and severity as categories until its issues are read: every count, line and
+    listing it gives from them equals what the same issues, spelt out as text, give."""
+    reg, case = batch_case
+    report = cg.validate(case.frame, registry=reg)
+    assert isinstance(report._table["rule"].dtype, pd.CategoricalDtype)
+    spelt = cg.Report(report.issues.copy(), source=report.source, checked=report.checked)
+    assert str(report.issues["rule"].dtype) == "str" and str(report.issues["severity"].dtype) == "str"
+    fresh = cg.validate(case.frame, registry=reg)  # not yet spelt out
+    assert fresh.summary().equals(spelt.summary())
+    assert list(fresh.summary().index) == sorted(fresh.summary().index)
+    assert fresh.summary_line() == spelt.summary_line()
+    assert repr(fresh) == repr(spelt) and fresh.ok == spelt.ok
+    assert fresh.to_dict(limit=25) == spelt.to_dict(limit=25)
+    assert fresh.to_dict(limit=25)["summary"]["by_rule"] == spelt.issues["rule"].value_counts().sort_index().to_dict()
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_a_batch_checked_against_the_registrys_columns_it_reads(batch_case, snapshot):
+    """A registry not yet in memory is read for validation in the columns the rules read (from its
+    snapshot, or its layers): the report is the one against every column."""
+    reg, case = batch_case
+    whole = cg.validate(case.frame, registry=reg.reference())
+    if not snapshot:
+        reg.store.path.with_name(reg.store.path.name + ".snapshot").unlink(missing_ok=True)
+    fresh = cg.open_registry(reg.store.path)
+    assert list(fresh.reference(cg.validation.REGISTRY_COLUMNS).components.columns) == list(
+        cg.validation.REGISTRY_COLUMNS)
+    assert fresh._cache is None  # read for validation only, not kept as the registry's state
+    _same_reports(cg.validate(case.frame, registry=fresh), whole)
+    assert len(whole) > 100 and {"owner.conflict", "geom.moved_far", "schema.initial_date_changed",
+                                 "topology.duplicate_feature", "id.duplicate"} <= set(whole.issues["rule"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +197,17 @@ class Registry:
         """The current components (retired ones left out); cached until the registry changes."""
         return self._loaded().current
 
-    def reference(self) -> Reference:
-        """The current state as validation reads it (components, district, layout, allow-list)."""
-        return self._reference(self._loaded())
+    def reference(self, columns: Sequence[str] | None = None) -> Reference:
+        """The current state as validation reads it (components, district, layout, allow-list).
+
+        With `columns`, a state not yet in memory is read in those columns only (a batch is checked
+        against a few: :data:`citygrid.validation.REGISTRY_COLUMNS`) and not kept; a state in memory
+        is used whole.
+        """
+        state = self.state
+        if columns is None or (self._cache is not None and self._cache.state == state):
+            return self._reference(self._loaded())
+        return self._reference(View(state, self.store.read_components(state, columns)))
 
     def _reference(self, loaded: View) -> Reference:
         return Reference(components=loaded.all, positions=loaded.positions(), district=self.district,

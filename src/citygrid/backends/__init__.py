@@ -137,8 +137,8 @@ class Store(Protocol):
     def state(self) -> str:
         """The identity of the committed state; a new one after every commit, whoever makes it."""
 
-    def read_components(self, state: str) -> gpd.GeoDataFrame:
-        """Every component of `state`, retired ones too, in canonical columns."""
+    def read_components(self, state: str, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        """Every component of `state`, retired ones too, in canonical columns (only `columns`, when given)."""
 
     def read_near(self, ids: np.ndarray, geoms: np.ndarray, categories: np.ndarray,
                   reach: np.ndarray) -> gpd.GeoDataFrame | None:

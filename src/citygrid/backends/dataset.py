@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -193,13 +194,14 @@ class DatasetStore:
         stamp = [f"{f}:{os.stat(f).st_mtime_ns}:{os.stat(f).st_size}" for f in parts]
         return "dataset:" + hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:32]
 
-    def read_components(self, state: str) -> gpd.GeoDataFrame:
-        """The components (current: a dataset holds no retired ones)."""
+    def read_components(self, state: str, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        """The components (current: a dataset holds no retired ones; only `columns`, when given)."""
         from citygrid.schema import conform
 
         frame = read_dataset(self.path, admin_code=self.admin_code).drop(columns=["row", "admin_code"])
         frame["retired_at"] = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ms]")
-        return conform(frame) if "version" not in frame else frame
+        frame = conform(frame) if "version" not in frame else frame
+        return frame if columns is None else frame[list(columns)]
 
     def read_near(self, ids: Any, geoms: Any, categories: Any, reach: Any) -> None:
         """Nothing: a dataset takes no merges."""

@@ -32,7 +32,7 @@ import secrets
 import sqlite3
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -874,13 +874,15 @@ class GpkgStore(BookkeepingReads):
         # without its triggers an edit leaves the state as it was: trust no cache then
         return state if self._guarded[1] else f"unguarded:{state}"
 
-    def read_components(self, state: str) -> gpd.GeoDataFrame:
-        """Every component (retired ones too) in `state`: from the snapshot, else the layers."""
-        frame = read_snapshot(self.path, state) if len(state) == 32 else None
+    def read_components(self, state: str, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
+        """Every component (retired ones too) in `state`: from the snapshot, else the layers (only `columns`)."""
+        frame = read_snapshot(self.path, state, columns) if len(state) == 32 else None
         if frame is None:  # the first read after a change: from the layers, then kept for the next
             frame = read_components_layers(self.path, engine=self.engine)
             if self.state() == state and len(state) == 32:  # not changed while reading
                 store_snapshot(self.path, state, frame)
+            if columns is not None:
+                frame = frame[list(columns)]
         return frame
 
     def read_near(self, ids: np.ndarray, geoms: np.ndarray, categories: np.ndarray, reach: np.ndarray) -> None:

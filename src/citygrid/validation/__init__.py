@@ -15,12 +15,14 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from citygrid import settings
@@ -44,7 +46,7 @@ from citygrid.validation._engine import (
 )
 from citygrid.validation.report import Report
 
-__all__ = ["RULES", "Reference", "Report", "Rule", "validate", "validate_registry"]
+__all__ = ["REGISTRY_COLUMNS", "RULES", "Reference", "Report", "Rule", "validate", "validate_registry"]
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,20 @@ class Reference:
     state: str
     hidden: dict[int, float] | None = None
 
-    def reference(self) -> Reference:
-        """Itself (a reference is its own source)."""
+    def reference(self, columns: Sequence[str] | None = None) -> Reference:
+        """Itself (a reference is its own source), whatever `columns` asks."""
         return self
+
+
+REGISTRY_COLUMNS = ("component_id", "category", "retired_at", "survey_date", "owner", "owner_code", "geometry")
+"""The registry's columns that the rules on a batch read: a batch is checked against these alone."""
 
 
 class Referenced(Protocol):
     """Anything that gives a :class:`Reference`: a ``Registry``, or a reference itself."""
 
-    def reference(self) -> Reference:
-        """The state to check against."""
+    def reference(self, columns: Sequence[str] | None = None) -> Reference:
+        """The state to check against (in `columns` at least, when given)."""
 
 
 def validate(
@@ -140,7 +146,7 @@ def validate(
     UsageError
         On an unknown rule code or severity.
     """
-    ref = registry.reference() if registry is not None else None
+    ref = registry.reference(REGISTRY_COLUMNS) if registry is not None else None
     catalog = catalog or (ref.catalog if ref is not None else load_catalog())
     district = district or (ref.district if ref is not None else None)
     codes = _select(rules, skip)
@@ -156,19 +162,23 @@ def validate(
                       admin_code=district.code if district is not None else None,
                       layout=ref.layout if ref is not None else None,
                       registry_positions=ref.positions if ref is not None else None)
-    found, kept, checked, messages = [], [], 0, Messages()
+    found, kept, twins, checked, messages = [], [], [], 0, Messages()
     for part in parts:  # rules on each row alone, part by part; the batch kept in the columns the others read
         notes = {**part.attrs.get("citygrid", {}), **hidden}
         part = part.copy(deep=False)
         part.attrs = {}  # pandas deep-copies attrs at every step; the rules read the notes from ctx
-        found.append(findings(context(frame=part, notes=notes), codes, severities or {}, messages, whole=False))
+        ctx = context(frame=part, notes=notes)
+        found.append(findings(ctx, codes, severities or {}, messages, whole=False))
         kept.append(part[[c for c in WHOLE_COLUMNS if c in part.columns] + [part.geometry.name]])
+        twins.append(ctx.twins())
         checked += len(part)
     whole = kept[0] if len(kept) == 1 else gpd.GeoDataFrame(pd.concat(kept, ignore_index=True), crs=kept[0].crs)
-    del kept
-    found.append(findings(context(frame=whole, notes={**parts.notes, **hidden}),
-                          codes, severities or {}, messages, whole=True))
-    result = _without_allowed(issues(found), ref)
+    del kept, ctx
+    ctx = context(frame=whole, notes={**parts.notes, **hidden})
+    ctx.memo("twins", lambda: np.concatenate(twins))  # found part by part: the ids are not looked up again
+    found.append(findings(ctx, codes, severities or {}, messages, whole=True))
+    del whole, part, ctx  # the batch goes before its issues are put together: the issues keep only their own geometries
+    result = _without_allowed(issues(found, codes, severities or {}), ref)
     return Report(result, source=str(parts.notes.get("source", "batch")) if parts.notes else "frame", checked=checked,
                   messages=messages)
 

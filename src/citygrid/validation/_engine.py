@@ -180,8 +180,20 @@ class Context:
         return self.registry
 
     def values(self, column: str) -> np.ndarray:
-        """A batch column as an object array, converted once per context."""
-        return self.memo(("values", column), lambda: self.frame[column].to_numpy(dtype=object))
+        """A batch column as an object array, converted once per context.
+
+        A text column's value repeated in many rows (a category, a grid cell) is one object for
+        all of them: a million rows of 136 categories hold 136 strings, not a million. Identifiers,
+        one per row, are converted as they are.
+        """
+        def compute() -> np.ndarray:
+            series = self.frame[column]
+            if column == "component_id" or not isinstance(series.dtype, pd.StringDtype):
+                return series.to_numpy(dtype=object)
+            codes, uniques = pd.factorize(series)
+            return np.append(np.asarray(uniques, dtype=object), series.dtype.na_value)[codes]  # -1: missing
+
+        return self.memo(("values", column), compute)
 
     def probes(self) -> np.ndarray:
         """A point inside each geometry: points as they are, others a point on their surface.
@@ -198,7 +210,7 @@ class Context:
 
     def label(self, pos: np.ndarray) -> list[str]:
         """How a message names rows `pos`: their component id, else their batch row."""
-        ids, rows = self.values("component_id")[pos], self.frame["row"].to_numpy()[pos]
+        ids, rows = self.frame["component_id"].take(pos).to_numpy(dtype=object), self.frame["row"].to_numpy()[pos]
         nameless, row = _("a component without id"), _("batch row {row}")
         return [str(i) if not pd.isna(i) else nameless if pd.isna(r) else row.format(row=int(r))
                 for i, r in zip(ids, rows)]
@@ -240,7 +252,9 @@ class Messages:
 
     A report of millions of issues lists a thousand in a terminal or a JSON answer: the messages
     of the others are counted, never copied into the order of the report. A key is a message's
-    place in the blocks taken end to end.
+    place in the blocks taken end to end. A block is kept compressed (zstd in Arrow's IPC format:
+    the messages of one rule repeat its sentence, so 400 MB of text keep in about 30 MB) and
+    opened only when its messages are asked for.
 
     Examples
     --------
@@ -251,26 +265,31 @@ class Messages:
     ['c', 'a']
     """
 
+    _OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
     def __init__(self) -> None:
-        self._blocks: list[pa.Array] = []
+        self._blocks: list[pa.Buffer] = []
         self._starts = [0]
 
     def add(self, texts: Any) -> np.ndarray:
         """Keep `texts` (a sequence of str); their keys."""
-        block = pa.array(np.asarray(texts, dtype=object), type=pa.large_string())
+        block = pa.record_batch([pa.array(np.asarray(texts, dtype=object), type=pa.large_string())], ["message"])
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, block.schema, options=self._OPTIONS) as stream:
+            stream.write_batch(block)
         start = self._starts[-1]
-        self._blocks.append(block)
-        self._starts.append(start + len(block))
-        return np.arange(start, start + len(block), dtype=np.int64)
+        self._blocks.append(sink.getvalue())
+        self._starts.append(start + block.num_rows)
+        return np.arange(start, start + block.num_rows, dtype=np.int64)
 
     def take(self, keys: np.ndarray) -> pd.arrays.ArrowStringArray:
-        """The messages of `keys`, in their order, as one Arrow string column."""
+        """The messages of `keys`, in their order, as one Arrow string column (each block opened once)."""
         keys = np.asarray(keys, dtype=np.int64)
         block = np.searchsorted(np.asarray(self._starts), keys, side="right") - 1
         order = np.argsort(block, kind="stable")
         blocks, firsts = np.unique(block[order], return_index=True)
         ends = np.append(firsts[1:], len(order))
-        pieces = [self._blocks[b].take(pa.array(keys[order[a:z]] - self._starts[b]))
+        pieces = [self._open(b).take(pa.array(keys[order[a:z]] - self._starts[b]))
                   for b, a, z in zip(blocks, firsts, ends)]
         joined = pa.concat_arrays(pieces) if pieces else pa.array([], pa.large_string())
         del pieces
@@ -278,11 +297,14 @@ class Messages:
         back[order] = np.arange(len(order))
         return pd.array(joined.take(pa.array(back)), dtype="str")
 
+    def _open(self, block: int) -> pa.Array:
+        return pa.ipc.open_stream(self._blocks[block]).read_all().column(0).combine_chunks()
+
 
 def run(ctx: Context, codes: list[str], severities: dict[str, str]) -> tuple[gpd.GeoDataFrame, Messages]:
     """Run the rules `codes` over `ctx`: :func:`issues` of their findings, and the messages they keyed."""
     messages = Messages()
-    return issues([findings(ctx, codes, severities, messages)]), messages
+    return issues([findings(ctx, codes, severities, messages)], codes, severities), messages
 
 
 def findings(ctx: Context, codes: list[str], severities: dict[str, str], messages: Messages, *,
@@ -290,12 +312,13 @@ def findings(ctx: Context, codes: list[str], severities: dict[str, str], message
     """What the rules `codes` find in `ctx`, as compact columns (text in Arrow strings), in the order of `codes`.
 
     With `whole` True or False, only the rules of `codes` whose :attr:`Rule.whole` is that run.
-    ``order`` keeps each issue's rule's place in `codes`, so that :func:`issues` can put findings
-    made on parts of a batch in the order one run on the whole batch gives. The messages go into
-    `messages`; column ``message`` holds their keys.
+    ``order`` is each issue's rule's place in `codes`: it stands for the rule and its severity
+    until :func:`issues` names them, and puts findings made on parts of a batch in the order
+    one run on the whole batch gives. The messages go into `messages`; column ``message`` holds
+    their keys.
     """
     parts = []
-    ids = ctx.values("component_id")
+    ids = ctx.frame["component_id"]
     rows = ctx.frame["row"].to_numpy() if "row" in ctx.frame else np.arange(1, len(ctx.frame) + 1)
     for order, code in enumerate(codes):
         spec = RULES[code]
@@ -311,44 +334,59 @@ def findings(ctx: Context, codes: list[str], severities: dict[str, str], message
         pos = np.asarray(found.pos, dtype=int)
         if found.layer == "batch":
             geometry = found.geometry if found.geometry is not None else ctx.geoms[pos]
-            comp = found.component_id if found.component_id is not None else ids[pos]
+            comp = found.component_id if found.component_id is not None else ids.take(pos)  # no object per row
             row = rows[pos] if found.whole is None else np.where(found.whole, None, rows[pos].astype(object))
         else:
             geometry = found.geometry
             comp = found.component_id
             row = np.full(len(pos), None, dtype=object)
         parts.append(pd.DataFrame({
-            "rule": pd.array([code] * len(pos), dtype="str"),
-            "severity": pd.array([severities.get(code, spec.severity)] * len(pos), dtype="str"),
             "component_id": pd.array(comp, dtype="str"), "sheet": pd.array([ctx.notes.get("sheet")] * len(pos),
                                                                             dtype="str"),
             "row": pd.array(row, dtype="Int64"), "column": pd.array(_letters(ctx.notes, found.field, len(pos)),
                                                                     dtype="str"),
-            "message": messages.add(found.message), "geometry": geometry, "order": order,
+            "message": messages.add(found.message), "geometry": geometry,
+            "order": np.full(len(pos), order, dtype=np.int16),
         }))
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in
-                             ("rule", "severity", "component_id", "sheet", "row", "column", "geometry")}
-                            ).assign(message=pd.Series(dtype=np.int64), order=pd.Series(dtype=int))
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ("component_id", "sheet", "row", "column", "geometry")}
+                            ).assign(message=pd.Series(dtype=np.int64), order=pd.Series(dtype=np.int16))
     return pd.concat(parts, ignore_index=True)
 
 
-def issues(parts: list[pd.DataFrame]) -> gpd.GeoDataFrame:
+def issues(parts: list[pd.DataFrame], codes: list[str], severities: dict[str, str]) -> gpd.GeoDataFrame:
     """Findings of :func:`findings` as one report frame: batch-level issues first, then by row, in rule order.
 
-    Column ``message`` holds the messages' keys (see :class:`Messages`).
+    `codes` and `severities` are those the findings were made with. Column ``message`` holds
+    the messages' keys (see :class:`Messages`); ``rule`` and ``severity`` are categorical.
 
     The frames of `parts` are emptied as their columns are put together (memory for one column at a time).
 
     `parts` are the findings on a batch whole, or on its parts in order and then on the whole.
     """
     rows = np.concatenate([p["row"].to_numpy(dtype="float64", na_value=-1.0) for p in parts])
-    at = np.lexsort((np.arange(len(rows)), np.concatenate([p["order"].to_numpy(dtype=int) for p in parts]), rows))
-    columns = {name: joined_rows([p.pop(name) for p in parts], at)  # a column at a time: memory for one
-               for name in ("rule", "severity", "component_id", "sheet", "row", "column", "message", "geometry")}
+    order = np.concatenate([p.pop("order").to_numpy(dtype=np.int16) for p in parts])
+    at = np.lexsort((np.arange(len(rows)), order, rows))
+    order = order[at]
+    columns = {"rule": _categorical(codes, order),  # a byte or two an issue (see Report.issues)
+               "severity": _categorical([severities.get(c, RULES[c].severity) for c in codes], order)}
+    columns |= {name: joined_rows([p.pop(name) for p in parts], at)  # a column at a time: memory for one
+                for name in ("component_id", "sheet", "row", "column", "message", "geometry")}
     found = pd.DataFrame(columns)
     found["row"] = found["row"].astype("Int64")
     return gpd.GeoDataFrame(found, geometry="geometry", crs=settings.default_crs)
+
+
+def _categorical(named: list[str], keys: np.ndarray) -> pd.Categorical:
+    """``named[k]`` for each key `k`, as a categorical whose categories sort as the names do.
+
+    Examples
+    --------
+    >>> _categorical(["warn", "error"], np.array([0, 1, 0])).tolist()
+    ['warn', 'error', 'warn']
+    """
+    names = sorted(set(named))
+    return pd.Categorical.from_codes(np.array([names.index(n) for n in named], dtype=np.int16)[keys], names)
 
 
 def _letters(notes: dict[str, Any], field: str | np.ndarray | None, n: int) -> np.ndarray:

@@ -27,11 +27,14 @@ def gcj02_shift(ctx: Context) -> np.ndarray:
         ok = np.flatnonzero(present(probes))
         if not len(ok):
             return out
-        x, y = shapely.get_coordinates(probes[ok]).T
-        # CGCS2000 longitudes and latitudes stand in for WGS84 ones: the two agree to centimetres
-        lon, lat = transformer(settings.default_crs, settings.geographic_crs).transform(x, y)
-        bx, by = transformer(settings.geographic_crs, settings.default_crs).transform(*gcj02_to_wgs84(lon, lat))
-        out[ok] = np.column_stack([x - bx, y - by])
+        there = transformer(settings.default_crs, settings.geographic_crs)
+        back = transformer(settings.geographic_crs, settings.default_crs)
+        for start in range(0, len(ok), settings.batch_part_rows):  # a block at a time: the formula's arrays stay small
+            rows = ok[start:start + settings.batch_part_rows]
+            x, y = shapely.get_coordinates(probes[rows]).T
+            # CGCS2000 longitudes and latitudes stand in for WGS84 ones: the two agree to centimetres
+            bx, by = back.transform(*gcj02_to_wgs84(*there.transform(x, y)))
+            out[rows] = np.column_stack([x - bx, y - by])
         return out
 
     return ctx.memo("gcj02_shift", compute)

@@ -86,12 +86,17 @@ class Report:
         column letter, when known), ``message``, geometry (the feature or the fault's location, in
         ``settings.default_crs``; may be empty).
 
-        The messages' text is put in the first time this is read: counts, :meth:`summary`, and
+        The messages' text is put in the first time this is read, and the rule and severity
+        spelt out in each row (a report keeps them as categories): counts, :meth:`summary`, and
         :meth:`first` never copy the messages of a report of millions of issues.
         """
+        spelt = {name: self._table[name].astype("str") for name in ("rule", "severity")
+                 if isinstance(self._table[name].dtype, pd.CategoricalDtype)}
         if self._messages is not None:
-            self._table = self._table.assign(message=self._messages.take(self._table["message"].to_numpy()))
+            spelt["message"] = self._messages.take(self._table["message"].to_numpy())
             self._messages = None
+        if spelt:
+            self._table = self._table.assign(**spelt)
         return self._table
 
     @property
@@ -189,8 +194,10 @@ class Report:
         """The report with at most `limit` issues, errors first, then warnings, then info."""
         if limit is None or len(self) <= limit:
             return self
-        rank = self._table["severity"].map({s: k for k, s in enumerate(SEVERITY_NAMES)}).fillna(0)
-        order = np.argsort(rank.to_numpy(), kind="stable")[:limit]
+        severity = self._table["severity"]  # compared in Arrow: a million issues' severities never become objects
+        rank = np.select([(severity == s).to_numpy(dtype=bool, na_value=False) for s in SEVERITY_NAMES],
+                         range(len(SEVERITY_NAMES)), default=0)
+        order = np.argsort(rank, kind="stable")[:limit]
         return Report(self._table.iloc[np.sort(order)], source=self.source, checked=self.checked,
                       messages=self._messages)
 
@@ -199,7 +206,8 @@ class Report:
         return {"source": self.source, "checked": self.checked, "ok": self.ok,
                 "errors": int(counts.get("error", 0)), "warnings": int(counts.get("warning", 0)),
                 "info": int(counts.get("info", 0)),
-                "by_rule": {k: int(v) for k, v in self._table["rule"].value_counts().sort_index().items()},
+                "by_rule": {k: int(v) for k, v in self._table["rule"].value_counts().sort_index().items()
+                            if v},  # a categorical rule counts its other rules as 0; its categories sort as names
                 "listed": listed}
 
     def to_file(self, path: str | Path) -> Path:

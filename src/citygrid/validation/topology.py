@@ -237,25 +237,30 @@ def admin_mismatch(ctx: Context) -> Findings:
     ok = _inside_district(ctx, _usable(ctx))
     pos = np.flatnonzero(ok)
     located = _admin_at(ctx, pos)
-    problems = np.full(len(pos), "", dtype=object)
-    fields = np.full(len(pos), None, dtype=object)
-    said: list[set[tuple[str, str]]] = [set() for _row in pos]
     texts = {"street": _("claims street {claimed} but lies in {actual}"),
              "community": _("claims community {claimed} but lies in {actual}")}
-    for column, level in (("street", "street"), ("street_code", "street"),
-                          ("community", "community"), ("community_code", "community")):
-        claimed = ctx.values(column)[pos]
-        actual = located[column]
-        differs = ~pd.isna(claimed) & ~pd.isna(actual) & (claimed != actual)
-        for i in np.flatnonzero(differs):
-            if (level, claimed[i]) in said[i]:
-                continue
-            said[i].add((level, claimed[i]))
-            text = texts[level].format(claimed=claimed[i], actual=actual[i])
-            problems[i] = f"{problems[i]}; {text}" if problems[i] else text
-            fields[i] = fields[i] or column
-    bad = problems != ""
-    return Findings(pos[bad], problems[bad], field=fields[bad])
+    said, first, claims = np.zeros(len(pos), dtype=bool), np.full(len(pos), None, dtype=object), []
+    for level in ("street", "community"):
+        by_name = np.zeros(len(pos), dtype=bool), np.full(len(pos), None, dtype=object)  # what the name claimed
+        for column in (level, f"{level}_code"):
+            claimed = ctx.values(column)[pos]
+            actual = located[column]
+            differs = ~pd.isna(claimed) & ~pd.isna(actual) & (claimed != actual)
+            differs &= ~(by_name[0] & (claimed == by_name[1]))  # a code claiming what the name claimed: said once
+            by_name = differs, claimed
+            rows = np.flatnonzero(differs)
+            claims.append((rows, [texts[level].format(claimed=c, actual=a)
+                                  for c, a in zip(claimed[rows], actual[rows])]))
+            first[rows[~said[rows]]] = column
+            said[rows] = True
+    bad = np.flatnonzero(said)
+    at = np.full(len(pos), -1)
+    at[bad] = np.arange(len(bad))
+    problems: list[list[str]] = [[] for _row in bad]
+    for rows, text in claims:
+        for k, t in zip(at[rows], text):
+            problems[k].append(t)
+    return Findings(pos[bad], np.array(["; ".join(p) for p in problems], dtype=object), field=first[bad])
 
 
 def _admin_at(ctx: Context, pos: np.ndarray) -> dict[str, np.ndarray]:

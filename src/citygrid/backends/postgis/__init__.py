@@ -36,7 +36,7 @@ import importlib.util
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -492,15 +492,17 @@ class PostgisStore(BookkeepingReads):
                                      "has_table_privilege('components', 'UPDATE') OR "
                                      "has_table_privilege('components', 'DELETE')").fetchone()[0])
 
-    def read_components(self, state: str) -> gpd.GeoDataFrame:
+    def read_components(self, state: str, columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
         """Every component (retired ones too) this role may read, from the client's cache when it holds `state`.
+
+        With `columns`, only those are taken from the cache (the database is read whole, to be kept).
 
         The cache (``settings.cache_dir``) is kept per database and role, so a unit's cache holds
         only what the unit may read, and keyed on the state, which any commit changes. Rows are
         read with the state in one snapshot of the database: only then is the cache written.
         """
         cache, key = self._cache(state)
-        frame = read_snapshot(cache, key) if cache is not None else None
+        frame = read_snapshot(cache, key, columns) if cache is not None else None
         if frame is not None:
             return frame
         import psycopg
@@ -512,7 +514,7 @@ class PostgisStore(BookkeepingReads):
                 frame = read_components(conn, url=self.url)
         if cache is not None and seen == state:
             store_snapshot(cache, key, frame)
-        return frame
+        return frame if columns is None else frame[list(columns)]
 
     def _cache(self, state: str) -> tuple[Path | None, str]:
         """The cache file's base path for this database and role (None: keep none), and the key of `state`."""
