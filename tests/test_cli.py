@@ -418,3 +418,14 @@ def test_history_shows_where_a_component_was_and_how_far_it_moved(registry):
     assert "0101000020" not in english.stdout  # no WKB
     chinese = run("--lang", "zh", "history", row["component_id"].iloc[0], "-r", registry)
     assert "（移动 1.00 米）" in chinese.stdout and "更新" in chinese.stdout
+
+
+@pytest.mark.parametrize(("given", "used"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_the_command_takes_arrows_memory_from_the_system_allocator(given, used):
+    """A command's Arrow buffers go back to the system when freed; a pool the user names is kept."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    done = subprocess.run([sys.executable, "-c", "import citygrid.cli, pyarrow; "
+                           "print(pyarrow.default_memory_pool().backend_name)"], capture_output=True, text=True,
+                          env=env | ({"ARROW_DEFAULT_MEMORY_POOL": given} if given else {}))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [used]

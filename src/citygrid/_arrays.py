@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import ArrayLike
+from pandas.api.types import union_categoricals
 
 NONE = np.array(None)
 """None as a 0-d object array: what ``np.where`` puts where a value is missing (numpy's stubs take no bare None)."""
@@ -92,14 +93,22 @@ def joined_rows(pieces: list[pd.Series], at: np.ndarray) -> pd.Series:
     Arrow takes rows from a text column of several chunks by joining the chunks into a copy
     it holds beside the pieces and the result: three copies of the column at once (1.2 GB for
     the messages of 2.6 million issues). Here the pieces are joined into one chunk and let go
-    before the rows are taken: two copies at most. Other columns are joined and taken by pandas.
+    before the rows are taken: two copies at most. Categorical pieces stay categorical (their
+    categories joined); other columns are joined and taken by pandas. Empty pieces are left out.
 
     Examples
     --------
     >>> pieces = [pd.Series(["a", "b"], dtype="str"), pd.Series(["c"], dtype="str")]
     >>> joined_rows(pieces, np.array([2, 0])).tolist(), pieces
     (['c', 'a'], [])
+    >>> joined_rows([pd.Series(pd.Categorical(["x"])), pd.Series(pd.Categorical(["y", None]))], np.array([1, 0])).dtype
+    CategoricalDtype(categories=['x', 'y'], ordered=False, categories_dtype=str)
     """
+    pieces[:] = [p for p in pieces if len(p)] or pieces[:1]
+    if all(isinstance(p.dtype, pd.CategoricalDtype) for p in pieces):
+        joined = pd.Series(union_categoricals([p.array for p in pieces]))
+        pieces.clear()
+        return joined.take(at).reset_index(drop=True)
     alike = len({(type(p.array), p.dtype) for p in pieces}) == 1
     if alike and isinstance(pieces[0].array, pd.arrays.ArrowStringArray):
         kind, dtype = type(pieces[0].array), pieces[0].dtype

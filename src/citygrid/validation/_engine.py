@@ -340,17 +340,17 @@ def findings(ctx: Context, codes: list[str], severities: dict[str, str], message
             geometry = found.geometry
             comp = found.component_id
             row = np.full(len(pos), None, dtype=object)
-        parts.append(pd.DataFrame({
-            "component_id": pd.array(comp, dtype="str"), "sheet": pd.array([ctx.notes.get("sheet")] * len(pos),
-                                                                            dtype="str"),
-            "row": pd.array(row, dtype="Int64"), "column": pd.array(_letters(ctx.notes, found.field, len(pos)),
-                                                                    dtype="str"),
+        parts.append(pd.DataFrame({  # sheet and column as categories: a few names for millions of issues
+            "component_id": pd.array(comp, dtype="str"),
+            "sheet": pd.Categorical(np.full(len(pos), ctx.notes.get("sheet"), dtype=object)),
+            "row": pd.array(row, dtype="Int64"), "column": pd.Categorical(_letters(ctx.notes, found.field, len(pos))),
             "message": messages.add(found.message), "geometry": geometry,
             "order": np.full(len(pos), order, dtype=np.int16),
         }))
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in ("component_id", "sheet", "row", "column", "geometry")}
-                            ).assign(message=pd.Series(dtype=np.int64), order=pd.Series(dtype=np.int16))
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ("component_id", "row", "geometry")}).assign(
+            sheet=pd.Categorical([]), column=pd.Categorical([]), message=pd.Series(dtype=np.int64),
+            order=pd.Series(dtype=np.int16))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -358,7 +358,8 @@ def issues(parts: list[pd.DataFrame], codes: list[str], severities: dict[str, st
     """Findings of :func:`findings` as one report frame: batch-level issues first, then by row, in rule order.
 
     `codes` and `severities` are those the findings were made with. Column ``message`` holds
-    the messages' keys (see :class:`Messages`); ``rule`` and ``severity`` are categorical.
+    the messages' keys (see :class:`Messages`); ``rule``, ``severity``, ``sheet`` and ``column`` are
+    categorical.
 
     The frames of `parts` are emptied as their columns are put together (memory for one column at a time).
 

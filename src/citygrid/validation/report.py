@@ -86,11 +86,11 @@ class Report:
         column letter, when known), ``message``, geometry (the feature or the fault's location, in
         ``settings.default_crs``; may be empty).
 
-        The messages' text is put in the first time this is read, and the rule and severity
-        spelt out in each row (a report keeps them as categories): counts, :meth:`summary`, and
+        The messages' text is put in the first time this is read, and the rule, severity, sheet
+        and column spelt out in each row (a report keeps them as categories): counts, :meth:`summary`, and
         :meth:`first` never copy the messages of a report of millions of issues.
         """
-        spelt = {name: self._table[name].astype("str") for name in ("rule", "severity")
+        spelt = {name: self._table[name].astype("str") for name in ("rule", "severity", "sheet", "column")
                  if isinstance(self._table[name].dtype, pd.CategoricalDtype)}
         if self._messages is not None:
             spelt["message"] = self._messages.take(self._table["message"].to_numpy())
