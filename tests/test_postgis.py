@@ -591,3 +591,28 @@ def test_the_binary_read_gives_what_the_csv_read_gives_in_the_same_snapshot(shar
     assert (binary.dtypes == plain.dtypes).all()
     assert open_registry(url).components.set_index("component_id").loc[plain["component_id"].iloc[0],
                                                                       "status"] == "破损"
+
+
+def test_points_read_as_coordinates_give_what_postgis_wkb_gives(shared):
+    """Over the binary protocol points come as x, y and other shapes as WKB, dates and numbers in their types:
+    every geometry (a multipoint written by plain SQL among them) and value is what PostGIS's WKB and text give."""
+    url = shared.store.url
+    before = shared.components
+    template = before[before.geom_type == "Point"].iloc[0]
+    with psycopg.connect(url, options="-c search_path=citygrid,public") as conn:
+        conn.execute("INSERT INTO components (component_id, category, department, grid, status, owner, owner_code, "
+                     "survey_date, geom) VALUES (%s, %s, %s, %s, '完好', %s, %s, '2019-05-01', "
+                     "ST_SetSRID(ST_Multi(ST_MakePoint(%s, %s)), 4547))",
+                     ("4403100101999970", template["category"], template["department"], template["grid"],
+                      template["owner"], template["owner_code"], template.geometry.x + 0.125, template.geometry.y))
+        conn.commit()
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            text = postgis.read_components(conn)
+            binary = postgis.read_components(conn, url=url)
+    assert {"Point", "MultiPoint", "LineString", "Polygon"} <= set(binary.geom_type)
+    assert list(binary.geometry.to_wkb()) == list(text.geometry.to_wkb())  # bit for bit, not within a tolerance
+    for column in ("survey_date", "change_date", "retired_at", "updated_at", "version", "batch_id"):
+        assert binary[column].equals(text[column]), column
+    row = binary.set_index("component_id").loc["4403100101999970"]
+    assert (row["survey_date"], row["version"]) == (pd.Timestamp("2019-05-01"), 1)

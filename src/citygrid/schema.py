@@ -225,7 +225,7 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     >>> out["status"].dtype, str(out["survey_date"].dtype), len(out.columns)
     (<StringDtype(na_value=nan)>, 'datetime64[ms]', 22)
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: setting a column here leaves `frame` as it was
     for f in FIELDS:
         values = out[f.name] if f.name in out.columns else pd.Series(None, index=out.index)
         if f.kind == "date" and values.dtype == "datetime64[ms]":
