@@ -45,7 +45,7 @@ speak(LANG)
 
 # Arrow's buffers come from the C library's allocator, set before Arrow is loaded: a command runs
 # and ends, and mimalloc, Arrow's default, keeps freed pages for later use (validating a million
-# rows, its peak held some 180 MB more). A pool the user names in this variable is kept.
+# rows, its peak held about 170 MB more). A pool the user names in this variable is kept.
 os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
