@@ -204,9 +204,11 @@ class Registry:
         against a few: :data:`citygrid.validation.REGISTRY_COLUMNS`) and not kept; a state in memory
         is used whole.
         """
-        state = self.state
-        if columns is None or (self._cache is not None and self._cache.state == state):
+        if columns is None:
             return self._reference(self._loaded())
+        state = self.state
+        if self._cache is not None and self._cache.state == state:
+            return self._reference(self._cache)
         return self._reference(View(state, self.store.read_components(state, columns)))
 
     def _reference(self, loaded: View) -> Reference:

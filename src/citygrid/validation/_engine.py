@@ -208,9 +208,13 @@ class Context:
 
         return self.memo("probes", compute)
 
+    def ids(self, pos: np.ndarray) -> np.ndarray:
+        """The component ids of rows `pos` as an object array, converted for those rows alone."""
+        return self.frame["component_id"].take(pos).to_numpy(dtype=object)
+
     def label(self, pos: np.ndarray) -> list[str]:
         """How a message names rows `pos`: their component id, else their batch row."""
-        ids, rows = self.frame["component_id"].take(pos).to_numpy(dtype=object), self.frame["row"].to_numpy()[pos]
+        ids, rows = self.ids(pos), self.frame["row"].to_numpy()[pos]
         nameless, row = _("a component without id"), _("batch row {row}")
         return [str(i) if not pd.isna(i) else nameless if pd.isna(r) else row.format(row=int(r))
                 for i, r in zip(ids, rows)]

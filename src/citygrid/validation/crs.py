@@ -76,8 +76,7 @@ def gcj02_suspected(ctx: Context) -> Findings:
         return rows
     return Findings(np.concatenate([whole.pos, rows.pos]), np.concatenate([whole.message, rows.message]),
                     geometry=np.concatenate([whole.geometry, ctx.geoms[rows.pos]]),
-                    component_id=np.concatenate([whole.component_id,
-                                                 ctx.frame["component_id"].take(rows.pos).to_numpy(dtype=object)]),
+                    component_id=np.concatenate([whole.component_id, ctx.ids(rows.pos)]),
                     field=np.array([None] * len(whole.pos) + ["geometry"] * len(rows.pos), dtype=object),
                     whole=np.arange(len(whole.pos) + len(rows.pos)) < len(whole.pos))
 
