@@ -6,6 +6,7 @@ refused by the database itself, whatever library (or none) the client uses.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -116,7 +117,10 @@ def test_a_unit_creates_only_what_it_owns(shared, roles):
     "SELECT setval('citygrid_batch_ids', 1)",
     "ALTER TABLE components DISABLE TRIGGER ALL",
     "ALTER TABLE components DISABLE ROW LEVEL SECURITY",
-    "DROP TRIGGER components_history ON components",
+    "DROP TRIGGER components_history_changed ON components",
+    "DROP TRIGGER commit_checks ON citygrid_commit_checks",
+    "INSERT INTO citygrid_commit_checks VALUES (pg_current_xact_id())",
+    "DELETE FROM citygrid_pending",
     "SET session_replication_role = replica",
     "CREATE FUNCTION citygrid.is_admin2() RETURNS boolean LANGUAGE sql AS 'SELECT true'",
     "CREATE TABLE citygrid.shadow (x int)",
@@ -257,6 +261,54 @@ def test_plain_sql_cannot_store_a_false_place_or_unit(closed, who, attack):
             conn.commit()
     finally:
         conn.close()
+
+
+def _count(url: str, sql: str, params: tuple = ()) -> int:
+    with psycopg.connect(url, options="-c search_path=citygrid,public") as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def test_the_checks_at_commit_see_every_row_of_every_statement_as_it_is_then(closed):
+    """Statements queue their rows; the database checks them together at commit (or at once, if asked)."""
+    shared = closed["shared"]
+    mine = shared.components[shared.components["owner_code"] == closed["units"]["a"]]
+    mine = mine[(mine.geom_type == "Point") & mine["maintainer_code"].notna()].sort_values("component_id").iloc[:30]
+    ids = mine["component_id"].tolist()
+    other_cell = next(g for g in shared.district.grid["code"] if g not in set(mine["grid"]))
+    far = mine["component_id"].iloc[-1]
+    for who in ("a", "admin"):
+        url = closed["as"]["a"] if who == "a" else closed["url"]
+        with psycopg.connect(url, options="-c search_path=citygrid,public") as conn:
+            # one statement moving 30 components, the last of them 80 km away: refused whole, at commit
+            conn.execute("UPDATE components SET geom = ST_Translate(geom, CASE WHEN component_id = %s THEN 80000 "
+                         "ELSE 0.5 END, 0) WHERE component_id = ANY(%s)", (far, ids))
+            with pytest.raises(psycopg.errors.CheckViolation, match=f"component {far} lies outside the district"):
+                conn.commit()
+            # a false cell claimed and put right in the next statement: the row at commit is what counts
+            conn.execute("UPDATE components SET grid = %s WHERE component_id = %s", (other_cell, ids[0]))
+            conn.execute("UPDATE components SET grid = %s WHERE component_id = %s", (mine["grid"].iloc[0], ids[0]))
+            conn.commit()
+            # checked at the statement when the session asks for it
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            with pytest.raises(psycopg.errors.CheckViolation, match=f"{ids[1]} is not in the grid cell {other_cell}"):
+                conn.execute("UPDATE components SET grid = %s WHERE component_id = %s", (other_cell, ids[1]))
+            conn.rollback()
+            # a false row inside a savepoint rolled back leaves nothing to refuse; one after it is refused
+            with conn.transaction():
+                conn.execute("UPDATE components SET status = '破损' WHERE component_id = %s", (ids[2],))
+                with contextlib.suppress(RuntimeError), conn.transaction():
+                    conn.execute("UPDATE components SET grid = %s WHERE component_id = %s", (other_cell, ids[3]))
+                    raise RuntimeError("rolled back to the savepoint")
+            conn.execute("UPDATE components SET maintainer = %s WHERE component_id = %s", ("某某物业公司", ids[4]))
+            with pytest.raises(psycopg.errors.CheckViolation, match=f"{ids[4]}: maintainer 某某物业公司 is not"):
+                conn.commit()
+    assert _count(closed["url"], "SELECT count(*) FROM components WHERE component_id = ANY(%s) AND "
+                  "(grid IS DISTINCT FROM (SELECT g FROM unnest(%s::text[], %s::text[]) AS m(i, g) "
+                  "WHERE m.i = component_id) OR maintainer = '某某物业公司' OR ST_X(geom) > 600000)",
+                  (ids, ids, mine["grid"].tolist())) == 0
+    assert _count(closed["url"], "SELECT count(*) FROM components WHERE component_id = %s AND status = '破损'",
+                  (ids[2],)) == 1
+    assert _count(closed["url"], "SELECT count(*) FROM citygrid_pending") == 0
 
 
 def test_verify_as_a_unit_finds_what_the_admin_finds(closed):
