@@ -964,10 +964,12 @@ def _pg_fresh(n: int, name: str) -> str:
 
 
 def _prepare_pg(n: int) -> None:
+    from citygrid.backends.postgis import close_idle_connections
     from citygrid.registry import copy_registry
 
     _pg_admin(f'CREATE DATABASE "registry_{n}"')
     copy_registry(_registry_file(n), _pg_url(f"registry_{n}"))
+    close_idle_connections()  # the cases copy it as a template: no session may be open on it
 
 
 def case_pg_copy(n: int) -> dict:

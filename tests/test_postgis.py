@@ -659,3 +659,45 @@ def test_history_per_statement_records_what_the_row_trigger_recorded(cluster, so
     assert said[("update", "remarks")] == 40 and len(histories[1]) > 100
     with psycopg.connect(newer, options="-c search_path=citygrid,public") as conn:
         assert conn.execute("SELECT count(*) FROM citygrid_pending").fetchone()[0] == 0  # the checks took their queue
+
+
+def _backend(url: str) -> int:
+    with postgis.connect(url) as conn:
+        return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_a_client_reuses_its_connections_as_new_ones_and_never_across_urls_or_processes(tmp_path, district):
+    import multiprocessing
+
+    from postgres import Cluster
+
+    server = Cluster()
+    try:
+        url = server.create_database("pool")
+        copy_registry(Registry.create(tmp_path / "local.gpkg", district).path, url)
+        first = _backend(url)
+        assert _backend(url) == first  # the session of the last call, not a new one
+        with postgis.connect(url) as conn:  # what a caller leaves set is not what the next one gets
+            conn.autocommit = True
+            conn.isolation_level = psycopg.IsolationLevel.SERIALIZABLE
+        with postgis.connect(url) as conn:
+            assert (conn.autocommit, conn.isolation_level) == (False, None)
+            assert conn.execute("SHOW transaction_isolation").fetchone()[0] == "read committed"
+            assert conn.execute("SHOW jit").fetchone()[0] == "off"
+        with pytest.raises(psycopg.errors.UndefinedTable), postgis.connect(url) as conn:
+            conn.execute("SELECT * FROM no_such_table")  # a failed transaction is rolled back, not kept
+        with postgis.connect(url) as conn, postgis.connect(url) as other:  # two at once: two sessions
+            pids = {conn.execute("SELECT pg_backend_pid()").fetchone()[0],
+                    other.execute("SELECT pg_backend_pid()").fetchone()[0]}
+            assert len(pids) == 2
+        postgis.add_reader_role(url, "reader_of_pool")
+        assert _backend(url.replace("postgres@", "reader_of_pool@")) not in pids  # another role, another session
+        fork = multiprocessing.get_context("fork")
+        with fork.Pool(1) as child:  # a forked child opens its own; the parent's sessions live on
+            assert child.apply(_backend, (url,)) not in pids
+        assert _backend(url) in pids
+        server.crash()
+        server.start()  # every session the client kept has died
+        assert len(open_registry(url).components) == len(district.components)
+    finally:
+        server.stop()

@@ -28,6 +28,7 @@ missing steps of :data:`MIGRATIONS` in order.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import glob
@@ -35,6 +36,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from importlib import resources
@@ -160,9 +162,81 @@ MIGRATIONS: tuple[str, ...] = _migrations()
 """The schema's versions, in order (``migrations/NNNN_*.sql``, package data); version N is ``MIGRATIONS[N - 1]``."""
 
 
+_IDLE: list[tuple[tuple[int, str, float], Any]] = []
+"""Connections this client made and is not using, by process, URL and timeout, the last left last (see
+:func:`connect`)."""
+_IDLE_LOCK = threading.Lock()
+_IDLE_KEPT = 6  # in all: a merge holds two at once (its places and its transaction), a service a few
+_INHERITED: list[Any] = []  # a forked child's copies of its parent's sessions: never used, never closed
+
+
+def _forget_idle_in_child() -> None:
+    """In a forked child: the parent's idle connections are kept, not closed (closing ends the parent's sessions)."""
+    _INHERITED.extend(conn for _key, conn in _IDLE)
+    _IDLE.clear()
+
+
+def close_idle_connections() -> None:
+    """Close the connections this client keeps idle (see :func:`connect`); they are closed at exit too.
+
+    A database with a session open cannot be dropped, or copied as a template: call this first.
+    """
+    with _IDLE_LOCK:
+        idle = [conn for _key, conn in _IDLE]
+        _IDLE.clear()
+    for conn in idle:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+os.register_at_fork(after_in_child=_forget_idle_in_child)
+atexit.register(close_idle_connections)
+
+
+def _idle_connection(key: tuple[int, str, float]) -> Any | None:
+    """A connection this process made to the URL before and left idle, still alive (one round trip to know)."""
+    import psycopg
+
+    while True:
+        with _IDLE_LOCK:
+            at = next((k for k in range(len(_IDLE) - 1, -1, -1) if _IDLE[k][0] == key), None)
+            if at is None:
+                return None
+            conn = _IDLE.pop(at)[1]
+        try:
+            conn.autocommit = True
+            conn.execute("SELECT 1")  # a server restarted since has closed it
+            conn.autocommit = False
+            return conn
+        except psycopg.Error:
+            conn.close()
+
+
+def _leave_idle(key: tuple[int, str, float], conn: Any) -> None:
+    """Keep `conn` for the next :func:`connect` to its URL if it is healthy and idle (as if new); else close it.
+
+    At most a few are kept in all; the one left idle longest is closed first.
+    """
+    from psycopg import pq
+
+    closing = [conn]
+    if not (conn.closed or conn.broken) and conn.info.transaction_status == pq.TransactionStatus.IDLE:
+        with contextlib.suppress(Exception):
+            conn.autocommit, conn.isolation_level, conn.read_only, conn.deferrable = False, None, None, None
+            with _IDLE_LOCK:
+                _IDLE.append((key, conn))
+                closing = [old for _key, old in _IDLE[:-_IDLE_KEPT]]
+                del _IDLE[:-_IDLE_KEPT]
+    for old in closing:
+        old.close()
+
+
 @contextlib.contextmanager
 def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
     """A psycopg connection with ``search_path`` on the citygrid schema (committed on leaving).
+
+    A client keeps the connections it made and reuses them (at most a few per URL, each checked
+    alive first): each call does not pay a new session, and the first PostGIS call in it.
 
     Raises
     ------
@@ -173,18 +247,26 @@ def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
         If psycopg is not installed (the ``postgis`` extra).
     """
     psycopg = require("psycopg", _("a PostGIS registry"), "postgis")
+    key = (os.getpid(), url, timeout)
+    conn = _idle_connection(key)
     try:
         # no JIT: it compiled a merge's reads for longer than they ran (0.27 s of a 0.6 s read)
-        conn = psycopg.connect(url, connect_timeout=max(1, int(timeout)),
-                               options=f"-c search_path={SCHEMA},public -c lock_timeout={int(timeout * 1000)} "
-                                       "-c jit=off")
+        conn = conn or psycopg.connect(url, connect_timeout=max(1, int(timeout)), prepare_threshold=None,
+                                       options=f"-c search_path={SCHEMA},public "
+                                               f"-c lock_timeout={int(timeout * 1000)} -c jit=off")
     except psycopg.OperationalError as exc:
         raise RegistryUnavailable(_("cannot reach the registry's database {url}: {reason}. Check that the server runs "
                                     "and that host, port, database and user are right.").format(
             url=redacted(url), reason=_reason(exc))) from None
     try:
-        with conn:
+        try:
             yield conn
+        except BaseException:
+            if not conn.closed:
+                with contextlib.suppress(psycopg.Error):
+                    conn.rollback()
+            raise
+        conn.commit()
     except psycopg.errors.LockNotAvailable:  # lock_timeout: another session holds what this one waits for
         raise RegistryLocked(_("another session holds a lock on the registry in {url}; waited {s:g} s. Nothing was "
                                "written; try again later, or ask the registry admin who holds it.").format(
@@ -195,6 +277,8 @@ def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
         raise RegistryUnavailable(_("the connection to {url} broke ({reason}); the server rolls back what it had not "
                                     "committed. Run it again when the server is back.").format(
             url=redacted(url), reason=_reason(exc))) from None
+    finally:
+        _leave_idle(key, conn)
 
 
 def _reason(exc: Exception) -> str:
