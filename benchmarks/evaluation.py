@@ -62,6 +62,8 @@ TARGETS: dict[str, Callable[[dict[str, dict]], tuple[str, bool | None]]] = {
     "cli_validate_1m": _both(_at_most("cli_validate_1m", 40, "< 40 s"),
                              lambda rows: ("peak < 1.5 GiB", None if "cli_validate_1m" not in rows
                                            else rows["cli_validate_1m"]["peak_mb"] < 1536)),
+    "cli_validate_5m": lambda rows: ("completes, every row checked", None if "cli_validate_5m" not in rows
+                                     else rows["cli_validate_5m"]["extra"].get("rows") == 5_000_000),
     "pg_open": _ratio("pg_open", "open_registry", 1.5, "≤ 1.5× the GeoPackage"),
     "pg_open_cold": _ratio("pg_open_cold", "open_registry_cold", 1.5, "≤ 1.5× the GeoPackage"),
     "pg_ingest_10k": _ratio("pg_ingest_10k", "ingest_10k", 1.5, "≤ 1.5× the GeoPackage"),
