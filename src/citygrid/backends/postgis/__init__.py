@@ -235,8 +235,8 @@ def _leave_idle(key: tuple[int, str, float], conn: Any) -> None:
 def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
     """A psycopg connection with ``search_path`` on the citygrid schema (committed on leaving).
 
-    A client keeps the connections it made and reuses them (at most a few per URL, each checked
-    alive first): each call does not pay a new session, and the first PostGIS call in it.
+    A client keeps the connections it made and reuses them (at most six in all, each checked alive
+    first): each call does not pay a new session, and the first PostGIS call in it.
 
     Raises
     ------
@@ -250,7 +250,8 @@ def connect(url: str, *, timeout: float = 10.0) -> Iterator[Any]:
     key = (os.getpid(), url, timeout)
     conn = _idle_connection(key)
     try:
-        # no JIT: it compiled a merge's reads for longer than they ran (0.27 s of a 0.6 s read)
+        # no JIT: it compiled a merge's reads for longer than they ran (0.27 s of a 0.6 s read); nothing
+        # prepared: a kept session would hold a statement's plan across a schema upgrade
         conn = conn or psycopg.connect(url, connect_timeout=max(1, int(timeout)), prepare_threshold=None,
                                        options=f"-c search_path={SCHEMA},public "
                                                f"-c lock_timeout={int(timeout * 1000)} -c jit=off")
